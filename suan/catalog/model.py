@@ -1,0 +1,152 @@
+"""Accelerator types and the catalog that holds them.
+
+An `AcceleratorType` is one catalog entry: performance figures, the node layout (devices per node,
+intra-node link domains), the allocation rule the vendor's runtime imposes, and the software
+contract (visible-devices variable, collective library, PyTorch device plugin). Every figure
+carries a source in `sources`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from suan.errors import UnknownAcceleratorError
+
+
+@dataclass(frozen=True)
+class AllocationRule:
+    """How many devices of one node a single replica may take, and how they must be grouped.
+
+    - `counts`: the allowed per-node device counts; empty means any count from 1 to the node size.
+    - `domain_local_max`: a request of at most this many devices must sit inside one intra-node
+      link domain (Kunlunxin P800: 4). 0 means no such rule.
+    - `module_size`: devices come in modules of this size (Ascend 910C: 2 dies per package);
+      a request larger than one device must take whole, aligned modules. 1 means no modules.
+    """
+
+    counts: tuple[int, ...] = ()
+    domain_local_max: int = 0
+    module_size: int = 1
+
+    def allows(self, count: int, devices_per_node: int) -> bool:
+        """True when a replica may take `count` devices on one node."""
+        if count < 1 or count > devices_per_node:
+            return False
+        if self.counts:
+            return count in self.counts
+        return not (self.module_size > 1 and count > 1 and count % self.module_size)
+
+    def describe(self, devices_per_node: int) -> str:
+        """Human text for error messages: which counts are allowed."""
+        if self.counts:
+            allowed = ", ".join(str(c) for c in self.counts)
+        elif self.module_size > 1:
+            allowed = f"1 or a multiple of {self.module_size} up to {devices_per_node}"
+        else:
+            allowed = f"1 to {devices_per_node}"
+        if self.domain_local_max:
+            allowed += f"; up to {self.domain_local_max} must sit in one link domain"
+        return allowed
+
+
+@dataclass(frozen=True)
+class AcceleratorType:
+    """One accelerator model. Units: GiB, GB/s, TFLOP/s (dense, no sparsity)."""
+
+    name: str
+    vendor: str
+    memory_gib: float
+    memory_bandwidth_gbs: float
+    bf16_tflops: float
+    fp8_tflops: float | None
+    devices_per_node: int
+    link_domains: tuple[int, ...]
+    link: str
+    link_bandwidth_gbs: float
+    allocation: AllocationRule
+    visible_devices_env: str
+    collective_backend: str
+    torch_device: str
+    torch_plugin: str
+    aliases: tuple[str, ...] = ()
+    supernode_devices: int = 0
+    relative_speed: float = 1.0
+    notes: str = ""
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def domain_layout(self, devices: int | None = None) -> tuple[tuple[int, ...], ...]:
+        """Device ids grouped by intra-node link domain for a node with `devices` devices."""
+        total = devices if devices is not None else self.devices_per_node
+        groups: list[tuple[int, ...]] = []
+        start = 0
+        for size in self.link_domains:
+            if start >= total:
+                break
+            end = min(total, start + size)
+            groups.append(tuple(range(start, end)))
+            start = end
+        if start < total:
+            groups.append(tuple(range(start, total)))
+        return tuple(groups)
+
+
+def normalise_name(name: str) -> str:
+    """The lookup key of a type name or alias: case-folded, with separators removed."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
+class Catalog:
+    """A set of accelerator types, looked up by name or alias, case-insensitively."""
+
+    def __init__(self, types: Iterable[AcceleratorType] = ()):
+        self._types: dict[str, AcceleratorType] = {}
+        self._keys: dict[str, str] = {}
+        for accel in types:
+            self.add(accel)
+
+    def add(self, accel: AcceleratorType, *, replace: bool = False) -> None:
+        """Register `accel`; an operator file may `replace` a built-in entry of the same name."""
+        if accel.name in self._types and not replace:
+            raise ValueError(f"accelerator {accel.name!r} is already in the catalog")
+        if accel.name in self._types:
+            self._forget(accel.name)
+        self._types[accel.name] = accel
+        for key in (accel.name, *accel.aliases):
+            owner = self._keys.get(normalise_name(key))
+            if owner is not None and owner != accel.name:
+                raise ValueError(f"alias {key!r} of {accel.name!r} already names {owner!r}")
+            self._keys[normalise_name(key)] = accel.name
+
+    def _forget(self, name: str) -> None:
+        self._keys = {k: v for k, v in self._keys.items() if v != name}
+        del self._types[name]
+
+    def get(self, name: str) -> AcceleratorType:
+        """The type named `name` (or one of its aliases). Raises UnknownAcceleratorError."""
+        found = self.find(name)
+        if found is None:
+            known = ", ".join(sorted(self._types))
+            raise UnknownAcceleratorError(f"unknown accelerator {name!r}; known: {known}")
+        return found
+
+    def find(self, name: str) -> AcceleratorType | None:
+        """The type named `name` or None."""
+        canonical = self._keys.get(normalise_name(name))
+        return self._types[canonical] if canonical else None
+
+    def canonical(self, name: str) -> str:
+        """The catalog name behind `name` (an alias or a differently cased name)."""
+        return self.get(name).name
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.find(name) is not None
+
+    def __iter__(self) -> Iterator[AcceleratorType]:
+        return iter(self._types.values())
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def names(self) -> list[str]:
+        return list(self._types)

@@ -1,0 +1,1 @@
+"""The `suan` command."""

@@ -1,0 +1,72 @@
+"""The immutable picture of the cluster that one scheduling cycle reads.
+
+A `Snapshot` is built once per cycle (from the store by the control plane, from the event
+state by the simulator): the nodes, the running allocations, the queue tree and the time. The
+scheduler never mutates it; it derives its own working state (a `Ledger`) from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from suan.cluster.model import Cluster
+from suan.jobs.model import Job
+from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
+
+
+@dataclass(frozen=True)
+class ReplicaPlacement:
+    """Where one replica runs: group index, node name, device ids, and the share of each."""
+
+    group: int
+    node: str
+    devices: tuple[int, ...]
+    milli: int = 1000
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A running (or just-started) job and where its replicas sit."""
+
+    job: Job
+    replicas: tuple[ReplicaPlacement, ...]
+    start_time: float = 0.0
+    last_checkpoint_s: float | None = None
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(dict.fromkeys(r.node for r in self.replicas))
+
+    def lost_work_s(self, now: float) -> float:
+        """Seconds of progress a preemption would throw away (since the last checkpoint)."""
+        saved = self.last_checkpoint_s if self.last_checkpoint_s is not None else self.start_time
+        interval = self.job.checkpoint_interval_s
+        if interval and self.last_checkpoint_s is None:
+            # Checkpoints every `interval` seconds since the start: only the tail is lost.
+            return (now - self.start_time) % interval
+        return max(0.0, now - max(saved, self.start_time))
+
+    def expected_end(self) -> float | None:
+        """Start time plus the user's runtime estimate, or None when there is no estimate."""
+        estimate = self.job.runtime_estimate_s
+        return None if estimate is None else self.start_time + estimate
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Cluster, running allocations, queues and the injected time of this cycle."""
+
+    cluster: Cluster
+    running: tuple[Allocation, ...] = ()
+    queues: tuple[QueueSpec, ...] = (DEFAULT_QUEUE,)
+    now: float = 0.0
+    meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @cached_property
+    def queue_map(self) -> dict[str, QueueSpec]:
+        return {queue.name: queue for queue in self.queues}
+
+    @cached_property
+    def running_by_name(self) -> dict[str, Allocation]:
+        return {alloc.job.name: alloc for alloc in self.running}

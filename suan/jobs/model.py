@@ -1,0 +1,96 @@
+"""The scheduler's view of a job: immutable, small, and cheap to compare.
+
+A job is a gang of one or more replica groups. Each replica of a group needs `accelerators`
+devices on one node (of one type from `accelerator_types`, in order of preference, or of any
+type when the tuple is empty), plus CPU and memory. A fractional request (`accelerator_milli`
+below 1000) asks for that share of a single device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Placement = Literal["pack", "spread"]
+SCOPES: tuple[str, ...] = ("supernode", "rack", "block", "zone")
+
+
+@dataclass(frozen=True)
+class ReplicaGroup:
+    """`replicas` identical replicas; elastic jobs may run with `min_replicas`..`replicas`."""
+
+    name: str = "worker"
+    replicas: int = 1
+    accelerators: int = 1
+    accelerator_milli: int = 1000
+    accelerator_types: tuple[str, ...] = ()
+    cpu_milli: int = 0
+    memory_mib: int = 0
+    min_replicas: int | None = None
+
+    @property
+    def devices(self) -> float:
+        """Device-equivalents the whole group holds (fractions count as fractions)."""
+        return self.replicas * self.accelerators * self.accelerator_milli / 1000
+
+    @property
+    def floor_replicas(self) -> int:
+        return self.min_replicas if self.min_replicas is not None else self.replicas
+
+
+@dataclass(frozen=True)
+class TopologyConstraint:
+    """Where the gang may sit.
+
+    - `replica_in_domain`: each replica inside one intra-node link domain (required when set).
+    - `within`: the whole job inside one supernode, rack, block or zone (None: anywhere).
+    - `placement`: pack replicas onto few nodes and close tiers, or spread them out.
+    """
+
+    replica_in_domain: bool = False
+    within: str | None = None
+    placement: Placement = "pack"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as the scheduler sees it. `name` is unique among live jobs.
+
+    Times are seconds on the injected clock. `runtime_estimate_s` is the user's estimate (used
+    by backfill); `duration_s` is the true duration, known only to simulators (oracle policies).
+    `attained_service_s` is device-seconds already received (least-attained-service ordering);
+    `last_checkpoint_s` is when the job last saved its state (victim choice in preemption).
+    """
+
+    name: str
+    groups: tuple[ReplicaGroup, ...]
+    queue: str = "default"
+    user: str = ""
+    priority: int = 0
+    preemptible: bool = True
+    submit_time: float = 0.0
+    runtime_estimate_s: float | None = None
+    duration_s: float | None = None
+    checkpoint_interval_s: float | None = None
+    attained_service_s: float = 0.0
+    topology: TopologyConstraint = field(default_factory=TopologyConstraint)
+    command: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    restart_policy: str = "on-failure"
+    max_restarts: int = 3
+
+    @property
+    def devices(self) -> float:
+        return sum(group.devices for group in self.groups)
+
+    @property
+    def replicas(self) -> int:
+        return sum(group.replicas for group in self.groups)
+
+    def accepts(self, accelerator: str | None) -> bool:
+        """True when every group that needs devices can use `accelerator`."""
+        for group in self.groups:
+            if group.accelerators and group.accelerator_types:
+                if accelerator not in group.accelerator_types:
+                    return False
+        return True

@@ -1,0 +1,36 @@
+"""Queues (teams) and their quotas, as data.
+
+Queues form a tree: a leaf queue holds jobs; a parent pools its children's guarantees. Each
+queue has, per resource (a canonical accelerator type name, or `accelerators` for devices of any
+type), a `guaranteed` amount it can always get back, a `borrow_limit` (how far above its
+guarantee it may go by using what others leave unused; None = no limit) and a `lend_limit` (how
+much of its unused guarantee others may borrow; None = all of it). A queue with no quota at all
+is bounded only by the cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+ANY_ACCELERATOR = "accelerators"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """One queue. `parent` is None for a top-level queue. `weight` scales its fair share."""
+
+    name: str
+    parent: str | None = None
+    guaranteed: Mapping[str, float] = field(default_factory=dict)
+    borrow_limit: Mapping[str, float] | None = None
+    lend_limit: Mapping[str, float] | None = None
+    weight: float = 1.0
+    admins: tuple[str, ...] = ()
+
+    @property
+    def unlimited(self) -> bool:
+        return not self.guaranteed and self.borrow_limit is None
+
+
+DEFAULT_QUEUE = QueueSpec(name="default")
