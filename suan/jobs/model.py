@@ -89,8 +89,8 @@ class Job:
 
     def accepts(self, accelerator: str | None) -> bool:
         """True when every group that needs devices can use `accelerator`."""
-        for group in self.groups:
-            if group.accelerators and group.accelerator_types:
-                if accelerator not in group.accelerator_types:
-                    return False
-        return True
+        return all(
+            accelerator in group.accelerator_types
+            for group in self.groups
+            if group.accelerators and group.accelerator_types
+        )

@@ -1,0 +1,181 @@
+"""One scheduling cycle: `schedule(snapshot, pending, policy) -> Decisions`.
+
+Pure: it reads the immutable snapshot and the pending jobs, never the clock or the disk, and the
+same inputs give the same decisions. The steps, in order, for each pending job the order plugin
+yields: skip if a strict head of line blocks it; reuse the verdict of an identical job shape
+that already failed since capacity last grew; place the gang (admission + placement); if it
+cannot be placed, try preemption (priority, reclaim), then give the first blocked job an EASY
+backfill reservation that later jobs may not delay.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from suan.catalog import Catalog, default_catalog
+from suan.cluster.snapshot import Allocation, Snapshot
+from suan.jobs.model import Job
+from suan.sched.backfill import Reservation, make_reservation
+from suan.sched.decisions import Decisions, Pending, Start, WaitCode
+from suan.sched.fragmentation import workload_shapes
+from suan.sched.gang import GangFit, GangMiss, place_gang
+from suan.sched.ledger import Ledger
+from suan.sched.order import ordered
+from suan.sched.placement import PlaceContext
+from suan.sched.policy import Policy, get_policy
+from suan.sched.preempt import try_preemption
+from suan.sched.quota import QuotaBook, request_vector
+
+ShapeKey = tuple[object, ...]
+
+
+def shape_key(job: Job) -> ShapeKey:
+    """Jobs with equal keys place identically on the same ledger (queue aside)."""
+    return (job.groups, job.topology)
+
+
+class Cycle:
+    """The mutable state of one cycle. Use `schedule()`; this class is its implementation."""
+
+    def __init__(self, snapshot: Snapshot, policy: Policy, catalog: Catalog):
+        self.snapshot = snapshot
+        self.policy = policy
+        self.now = snapshot.now
+        self.ledger = Ledger(snapshot, catalog)
+        self.quota = QuotaBook(snapshot.queues, snapshot.cluster.capacity())
+        self.live: dict[str, Allocation] = {}
+        for alloc in snapshot.running:
+            self.live[alloc.job.name] = alloc
+            self.quota.add(alloc.job.queue, allocation_usage(alloc, self.ledger))
+        self.decisions = Decisions()
+        self.reservation: Reservation | None = None
+        self.blocked_by: str | None = None
+        self.failed_shapes: dict[ShapeKey, tuple[int, Pending]] = {}
+        self.preemption_attempts = 0
+        self.started_now: set[str] = set()
+        victims = [a.job for a in snapshot.running if a.job.preemptible]
+        self.lowest_victim_priority = min((j.priority for j in victims), default=float("inf"))
+        self.borrowers_at_start = any(self.quota.borrowing(j.queue) for j in victims)
+
+    # ------------------------------------------------------------------ driver
+    def run(self, pending: Sequence[Job]) -> Decisions:
+        rng = random.Random(f"{self.now}:{len(pending)}")
+        shapes = workload_shapes(
+            [(g.accelerators, g.accelerator_milli, g.cpu_milli) for j in pending for g in j.groups]
+        )
+        ctx = PlaceContext(rng=rng, workload=shapes)
+        for job in ordered(pending, self.policy.order, self.quota, self.policy.fair_share):
+            verdict = self.consider(job, ctx)
+            if verdict is not None:
+                self.decisions.pending.append(verdict)
+        if self.reservation is not None:
+            self.decisions.reservation = self.reservation.to_dict()
+        return self.decisions
+
+    def consider(self, job: Job, ctx: PlaceContext) -> Pending | None:
+        """Start the job or return why it waits."""
+        if self.blocked_by is not None:
+            return Pending(job.name, f"waiting behind head-of-line job {self.blocked_by}",
+                           WaitCode.HEAD_OF_LINE)
+        key = shape_key(job)
+        remembered = self.failed_shapes.get(key)
+        if remembered and remembered[0] == self.ledger.generation and not self._may_preempt(job):
+            _, earlier = remembered
+            if earlier.code in (WaitCode.CAPACITY, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE,
+                                WaitCode.RESERVED):
+                return Pending(job.name, earlier.reason, earlier.code)
+        outcome = self.place(job, ctx)
+        if isinstance(outcome, GangFit):
+            self.commit(job, outcome)
+            return None
+        return self.blocked(job, outcome, key, ctx)
+
+    def place(self, job: Job, ctx: PlaceContext) -> GangFit | GangMiss:
+        """Place the gang, letting a job that ends before the reservation use its devices."""
+        quota = self.quota if self.policy.quotas else None
+        outcome = place_gang(job, self.ledger, quota, self.policy.placer, ctx)
+        if isinstance(outcome, GangFit) or self.reservation is None:
+            return outcome
+        if not self.reservation.admits_short(job, self.now):
+            if outcome.code == WaitCode.CAPACITY:
+                return GangMiss(self.reservation.blocking_reason(), WaitCode.RESERVED)
+            return outcome
+        return self.reservation.with_hold_lifted(
+            self.ledger, lambda: place_gang(job, self.ledger, quota, self.policy.placer, ctx)
+        )
+
+    def commit(self, job: Job, fit: GangFit, *, victims: tuple[str, ...] = (),
+               backfilled: bool = False) -> None:
+        for usage in fit.usage:
+            self.quota.add(job.queue, usage)
+        alloc = Allocation(job, fit.replicas, start_time=self.now)
+        self.live[job.name] = alloc
+        self.started_now.add(job.name)
+        self.decisions.starts.append(
+            Start(job, fit.replicas, fit.why, fit.accelerators, victims,
+                  backfilled or self.reservation is not None)
+        )
+
+    def blocked(self, job: Job, miss: GangMiss, key: ShapeKey, ctx: PlaceContext) -> Pending | None:
+        """A job that did not fit: preempt for it, reserve for it, or record why it waits."""
+        if miss.code in (WaitCode.CAPACITY, WaitCode.QUOTA) and self._may_preempt(job):
+            self.preemption_attempts += 1
+            if try_preemption(self, job, ctx):
+                return None
+        verdict = Pending(job.name, miss.reason, miss.code)
+        if miss.code in (WaitCode.CAPACITY, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE):
+            self.failed_shapes[key] = (self.ledger.generation, verdict)
+        if miss.code != WaitCode.CAPACITY:
+            return verdict
+        if self.policy.backfill and self.reservation is None:
+            self.reservation = make_reservation(self, job, ctx)
+            if self.reservation is not None:
+                return Pending(job.name, self.reservation.own_reason(miss.reason),
+                               WaitCode.RESERVATION)
+        elif self.policy.head_of_line_blocks:
+            self.blocked_by = job.name
+        return verdict
+
+    def _may_preempt(self, job: Job) -> bool:
+        return (
+            self.policy.preemption
+            and self.preemption_attempts < self.policy.max_preemption_attempts
+            and self._has_victims_for(job)
+        )
+
+    def _has_victims_for(self, job: Job) -> bool:
+        """Cheap test (from the snapshot) that some running job could be a victim."""
+        if job.priority > self.lowest_victim_priority:
+            return True
+        spec = self.quota.specs.get(job.queue)
+        return self.borrowers_at_start and spec is not None and not spec.unlimited
+
+
+def allocation_usage(alloc: Allocation, ledger: Ledger) -> dict[str, float]:
+    """Quota resources a running allocation holds (devices per accelerator type)."""
+    usage: dict[str, float] = {}
+    for replica in alloc.replicas:
+        position = ledger.index.get(replica.node)
+        if position is None:
+            continue
+        accelerator = ledger.nodes[position].accelerator
+        if accelerator is None:
+            continue
+        share = len(replica.devices) * replica.milli / 1000
+        for resource, amount in request_vector(accelerator, share).items():
+            usage[resource] = usage.get(resource, 0.0) + amount
+    return usage
+
+
+def schedule(
+    snapshot: Snapshot,
+    pending: Sequence[Job],
+    policy: Policy | str = "default",
+    catalog: Catalog | None = None,
+) -> Decisions:
+    """One pure scheduling cycle over `snapshot` for the `pending` jobs under `policy`."""
+    chosen = get_policy(policy) if isinstance(policy, str) else policy
+    running = {alloc.job.name for alloc in snapshot.running}
+    waiting = [job for job in pending if job.name not in running]
+    return Cycle(snapshot, chosen, catalog or default_catalog()).run(waiting)

@@ -1,0 +1,162 @@
+"""Gang reserve: place every replica of every group of a job, or none of them.
+
+For each replica group, accelerator types are tried in the job's order of preference (for
+"any type", fastest first, then most free); each type is first admitted against the queue's
+quota, then handed to the placement strategy. The whole job is one ledger savepoint: if any
+group fails, everything it booked is rolled back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from suan.cluster.snapshot import ReplicaPlacement
+from suan.jobs.model import Job, ReplicaGroup
+from suan.sched.decisions import WaitCode
+from suan.sched.ledger import Ledger
+from suan.sched.placement import GroupFit, PlaceContext, Placer, ReplicaAsk
+from suan.sched.quota import QuotaBook, request_vector
+
+
+@dataclass
+class GangFit:
+    """A successful placement: replicas, the type chosen per group, the quota it uses, why."""
+
+    replicas: tuple[ReplicaPlacement, ...]
+    accelerators: tuple[str | None, ...]
+    usage: list[dict[str, float]]
+    why: str
+
+
+@dataclass
+class GangMiss:
+    """Why a job could not be placed, with the code of the most telling failure."""
+
+    reason: str
+    code: WaitCode
+
+
+def candidate_types(group: ReplicaGroup, ledger: Ledger) -> list[str]:
+    """Types to try for a group: its preference list, or every type fastest-first."""
+    if group.accelerator_types:
+        return list(group.accelerator_types)
+    def rank(name: str) -> tuple[float, int, str]:
+        accel = ledger.catalog.find(name)
+        speed = accel.relative_speed if accel else 1.0
+        return (-speed, -ledger.type_whole.get(name, 0), name)
+    return sorted(ledger.accelerators(), key=rank)
+
+
+def make_ask(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger, replicas: int
+             ) -> ReplicaAsk:
+    accel = ledger.catalog.find(accelerator)
+    return ReplicaAsk(
+        accelerator=accelerator,
+        replicas=replicas,
+        devices=group.accelerators,
+        milli=group.accelerator_milli,
+        cpu=group.cpu_milli,
+        mem=group.memory_mib,
+        rule=accel.allocation if accel else None,
+        replica_in_domain=job.topology.replica_in_domain,
+        within=job.topology.within,
+        spread=job.topology.placement == "spread",
+    )
+
+
+def place_gang(
+    job: Job,
+    ledger: Ledger,
+    quota: QuotaBook | None,
+    placer: Placer,
+    ctx: PlaceContext,
+) -> GangFit | GangMiss:
+    """Place the whole job on the ledger (booked) or return why not (nothing booked)."""
+    mark = ledger.savepoint()
+    replicas: list[ReplicaPlacement] = []
+    chosen: list[str | None] = []
+    usages: list[dict[str, float]] = []
+    whys: list[str] = []
+    for index, group in enumerate(job.groups):
+        outcome = _place_group(job, index, group, ledger, quota, placer, ctx)
+        if isinstance(outcome, GangMiss):
+            ledger.rollback(mark)
+            if quota is not None:
+                for usage in usages:
+                    quota.add(job.queue, usage, -1.0)
+            return outcome
+        fit, accelerator, usage = outcome
+        replicas.extend(_placements(index, fit, ledger, group.accelerator_milli))
+        chosen.append(accelerator)
+        usages.append(usage)
+        whys.append(fit.why if len(job.groups) == 1 else f"{group.name}: {fit.why}")
+        if quota is not None:
+            quota.add(job.queue, usage)
+    if quota is not None:
+        for usage in usages:
+            quota.add(job.queue, usage, -1.0)
+    return GangFit(tuple(replicas), tuple(chosen), usages, "; ".join(whys))
+
+
+def _placements(
+    group_index: int, fit: GroupFit, ledger: Ledger, milli: int
+) -> list[ReplicaPlacement]:
+    return [
+        ReplicaPlacement(group_index, ledger.nodes[position].name, devices, milli)
+        for position, devices in fit.slots
+    ]
+
+
+def _place_group(
+    job: Job,
+    index: int,
+    group: ReplicaGroup,
+    ledger: Ledger,
+    quota: QuotaBook | None,
+    placer: Placer,
+    ctx: PlaceContext,
+) -> tuple[GroupFit, str, dict[str, float]] | GangMiss:
+    if group.accelerators == 0:
+        return GangMiss(f"group {group.name} asks for no accelerators", WaitCode.UNSCHEDULABLE)
+    misses: list[GangMiss] = []
+    for accelerator in candidate_types(group, ledger):
+        for replicas in _replica_counts(group):
+            ask = make_ask(job, group, accelerator, ledger, replicas)
+            devices = ask.total * ask.milli / 1000
+            usage = request_vector(accelerator, devices)
+            if quota is not None:
+                refusal = quota.check(job.queue, usage)
+                if refusal:
+                    misses.append(GangMiss(refusal, WaitCode.QUOTA))
+                    continue
+            fit = placer.place(ledger, ask, ctx)
+            if isinstance(fit, GroupFit):
+                return fit, accelerator, usage
+            misses.append(GangMiss(fit, _miss_code(fit, job)))
+    return _explain(misses, group)
+
+
+def _replica_counts(group: ReplicaGroup) -> list[int]:
+    """Replica counts to try: the full count, then (elastic jobs) the floor."""
+    floor = group.floor_replicas
+    return [group.replicas] if floor >= group.replicas else [group.replicas, floor]
+
+
+def _miss_code(reason: str, job: Job) -> WaitCode:
+    if reason.startswith("no schedulable node") or "nodes have at most" in reason:
+        return WaitCode.UNSCHEDULABLE
+    if job.topology.within and reason.startswith("no "):
+        return WaitCode.CONSTRAINT
+    return WaitCode.CAPACITY
+
+
+def _explain(misses: list[GangMiss], group: ReplicaGroup) -> GangMiss:
+    if not misses:
+        return GangMiss(f"group {group.name}: no accelerator type to try", WaitCode.UNSCHEDULABLE)
+    # Report the most actionable miss: capacity or constraint before quota before unschedulable.
+    rank = {WaitCode.CAPACITY: 0, WaitCode.CONSTRAINT: 1, WaitCode.QUOTA: 2}
+    best = min(misses, key=lambda miss: rank.get(miss.code, 3))
+    if len(misses) > 1 and len({m.reason for m in misses}) > 1:
+        others = "; ".join(dict.fromkeys(m.reason for m in misses if m is not best))
+        return GangMiss(f"{best.reason} (also: {others})", best.code)
+    return best

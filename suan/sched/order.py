@@ -1,0 +1,106 @@
+"""Queue-order plugins: the order in which pending jobs are considered.
+
+Each plugin gives a sort key per job. Fair share is not a key but an interleaving: among jobs of
+one priority band, queues take turns by lowest dominant-resource share (DRF), see
+`interleave_fair_share`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from suan.jobs.model import Job
+from suan.sched.quota import QuotaBook
+
+SortKey = tuple[float | str, ...]
+
+LAS_THRESHOLDS_S: tuple[float, ...] = (3_600.0, 36_000.0)
+"""Device-seconds of attained service that move a job to a lower LAS queue (Tiresias-style
+discretised 2D-LAS; Tiresias uses few queues with thresholds of this order of magnitude)."""
+
+
+def _executed_s(job: Job) -> float:
+    devices = job.devices or 1.0
+    return job.attained_service_s / devices
+
+
+def _duration(job: Job) -> float:
+    if job.duration_s is not None:
+        return job.duration_s
+    return job.runtime_estimate_s if job.runtime_estimate_s is not None else math.inf
+
+
+@dataclass(frozen=True)
+class OrderPlugin:
+    """A named queue order. `key(job)` sorts ascending; earlier is considered first."""
+
+    name: str
+    key: Callable[[Job], SortKey]
+    description: str
+
+
+def las_level(job: Job, thresholds: Sequence[float] = LAS_THRESHOLDS_S) -> int:
+    """The discretised LAS queue of a job: how many thresholds its service has passed."""
+    return sum(1 for limit in thresholds if job.attained_service_s >= limit)
+
+
+ORDERS: dict[str, OrderPlugin] = {
+    plugin.name: plugin
+    for plugin in (
+        OrderPlugin("fifo", lambda j: (j.submit_time, j.name), "first come, first served"),
+        OrderPlugin(
+            "priority",
+            lambda j: (-j.priority, j.submit_time, j.name),
+            "highest priority first, then FIFO",
+        ),
+        OrderPlugin(
+            "sjf",
+            lambda j: (_duration(j), j.submit_time, j.name),
+            "shortest job first (oracle duration, else the runtime estimate)",
+        ),
+        OrderPlugin(
+            "srtf",
+            lambda j: (_duration(j) - _executed_s(j), j.submit_time, j.name),
+            "shortest remaining time first (oracle duration minus time already run)",
+        ),
+        OrderPlugin(
+            "las",
+            lambda j: (las_level(j), j.submit_time, j.name),
+            "discretised least attained service (device-seconds), FIFO inside a level",
+        ),
+    )
+}
+
+
+def interleave_fair_share(
+    jobs: Sequence[Job], key: Callable[[Job], SortKey], quota: QuotaBook
+) -> Iterator[Job]:
+    """Jobs in priority bands (highest first); inside a band, queues take turns, the queue
+    with the lowest dominant share (re-read after every job it yields) going next."""
+    bands: dict[int, dict[str, list[Job]]] = {}
+    for job in jobs:
+        bands.setdefault(job.priority, {}).setdefault(job.queue, []).append(job)
+    for priority in sorted(bands, reverse=True):
+        per_queue = bands[priority]
+        for queue_jobs in per_queue.values():
+            queue_jobs.sort(key=key, reverse=True)
+        heap = [(quota.dominant_share(q), q) for q in per_queue]
+        heapq.heapify(heap)
+        while heap:
+            _, queue = heapq.heappop(heap)
+            waiting = per_queue[queue]
+            yield waiting.pop()
+            if waiting:
+                heapq.heappush(heap, (quota.dominant_share(queue), queue))
+
+
+def ordered(
+    jobs: Sequence[Job], plugin: OrderPlugin, quota: QuotaBook, fair_share: bool
+) -> Iterator[Job]:
+    """Pending jobs in the order the policy considers them."""
+    if fair_share:
+        return interleave_fair_share(jobs, plugin.key, quota)
+    return iter(sorted(jobs, key=plugin.key))

@@ -1,0 +1,357 @@
+"""Placement strategies: where the replicas of one replica group go, on one accelerator type.
+
+Every strategy books its choice on the `Ledger` as it goes; the caller (the gang step) wraps a
+whole job in a savepoint and rolls back when any group fails. A strategy returns a `GroupFit`
+(the slots and a sentence saying why) or a string saying why nothing fits.
+
+- `random`: a uniformly random feasible node per replica (seeded; for comparisons).
+- `bestfit`: the feasible node with the fewest free devices, per replica.
+- `spread`: the node with the most free devices, one replica per node while possible.
+- `compact`: topology-compact. The whole group on one node if it can; otherwise in the
+  smallest topology group (supernode, rack, block, zone) that can hold it, choosing the group
+  that fits most tightly, filling its nodes in topology order so that neighbouring ranks share
+  the fastest links. Fractional requests go through the fragmentation-aware scorer.
+- `fgd`: fragmentation gradient descent (Weng et al., ATC'23): the node whose expected
+  fragmentation, measured against the shapes of the work waiting, grows least.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from suan.catalog.model import AllocationRule
+from suan.sched.fit import WHOLE, pick_share, pick_whole
+from suan.sched.fragmentation import TaskShape, fragmentation_delta
+from suan.sched.ledger import Ledger
+
+LADDER: tuple[str, ...] = ("supernode", "rack", "block", "zone")
+GROUPS_TRIED = 6
+"""Candidate topology groups tried per tier before widening the scope."""
+
+
+@dataclass(frozen=True)
+class ReplicaAsk:
+    """What one replica group needs, resolved to one accelerator type."""
+
+    accelerator: str
+    replicas: int
+    devices: int
+    milli: int
+    cpu: int
+    mem: int
+    rule: AllocationRule | None
+    replica_in_domain: bool = False
+    within: str | None = None
+    spread: bool = False
+
+    @property
+    def total(self) -> int:
+        return self.replicas * self.devices
+
+
+@dataclass
+class GroupFit:
+    """The slots chosen for one group — (node position, device ids) per replica — and why."""
+
+    slots: list[tuple[int, tuple[int, ...]]]
+    why: str
+
+
+@dataclass
+class PlaceContext:
+    """Per-cycle inputs a strategy may use: a seeded RNG and the waiting work's shapes."""
+
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    workload: list[TaskShape] = field(default_factory=list)
+
+
+class Placer(Protocol):
+    name: str
+
+    def place(self, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceContext) -> GroupFit | str: ...
+
+
+# ---------------------------------------------------------------------- node-level helpers
+def put_replica(ledger: Ledger, position: int, ask: ReplicaAsk) -> tuple[int, ...] | None:
+    """Book one replica on a node if it fits there (CPU, memory, devices); return its devices."""
+    if ledger.cpu[position] < ask.cpu or ledger.mem[position] < ask.mem:
+        return None
+    free = ledger.free[position]
+    if ask.milli < WHOLE:
+        devices = pick_share(free, ask.milli)
+    else:
+        domains = ledger.nodes[position].domains
+        devices = pick_whole(free, domains, ask.devices, ask.rule, ask.replica_in_domain)
+    if devices is None:
+        return None
+    ledger.take(position, devices, ask.milli, ask.cpu, ask.mem)
+    return devices
+
+
+def fill(
+    ledger: Ledger, ask: ReplicaAsk, positions: list[int], per_node: int | None = None
+) -> list[tuple[int, tuple[int, ...]]] | None:
+    """Put the group's replicas on `positions` in order, up to `per_node` each; all or None."""
+    mark = ledger.savepoint()
+    slots: list[tuple[int, tuple[int, ...]]] = []
+    for position in positions:
+        placed_here = 0
+        while len(slots) < ask.replicas and (per_node is None or placed_here < per_node):
+            devices = put_replica(ledger, position, ask)
+            if devices is None:
+                break
+            slots.append((position, devices))
+            placed_here += 1
+        if len(slots) == ask.replicas:
+            return slots
+    ledger.rollback(mark)
+    return None
+
+
+def shortage(ledger: Ledger, ask: ReplicaAsk) -> str | None:
+    """A reason when the type cannot hold the group at all, checked in O(1)."""
+    if ask.accelerator not in ledger.buckets:
+        return f"no schedulable node has {ask.accelerator}"
+    largest = ledger.type_max_node[ask.accelerator]
+    if ask.devices > largest:
+        return f"a replica needs {ask.devices} {ask.accelerator} but nodes have at most {largest}"
+    if ask.milli == WHOLE and ledger.type_whole[ask.accelerator] < ask.total:
+        return (
+            f"needs {ask.total} {ask.accelerator} ({ask.replicas}x{ask.devices}), "
+            f"{ledger.type_whole[ask.accelerator]} free"
+        )
+    return None
+
+
+def _topology_key(ledger: Ledger, position: int) -> tuple[str, str, str, str, int]:
+    node = ledger.nodes[position]
+    return (node.zone, node.block, node.rack, node.supernode, position)
+
+
+def _order_slots(ledger: Ledger, slots: list[tuple[int, tuple[int, ...]]]) -> None:
+    """Rank order: neighbours on the topology tree get consecutive ranks."""
+    slots.sort(key=lambda slot: (_topology_key(ledger, slot[0]), slot[1]))
+
+
+# ---------------------------------------------------------------------- strategies
+class BestFit:
+    """Each replica on the feasible node with the fewest free devices."""
+
+    name = "bestfit"
+    largest_first = False
+
+    def place(self, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceContext) -> GroupFit | str:
+        reason = shortage(ledger, ask)
+        if reason:
+            return reason
+        slots = []
+        mark = ledger.savepoint()
+        for _ in range(ask.replicas):
+            chosen = self._one(ledger, ask, {s[0] for s in slots})
+            if chosen is None:
+                ledger.rollback(mark)
+                return f"no node can take replica {len(slots) + 1} of {ask.replicas}"
+            slots.append(chosen)
+        _order_slots(ledger, slots)
+        return GroupFit(slots, self._why(ledger, slots))
+
+    def _candidates(self, ledger: Ledger, ask: ReplicaAsk) -> list[int] | object:
+        if ask.milli < WHOLE:
+            return ledger.nodes_with_share(ask.accelerator, ask.milli)
+        return ledger.nodes_with(ask.accelerator, ask.devices, largest_first=self.largest_first)
+
+    def _one(
+        self, ledger: Ledger, ask: ReplicaAsk, used: set[int]
+    ) -> tuple[int, tuple[int, ...]] | None:
+        for position in self._candidates(ledger, ask):  # type: ignore[attr-defined]
+            devices = put_replica(ledger, position, ask)
+            if devices is not None:
+                return position, devices
+        return None
+
+    def _why(self, ledger: Ledger, slots: list[tuple[int, tuple[int, ...]]]) -> str:
+        return f"best fit: nodes left with the fewest free devices ({_nodes_text(ledger, slots)})"
+
+
+class Spread(BestFit):
+    """Each replica on the node with the most free devices, distinct nodes first."""
+
+    name = "spread"
+    largest_first = True
+
+    def _one(
+        self, ledger: Ledger, ask: ReplicaAsk, used: set[int]
+    ) -> tuple[int, tuple[int, ...]] | None:
+        fallback = None
+        for position in self._candidates(ledger, ask):  # type: ignore[attr-defined]
+            if position in used:
+                fallback = fallback if fallback is not None else position
+                continue
+            devices = put_replica(ledger, position, ask)
+            if devices is not None:
+                return position, devices
+        if fallback is not None:
+            devices = put_replica(ledger, fallback, ask)
+            if devices is not None:
+                return fallback, devices
+        return None
+
+    def _why(self, ledger: Ledger, slots: list[tuple[int, tuple[int, ...]]]) -> str:
+        return f"spread: replicas on the emptiest nodes ({_nodes_text(ledger, slots)})"
+
+
+class RandomFit(BestFit):
+    """Each replica on a uniformly random feasible node (seeded by the cycle)."""
+
+    name = "random"
+
+    def _one(
+        self, ledger: Ledger, ask: ReplicaAsk, used: set[int]
+    ) -> tuple[int, tuple[int, ...]] | None:
+        candidates = list(self._candidates(ledger, ask))  # type: ignore[call-overload]
+        ctx_rng = getattr(self, "_rng", None) or random.Random(0)
+        ctx_rng.shuffle(candidates)
+        for position in candidates:
+            devices = put_replica(ledger, position, ask)
+            if devices is not None:
+                return position, devices
+        return None
+
+    def place(self, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceContext) -> GroupFit | str:
+        self._rng = ctx.rng
+        return super().place(ledger, ask, ctx)
+
+    def _why(self, ledger: Ledger, slots: list[tuple[int, tuple[int, ...]]]) -> str:
+        return f"random feasible nodes ({_nodes_text(ledger, slots)})"
+
+
+class Fragmentation(BestFit):
+    """FGD: per replica, the node whose fragmentation against the waiting work grows least."""
+
+    name = "fgd"
+
+    def place(self, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceContext) -> GroupFit | str:
+        self._workload = ctx.workload or [TaskShape(ask.devices, ask.milli, ask.cpu, 1.0)]
+        return super().place(ledger, ask, ctx)
+
+    def _one(
+        self, ledger: Ledger, ask: ReplicaAsk, used: set[int]
+    ) -> tuple[int, tuple[int, ...]] | None:
+        best: tuple[float, int] | None = None
+        for position in self._candidates(ledger, ask):  # type: ignore[attr-defined]
+            delta = fragmentation_delta(ledger, position, ask, self._workload)
+            if delta is not None and (best is None or delta < best[0]):
+                best = (delta, position)
+        if best is None:
+            return None
+        devices = put_replica(ledger, best[1], ask)
+        return None if devices is None else (best[1], devices)
+
+    def _why(self, ledger: Ledger, slots: list[tuple[int, tuple[int, ...]]]) -> str:
+        return (
+            "fragmentation-aware: least growth of unusable capacity for the waiting work "
+            f"({_nodes_text(ledger, slots)})"
+        )
+
+
+class Compact:
+    """Topology-compact gang placement (see the module docstring)."""
+
+    name = "compact"
+
+    def __init__(self) -> None:
+        self._fractional = Fragmentation()
+
+    def place(self, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceContext) -> GroupFit | str:
+        reason = shortage(ledger, ask)
+        if reason:
+            return reason
+        if ask.milli < WHOLE:
+            return self._fractional.place(ledger, ask, ctx)
+        if ask.spread:
+            return Spread().place(ledger, ask, ctx)
+        fit = self._one_node(ledger, ask)
+        if fit is not None:
+            return fit
+        return self._in_groups(ledger, ask)
+
+    def _one_node(self, ledger: Ledger, ask: ReplicaAsk) -> GroupFit | None:
+        if ask.total > ledger.type_max_node[ask.accelerator]:
+            return None
+        for position in ledger.nodes_with(ask.accelerator, ask.total, largest_first=False):
+            slots = fill(ledger, ask, [position])
+            if slots is not None:
+                node = ledger.nodes[position].name
+                why = f"compact: all {ask.replicas} replica(s) on {node} (best fit)"
+                return GroupFit(slots, why)
+        return None
+
+    def _ladder(self, within: str | None) -> list[str]:
+        if within is None:
+            return [*LADDER, "cluster"]
+        if within == "supernode":
+            return ["supernode"]
+        tiers = [t for t in LADDER if t != "supernode"] if within == "rack" else list(LADDER)
+        return tiers[: tiers.index(within) + 1]
+
+    def _in_groups(self, ledger: Ledger, ask: ReplicaAsk) -> GroupFit | str:
+        best_seen: tuple[int, str] = (0, "")
+        for tier in self._ladder(ask.within):
+            if tier == "cluster":
+                return self._cluster_wide(ledger, ask)
+            gids = ledger.tier_groups.get((tier, ask.accelerator), [])
+            tight: list[tuple[int, int]] = []
+            for gid in gids:
+                group = ledger.groups[gid]
+                if group.whole < ask.total:
+                    if group.whole > best_seen[0]:
+                        best_seen = (group.whole, f"{tier} {group.label}")
+                    continue
+                capacity = group.capacity(ask.devices)
+                if capacity >= ask.replicas:
+                    tight.append((capacity, gid))
+            tight.sort()
+            for _, gid in tight[:GROUPS_TRIED]:
+                group = ledger.groups[gid]
+                slots = fill(ledger, ask, self._members_order(ledger, group.members, ask))
+                if slots is not None:
+                    nodes = len({s[0] for s in slots})
+                    why = (
+                        f"compact: {ask.replicas} replica(s) on {nodes} node(s) inside "
+                        f"{tier} {group.label}, the tightest {tier} that holds the gang"
+                    )
+                    return GroupFit(slots, why)
+        most = f" (most free: {best_seen[1]} with {best_seen[0]})" if best_seen[1] else ""
+        scope = ask.within or "topology group"
+        return f"no {scope} has {ask.total} free {ask.accelerator} in a usable shape{most}"
+
+    def _members_order(self, ledger: Ledger, members: list[int], ask: ReplicaAsk) -> list[int]:
+        """Fewest nodes first: nodes that hold the most replicas, then topology order."""
+        whole = ledger.whole
+        per = ask.devices
+        usable = [p for p in members if whole[p] >= per]
+        usable.sort(key=lambda p: (-(whole[p] // per), _topology_key(ledger, p)))
+        return usable
+
+    def _cluster_wide(self, ledger: Ledger, ask: ReplicaAsk) -> GroupFit | str:
+        positions = list(ledger.nodes_with(ask.accelerator, ask.devices, largest_first=True))
+        positions = self._members_order(ledger, positions, ask)
+        slots = fill(ledger, ask, positions)
+        if slots is None:
+            return f"{ask.total} {ask.accelerator} are free but not in a shape the gang can use"
+        nodes = len({s[0] for s in slots})
+        why = f"compact: {ask.replicas} replica(s) over {nodes} node(s) cluster-wide"
+        return GroupFit(slots, why)
+
+
+def _nodes_text(ledger: Ledger, slots: list[tuple[int, tuple[int, ...]]]) -> str:
+    names = list(dict.fromkeys(ledger.nodes[p].name for p, _ in slots))
+    shown = ", ".join(names[:4])
+    return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+PLACERS: dict[str, type] = {
+    cls.name: cls for cls in (RandomFit, BestFit, Spread, Compact, Fragmentation)
+}

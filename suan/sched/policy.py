@@ -1,0 +1,129 @@
+"""Policies: named compositions of plugins at the scheduler's extension points, declared in one
+registry that refuses duplicates.
+
+Extension points, in the order a cycle meets them:
+- order: which pending job is considered next (`suan.sched.order`), with optional fair-share
+  interleaving of queues (DRF);
+- admit: queue quotas with borrowing and lending (`suan.sched.quota`), on or off;
+- filter + score: the placement strategy (`suan.sched.placement`), which only proposes nodes
+  that pass the ledger's filters (type, health, free devices, CPU, memory, link domains);
+- gang reserve: all replicas or none, through a ledger savepoint (`suan.sched.gang`);
+- preempt: by priority and by reclaim of borrowed quota (`suan.sched.preempt`);
+- backfill: EASY — the first blocked job gets a reservation that later jobs may not delay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from suan.errors import PolicyError
+from suan.sched.order import ORDERS, OrderPlugin
+from suan.sched.placement import PLACERS, Placer
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One named scheduling policy.
+
+    `head_of_line_blocks`: without backfill, a blocked job stops every later job (strict
+    order); with it off and no backfill, later jobs go around it (best effort).
+    `assumed_runtime_s`: the runtime backfill assumes for a running job with no estimate.
+    """
+
+    name: str
+    description: str
+    order: OrderPlugin
+    placer: Placer
+    fair_share: bool = False
+    quotas: bool = True
+    preemption: bool = False
+    backfill: bool = False
+    head_of_line_blocks: bool = False
+    assumed_runtime_s: float = 86_400.0
+    max_preemption_attempts: int = 16
+    extras: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "order": self.order.name,
+            "placement": self.placer.name,
+            "fair_share": self.fair_share,
+            "quotas": self.quotas,
+            "preemption": self.preemption,
+            "backfill": "easy" if self.backfill else None,
+            "head_of_line_blocks": self.head_of_line_blocks,
+        }
+
+
+class PolicyRegistry:
+    """Policies by name. Registering a name twice is an error."""
+
+    def __init__(self) -> None:
+        self._policies: dict[str, Policy] = {}
+
+    def register(self, policy: Policy) -> Policy:
+        if policy.name in self._policies:
+            raise PolicyError(f"policy {policy.name!r} is already registered")
+        self._policies[policy.name] = policy
+        return policy
+
+    def get(self, name: str) -> Policy:
+        try:
+            return self._policies[name]
+        except KeyError:
+            known = ", ".join(sorted(self._policies))
+            raise PolicyError(f"unknown policy {name!r}; known policies: {known}") from None
+
+    def names(self) -> list[str]:
+        return list(self._policies)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._policies.values())
+
+
+def _placer(name: str) -> Placer:
+    return PLACERS[name]()
+
+
+def _build_registry() -> PolicyRegistry:
+    registry = PolicyRegistry()
+    fifo, priority = ORDERS["fifo"], ORDERS["priority"]
+    register = registry.register
+    register(Policy(
+        "default",
+        "priority classes; queues interleaved by dominant-resource fair share; "
+        "least-attained-service then FIFO inside a queue; quotas with borrowing and reclaim; "
+        "topology-compact gang placement with fragmentation-aware sharing; preemption by "
+        "priority and reclaim; EASY backfill",
+        ORDERS["las"], _placer("compact"), fair_share=True, preemption=True, backfill=True,
+    ))
+    register(Policy("fifo", "strict FIFO, head of line blocks, compact placement", fifo,
+                    _placer("compact"), head_of_line_blocks=True))
+    register(Policy("fifo-besteffort", "FIFO; later jobs go around a blocked one", fifo,
+                    _placer("compact")))
+    register(Policy("priority", "priority then FIFO, with priority preemption", priority,
+                    _placer("compact"), preemption=True))
+    register(Policy("sjf", "oracle shortest job first (for comparisons)", ORDERS["sjf"],
+                    _placer("compact")))
+    register(Policy("srtf", "oracle shortest remaining time first (for comparisons)",
+                    ORDERS["srtf"], _placer("compact")))
+    register(Policy("las", "Tiresias-style discretised least attained service", ORDERS["las"],
+                    _placer("compact")))
+    register(Policy("fairshare", "DRF between queues, FIFO inside", fifo, _placer("compact"),
+                    fair_share=True))
+    register(Policy("backfill", "FIFO with EASY backfill", fifo, _placer("compact"),
+                    backfill=True))
+    for placer in ("random", "bestfit", "spread", "fgd"):
+        register(Policy(f"fifo-{placer}", f"FIFO (best effort) with {placer} placement", fifo,
+                        _placer(placer)))
+    return registry
+
+
+POLICIES = _build_registry()
+
+
+def get_policy(name: str) -> Policy:
+    """The registered policy `name`; PolicyError lists the known names."""
+    return POLICIES.get(name)

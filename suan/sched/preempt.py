@@ -1,0 +1,131 @@
+"""Preemption by priority and by reclaim, choosing victims that lose the least work.
+
+Candidates for a blocked job J:
+- priority: preemptible running jobs of lower priority, in J's own queue or in a queue that is
+  borrowing (a queue's guaranteed share is never taken by priority from another queue);
+- reclaim: when J's queue has a quota, preemptible jobs of other queues that borrow beyond their
+  guarantee, whatever their priority.
+Candidates are ordered by priority, then by work lost since their last checkpoint (times
+devices), then youngest first; they are removed one by one on the ledger until J fits. Then each
+removed job is put back, most valuable first, if J still fits without removing it. J starts in
+the same cycle; the victims are reported as preemptions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from suan.cluster.snapshot import Allocation
+from suan.jobs.model import Job
+from suan.sched.decisions import Preemption
+from suan.sched.gang import GangFit, place_gang
+from suan.sched.placement import PlaceContext
+
+if TYPE_CHECKING:
+    from suan.sched.cycle import Cycle
+
+MAX_VICTIMS = 64
+"""Most running jobs considered as victims for one blocked job."""
+
+Candidate = tuple[float, float, float, str, Allocation, str]
+
+
+def _candidates(cycle: Cycle, job: Job) -> list[Candidate]:
+    quota = cycle.quota
+    spec = quota.specs.get(job.queue)
+    can_reclaim = spec is not None and not spec.unlimited
+    found: list[Candidate] = []
+    for alloc in cycle.live.values():
+        other = alloc.job
+        if not other.preemptible or other.name in cycle.started_now:
+            continue
+        if not any(job.accepts(cycle.ledger.nodes[cycle.ledger.index[r.node]].accelerator)
+                   for r in alloc.replicas[:1]):
+            continue
+        borrowing = quota.borrowing(other.queue)
+        if other.priority < job.priority and (other.queue == job.queue or borrowing):
+            kind = "priority"
+        elif can_reclaim and other.queue != job.queue and borrowing:
+            kind = "reclaim"
+        else:
+            continue
+        lost = alloc.lost_work_s(cycle.now) * other.devices
+        found.append((other.priority, lost, -alloc.start_time, other.name, alloc, kind))
+    found.sort(key=lambda c: c[:4])
+    return found[:MAX_VICTIMS]
+
+
+def _fits(cycle: Cycle, job: Job, ctx: PlaceContext) -> GangFit | None:
+    """Whether the job fits now; leaves the ledger unchanged."""
+    quota = cycle.quota if cycle.policy.quotas else None
+    mark = cycle.ledger.savepoint()
+    outcome = place_gang(job, cycle.ledger, quota, cycle.policy.placer, ctx)
+    cycle.ledger.rollback(mark)
+    return outcome if isinstance(outcome, GangFit) else None
+
+
+def _remove(cycle: Cycle, alloc: Allocation, sign: float) -> None:
+    from suan.sched.cycle import allocation_usage
+
+    usage = allocation_usage(alloc, cycle.ledger)
+    if sign < 0:
+        cycle.ledger.release_allocation(alloc)
+    else:
+        cycle.ledger.apply_allocation(alloc)
+    cycle.quota.add(alloc.job.queue, usage, sign)
+
+
+def try_preemption(cycle: Cycle, job: Job, ctx: PlaceContext) -> bool:
+    """Preempt the fewest, cheapest victims that let `job` start; False if none can."""
+    candidates = _candidates(cycle, job)
+    if not candidates:
+        return False
+    mark = cycle.ledger.savepoint()
+    removed: list[Candidate] = []
+    for candidate in candidates:
+        _remove(cycle, candidate[4], -1.0)
+        removed.append(candidate)
+        if _fits(cycle, job, ctx):
+            break
+    else:
+        for candidate in removed:
+            _remove(cycle, candidate[4], +1.0)
+        cycle.ledger.rollback(mark)
+        return False
+    needed = _reprieve(cycle, job, ctx, removed)
+    quota = cycle.quota if cycle.policy.quotas else None
+    final = place_gang(job, cycle.ledger, quota, cycle.policy.placer, ctx)
+    assert isinstance(final, GangFit), "job must fit after removing its victims"
+    for candidate in needed:
+        cycle.live.pop(candidate[3], None)
+        cycle.decisions.preemptions.append(Preemption(candidate[3], _reason(cycle, job, candidate),
+                                                      job.name))
+    cycle.commit(job, final, victims=tuple(c[3] for c in needed))
+    return True
+
+
+def _reprieve(cycle: Cycle, job: Job, ctx: PlaceContext, removed: list[Candidate]
+              ) -> list[Candidate]:
+    """Put back every removed job the preemptor can do without, most valuable first."""
+    needed: list[Candidate] = []
+    for candidate in reversed(removed):
+        _remove(cycle, candidate[4], +1.0)
+        if _fits(cycle, job, ctx):
+            continue
+        _remove(cycle, candidate[4], -1.0)
+        needed.append(candidate)
+    return needed
+
+
+def _reason(cycle: Cycle, job: Job, candidate: Candidate) -> str:
+    priority, _lost, _, _name, alloc, kind = candidate
+    lost_s = alloc.lost_work_s(cycle.now)
+    if kind == "priority":
+        return (
+            f"preempted for job {job.name} (priority {job.priority} > {priority:g}); loses "
+            f"{lost_s:.0f}s of work since its last checkpoint, the least among candidates"
+        )
+    return (
+        f"reclaimed for queue {job.queue}, which is within its guarantee; queue "
+        f"{alloc.job.queue} was borrowing; loses {lost_s:.0f}s since its last checkpoint"
+    )

@@ -1,0 +1,157 @@
+"""Queue quotas: guaranteed amounts, borrowing up to a limit, lending, and fair shares.
+
+Resources are canonical accelerator type names plus `accelerators` (devices of any type). A
+request of `d` devices of type T counts against both T and `accelerators`.
+
+Admission rule for a request in queue X, for every resource it uses:
+1. along X and each ancestor Q: usage(Q) + request <= guaranteed(Q) + borrow_limit(Q);
+2. wherever that takes a queue Q above its guarantee (it borrows), the borrowed part must come
+   from its parent's spare room: the siblings' guarantees that they neither use nor lend stay
+   theirs, and the parent itself may not exceed its own guarantee plus borrow limit (the
+   cluster's capacity at the top).
+A request within its queue's guarantee is always admissible; if the devices are in use by
+queues that borrowed them, they come back by reclaim (preemption).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+from suan.jobs.queue import ANY_ACCELERATOR, QueueSpec
+
+INF = math.inf
+
+
+def request_vector(accelerator: str, devices: float) -> dict[str, float]:
+    """The quota resources a request of `devices` devices of `accelerator` uses."""
+    return {accelerator: devices, ANY_ACCELERATOR: devices}
+
+
+class QuotaBook:
+    """Usage per queue (aggregated up the tree) against the queue specs and cluster capacity."""
+
+    def __init__(self, queues: Iterable[QueueSpec], capacity: Mapping[str, float]):
+        self.specs: dict[str, QueueSpec] = {q.name: q for q in queues}
+        self.capacity = dict(capacity)
+        self.capacity[ANY_ACCELERATOR] = sum(capacity.values())
+        self.usage: dict[str, dict[str, float]] = {name: {} for name in self.specs}
+        self.children: dict[str | None, list[str]] = {}
+        for spec in self.specs.values():
+            self.children.setdefault(spec.parent, []).append(spec.name)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def ensure(self, queue: str) -> None:
+        """Unknown queues behave as unlimited top-level queues."""
+        if queue not in self.specs:
+            self.specs[queue] = QueueSpec(name=queue)
+            self.usage[queue] = {}
+            self.children.setdefault(None, []).append(queue)
+
+    def path(self, queue: str) -> list[str]:
+        """The queue and its ancestors, narrowest first."""
+        chain, name = [], queue
+        while name is not None and name in self.specs:
+            chain.append(name)
+            name = self.specs[name].parent
+        return chain
+
+    def add(self, queue: str, request: Mapping[str, float], sign: float = 1.0) -> None:
+        """Count a running request (sign -1 to remove it) in the queue and its ancestors."""
+        self.ensure(queue)
+        for name in self.path(queue):
+            used = self.usage[name]
+            for resource, amount in request.items():
+                used[resource] = used.get(resource, 0.0) + sign * amount
+
+    # ------------------------------------------------------------------ limits
+    def guaranteed(self, queue: str, resource: str) -> float:
+        return float(self.specs[queue].guaranteed.get(resource, 0.0))
+
+    def ceiling(self, queue: str, resource: str) -> float:
+        """Most the queue may use of a resource: guarantee plus borrow limit."""
+        spec = self.specs[queue]
+        if spec.unlimited:
+            return INF
+        limits = spec.borrow_limit
+        borrow = INF if limits is None else float(limits.get(resource, INF))
+        return self.guaranteed(queue, resource) + borrow
+
+    def kept(self, queue: str, resource: str) -> float:
+        """The part of a queue's guarantee it never lends out."""
+        spec = self.specs[queue]
+        guarantee = self.guaranteed(queue, resource)
+        if spec.lend_limit is None or resource not in spec.lend_limit:
+            return 0.0
+        return max(0.0, guarantee - float(spec.lend_limit[resource]))
+
+    def used(self, queue: str, resource: str) -> float:
+        return self.usage.get(queue, {}).get(resource, 0.0)
+
+    def borrowing(self, queue: str) -> bool:
+        """True when the queue uses more than its guarantee of some resource."""
+        spec = self.specs.get(queue)
+        if spec is None or spec.unlimited:
+            return True
+        return any(
+            amount > self.guaranteed(queue, resource) + 1e-9
+            for resource, amount in self.usage[queue].items()
+        )
+
+    # ------------------------------------------------------------------ admission
+    def check(self, queue: str, request: Mapping[str, float]) -> str | None:
+        """None when the request is admissible, else the reason it is not."""
+        self.ensure(queue)
+        for resource, amount in request.items():
+            if amount <= 0:
+                continue
+            reason = self._check_resource(queue, resource, amount)
+            if reason:
+                return reason
+        return None
+
+    def _check_resource(self, queue: str, resource: str, amount: float) -> str | None:
+        for name in self.path(queue):
+            after = self.used(name, resource) + amount
+            ceiling = self.ceiling(name, resource)
+            if after > ceiling + 1e-9:
+                return (
+                    f"queue {name}: {resource} would reach {after:g}, over its guarantee "
+                    f"{self.guaranteed(name, resource):g} plus borrow limit "
+                    f"{ceiling - self.guaranteed(name, resource):g}"
+                )
+            if after <= self.guaranteed(name, resource) + 1e-9 or self.specs[name].unlimited:
+                return None
+            reason = self._check_room(name, resource, amount)
+            if reason:
+                return reason
+        return None
+
+    def _check_room(self, queue: str, resource: str, amount: float) -> str | None:
+        """Borrowing: the siblings' kept, unused guarantees and the parent's cap bound it."""
+        parent = self.specs[queue].parent
+        siblings = self.children.get(parent, [])
+        held = 0.0
+        for name in siblings:
+            used = self.used(name, resource) + (amount if name == queue else 0.0)
+            held += max(used, self.kept(name, resource))
+        cap = self.capacity.get(resource, 0.0) if parent is None else self.ceiling(parent, resource)
+        if held > cap + 1e-9:
+            where = "the cluster" if parent is None else f"parent queue {parent}"
+            return (
+                f"queue {queue}: borrowing {resource} — {held:g} would be held under {where}, "
+                f"which has {cap:g}"
+            )
+        return None
+
+    # ------------------------------------------------------------------ fair share
+    def dominant_share(self, queue: str) -> float:
+        """Dominant-resource share of the queue, divided by its weight (DRF)."""
+        spec = self.specs.get(queue)
+        weight = spec.weight if spec else 1.0
+        share = 0.0
+        for resource, amount in self.usage.get(queue, {}).items():
+            capacity = self.capacity.get(resource, 0.0)
+            if capacity > 0:
+                share = max(share, amount / capacity)
+        return share / max(weight, 1e-9)
