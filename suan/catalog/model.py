@@ -9,7 +9,8 @@ carries a source in `sources`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from suan.errors import UnknownAcceleratorError
 
@@ -52,7 +53,13 @@ class AllocationRule:
 
 @dataclass(frozen=True)
 class AcceleratorType:
-    """One accelerator model. Units: GiB, GB/s, TFLOP/s (dense, no sparsity)."""
+    """One accelerator model. Units: GiB, GB/s, TFLOP/s (dense, no sparsity).
+
+    Figures are per *visible device* (the unit a visible-devices variable selects): one die of
+    a dual-die package such as the Ascend 910C or the Cambricon MLU370-X8. `collective_backend`
+    names the vendor's collective library; `dist_backend` is the name a job passes to
+    `torch.distributed.init_process_group` (empty means the same as `collective_backend`).
+    """
 
     name: str
     vendor: str
@@ -74,6 +81,7 @@ class AcceleratorType:
     relative_speed: float = 1.0
     notes: str = ""
     sources: dict[str, str] = field(default_factory=dict)
+    dist_backend: str = ""
 
     def domain_layout(self, devices: int | None = None) -> tuple[tuple[int, ...], ...]:
         """Device ids grouped by intra-node link domain for a node with `devices` devices."""
@@ -91,6 +99,34 @@ class AcceleratorType:
         return tuple(groups)
 
 
+REFERENCE_TFLOPS = 125.0
+"""Dense FP16 tensor peak of the reference device, NVIDIA V100-SXM2-16GB (relative_speed 1.0)."""
+REFERENCE_BANDWIDTH_GBS = 900.0
+"""Memory bandwidth of the reference device, NVIDIA V100-SXM2-16GB."""
+
+
+def roofline_relative_speed(bf16_tflops: float, memory_bandwidth_gbs: float) -> float:
+    """Rough training speed relative to a V100-16GB, from peak compute and memory bandwidth.
+
+    A weighted geometric mean: (tflops / 125) ** (2/3) * (bandwidth / 900) ** (1/3), rounded to
+    two decimals. Training time is mostly dense matrix products (compute-bound), the rest
+    (attention, normalisation, optimizer) is bandwidth-bound; hence the 2:1 weights.
+    """
+    compute = (bf16_tflops / REFERENCE_TFLOPS) ** (2 / 3)
+    memory = (memory_bandwidth_gbs / REFERENCE_BANDWIDTH_GBS) ** (1 / 3)
+    return round(compute * memory, 2)
+
+
+def accelerator_record(accel: AcceleratorType) -> dict[str, Any]:
+    """Every field of `accel` as JSON-ready data, plus `allocation_text` (the rule in words)."""
+    record = asdict(accel)
+    record["link_domains"] = list(accel.link_domains)
+    record["aliases"] = list(accel.aliases)
+    record["allocation"]["counts"] = list(accel.allocation.counts)
+    record["allocation_text"] = accel.allocation.describe(accel.devices_per_node)
+    return record
+
+
 def normalise_name(name: str) -> str:
     """The lookup key of a type name or alias: case-folded, with separators removed."""
     return "".join(ch for ch in name.casefold() if ch.isalnum())
@@ -106,21 +142,22 @@ class Catalog:
             self.add(accel)
 
     def add(self, accel: AcceleratorType, *, replace: bool = False) -> None:
-        """Register `accel`; an operator file may `replace` a built-in entry of the same name."""
+        """Register `accel`; an operator file may `replace` a built-in entry of the same name.
+
+        A replaced entry keeps its position in iteration order. Raises ValueError (and changes
+        nothing) when the name exists without `replace`, or a name or alias already names
+        another type.
+        """
         if accel.name in self._types and not replace:
             raise ValueError(f"accelerator {accel.name!r} is already in the catalog")
-        if accel.name in self._types:
-            self._forget(accel.name)
-        self._types[accel.name] = accel
-        for key in (accel.name, *accel.aliases):
-            owner = self._keys.get(normalise_name(key))
+        keys = [normalise_name(key) for key in (accel.name, *accel.aliases)]
+        for key, text in zip(keys, (accel.name, *accel.aliases), strict=True):
+            owner = self._keys.get(key)
             if owner is not None and owner != accel.name:
-                raise ValueError(f"alias {key!r} of {accel.name!r} already names {owner!r}")
-            self._keys[normalise_name(key)] = accel.name
-
-    def _forget(self, name: str) -> None:
-        self._keys = {k: v for k, v in self._keys.items() if v != name}
-        del self._types[name]
+                raise ValueError(f"alias {text!r} of {accel.name!r} already names {owner!r}")
+        self._keys = {k: v for k, v in self._keys.items() if v != accel.name}
+        self._types[accel.name] = accel
+        self._keys.update(dict.fromkeys(keys, accel.name))
 
     def get(self, name: str) -> AcceleratorType:
         """The type named `name` (or one of its aliases). Raises UnknownAcceleratorError."""
@@ -132,6 +169,9 @@ class Catalog:
 
     def find(self, name: str) -> AcceleratorType | None:
         """The type named `name` or None."""
+        exact = self._types.get(name)
+        if exact is not None:
+            return exact
         canonical = self._keys.get(normalise_name(name))
         return self._types[canonical] if canonical else None
 

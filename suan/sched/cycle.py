@@ -27,12 +27,10 @@ from suan.sched.policy import Policy, get_policy
 from suan.sched.preempt import try_preemption
 from suan.sched.quota import QuotaBook, request_vector
 
-ShapeKey = tuple[object, ...]
-
-
-def shape_key(job: Job) -> ShapeKey:
-    """Jobs with equal keys place identically on the same ledger (queue aside)."""
-    return (job.groups, job.topology)
+MEMO_CODES = frozenset(
+    {WaitCode.CAPACITY, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE, WaitCode.RESERVED}
+)
+"""Verdicts that hold for every job of the same shape until capacity grows."""
 
 
 class Cycle:
@@ -51,7 +49,7 @@ class Cycle:
         self.decisions = Decisions()
         self.reservation: Reservation | None = None
         self.blocked_by: str | None = None
-        self.failed_shapes: dict[ShapeKey, tuple[int, Pending]] = {}
+        self.failed_shapes: dict[tuple[object, ...], tuple[int, Pending]] = {}
         self.preemption_attempts = 0
         self.started_now: set[str] = set()
         victims = [a.job for a in snapshot.running if a.job.preemptible]
@@ -78,12 +76,11 @@ class Cycle:
         if self.blocked_by is not None:
             return Pending(job.name, f"waiting behind head-of-line job {self.blocked_by}",
                            WaitCode.HEAD_OF_LINE)
-        key = shape_key(job)
+        key = (job.groups, job.topology, job.runtime_estimate_s)
         remembered = self.failed_shapes.get(key)
-        if remembered and remembered[0] == self.ledger.generation and not self._may_preempt(job):
+        if remembered and remembered[0] == self.ledger.generation:
             _, earlier = remembered
-            if earlier.code in (WaitCode.CAPACITY, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE,
-                                WaitCode.RESERVED):
+            if earlier.code != WaitCode.CAPACITY or not self._may_preempt(job):
                 return Pending(job.name, earlier.reason, earlier.code)
         outcome = self.place(job, ctx)
         if isinstance(outcome, GangFit):
@@ -117,14 +114,16 @@ class Cycle:
                   backfilled or self.reservation is not None)
         )
 
-    def blocked(self, job: Job, miss: GangMiss, key: ShapeKey, ctx: PlaceContext) -> Pending | None:
+    def blocked(
+        self, job: Job, miss: GangMiss, key: tuple[object, ...], ctx: PlaceContext
+    ) -> Pending | None:
         """A job that did not fit: preempt for it, reserve for it, or record why it waits."""
         if miss.code in (WaitCode.CAPACITY, WaitCode.QUOTA) and self._may_preempt(job):
             self.preemption_attempts += 1
             if try_preemption(self, job, ctx):
                 return None
         verdict = Pending(job.name, miss.reason, miss.code)
-        if miss.code in (WaitCode.CAPACITY, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE):
+        if miss.code in MEMO_CODES:
             self.failed_shapes[key] = (self.ledger.generation, verdict)
         if miss.code != WaitCode.CAPACITY:
             return verdict

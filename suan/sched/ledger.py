@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from suan.catalog import Catalog
 from suan.catalog.model import AllocationRule
@@ -21,6 +22,10 @@ from suan.cluster.model import Node
 from suan.cluster.snapshot import Allocation, Snapshot
 
 WHOLE = 1000
+FIRST_CHUNK = 32
+"""Nodes copied from a bucket before iterating it; most searches stop within them."""
+UNDECLARED = 1 << 62
+"""CPU or memory of a node that declares none: never the limiting resource."""
 GROUP_TIERS: tuple[str, ...] = ("supernode", "rack", "block", "zone")
 """Topology tiers that group nodes, from the narrowest to the widest."""
 
@@ -35,6 +40,7 @@ class Group:
     members: list[int]
     hist: list[int]
     whole: int = 0
+    size: int = 0
 
     def capacity(self, per_replica: int) -> int:
         """Upper bound on replicas of `per_replica` whole devices its nodes can hold."""
@@ -73,8 +79,8 @@ class Ledger:
                     devices[bad] = 0
             self.free.append(devices)
             self.whole.append(node.devices - len(node.unhealthy_devices))
-            self.cpu.append(node.cpu_milli)
-            self.mem.append(node.memory_mib)
+            self.cpu.append(node.cpu_milli or UNDECLARED)
+            self.mem.append(node.memory_mib or UNDECLARED)
             self.schedulable.append(node.health.schedulable and node.accelerator is not None)
             accel = node.accelerator
             if accel is not None and accel not in rules:
@@ -116,6 +122,7 @@ class Ledger:
                 group.members.append(position)
                 group.hist[self.whole[position]] += 1
                 group.whole += self.whole[position]
+                group.size += node.usable_devices
                 member_of.append(gid)
             self.node_groups.append(tuple(member_of))
 
@@ -159,9 +166,13 @@ class Ledger:
         self._log.append((position, devices, -milli, -cpu, -mem))
 
     def give(self, position: int, devices: tuple[int, ...], milli: int, cpu: int, mem: int) -> None:
-        """Return what `take` booked. Raises the generation: capacity grew."""
+        """Return what `take` booked."""
         self._change(position, devices, milli, cpu, mem)
         self._log.append((position, devices, milli, cpu, mem))
+
+    def grew(self) -> None:
+        """Record that capacity really grew (a committed preemption), which invalidates every
+        earlier 'does not fit' verdict. Trial releases that are rolled back do not count."""
         self.generation += 1
 
     def savepoint(self) -> int:
@@ -208,7 +219,7 @@ class Ledger:
             max(minimum, 0), len(buckets)
         )
         for count in counts:
-            yield from list(buckets[count])
+            yield from _stable_iter(buckets[count])
 
     def nodes_with_share(self, accelerator: str, milli: int) -> Iterator[int]:
         """Nodes of a type where some device has at least `milli` free (fractional requests)."""
@@ -216,9 +227,19 @@ class Ledger:
         if not buckets:
             return
         for bucket in buckets:
-            for position in list(bucket):
+            for position in _stable_iter(bucket):
                 if max(self.free[position], default=0) >= milli:
                     yield position
 
     def accelerators(self) -> list[str]:
         return list(self.buckets)
+
+
+def _stable_iter(bucket: dict[int, None]) -> Iterator[int]:
+    """Iterate a bucket that may change meanwhile: a short copied prefix first, then a copy of
+    the rest only if the caller keeps going."""
+    head = list(islice(bucket, FIRST_CHUNK))
+    yield from head
+    if len(head) == FIRST_CHUNK:
+        seen = set(head)
+        yield from [position for position in bucket if position not in seen]

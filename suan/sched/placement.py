@@ -24,7 +24,7 @@ from typing import Protocol
 from suan.catalog.model import AllocationRule
 from suan.sched.fit import WHOLE, pick_share, pick_whole
 from suan.sched.fragmentation import TaskShape, fragmentation_delta
-from suan.sched.ledger import Ledger
+from suan.sched.ledger import Group, Ledger
 
 LADDER: tuple[str, ...] = ("supernode", "rack", "block", "zone")
 GROUPS_TRIED = 6
@@ -301,20 +301,7 @@ class Compact:
         for tier in self._ladder(ask.within):
             if tier == "cluster":
                 return self._cluster_wide(ledger, ask)
-            gids = ledger.tier_groups.get((tier, ask.accelerator), [])
-            tight: list[tuple[int, int]] = []
-            for gid in gids:
-                group = ledger.groups[gid]
-                if group.whole < ask.total:
-                    if group.whole > best_seen[0]:
-                        best_seen = (group.whole, f"{tier} {group.label}")
-                    continue
-                capacity = group.capacity(ask.devices)
-                if capacity >= ask.replicas:
-                    tight.append((capacity, gid))
-            tight.sort()
-            for _, gid in tight[:GROUPS_TRIED]:
-                group = ledger.groups[gid]
+            for group in self._tightest(ledger, tier, ask):
                 slots = fill(ledger, ask, self._members_order(ledger, group.members, ask))
                 if slots is not None:
                     nodes = len({s[0] for s in slots})
@@ -323,9 +310,36 @@ class Compact:
                         f"{tier} {group.label}, the tightest {tier} that holds the gang"
                     )
                     return GroupFit(slots, why)
+            best_seen = max(best_seen, self._most_free(ledger, tier, ask))
         most = f" (most free: {best_seen[1]} with {best_seen[0]})" if best_seen[1] else ""
         scope = ask.within or "topology group"
         return f"no {scope} has {ask.total} free {ask.accelerator} in a usable shape{most}"
+
+    def _tightest(self, ledger: Ledger, tier: str, ask: ReplicaAsk) -> list[Group]:
+        """Up to GROUPS_TRIED groups of a tier that can hold the gang, tightest first.
+
+        Groups are visited by free devices, fewest first; the first that hold the gang by
+        their free-count histogram are ranked by how many replicas they could hold.
+        """
+        groups = [ledger.groups[gid] for gid in ledger.tier_groups.get((tier, ask.accelerator), ())]
+        if not groups or max(g.size for g in groups) < ask.total:
+            return []
+        holding: list[tuple[int, str, Group]] = []
+        for group in sorted((g for g in groups if g.whole >= ask.total), key=_by_whole):
+            capacity = group.capacity(ask.devices)
+            if capacity >= ask.replicas:
+                holding.append((capacity, group.label, group))
+                if len(holding) == GROUPS_TRIED:
+                    break
+        holding.sort(key=lambda item: item[:2])
+        return [group for _, _, group in holding]
+
+    def _most_free(self, ledger: Ledger, tier: str, ask: ReplicaAsk) -> tuple[int, str]:
+        gids = ledger.tier_groups.get((tier, ask.accelerator), ())
+        if not gids:
+            return (0, "")
+        group = max((ledger.groups[gid] for gid in gids), key=_by_whole)
+        return (group.whole, f"{tier} {group.label}")
 
     def _members_order(self, ledger: Ledger, members: list[int], ask: ReplicaAsk) -> list[int]:
         """Fewest nodes first: nodes that hold the most replicas, then topology order."""
@@ -344,6 +358,10 @@ class Compact:
         nodes = len({s[0] for s in slots})
         why = f"compact: {ask.replicas} replica(s) over {nodes} node(s) cluster-wide"
         return GroupFit(slots, why)
+
+
+def _by_whole(group: Group) -> int:
+    return group.whole
 
 
 def _nodes_text(ledger: Ledger, slots: list[tuple[int, tuple[int, ...]]]) -> str:

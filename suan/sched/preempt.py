@@ -96,6 +96,7 @@ def try_preemption(cycle: Cycle, job: Job, ctx: PlaceContext) -> bool:
     quota = cycle.quota if cycle.policy.quotas else None
     final = place_gang(job, cycle.ledger, quota, cycle.policy.placer, ctx)
     assert isinstance(final, GangFit), "job must fit after removing its victims"
+    cycle.ledger.grew()
     for candidate in needed:
         cycle.live.pop(candidate[3], None)
         cycle.decisions.preemptions.append(Preemption(candidate[3], _reason(cycle, job, candidate),

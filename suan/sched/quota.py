@@ -36,6 +36,7 @@ class QuotaBook:
         self.capacity = dict(capacity)
         self.capacity[ANY_ACCELERATOR] = sum(capacity.values())
         self.usage: dict[str, dict[str, float]] = {name: {} for name in self.specs}
+        self._shares: dict[str, float] = {}
         self.children: dict[str | None, list[str]] = {}
         for spec in self.specs.values():
             self.children.setdefault(spec.parent, []).append(spec.name)
@@ -60,6 +61,7 @@ class QuotaBook:
         """Count a running request (sign -1 to remove it) in the queue and its ancestors."""
         self.ensure(queue)
         for name in self.path(queue):
+            self._shares.pop(name, None)
             used = self.usage[name]
             for resource, amount in request.items():
                 used[resource] = used.get(resource, 0.0) + sign * amount
@@ -147,6 +149,9 @@ class QuotaBook:
     # ------------------------------------------------------------------ fair share
     def dominant_share(self, queue: str) -> float:
         """Dominant-resource share of the queue, divided by its weight (DRF)."""
+        cached = self._shares.get(queue)
+        if cached is not None:
+            return cached
         spec = self.specs.get(queue)
         weight = spec.weight if spec else 1.0
         share = 0.0
@@ -154,4 +159,5 @@ class QuotaBook:
             capacity = self.capacity.get(resource, 0.0)
             if capacity > 0:
                 share = max(share, amount / capacity)
-        return share / max(weight, 1e-9)
+        self._shares[queue] = share / max(weight, 1e-9)
+        return self._shares[queue]
