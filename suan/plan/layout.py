@@ -1,0 +1,187 @@
+"""The parallel layout of a training job and the workload it runs, with their validity rules.
+
+A `Layout` splits `devices = tp · pp · dp · cp` devices: tensor (tp), pipeline (pp, with `vpp`
+virtual stages per device for the interleaved schedule), data (dp, with ZeRO stage `zero`) and
+context (cp) parallelism; expert parallelism (ep) is carved out of dp · cp as in Megatron-Core.
+`layout_problems` lists every rule a layout breaks, each naming the CLI option at fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from suan.errors import FieldProblem, SpecError
+from suan.plan.models import ModelSpec
+
+RECOMPUTE_MODES = ("none", "selective", "full")
+PRECISIONS = ("bf16", "fp8")
+ZERO_STAGES = (0, 1, 2, 3)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Degrees of parallelism and the per-device execution choices."""
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    cp: int = 1
+    ep: int = 1
+    vpp: int = 1
+    micro_batch: int = 1
+    zero: int = 1
+    recompute: str = "selective"
+    sequence_parallel: bool = False
+
+    @property
+    def devices(self) -> int:
+        return self.tp * self.pp * self.dp * self.cp
+
+    def describe(self) -> str:
+        """Short human text, e.g. 'tp8 pp4 dp32 mb1 zero1 selective sp'."""
+        parts = [f"tp{self.tp}", f"pp{self.pp}", f"dp{self.dp}"]
+        parts += [f"cp{self.cp}"] if self.cp > 1 else []
+        parts += [f"ep{self.ep}"] if self.ep > 1 else []
+        parts += [f"vpp{self.vpp}"] if self.vpp > 1 else []
+        parts += [f"mb{self.micro_batch}", f"zero{self.zero}", self.recompute]
+        return " ".join(parts + (["sp"] if self.sequence_parallel else []))
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What one optimizer step processes: `global_batch` sequences of `seq` tokens.
+
+    `flash_attention` says the attention core is a fused kernel that keeps no s² score tensors
+    and skips the masked half of causal attention (FlashAttention); False models the 2021-22
+    Megatron path (materialised scores, fused softmax).
+    """
+
+    seq: int
+    global_batch: int
+    precision: str = "bf16"
+    flash_attention: bool = True
+
+    @property
+    def tokens(self) -> int:
+        return self.seq * self.global_batch
+
+
+@dataclass(frozen=True)
+class LayoutProblem(FieldProblem):
+    """A broken layout rule; `reason` is a fixed label used to count rejections in search."""
+
+    reason: str = ""
+
+
+def _divisors(n: int) -> str:
+    return ", ".join(str(d) for d in range(1, n + 1) if n % d == 0)
+
+
+def microbatches(layout: Layout, workload: Workload) -> int:
+    """Micro-batches per pipeline per step: global batch / (dp · micro-batch)."""
+    return workload.global_batch // (layout.dp * layout.micro_batch)
+
+
+def _degree_problems(model: ModelSpec, layout: Layout) -> list[LayoutProblem]:
+    problems = []
+    for field_name in ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch"):
+        if getattr(layout, field_name) < 1:
+            problems.append(LayoutProblem(field_name, "must be at least 1", ">= 1", "degree < 1"))
+    if problems:
+        return problems
+    if model.heads % layout.tp or (model.kv_heads % layout.tp and layout.tp % model.kv_heads):
+        problems.append(LayoutProblem(
+            "tp", f"{layout.tp} does not divide num_attention_heads={model.heads} "
+            f"(num_key_value_heads={model.kv_heads})", _divisors(model.heads),
+            "tp does not divide the attention heads"))
+    stages = layout.pp * layout.vpp
+    if model.num_layers % stages:
+        problems.append(LayoutProblem(
+            "pp", f"pp·vpp = {layout.pp}·{layout.vpp} = {stages} does not divide "
+            f"num_layers={model.num_layers}", _divisors(model.num_layers),
+            "pp·vpp does not divide the layers"))
+    if layout.vpp > 1 and layout.pp == 1:
+        problems.append(LayoutProblem("vpp", "interleaving needs pp > 1", "1 when pp = 1",
+                                      "vpp without pipeline"))
+    return problems + _expert_problems(model, layout)
+
+
+def _expert_problems(model: ModelSpec, layout: Layout) -> list[LayoutProblem]:
+    if layout.ep == 1:
+        return []
+    if not model.is_moe:
+        return [LayoutProblem("ep", f"{model.name} has no experts", "1", "ep on a dense model")]
+    problems = []
+    if model.num_experts % layout.ep:
+        problems.append(LayoutProblem(
+            "ep", f"{layout.ep} does not divide the {model.num_experts} experts",
+            _divisors(model.num_experts), "ep does not divide the experts"))
+    if (layout.dp * layout.cp) % layout.ep:
+        problems.append(LayoutProblem(
+            "ep", f"{layout.ep} does not divide dp·cp = {layout.dp * layout.cp}",
+            _divisors(layout.dp * layout.cp), "ep does not divide dp·cp"))
+    return problems
+
+
+def _workload_problems(model: ModelSpec, layout: Layout, workload: Workload,
+                       ) -> list[LayoutProblem]:
+    problems = []
+    if workload.seq < 1 or workload.global_batch < 1:
+        return [LayoutProblem("seq", "sequence length and global batch must be >= 1", ">= 1",
+                              "empty workload")]
+    if workload.seq % layout.cp or (layout.cp > 1 and (workload.seq // layout.cp) % 2):
+        problems.append(LayoutProblem(
+            "cp", f"{layout.cp} does not split seq={workload.seq} into even chunks",
+            "a cp with seq divisible by 2·cp", "cp does not divide the sequence"))
+    per_replica = layout.dp * layout.micro_batch
+    if workload.global_batch % per_replica:
+        problems.append(LayoutProblem(
+            "global_batch", f"{workload.global_batch} is not a multiple of dp·micro-batch = "
+            f"{layout.dp}·{layout.micro_batch}", f"a multiple of {per_replica}",
+            "global batch not divisible by dp·micro-batch"))
+    elif layout.vpp > 1 and microbatches(layout, workload) % layout.pp:
+        problems.append(LayoutProblem(
+            "vpp", f"the interleaved schedule needs micro-batches ({microbatches(layout, workload)}"
+            f") divisible by pp={layout.pp}", "vpp 1, or a batch giving a multiple of pp",
+            "interleaving needs micro-batches divisible by pp"))
+    return problems
+
+
+def _choice_problems(layout: Layout, workload: Workload) -> list[LayoutProblem]:
+    problems = []
+    if layout.recompute not in RECOMPUTE_MODES:
+        problems.append(LayoutProblem("recompute", f"unknown mode {layout.recompute!r}",
+                                      ", ".join(RECOMPUTE_MODES), "bad recompute"))
+    if layout.zero not in ZERO_STAGES:
+        problems.append(LayoutProblem("zero", f"unknown ZeRO stage {layout.zero!r}", "0, 1, 2, 3",
+                                      "bad zero stage"))
+    if workload.precision not in PRECISIONS:
+        problems.append(LayoutProblem("precision", f"unknown precision {workload.precision!r}",
+                                      ", ".join(PRECISIONS), "bad precision"))
+    if layout.sequence_parallel and layout.tp == 1:
+        problems.append(LayoutProblem("sequence_parallel", "sequence parallelism needs tp > 1",
+                                      "off when tp = 1", "sequence parallel without tp"))
+    return problems
+
+
+def layout_problems(model: ModelSpec, layout: Layout, workload: Workload,
+                    devices: int | None = None) -> list[LayoutProblem]:
+    """Every rule `layout` breaks for this model and workload (empty when valid)."""
+    problems = _degree_problems(model, layout)
+    if problems:
+        return problems
+    if devices is not None and devices != layout.devices:
+        problems.append(LayoutProblem(
+            "devices", f"{devices} != tp·pp·dp·cp = {layout.tp}·{layout.pp}·{layout.dp}·"
+            f"{layout.cp} = {layout.devices}", "choose degrees whose product is the device "
+            "count", "devices != tp·pp·dp·cp"))
+    return problems + _workload_problems(model, layout, workload) + _choice_problems(
+        layout, workload)
+
+
+def check_layout(model: ModelSpec, layout: Layout, workload: Workload,
+                 devices: int | None = None) -> None:
+    """Raise SpecError listing every broken rule; return quietly when the layout is valid."""
+    problems = layout_problems(model, layout, workload, devices)
+    if problems:
+        raise SpecError("plan layout", list(problems))
