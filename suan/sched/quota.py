@@ -137,7 +137,9 @@ class QuotaBook:
         for name in siblings:
             used = self.used(name, resource) + (amount if name == queue else 0.0)
             held += max(used, self.kept(name, resource))
-        cap = self.capacity.get(resource, 0.0) if parent is None else self.ceiling(parent, resource)
+        cap = self.capacity.get(resource, 0.0)
+        if parent is not None:
+            cap = min(cap, self.ceiling(parent, resource))
         if held > cap + 1e-9:
             where = "the cluster" if parent is None else f"parent queue {parent}"
             return (
