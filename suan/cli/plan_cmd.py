@@ -1,7 +1,159 @@
-"""Placeholder: filled in by its own change."""
+"""`suan plan ...`: predict training speed and memory, search layouts, compare and size clusters.
+
+    suan plan estimate --model llama3-70b --accelerator H100 --devices 512 --tp 8 --pp 4 ...
+    suan plan search   --model llama3-70b --accelerator H100 --devices 512 --top 5
+    suan plan compare  --model llama3-70b --devices 512 --accelerators H100,H800,H20,910B
+    suan plan size     --model llama3-70b --accelerator H100 --tokens 1T --days 30
+
+Bad input raises SpecError (printed by the CLI wrapper without a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
 
 import typer
 
+from suan.errors import FieldProblem, SpecError
+from suan.plan.advice import plan_search, relative_throughput, size_cluster
+from suan.plan.estimate import Estimate, estimate
+from suan.plan.hardware import hardware_for
+from suan.plan.layout import Layout, Workload
+from suan.plan.models import load_model
+
+plan_app = typer.Typer(help="Predict training speed and memory; find the best parallel layout.",
+                       no_args_is_help=True)
+
+DEFAULT_COMPARE = "H100,H800,H20,Ascend-910B"
+_SUFFIXES = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    """Add the `plan` command group to `app`."""
+    app.add_typer(plan_app, name="plan")
+
+
+def parse_tokens(text: str) -> float:
+    """'1T', '300B', '2.5e12' → a token count. Raises SpecError naming --tokens."""
+    match = re.fullmatch(r"\s*([\d.]+(?:e\d+)?)\s*([KMBGTP]?)\s*", text, re.IGNORECASE)
+    if not match:
+        raise SpecError("--tokens", [FieldProblem("tokens", f"cannot read {text!r}",
+                                                  "a number with an optional K/M/B/T suffix")])
+    return float(match.group(1)) * _SUFFIXES[match.group(2).upper()]
+
+
+def _derive_dp(devices: int, tp: int, pp: int, cp: int, dp: int | None) -> int:
+    """--dp, or devices/(tp·pp·cp) rounded down (the layout check then names what is off)."""
+    if dp is not None:
+        return dp
+    return max(1, devices // max(1, tp * pp * cp))
+
+
+def _emit(data: Any, as_json: bool, text: str) -> None:
+    typer.echo(json.dumps(data, indent=2) if as_json else text)
+
+
+def _summary(plan: Estimate) -> str:
+    mem = plan.memory.gib()
+    parts = ", ".join(f"{key} {value:.1f}" for key, value in mem.items())
+    return (f"{plan.model} on {plan.layout.devices} × {plan.hardware}: {plan.layout.describe()}\n"
+            f"  step {plan.step_time_s:.2f} s, {plan.tokens_per_s:,.0f} tokens/s, "
+            f"{plan.tflops_per_device:.0f} model TFLOP/s/device, MFU {100 * plan.mfu:.1f}%, "
+            f"HFU {100 * plan.hfu:.1f}%\n"
+            f"  memory {plan.memory_gib:.1f} of {plan.memory_capacity_gib:.0f} GiB per device "
+            f"({parts})")
+
+
+@plan_app.command("estimate")
+def estimate_cmd(
+    model: str = typer.Option(..., help="Built-in model name or a config.json path."),
+    accelerator: str = typer.Option(..., help="Accelerator type or alias from the catalog."),
+    devices: int = typer.Option(..., help="Total devices."),
+    tp: int = typer.Option(1, help="Tensor-parallel degree."),
+    pp: int = typer.Option(1, help="Pipeline-parallel degree."),
+    dp: int | None = typer.Option(None, help="Data-parallel degree (default devices/(tp·pp·cp))."),
+    cp: int = typer.Option(1, help="Context-parallel degree."),
+    ep: int = typer.Option(1, help="Expert-parallel degree (MoE)."),
+    vpp: int = typer.Option(1, help="Virtual pipeline stages per device (interleaved 1F1B)."),
+    micro_batch: int = typer.Option(1, help="Micro-batch size (sequences)."),
+    global_batch: int = typer.Option(..., help="Global batch (sequences)."),
+    seq: int = typer.Option(..., help="Sequence length (tokens)."),
+    recompute: str = typer.Option("selective", help="none | selective | full."),
+    sequence_parallel: bool = typer.Option(False, help="Megatron sequence parallelism."),
+    zero: int = typer.Option(1, help="ZeRO stage 0-3 (3 = FSDP full shard)."),
+    precision: str = typer.Option("bf16", help="bf16 | fp8."),
+    inter_node_gbs: float | None = typer.Option(None, help="Inter-node GB/s per device."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Predict step time, throughput, MFU/HFU and memory of one layout."""
+    spec = load_model(model)
+    hardware = hardware_for(accelerator, inter_node_gbs)
+    layout = Layout(tp=tp, pp=pp, dp=_derive_dp(devices, tp, pp, cp, dp), cp=cp, ep=ep,
+                    vpp=vpp, micro_batch=micro_batch, zero=zero, recompute=recompute,
+                    sequence_parallel=sequence_parallel)
+    workload = Workload(seq=seq, global_batch=global_batch, precision=precision)
+    plan = estimate(spec, hardware, layout, workload, devices=devices)
+    _emit(plan.as_dict(), as_json, _summary(plan))
+
+
+@plan_app.command("search")
+def search_cmd(
+    model: str = typer.Option(..., help="Built-in model name or a config.json path."),
+    accelerator: str = typer.Option(..., help="Accelerator type or alias from the catalog."),
+    devices: int = typer.Option(..., help="Total devices."),
+    global_batch: int | None = typer.Option(None, help="Global batch (default ~4M tokens)."),
+    seq: int = typer.Option(4096, help="Sequence length (tokens)."),
+    top: int = typer.Option(5, help="How many plans to show."),
+    precision: str = typer.Option("bf16", help="bf16 | fp8."),
+    inter_node_gbs: float | None = typer.Option(None, help="Inter-node GB/s per device."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Rank the valid layouts by throughput and count why the others were rejected."""
+    result = plan_search(model, accelerator, devices, seq=seq, global_batch=global_batch,
+                         top=top, precision=precision, inter_node_gbs=inter_node_gbs)
+    lines = [f"{result.feasible} of {result.considered} layouts fit "
+             f"({result.seconds:.2f} s); rejected: {dict(result.rejected.most_common())}"]
+    lines += [f"#{rank} " + _summary(plan) for rank, plan in enumerate(result.plans, 1)]
+    _emit(result.as_dict(), as_json, "\n".join(lines))
+
+
+@plan_app.command("compare")
+def compare_cmd(
+    model: str = typer.Option(..., help="Built-in model name or a config.json path."),
+    devices: int = typer.Option(..., help="Devices of each type."),
+    accelerators: str = typer.Option(DEFAULT_COMPARE, help="Comma-separated types."),
+    global_batch: int | None = typer.Option(None, help="Global batch (default ~4M tokens)."),
+    seq: int = typer.Option(4096, help="Sequence length (tokens)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Rank accelerator types by the throughput of their best plan."""
+    names = [name.strip() for name in accelerators.split(",") if name.strip()]
+    speeds = relative_throughput(model, names, devices, seq, global_batch)
+    ranking = sorted(speeds.items(), key=lambda item: item[1], reverse=True)
+    data = [{"accelerator": name, "tokens_per_s": speed} for name, speed in ranking]
+    text = "\n".join(f"{name:16s} {speed:14,.0f} tokens/s" for name, speed in ranking)
+    _emit(data, as_json, text)
+
+
+@plan_app.command("size")
+def size_cmd(
+    model: str = typer.Option(..., help="Built-in model name or a config.json path."),
+    accelerator: str = typer.Option(..., help="Accelerator type or alias from the catalog."),
+    tokens: str = typer.Option(..., help="Training tokens, e.g. 1T or 300B."),
+    days: float = typer.Option(..., help="Deadline in days."),
+    global_batch: int | None = typer.Option(None, help="Global batch (default ~4M tokens)."),
+    seq: int = typer.Option(4096, help="Sequence length (tokens)."),
+    precision: str = typer.Option("bf16", help="bf16 | fp8."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """How many devices of one type train N tokens within D days."""
+    if days <= 0:
+        raise SpecError("--days", [FieldProblem("days", f"must be positive, got {days}", "> 0")])
+    sizing = size_cluster(model, accelerator, parse_tokens(tokens), days, seq=seq,
+                          global_batch=global_batch, precision=precision)
+    text = f"{sizing.devices} devices, {sizing.days:.1f} days"
+    if sizing.plan:
+        text += "\n" + _summary(sizing.plan)
+    _emit(sizing.as_dict(), as_json, text)

@@ -71,6 +71,15 @@ class Estimate:
         m = microbatches(self.layout, self.workload)
         return bubble_fraction(self.layout.pp, m, self.layout.vpp)
 
+    def env(self) -> dict[str, str]:
+        """The layout as the environment a planned job's ranks receive (SUAN_TP, ...)."""
+        layout = self.layout
+        values = {"TP": layout.tp, "PP": layout.pp, "DP": layout.dp, "CP": layout.cp,
+                  "EP": layout.ep, "VPP": layout.vpp, "MICRO_BATCH": layout.micro_batch,
+                  "ZERO": layout.zero, "RECOMPUTE": layout.recompute,
+                  "SEQUENCE_PARALLEL": int(layout.sequence_parallel)}
+        return {f"SUAN_{key}": str(value) for key, value in values.items()}
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: the keys `suan plan estimate --json` prints."""
         layout = self.layout

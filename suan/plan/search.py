@@ -1,0 +1,136 @@
+"""Search the parallel layouts of one model on N devices and rank them by throughput.
+
+Candidates: tp a divisor of the heads within one link domain; pp a divisor of the layers;
+vpp ∈ VPP_CHOICES with pp·vpp dividing the layers; cp ∈ CP_CHOICES for long sequences;
+ep ∈ EP_CHOICES for MoE models; dp = N / (tp·pp·cp); micro-batch ∈ MICRO_BATCHES; ZeRO
+0-3; recompute none/selective/full; sequence parallelism whenever tp > 1 (it only saves
+memory, Korthikanti et al. 2022). A candidate is rejected with a reason (the rule it breaks,
+or "out of memory") before its speed is estimated; survivors are ranked by tokens/s.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from suan.plan.estimate import Estimate, estimate
+from suan.plan.hardware import Hardware
+from suan.plan.layout import Layout, Workload, layout_problems
+from suan.plan.memory import memory_per_device, usable_bytes
+from suan.plan.models import ModelSpec
+
+MICRO_BATCHES = (1, 2, 4, 8)
+"""Micro-batch sizes tried (sequences)."""
+
+VPP_CHOICES = (1, 2, 4)
+"""Virtual pipeline stages per device tried with pp > 1 (Megatron's interleaved schedule)."""
+
+CP_CHOICES = (1, 2, 4, 8, 16, 32)
+"""Context-parallel degrees tried; cp > 1 only while every rank keeps ≥ MIN_CP_CHUNK tokens."""
+
+MIN_CP_CHUNK = 4096
+"""Smallest sequence chunk per context-parallel rank worth trying (ring attention hides its
+K/V exchange only behind long enough chunks; Megatron-Core CP guidance uses ≥ 4K per rank)."""
+
+EP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
+"""Expert-parallel degrees tried for MoE models."""
+
+RECOMPUTE_CHOICES = ("none", "selective", "full")
+ZERO_CHOICES = (0, 1, 2, 3)
+OUT_OF_MEMORY = "out of memory"
+TP_OVER_DOMAIN = "tp exceeds the link domain"
+
+
+@dataclass
+class SearchResult:
+    """The best plans (fastest first) and why every other candidate was rejected."""
+
+    plans: list[Estimate]
+    considered: int
+    feasible: int
+    rejected: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def best(self) -> Estimate | None:
+        return self.plans[0] if self.plans else None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "considered": self.considered,
+            "feasible": self.feasible,
+            "rejected": dict(self.rejected.most_common()),
+            "search_seconds": self.seconds,
+            "plans": [plan.as_dict() for plan in self.plans],
+        }
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _shapes(model: ModelSpec, hardware: Hardware, devices: int, seq: int,
+            rejected: Counter[str]) -> Iterator[tuple[int, int, int, int, int]]:
+    """(tp, pp, cp, dp, ep) splits of `devices`; counts those with tp beyond a link domain."""
+    cps = [c for c in CP_CHOICES if c == 1 or seq // c >= MIN_CP_CHUNK]
+    eps = [e for e in EP_CHOICES if e == 1 or model.is_moe]
+    for tp in _divisors(model.heads):
+        if devices % tp:
+            continue
+        if tp > hardware.domain_size:
+            rejected[TP_OVER_DOMAIN] += 1
+            continue
+        for pp, cp in itertools.product(_divisors(model.num_layers), cps):
+            if devices % (tp * pp * cp) == 0:
+                dp = devices // (tp * pp * cp)
+                for ep in eps:
+                    yield tp, pp, cp, dp, ep
+
+
+def _layouts(tp: int, pp: int, cp: int, dp: int, ep: int) -> Iterator[Layout]:
+    vpps = VPP_CHOICES if pp > 1 else (1,)
+    zeros = ZERO_CHOICES if dp * cp > 1 else (0,)
+    for vpp, mb, zero, recompute in itertools.product(vpps, MICRO_BATCHES, zeros,
+                                                      RECOMPUTE_CHOICES):
+        yield Layout(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, micro_batch=mb, zero=zero,
+                     recompute=recompute, sequence_parallel=tp > 1)
+
+
+def candidates(model: ModelSpec, hardware: Hardware, devices: int, workload: Workload,
+               rejected: Counter[str]) -> Iterator[Layout]:
+    """Layouts that break no rule and fit in memory; counts the rest in `rejected`."""
+    limit = usable_bytes(hardware.memory_gib)
+    for shape in _shapes(model, hardware, devices, workload.seq, rejected):
+        for layout in _layouts(*shape):
+            problems = layout_problems(model, layout, workload)
+            if problems:
+                rejected[problems[0].reason or problems[0].path] += 1
+            elif memory_per_device(model, layout, workload).total > limit:
+                rejected[OUT_OF_MEMORY] += 1
+            else:
+                yield layout
+
+
+def search(model: ModelSpec, hardware: Hardware, devices: int, workload: Workload,
+           top: int = 5) -> SearchResult:
+    """The `top` fastest valid layouts of `model` on `devices` devices, and the rejections."""
+    started = time.perf_counter()
+    rejected: Counter[str] = Counter()
+    heap: list[tuple[float, int, Estimate]] = []
+    feasible = 0
+    for index, layout in enumerate(candidates(model, hardware, devices, workload, rejected)):
+        feasible += 1
+        plan = estimate(model, hardware, layout, workload, validate=False)
+        item = (plan.tokens_per_s, -index, plan)
+        if len(heap) < top:
+            heapq.heappush(heap, item)
+        elif item[:2] > heap[0][:2]:
+            heapq.heapreplace(heap, item)
+    plans = [plan for _, _, plan in sorted(heap, key=lambda it: it[:2], reverse=True)]
+    considered = feasible + sum(rejected.values())
+    return SearchResult(plans, considered, feasible, rejected,
+                        time.perf_counter() - started)
