@@ -4,7 +4,7 @@
 with the operator's own files (`SUAN_CATALOG` paths, or `extra_paths`).
 """
 
-from suan.catalog.model import AcceleratorType, AllocationRule, Catalog
 from suan.catalog.loader import default_catalog, load_catalog
+from suan.catalog.model import AcceleratorType, AllocationRule, Catalog
 
 __all__ = ["AcceleratorType", "AllocationRule", "Catalog", "default_catalog", "load_catalog"]

@@ -12,7 +12,10 @@ File format (documented in docs/catalog.md):
         sources: {memory_gib: "NVIDIA H100 datasheet", ...}
 
 The built-in file ships beside this module; operators add or override types in their own files,
-named by `SUAN_CATALOG` (paths separated by `:`) or passed as `extra_paths`.
+named by `SUAN_CATALOG` (paths separated by `:`) or passed as `extra_paths`. An operator entry
+whose name (or alias) is already in the catalog overrides that type: its fields replace the
+existing ones, `allocation` and `sources` are merged key by key, and `aliases` are added to.
+Every entry, merged or new, is then validated whole; every figure it sets needs a source.
 """
 
 from __future__ import annotations
@@ -20,20 +23,40 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from suan.catalog.model import AcceleratorType, AllocationRule, Catalog
+from suan.catalog.model import (
+    AcceleratorType,
+    AllocationRule,
+    Catalog,
+    normalise_name,
+    roofline_relative_speed,
+)
 from suan.errors import FieldProblem, SpecError
 
 BUILTIN_PATH = Path(__file__).with_name("accelerators.yaml")
 
+ALWAYS_SOURCED: tuple[str, ...] = ("memory_gib", "memory_bandwidth_gbs", "bf16_tflops")
+"""Figures every entry must give a source for."""
+SOURCED_WHEN_SET: tuple[str, ...] = (
+    "fp8_tflops",
+    "link_bandwidth_gbs",
+    "supernode_devices",
+    "relative_speed",
+)
+"""Figures that need a source whenever an entry sets them."""
+MERGED_KEYS: tuple[str, ...] = ("allocation", "sources")
+"""Mapping fields that an overriding entry merges key by key instead of replacing."""
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
 
 class _RuleSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    counts: list[int] = Field(default_factory=list)
+    counts: list[PositiveInt] = Field(default_factory=list)
     domain_local_max: int = Field(default=0, ge=0)
     module_size: int = Field(default=1, ge=1)
 
@@ -48,21 +71,31 @@ class _AcceleratorSpec(BaseModel):
     bf16_tflops: float = Field(gt=0)
     fp8_tflops: float | None = Field(default=None, gt=0)
     devices_per_node: int = Field(ge=1, le=1024)
-    link_domains: list[int] = Field(default_factory=list)
+    link_domains: list[PositiveInt] = Field(default_factory=list)
     link: str = "PCIe"
     link_bandwidth_gbs: float = Field(default=32.0, gt=0)
     supernode_devices: int = Field(default=0, ge=0)
     allocation: _RuleSpec = Field(default_factory=_RuleSpec)
     visible_devices_env: str = Field(min_length=1)
     collective_backend: str = Field(min_length=1)
+    dist_backend: str = ""
     torch_device: str = "cuda"
     torch_plugin: str = "torch"
-    relative_speed: float = Field(default=1.0, gt=0)
+    relative_speed: float | None = Field(default=None, gt=0)
     notes: str = ""
     sources: dict[str, str] = Field(default_factory=dict)
 
+    def domains(self) -> tuple[int, ...]:
+        """The link domain sizes; one domain of the whole node when none are given."""
+        return tuple(self.link_domains) or (self.devices_per_node,)
+
     def build(self) -> AcceleratorType:
-        domains = tuple(self.link_domains) or (self.devices_per_node,)
+        """The `AcceleratorType` of a validated spec; derives `relative_speed` when unset."""
+        sources = dict(self.sources)
+        speed = self.relative_speed
+        if speed is None:
+            speed = roofline_relative_speed(self.bf16_tflops, self.memory_bandwidth_gbs)
+            sources.setdefault("relative_speed", _derived_speed_source(self))
         rule = AllocationRule(
             counts=tuple(sorted(self.allocation.counts)),
             domain_local_max=self.allocation.domain_local_max,
@@ -76,7 +109,7 @@ class _AcceleratorSpec(BaseModel):
             bf16_tflops=self.bf16_tflops,
             fp8_tflops=self.fp8_tflops,
             devices_per_node=self.devices_per_node,
-            link_domains=domains,
+            link_domains=self.domains(),
             link=self.link,
             link_bandwidth_gbs=self.link_bandwidth_gbs,
             allocation=rule,
@@ -86,10 +119,120 @@ class _AcceleratorSpec(BaseModel):
             torch_plugin=self.torch_plugin,
             aliases=tuple(self.aliases),
             supernode_devices=self.supernode_devices,
-            relative_speed=self.relative_speed,
-            notes=self.notes,
-            sources=dict(self.sources),
+            relative_speed=speed,
+            notes=" ".join(self.notes.split()),
+            sources=sources,
+            dist_backend=self.dist_backend or self.collective_backend,
         )
+
+
+def _derived_speed_source(spec: _AcceleratorSpec) -> str:
+    return (
+        "derived: (bf16_tflops / 125) ** (2/3) * (memory_bandwidth_gbs / 900) ** (1/3), "
+        f"i.e. ({spec.bf16_tflops:g} / 125) ** (2/3) * ({spec.memory_bandwidth_gbs:g} / 900) "
+        "** (1/3), relative to V100-SXM2-16GB (docs/catalog.md)"
+    )
+
+
+def _layout_problems(spec: _AcceleratorSpec) -> list[FieldProblem]:
+    """Node layout: link domains fill the node; a supernode is whole nodes."""
+    problems = []
+    nodes = spec.devices_per_node
+    if spec.link_domains and sum(spec.link_domains) != nodes:
+        problems.append(
+            FieldProblem(
+                "link_domains",
+                f"sizes add up to {sum(spec.link_domains)}, not devices_per_node ({nodes})",
+                f"domain sizes that add up to {nodes}, e.g. [{nodes}]",
+            )
+        )
+    if spec.supernode_devices and spec.supernode_devices % nodes:
+        problems.append(
+            FieldProblem(
+                "supernode_devices",
+                f"{spec.supernode_devices} is not a whole number of {nodes}-device nodes",
+                f"0 (no supernode) or a multiple of {nodes}",
+            )
+        )
+    return problems
+
+
+def _rule_problems(spec: _AcceleratorSpec) -> list[FieldProblem]:
+    """Allocation rule: counts fit the node, domain and module sizes fit the layout."""
+    rule, nodes, problems = spec.allocation, spec.devices_per_node, []
+    for index, count in enumerate(rule.counts):
+        if count > nodes:
+            problems.append(
+                FieldProblem(
+                    f"allocation.counts.{index}", f"{count} exceeds the node size", f"1 to {nodes}"
+                )
+            )
+    if len(set(rule.counts)) != len(rule.counts):
+        problems.append(FieldProblem("allocation.counts", "lists a count twice", "distinct counts"))
+    largest = max(spec.domains())
+    if rule.domain_local_max > largest:
+        problems.append(
+            FieldProblem(
+                "allocation.domain_local_max",
+                f"{rule.domain_local_max} is larger than the largest link domain",
+                f"0 (no rule) to {largest}",
+            )
+        )
+    if nodes % rule.module_size or rule.module_size > largest:
+        problems.append(
+            FieldProblem(
+                "allocation.module_size",
+                f"{rule.module_size} does not divide the node into modules inside one link domain",
+                f"a divisor of {nodes} no larger than {largest}",
+            )
+        )
+    return problems
+
+
+def _source_problems(spec: _AcceleratorSpec) -> list[FieldProblem]:
+    """Every figure the entry gives has a source; every source names a field."""
+    figures = [*ALWAYS_SOURCED, *(f for f in SOURCED_WHEN_SET if f in spec.model_fields_set)]
+    missing = [f for f in figures if not spec.sources.get(f, "").strip()]
+    problems = []
+    if missing:
+        problems.append(
+            FieldProblem(
+                "sources",
+                f"no source for {', '.join(missing)}",
+                "a citation per figure: datasheet, document, or measurement",
+            )
+        )
+    for key in spec.sources:
+        if key not in _AcceleratorSpec.model_fields:
+            problems.append(
+                FieldProblem(
+                    f"sources.{key}",
+                    "is not a field of an accelerator type",
+                    "a field name such as memory_gib",
+                )
+            )
+    return problems
+
+
+def _name_problems(spec: _AcceleratorSpec) -> list[FieldProblem]:
+    """Names and aliases must keep at least one letter or digit once separators go."""
+    problems = []
+    if not normalise_name(spec.name):
+        problems.append(FieldProblem("name", "has no letters or digits", "e.g. H100-SXM-80GB"))
+    for index, alias in enumerate(spec.aliases):
+        if not normalise_name(alias):
+            problems.append(FieldProblem(f"aliases.{index}", "has no letters or digits"))
+    return problems
+
+
+def spec_problems(spec: _AcceleratorSpec) -> list[FieldProblem]:
+    """Cross-field problems of one entry, with paths relative to the entry."""
+    return [
+        *_name_problems(spec),
+        *_layout_problems(spec),
+        *_rule_problems(spec),
+        *_source_problems(spec),
+    ]
 
 
 def pydantic_problems(error: ValidationError, prefix: str = "") -> list[FieldProblem]:
@@ -109,41 +252,160 @@ def read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise SpecError(str(path), [FieldProblem("", "file not found")]) from None
+    except OSError as exc:
+        raise SpecError(str(path), [FieldProblem("", f"cannot read: {exc}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
         raise SpecError(str(path), [FieldProblem(where, f"invalid YAML: {exc}")]) from None
 
 
-def parse_catalog_document(document: Any, source: str) -> list[AcceleratorType]:
-    """Validate one catalog document (`{"accelerators": [...]}`) and build its types."""
+def _entries(document: Any, source: str) -> list[Any]:
+    """The `accelerators` list of a catalog document; a SpecError when the shape is wrong."""
     if not isinstance(document, dict) or not isinstance(document.get("accelerators"), list):
-        raise SpecError(source, [FieldProblem("accelerators", "must be a list of types")])
-    types, problems = [], []
-    for index, entry in enumerate(document["accelerators"]):
+        raise SpecError(
+            source,
+            [
+                FieldProblem(
+                    "accelerators",
+                    "must be a list of types",
+                    "a top-level `accelerators:` list of mappings",
+                )
+            ],
+        )
+    extra = sorted(str(key) for key in document if key != "accelerators")
+    if extra:
+        raise SpecError(
+            source, [FieldProblem(key, "unknown top-level key", "accelerators") for key in extra]
+        )
+    return document["accelerators"]
+
+
+def validate_entry(raw: Any, where: str) -> tuple[_AcceleratorSpec | None, list[FieldProblem]]:
+    """Validate one entry; problems carry paths under `where` (e.g. `accelerators.3`)."""
+    if not isinstance(raw, dict):
+        return None, [FieldProblem(where, "must be a mapping of fields")]
+    try:
+        spec = _AcceleratorSpec.model_validate(raw)
+    except ValidationError as exc:
+        return None, pydantic_problems(exc, where)
+    return spec, [_under(where, problem) for problem in spec_problems(spec)]
+
+
+def _under(prefix: str, problem: FieldProblem) -> FieldProblem:
+    return FieldProblem(f"{prefix}.{problem.path}", problem.message, problem.allowed)
+
+
+def merge_entry(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` laid over `base`: mappings in MERGED_KEYS merge, aliases add, the rest replace."""
+    merged = dict(base)
+    for key, value in override.items():
+        old = base.get(key)
+        if key in MERGED_KEYS and isinstance(value, dict) and isinstance(old, dict):
+            merged[key] = {**old, **value}
+        elif key == "aliases" and isinstance(value, list) and isinstance(old, list):
+            merged[key] = [*old, *(alias for alias in value if alias not in old)]
+        else:
+            merged[key] = value
+    return merged
+
+
+def _override_problems(entry: dict[str, Any], where: str) -> list[FieldProblem]:
+    """An override that changes a figure must cite its own source for the new value."""
+    own = entry.get("sources")
+    own = own if isinstance(own, dict) else {}
+    figures = [f for f in (*ALWAYS_SOURCED, *SOURCED_WHEN_SET) if f in entry]
+    missing = [f for f in figures if not str(own.get(f) or "").strip()]
+    if not missing:
+        return []
+    return [
+        FieldProblem(
+            f"{where}.sources",
+            f"overrides {', '.join(missing)} without a source",
+            "a `sources` entry for each overridden figure",
+        )
+    ]
+
+
+class _CatalogBuilder:
+    """Applies catalog files in order, keeping each type's raw entry for later overrides."""
+
+    def __init__(self) -> None:
+        self.catalog = Catalog()
+        self._raw: dict[str, dict[str, Any]] = {}
+
+    def apply(self, document: Any, source: str, *, overrides: bool) -> list[AcceleratorType]:
+        """Validate every entry of `document`, then add them all; nothing is added on error."""
+        problems: list[FieldProblem] = []
+        built: list[tuple[int, dict[str, Any], AcceleratorType]] = []
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(_entries(document, source)):
+            where = f"accelerators.{index}"
+            raw, found = self._resolve(entry, where) if overrides else (entry, [])
+            spec, entry_problems = validate_entry(raw, where)
+            problems += found + entry_problems
+            if spec is None:
+                continue
+            key = normalise_name(spec.name)
+            if key in seen:
+                problems.append(
+                    FieldProblem(
+                        f"{where}.name",
+                        f"repeats accelerators.{seen[key]}",
+                        "each type once per file",
+                    )
+                )
+            seen[key] = index
+            built.append((index, raw, spec.build()))
+        if problems:
+            raise SpecError(source, problems)
+        for index, raw, accel in built:
+            self._add(index, raw, accel, source, replace=overrides)
+        return [accel for _, _, accel in built]
+
+    def _resolve(self, entry: Any, where: str) -> tuple[Any, list[FieldProblem]]:
+        """The entry merged over the type it names, if any, and its override problems."""
+        name = entry.get("name") if isinstance(entry, dict) else None
+        base = self.catalog.find(name) if isinstance(name, str) else None
+        if base is None:
+            return entry, []
+        merged = merge_entry(self._raw[base.name], entry)
+        merged["name"] = base.name
+        return merged, _override_problems(entry, where)
+
+    def _add(
+        self, index: int, raw: dict[str, Any], accel: AcceleratorType, source: str, replace: bool
+    ) -> None:
         try:
-            types.append(_AcceleratorSpec.model_validate(entry).build())
-        except ValidationError as exc:
-            problems.extend(pydantic_problems(exc, f"accelerators.{index}"))
-    if problems:
-        raise SpecError(source, problems)
-    return types
+            self.catalog.add(accel, replace=replace)
+        except ValueError as exc:
+            raise SpecError(source, [FieldProblem(f"accelerators.{index}", str(exc))]) from None
+        self._raw[accel.name] = raw
+
+
+def parse_catalog_document(document: Any, source: str) -> list[AcceleratorType]:
+    """Validate one standalone catalog document (`{"accelerators": [...]}`) and build its types."""
+    return _CatalogBuilder().apply(document, source, overrides=False)
+
+
+def operator_paths(extra_paths: list[Path] | None = None) -> list[Path]:
+    """The operator's catalog files, in load order: `SUAN_CATALOG` entries, then `extra_paths`."""
+    env_paths = os.environ.get("SUAN_CATALOG", "")
+    return [Path(p) for p in env_paths.split(os.pathsep) if p] + list(extra_paths or [])
 
 
 def load_catalog(extra_paths: list[Path] | None = None, *, builtin: bool = True) -> Catalog:
-    """The built-in catalog plus the operator's files; later files override earlier names."""
-    catalog = Catalog()
-    paths: list[Path] = [BUILTIN_PATH] if builtin else []
-    env_paths = os.environ.get("SUAN_CATALOG", "")
-    paths += [Path(p) for p in env_paths.split(":") if p]
-    paths += list(extra_paths or [])
-    for path in paths:
-        for accel in parse_catalog_document(read_yaml(path), str(path)):
-            try:
-                catalog.add(accel, replace=path != BUILTIN_PATH)
-            except ValueError as exc:
-                raise SpecError(str(path), [FieldProblem(accel.name, str(exc))]) from None
-    return catalog
+    """The built-in catalog plus the operator's files; later files override earlier names.
+
+    Raises SpecError naming the file and the field path (e.g. `accelerators.3.sources`) of
+    every problem found in the first file that has any.
+    """
+    builder = _CatalogBuilder()
+    if builtin:
+        builder.apply(read_yaml(BUILTIN_PATH), str(BUILTIN_PATH), overrides=False)
+    for path in operator_paths(extra_paths):
+        builder.apply(read_yaml(path), str(path), overrides=True)
+    return builder.catalog
 
 
 @lru_cache(maxsize=1)
