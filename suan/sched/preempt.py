@@ -4,7 +4,7 @@ Candidates for a blocked job J:
 - priority: preemptible running jobs of lower priority, in J's own queue or in a queue that is
   borrowing (a queue's guaranteed share is never taken by priority from another queue);
 - reclaim: when J's queue has a quota, preemptible jobs of other queues that borrow beyond their
-  guarantee, whatever their priority.
+  guarantee and whose priority is not above J's.
 Candidates are ordered by priority, then by work lost since their last checkpoint (times
 devices), then youngest first; they are removed one by one on the ledger until J fits. Then each
 removed job is put back, most valuable first, if J still fits without removing it. J starts in
@@ -45,7 +45,8 @@ def _candidates(cycle: Cycle, job: Job) -> list[Candidate]:
         borrowing = quota.borrowing(other.queue)
         if other.priority < job.priority and (other.queue == job.queue or borrowing):
             kind = "priority"
-        elif can_reclaim and other.queue != job.queue and borrowing:
+        elif (can_reclaim and other.queue != job.queue and borrowing
+              and other.priority <= job.priority):
             kind = "reclaim"
         else:
             continue
