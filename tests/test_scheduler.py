@@ -144,15 +144,24 @@ def test_reclaim_takes_back_a_guarantee_from_a_borrowing_queue():
     queues = (QueueSpec("org"),
               QueueSpec("a", parent="org", guaranteed={"accelerators": 16}),
               QueueSpec("b", parent="org", guaranteed={"accelerators": 16}))
-    borrowed = [running(job(f"a{i}", devices=8, queue="a", priority=5), (n, tuple(range(8))),
-                        start=100.0 * i) for i, n in enumerate(["a0", "a1", "b0", "b1"])]
-    decisions = schedule(snapshot(two_racks(), *borrowed, queues=queues, now=1000.0),
+
+    def borrowed(priority: int):  # type: ignore[no-untyped-def]
+        return [running(job(f"a{i}", devices=8, queue="a", priority=priority),
+                        (n, tuple(range(8))), start=100.0 * i)
+                for i, n in enumerate(["a0", "a1", "b0", "b1"])]
+
+    decisions = schedule(snapshot(two_racks(), *borrowed(0), queues=queues, now=1000.0),
                          [job("b-job", devices=8, queue="b")], "default")
     assert "b-job" in decisions.started()
     [victim] = decisions.preemptions
     assert victim.for_job == "b-job" and "reclaimed for queue b" in victim.reason
     # The youngest borrower loses the least work.
     assert victim.job == "a3"
+    # A borrower of higher priority than the claimant is not reclaimed.
+    decisions = schedule(snapshot(two_racks(), *borrowed(5), queues=queues, now=1000.0),
+                         [job("b-job", devices=8, queue="b")], "default")
+    assert decisions.preemptions == []
+    assert decisions.reasons()["b-job"].code in (WaitCode.CAPACITY, WaitCode.RESERVATION)
 
 
 def test_priority_preemption_picks_the_victim_with_least_work_since_checkpoint():

@@ -28,9 +28,13 @@ from suan.sched.preempt import try_preemption
 from suan.sched.quota import QuotaBook, request_vector
 
 MEMO_CODES = frozenset(
-    {WaitCode.CAPACITY, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE, WaitCode.RESERVED}
+    {WaitCode.CAPACITY, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE, WaitCode.RESERVED,
+     WaitCode.QUOTA}
 )
-"""Verdicts that hold for every job of the same shape until capacity grows."""
+"""Verdicts that hold for every job of the same shape (and queue, when quota decided it) until
+capacity grows: within a cycle, free devices only shrink and quota usage only grows, except
+through a committed preemption, which raises the ledger's generation."""
+PREEMPTIBLE_CODES = frozenset({WaitCode.CAPACITY, WaitCode.QUOTA})
 
 
 class Cycle:
@@ -77,10 +81,10 @@ class Cycle:
             return Pending(job.name, f"waiting behind head-of-line job {self.blocked_by}",
                            WaitCode.HEAD_OF_LINE)
         key = (job.groups, job.topology, job.runtime_estimate_s)
-        remembered = self.failed_shapes.get(key)
+        remembered = self.failed_shapes.get(key) or self.failed_shapes.get((job.queue, key))
         if remembered and remembered[0] == self.ledger.generation:
             _, earlier = remembered
-            if earlier.code != WaitCode.CAPACITY or not self._may_preempt(job):
+            if earlier.code not in PREEMPTIBLE_CODES or not self._may_preempt(job):
                 return Pending(job.name, earlier.reason, earlier.code)
         outcome = self.place(job, ctx)
         if isinstance(outcome, GangFit):
@@ -118,13 +122,14 @@ class Cycle:
         self, job: Job, miss: GangMiss, key: tuple[object, ...], ctx: PlaceContext
     ) -> Pending | None:
         """A job that did not fit: preempt for it, reserve for it, or record why it waits."""
-        if miss.code in (WaitCode.CAPACITY, WaitCode.QUOTA) and self._may_preempt(job):
+        if miss.code in PREEMPTIBLE_CODES and self._may_preempt(job):
             self.preemption_attempts += 1
             if try_preemption(self, job, ctx):
                 return None
         verdict = Pending(job.name, miss.reason, miss.code)
         if miss.code in MEMO_CODES:
-            self.failed_shapes[key] = (self.ledger.generation, verdict)
+            memo_key = (job.queue, key) if miss.queue_dependent else key
+            self.failed_shapes[memo_key] = (self.ledger.generation, verdict)
         if miss.code != WaitCode.CAPACITY:
             return verdict
         if self.policy.backfill and self.reservation is None:

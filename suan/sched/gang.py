@@ -14,7 +14,14 @@ from suan.cluster.snapshot import ReplicaPlacement
 from suan.jobs.model import Job, ReplicaGroup
 from suan.sched.decisions import WaitCode
 from suan.sched.ledger import Ledger
-from suan.sched.placement import GroupFit, PlaceContext, Placer, ReplicaAsk
+from suan.sched.placement import (
+    GroupFit,
+    PlaceContext,
+    Placer,
+    ReplicaAsk,
+    place_scoped,
+    shortage,
+)
 from suan.sched.quota import QuotaBook, request_vector
 
 
@@ -34,6 +41,7 @@ class GangMiss:
 
     reason: str
     code: WaitCode
+    queue_dependent: bool = False
 
 
 def candidate_types(group: ReplicaGroup, ledger: Ledger) -> list[str]:
@@ -49,7 +57,6 @@ def candidate_types(group: ReplicaGroup, ledger: Ledger) -> list[str]:
 
 def make_ask(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger, replicas: int
              ) -> ReplicaAsk:
-    accel = ledger.catalog.find(accelerator)
     return ReplicaAsk(
         accelerator=accelerator,
         replicas=replicas,
@@ -57,7 +64,7 @@ def make_ask(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger, re
         milli=group.accelerator_milli,
         cpu=group.cpu_milli,
         mem=group.memory_mib,
-        rule=accel.allocation if accel else None,
+        rule=ledger.type_rules.get(accelerator),
         replica_in_domain=job.topology.replica_in_domain,
         within=job.topology.within,
         spread=job.topology.placement == "spread",
@@ -122,14 +129,17 @@ def _place_group(
     for accelerator in candidate_types(group, ledger):
         for replicas in _replica_counts(group):
             ask = make_ask(job, group, accelerator, ledger, replicas)
-            devices = ask.total * ask.milli / 1000
-            usage = request_vector(accelerator, devices)
+            short = shortage(ledger, ask)
+            if short:
+                misses.append(GangMiss(short, _miss_code(short, job)))
+                continue
+            usage = request_vector(accelerator, ask.total * ask.milli / 1000)
             if quota is not None:
                 refusal = quota.check(job.queue, usage)
                 if refusal:
                     misses.append(GangMiss(refusal, WaitCode.QUOTA))
                     continue
-            fit = placer.place(ledger, ask, ctx)
+            fit = place_scoped(placer, ledger, ask, ctx)
             if isinstance(fit, GroupFit):
                 return fit, accelerator, usage
             misses.append(GangMiss(fit, _miss_code(fit, job)))
@@ -150,13 +160,21 @@ def _miss_code(reason: str, job: Job) -> WaitCode:
     return WaitCode.CAPACITY
 
 
+MAX_OTHER_REASONS = 3
+"""Other accelerator types' reasons quoted beside the main one."""
+
+
 def _explain(misses: list[GangMiss], group: ReplicaGroup) -> GangMiss:
     if not misses:
         return GangMiss(f"group {group.name}: no accelerator type to try", WaitCode.UNSCHEDULABLE)
     # Report the most actionable miss: capacity or constraint before quota before unschedulable.
     rank = {WaitCode.CAPACITY: 0, WaitCode.CONSTRAINT: 1, WaitCode.QUOTA: 2}
     best = min(misses, key=lambda miss: rank.get(miss.code, 3))
-    if len(misses) > 1 and len({m.reason for m in misses}) > 1:
-        others = "; ".join(dict.fromkeys(m.reason for m in misses if m is not best))
-        return GangMiss(f"{best.reason} (also: {others})", best.code)
-    return best
+    dependent = any(miss.code == WaitCode.QUOTA for miss in misses)
+    reason = best.reason
+    others = list(dict.fromkeys(m.reason for m in misses if m.reason != best.reason))
+    if others:
+        shown = "; ".join(others[:MAX_OTHER_REASONS])
+        more = f" and {len(others) - MAX_OTHER_REASONS} more" if len(others) > 3 else ""
+        reason = f"{best.reason} (also: {shown}{more})"
+    return GangMiss(reason, best.code, dependent)

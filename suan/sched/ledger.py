@@ -87,6 +87,7 @@ class Ledger:
                 found = self.catalog.find(accel)
                 rules[accel] = found.allocation if found else AllocationRule()
             self.rule.append(rules.get(accel) if accel else None)
+        self.type_rules: dict[str, AllocationRule] = rules
 
     def _init_indexes(self) -> None:
         self.max_devices = max((node.devices for node in self.nodes), default=0)

@@ -18,7 +18,7 @@ whole job in a savepoint and rolls back when any group fails. A strategy returns
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from suan.catalog.model import AllocationRule
@@ -45,6 +45,7 @@ class ReplicaAsk:
     replica_in_domain: bool = False
     within: str | None = None
     spread: bool = False
+    scope: tuple[int, ...] | None = None
 
     @property
     def total(self) -> int:
@@ -158,6 +159,8 @@ class BestFit:
         return GroupFit(slots, self._why(ledger, slots))
 
     def _candidates(self, ledger: Ledger, ask: ReplicaAsk) -> list[int] | object:
+        if ask.scope is not None:
+            return _scoped_candidates(ledger, ask, self.largest_first)
         if ask.milli < WHOLE:
             return ledger.nodes_with_share(ask.accelerator, ask.milli)
         return ledger.nodes_with(ask.accelerator, ask.devices, largest_first=self.largest_first)
@@ -264,14 +267,16 @@ class Compact:
     def __init__(self) -> None:
         self._fractional = Fragmentation()
 
+    handles_scope = True
+
     def place(self, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceContext) -> GroupFit | str:
         reason = shortage(ledger, ask)
         if reason:
             return reason
         if ask.milli < WHOLE:
-            return self._fractional.place(ledger, ask, ctx)
+            return place_scoped(self._fractional, ledger, ask, ctx)
         if ask.spread:
-            return Spread().place(ledger, ask, ctx)
+            return place_scoped(Spread(), ledger, ask, ctx)
         fit = self._one_node(ledger, ask)
         if fit is not None:
             return fit
@@ -358,6 +363,37 @@ class Compact:
         nodes = len({s[0] for s in slots})
         why = f"compact: {ask.replicas} replica(s) over {nodes} node(s) cluster-wide"
         return GroupFit(slots, why)
+
+
+def _scoped_candidates(ledger: Ledger, ask: ReplicaAsk, largest_first: bool) -> list[int]:
+    """The scope's nodes that could take a replica, fewest free first (or most)."""
+    whole, free = ledger.whole, ledger.free
+    members = ask.scope or ()
+    if ask.milli < WHOLE:
+        usable = [p for p in members if max(free[p], default=0) >= ask.milli]
+    else:
+        usable = [p for p in members if whole[p] >= ask.devices]
+    usable.sort(key=lambda p: (-whole[p] if largest_first else whole[p], p))
+    return usable
+
+
+def place_scoped(placer: Placer, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceContext
+                 ) -> GroupFit | str:
+    """Run any strategy under the job's `within` constraint: inside one group of that tier,
+    trying groups with the fewest free devices that can still hold the gang first."""
+    if ask.within is None or ask.scope is not None or getattr(placer, "handles_scope", False):
+        return placer.place(ledger, ask, ctx)
+    gids = ledger.tier_groups.get((ask.within, ask.accelerator), ())
+    groups = sorted((ledger.groups[g] for g in gids), key=lambda g: (g.whole, g.label))
+    need = ask.total if ask.milli == WHOLE else 0
+    for group in groups:
+        if group.whole < need:
+            continue
+        fit = placer.place(ledger, replace(ask, scope=tuple(group.members)), ctx)
+        if isinstance(fit, GroupFit):
+            fit.why += f", inside {ask.within} {group.label}"
+            return fit
+    return f"no {ask.within} can hold {ask.replicas}x{ask.devices} {ask.accelerator}"
 
 
 def _by_whole(group: Group) -> int:

@@ -37,6 +37,10 @@ class QuotaBook:
         self.capacity[ANY_ACCELERATOR] = sum(capacity.values())
         self.usage: dict[str, dict[str, float]] = {name: {} for name in self.specs}
         self._shares: dict[str, float] = {}
+        self._guaranteed: dict[str, dict[str, float]] = {}
+        self._kept: dict[str, dict[str, float]] = {}
+        for spec in self.specs.values():
+            self._index(spec)
         self.children: dict[str | None, list[str]] = {}
         for spec in self.specs.values():
             self.children.setdefault(spec.parent, []).append(spec.name)
@@ -48,6 +52,15 @@ class QuotaBook:
             self.specs[queue] = QueueSpec(name=queue)
             self.usage[queue] = {}
             self.children.setdefault(None, []).append(queue)
+            self._index(self.specs[queue])
+
+    def _index(self, spec: QueueSpec) -> None:
+        guaranteed = {r: float(a) for r, a in spec.guaranteed.items()}
+        self._guaranteed[spec.name] = guaranteed
+        lend = spec.lend_limit or {}
+        self._kept[spec.name] = {
+            r: max(0.0, guaranteed.get(r, 0.0) - float(limit)) for r, limit in lend.items()
+        }
 
     def path(self, queue: str) -> list[str]:
         """The queue and its ancestors, narrowest first."""
@@ -68,7 +81,7 @@ class QuotaBook:
 
     # ------------------------------------------------------------------ limits
     def guaranteed(self, queue: str, resource: str) -> float:
-        return float(self.specs[queue].guaranteed.get(resource, 0.0))
+        return self._guaranteed[queue].get(resource, 0.0)
 
     def ceiling(self, queue: str, resource: str) -> float:
         """Most the queue may use of a resource: guarantee plus borrow limit."""
@@ -81,11 +94,7 @@ class QuotaBook:
 
     def kept(self, queue: str, resource: str) -> float:
         """The part of a queue's guarantee it never lends out."""
-        spec = self.specs[queue]
-        guarantee = self.guaranteed(queue, resource)
-        if spec.lend_limit is None or resource not in spec.lend_limit:
-            return 0.0
-        return max(0.0, guarantee - float(spec.lend_limit[resource]))
+        return self._kept[queue].get(resource, 0.0)
 
     def used(self, queue: str, resource: str) -> float:
         return self.usage.get(queue, {}).get(resource, 0.0)
