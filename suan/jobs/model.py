@@ -9,6 +9,7 @@ below 1000) asks for that share of a single device.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 Placement = Literal["pack", "spread"]
@@ -82,6 +83,19 @@ class Job:
     @property
     def devices(self) -> float:
         return sum(group.devices for group in self.groups)
+
+    @cached_property
+    def shape(self) -> tuple[object, ...]:
+        """A key equal for jobs that every placement treats alike: the replica groups, the
+        topology constraint and the runtime estimate (name, queue and priority aside).
+        Computed once per job object."""
+        groups = tuple(
+            (g.replicas, g.accelerators, g.accelerator_milli, g.accelerator_types, g.cpu_milli,
+             g.memory_mib, g.min_replicas)
+            for g in self.groups
+        )
+        t = self.topology
+        return (groups, t.replica_in_domain, t.within, t.placement, self.runtime_estimate_s)
 
     @property
     def replicas(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from suan.cluster.snapshot import ReplicaPlacement
 from suan.jobs.model import Job
@@ -45,9 +45,8 @@ class Preemption:
     for_job: str
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A job that waits, with its reason."""
+class Pending(NamedTuple):
+    """A job that waits, with its reason. (A tuple: one is made per waiting job per cycle.)"""
 
     job: str
     reason: str

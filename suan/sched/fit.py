@@ -46,6 +46,9 @@ def pick_whole(
 ) -> tuple[int, ...] | None:
     """`count` wholly free device ids honouring link domains and modules, or None."""
     module = rule.module_size if rule and count > 1 else 1
+    if module == 1 and len(domains) == 1:
+        ids = [d for d in domains[0] if free[d] == WHOLE]
+        return tuple(ids[:count]) if len(ids) >= count else None
     units_needed = -(-count // module)
     per_domain = [_free_units(ids, free, module) for ids in domains]
     fitting = [units for units in per_domain if len(units) >= units_needed]

@@ -44,15 +44,11 @@ class GangMiss:
     queue_dependent: bool = False
 
 
-def candidate_types(group: ReplicaGroup, ledger: Ledger) -> list[str]:
-    """Types to try for a group: its preference list, or every type fastest-first."""
+def candidate_types(group: ReplicaGroup, ledger: Ledger) -> list[str] | tuple[str, ...]:
+    """Types to try for a group: its preference list, or every type, fastest first."""
     if group.accelerator_types:
-        return list(group.accelerator_types)
-    def rank(name: str) -> tuple[float, int, str]:
-        accel = ledger.catalog.find(name)
-        speed = accel.relative_speed if accel else 1.0
-        return (-speed, -ledger.type_whole.get(name, 0), name)
-    return sorted(ledger.accelerators(), key=rank)
+        return group.accelerator_types
+    return ledger.types_by_speed
 
 
 def make_ask(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger, replicas: int

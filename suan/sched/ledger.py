@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
+from weakref import WeakKeyDictionary
 
 from suan.catalog import Catalog
 from suan.catalog.model import AllocationRule
-from suan.cluster.model import Node
+from suan.cluster.model import Cluster, Node
 from suan.cluster.snapshot import Allocation, Snapshot
 
 WHOLE = 1000
@@ -47,23 +48,16 @@ class Group:
         return sum(count * (free // per_replica) for free, count in enumerate(self.hist) if count)
 
 
-class Ledger:
-    """Mutable free-resource state with an undo log. Node indexes follow `cluster.nodes`."""
+class Layout:
+    """What a cluster's nodes look like with nothing running: built once per Cluster object
+    (nodes are immutable) and copied by every cycle's Ledger."""
 
-    def __init__(self, snapshot: Snapshot, catalog: Catalog):
-        self.snapshot = snapshot
+    def __init__(self, cluster: Cluster, catalog: Catalog):
+        self.nodes = cluster.nodes
         self.catalog = catalog
-        self.nodes: tuple[Node, ...] = snapshot.cluster.nodes
-        self.index = snapshot.cluster.index
-        self._log: list[tuple[int, tuple[int, ...], int, int, int]] = []
-        self.generation = 0
         self._init_resources()
         self._init_indexes()
-        for alloc in snapshot.running:
-            self.apply_allocation(alloc)
-        self._log.clear()
 
-    # ----------------------------------------------------------------- construction
     def _init_resources(self) -> None:
         self.free: list[list[int]] = []
         self.whole: list[int] = []
@@ -78,7 +72,7 @@ class Ledger:
                 if 0 <= bad < node.devices:
                     devices[bad] = 0
             self.free.append(devices)
-            self.whole.append(node.devices - len(node.unhealthy_devices))
+            self.whole.append(devices.count(WHOLE))
             self.cpu.append(node.cpu_milli or UNDECLARED)
             self.mem.append(node.memory_mib or UNDECLARED)
             self.schedulable.append(node.health.schedulable and node.accelerator is not None)
@@ -98,16 +92,18 @@ class Ledger:
         self.groups: list[Group] = []
         self.node_groups: list[tuple[int, ...]] = []
         self.tier_groups: dict[tuple[str, str], list[int]] = {}
+        self.tier_max_size: dict[tuple[str, str], int] = {}
         keys: dict[tuple[str, str, str], int] = {}
         for position, node in enumerate(self.nodes):
             accel = node.accelerator
             if not self.schedulable[position] or accel is None:
                 self.node_groups.append(())
                 continue
+            free = self.whole[position]
             buckets = self.buckets.setdefault(accel, [{} for _ in range(size)])
-            buckets[self.whole[position]][position] = None
-            self.type_whole[accel] = self.type_whole.get(accel, 0) + self.whole[position]
-            self.type_max_node[accel] = max(self.type_max_node.get(accel, 0), node.usable_devices)
+            buckets[free][position] = None
+            self.type_whole[accel] = self.type_whole.get(accel, 0) + free
+            self.type_max_node[accel] = max(self.type_max_node.get(accel, 0), free)
             member_of = []
             for tier in GROUP_TIERS:
                 label = getattr(node, tier)
@@ -121,11 +117,70 @@ class Ledger:
                     self.tier_groups.setdefault((tier, accel), []).append(gid)
                 group = self.groups[gid]
                 group.members.append(position)
-                group.hist[self.whole[position]] += 1
-                group.whole += self.whole[position]
-                group.size += node.usable_devices
+                group.hist[free] += 1
+                group.whole += free
+                group.size += free
                 member_of.append(gid)
             self.node_groups.append(tuple(member_of))
+        for (tier, accel), gids in self.tier_groups.items():
+            self.tier_max_size[(tier, accel)] = max(self.groups[g].size for g in gids)
+        self.types_by_speed: tuple[str, ...] = tuple(sorted(self.buckets, key=self._speed_rank))
+
+    def _speed_rank(self, name: str) -> tuple[float, str]:
+        accel = self.catalog.find(name)
+        return (-(accel.relative_speed if accel else 1.0), name)
+
+
+_LAYOUTS: WeakKeyDictionary[Cluster, tuple[Catalog, Layout]] = WeakKeyDictionary()
+
+
+def layout_of(cluster: Cluster, catalog: Catalog) -> Layout:
+    """The cached empty-cluster layout of `cluster` (rebuilt if the catalog differs)."""
+    cached = _LAYOUTS.get(cluster)
+    if cached is not None and cached[0] is catalog:
+        return cached[1]
+    layout = Layout(cluster, catalog)
+    _LAYOUTS[cluster] = (catalog, layout)
+    return layout
+
+
+class Ledger:
+    """Mutable free-resource state with an undo log. Node indexes follow `cluster.nodes`."""
+
+    def __init__(self, snapshot: Snapshot, catalog: Catalog):
+        self.snapshot = snapshot
+        self.catalog = catalog
+        layout = layout_of(snapshot.cluster, catalog)
+        self.layout = layout
+        self.nodes: tuple[Node, ...] = snapshot.cluster.nodes
+        self.index = snapshot.cluster.index
+        self._log: list[tuple[int, tuple[int, ...], int, int, int]] = []
+        self.generation = 0
+        self.free: list[list[int]] = [row[:] for row in layout.free]
+        self.whole: list[int] = layout.whole[:]
+        self.cpu: list[int] = layout.cpu[:]
+        self.mem: list[int] = layout.mem[:]
+        self.schedulable = layout.schedulable
+        self.rule = layout.rule
+        self.type_rules = layout.type_rules
+        self.node_groups = layout.node_groups
+        self.tier_groups = layout.tier_groups
+        self.tier_max_size = layout.tier_max_size
+        self.max_devices = layout.max_devices
+        self.type_max_node = layout.type_max_node
+        self.types_by_speed = layout.types_by_speed
+        self.type_whole: dict[str, int] = dict(layout.type_whole)
+        self.buckets: dict[str, list[dict[int, None]]] = {
+            accel: [bucket.copy() for bucket in buckets]
+            for accel, buckets in layout.buckets.items()
+        }
+        self.groups: list[Group] = [
+            Group(g.tier, g.label, g.accelerator, g.members, g.hist[:], g.whole, g.size)
+            for g in layout.groups
+        ]
+        for alloc in snapshot.running:
+            self.apply_allocation(alloc)
+        self._log.clear()
 
     # ----------------------------------------------------------------- mutation
     def _reindex(self, position: int, before: int, after: int) -> None:

@@ -44,7 +44,10 @@ class OrderPlugin:
 
 def las_level(job: Job, thresholds: Sequence[float] = LAS_THRESHOLDS_S) -> int:
     """The discretised LAS queue of a job: how many thresholds its service has passed."""
-    return sum(1 for limit in thresholds if job.attained_service_s >= limit)
+    attained = job.attained_service_s
+    if attained < thresholds[0]:
+        return 0
+    return sum(1 for limit in thresholds if attained >= limit)
 
 
 ORDERS: dict[str, OrderPlugin] = {
@@ -78,8 +81,10 @@ ORDERS: dict[str, OrderPlugin] = {
 def interleave_fair_share(
     jobs: Sequence[Job], key: Callable[[Job], SortKey], quota: QuotaBook
 ) -> Iterator[Job]:
-    """Jobs in priority bands (highest first); inside a band, queues take turns, the queue
-    with the lowest dominant share (re-read after every job it yields) going next."""
+    """Jobs in priority bands (highest first); inside a band, the queue with the lowest
+    dominant share (then the lowest name) goes next, re-read after every job it yields: a
+    queue keeps the turn while it is still the lowest, and hands it over once a started job
+    lifts its share above the next queue's."""
     bands: dict[int, dict[str, list[Job]]] = {}
     for job in jobs:
         bands.setdefault(job.priority, {}).setdefault(job.queue, []).append(job)
@@ -90,11 +95,15 @@ def interleave_fair_share(
         heap = [(quota.dominant_share(q), q) for q in per_queue]
         heapq.heapify(heap)
         while heap:
-            _, queue = heapq.heappop(heap)
+            share, queue = heapq.heappop(heap)
             waiting = per_queue[queue]
-            yield waiting.pop()
+            while waiting:
+                yield waiting.pop()
+                share = quota.dominant_share(queue)
+                if heap and (share, queue) > heap[0]:
+                    break
             if waiting:
-                heapq.heappush(heap, (quota.dominant_share(queue), queue))
+                heapq.heappush(heap, (share, queue))
 
 
 def ordered(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Protocol
 
 from suan.catalog.model import AllocationRule
@@ -326,13 +327,16 @@ class Compact:
         Groups are visited by free devices, fewest first; the first that hold the gang by
         their free-count histogram are ranked by how many replicas they could hold.
         """
-        groups = [ledger.groups[gid] for gid in ledger.tier_groups.get((tier, ask.accelerator), ())]
-        if not groups or max(g.size for g in groups) < ask.total:
+        if ledger.tier_max_size.get((tier, ask.accelerator), 0) < ask.total:
             return []
+        groups = [ledger.groups[gid] for gid in ledger.tier_groups[(tier, ask.accelerator)]]
+        need, per, replicas = ask.total, ask.devices, ask.replicas
+        roomy = [g for g in groups if g.whole >= need]
+        roomy.sort(key=_WHOLE)
         holding: list[tuple[int, str, Group]] = []
-        for group in sorted((g for g in groups if g.whole >= ask.total), key=_by_whole):
-            capacity = group.capacity(ask.devices)
-            if capacity >= ask.replicas:
+        for group in roomy:
+            capacity = group.capacity(per)
+            if capacity >= replicas:
                 holding.append((capacity, group.label, group))
                 if len(holding) == GROUPS_TRIED:
                     break
@@ -343,7 +347,7 @@ class Compact:
         gids = ledger.tier_groups.get((tier, ask.accelerator), ())
         if not gids:
             return (0, "")
-        group = max((ledger.groups[gid] for gid in gids), key=_by_whole)
+        group = max((ledger.groups[gid] for gid in gids), key=_WHOLE)
         return (group.whole, f"{tier} {group.label}")
 
     def _members_order(self, ledger: Ledger, members: list[int], ask: ReplicaAsk) -> list[int]:
@@ -396,8 +400,7 @@ def place_scoped(placer: Placer, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceCont
     return f"no {ask.within} can hold {ask.replicas}x{ask.devices} {ask.accelerator}"
 
 
-def _by_whole(group: Group) -> int:
-    return group.whole
+_WHOLE = attrgetter("whole")
 
 
 def _nodes_text(ledger: Ledger, slots: list[tuple[int, tuple[int, ...]]]) -> str:

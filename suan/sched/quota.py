@@ -1,7 +1,8 @@
 """Queue quotas: guaranteed amounts, borrowing up to a limit, lending, and fair shares.
 
 Resources are canonical accelerator type names plus `accelerators` (devices of any type). A
-request of `d` devices of type T counts against both T and `accelerators`.
+request of `d` devices of type T counts against both T and `accelerators`. A queue that
+guarantees typed amounts but no `accelerators` total guarantees their sum as its total.
 
 Admission rule for a request in queue X, for every resource it uses:
 1. along X and each ancestor Q: usage(Q) + request <= guaranteed(Q) + borrow_limit(Q);
@@ -37,6 +38,9 @@ class QuotaBook:
         self.capacity[ANY_ACCELERATOR] = sum(capacity.values())
         self.usage: dict[str, dict[str, float]] = {name: {} for name in self.specs}
         self._shares: dict[str, float] = {}
+        self._paths: dict[str, list[str]] = {}
+        self._ceilings: dict[tuple[str, str], float] = {}
+        self._held: dict[tuple[str | None, str], float] = {}
         self._guaranteed: dict[str, dict[str, float]] = {}
         self._kept: dict[str, dict[str, float]] = {}
         for spec in self.specs.values():
@@ -56,28 +60,45 @@ class QuotaBook:
 
     def _index(self, spec: QueueSpec) -> None:
         guaranteed = {r: float(a) for r, a in spec.guaranteed.items()}
+        if guaranteed and ANY_ACCELERATOR not in guaranteed:
+            guaranteed[ANY_ACCELERATOR] = sum(guaranteed.values())
         self._guaranteed[spec.name] = guaranteed
         lend = spec.lend_limit or {}
         self._kept[spec.name] = {
             r: max(0.0, guaranteed.get(r, 0.0) - float(limit)) for r, limit in lend.items()
         }
+        for resource, kept in self._kept[spec.name].items():
+            key = (spec.parent, resource)
+            self._held[key] = self._held.get(key, 0.0) + kept
 
     def path(self, queue: str) -> list[str]:
-        """The queue and its ancestors, narrowest first."""
+        """The queue and its ancestors, narrowest first (cached: the tree never changes)."""
+        cached = self._paths.get(queue)
+        if cached is not None:
+            return cached
         chain, name = [], queue
         while name is not None and name in self.specs:
             chain.append(name)
             name = self.specs[name].parent
+        self._paths[queue] = chain
         return chain
 
     def add(self, queue: str, request: Mapping[str, float], sign: float = 1.0) -> None:
         """Count a running request (sign -1 to remove it) in the queue and its ancestors."""
         self.ensure(queue)
+        held = self._held
         for name in self.path(queue):
             self._shares.pop(name, None)
             used = self.usage[name]
+            kept = self._kept[name]
+            parent = self.specs[name].parent
             for resource, amount in request.items():
-                used[resource] = used.get(resource, 0.0) + sign * amount
+                before = used.get(resource, 0.0)
+                after = before + sign * amount
+                used[resource] = after
+                floor = kept.get(resource, 0.0)
+                key = (parent, resource)
+                held[key] = held.get(key, 0.0) + max(after, floor) - max(before, floor)
 
     # ------------------------------------------------------------------ limits
     def guaranteed(self, queue: str, resource: str) -> float:
@@ -85,12 +106,18 @@ class QuotaBook:
 
     def ceiling(self, queue: str, resource: str) -> float:
         """Most the queue may use of a resource: guarantee plus borrow limit."""
+        cached = self._ceilings.get((queue, resource))
+        if cached is not None:
+            return cached
         spec = self.specs[queue]
         if spec.unlimited:
-            return INF
-        limits = spec.borrow_limit
-        borrow = INF if limits is None else float(limits.get(resource, INF))
-        return self.guaranteed(queue, resource) + borrow
+            value = INF
+        else:
+            limits = spec.borrow_limit
+            borrow = INF if limits is None else float(limits.get(resource, INF))
+            value = self.guaranteed(queue, resource) + borrow
+        self._ceilings[(queue, resource)] = value
+        return value
 
     def kept(self, queue: str, resource: str) -> float:
         """The part of a queue's guarantee it never lends out."""
@@ -139,13 +166,14 @@ class QuotaBook:
         return None
 
     def _check_room(self, queue: str, resource: str, amount: float) -> str | None:
-        """Borrowing: the siblings' kept, unused guarantees and the parent's cap bound it."""
+        """Borrowing: the siblings' kept, unused guarantees and the parent's cap bound it.
+
+        `_held[(parent, resource)]` is kept up to date by `add`: the sum over the parent's
+        children of max(usage, the guarantee each keeps from lending)."""
         parent = self.specs[queue].parent
-        siblings = self.children.get(parent, [])
-        held = 0.0
-        for name in siblings:
-            used = self.used(name, resource) + (amount if name == queue else 0.0)
-            held += max(used, self.kept(name, resource))
+        used, floor = self.used(queue, resource), self.kept(queue, resource)
+        held = (self._held.get((parent, resource), 0.0) - max(used, floor)
+                + max(used + amount, floor))
         cap = self.capacity.get(resource, 0.0)
         if parent is not None:
             cap = min(cap, self.ceiling(parent, resource))
