@@ -80,25 +80,29 @@ def place_gang(
     chosen: list[str | None] = []
     usages: list[dict[str, float]] = []
     whys: list[str] = []
+    # Later groups must see the quota earlier groups of the same job take.
+    counted = quota if quota is not None and len(job.groups) > 1 else None
     for index, group in enumerate(job.groups):
         outcome = _place_group(job, index, group, ledger, quota, placer, ctx)
         if isinstance(outcome, GangMiss):
             ledger.rollback(mark)
-            if quota is not None:
-                for usage in usages:
-                    quota.add(job.queue, usage, -1.0)
+            _uncount(counted, job.queue, usages)
             return outcome
         fit, accelerator, usage = outcome
         replicas.extend(_placements(index, fit, ledger, group.accelerator_milli))
         chosen.append(accelerator)
         usages.append(usage)
         whys.append(fit.why if len(job.groups) == 1 else f"{group.name}: {fit.why}")
-        if quota is not None:
-            quota.add(job.queue, usage)
+        if counted is not None:
+            counted.add(job.queue, usage)
+    _uncount(counted, job.queue, usages)
+    return GangFit(tuple(replicas), tuple(chosen), usages, "; ".join(whys))
+
+
+def _uncount(quota: QuotaBook | None, queue: str, usages: list[dict[str, float]]) -> None:
     if quota is not None:
         for usage in usages:
-            quota.add(job.queue, usage, -1.0)
-    return GangFit(tuple(replicas), tuple(chosen), usages, "; ".join(whys))
+            quota.add(queue, usage, -1.0)
 
 
 def _placements(

@@ -32,7 +32,7 @@ GROUPS_TRIED = 6
 """Candidate topology groups tried per tier before widening the scope."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ReplicaAsk:
     """What one replica group needs, resolved to one accelerator type."""
 
