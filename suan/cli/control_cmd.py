@@ -1,0 +1,154 @@
+"""`suan server` (the control plane in the foreground), `suan up` (the same in the background,
+for this machine) and `suan down`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from suan.errors import SuanError
+
+HOME_HELP = "State directory (default: SUAN_HOME or ~/.suan)."
+DEVICES_HELP = ("Device slots of this node, e.g. 8xH100 or 4x910B (simulated by CPU "
+                "processes), or none. Default: the GPUs nvidia-smi sees, else 8xH100.")
+
+
+def _home(home: Path | None) -> Path:
+    from suan.client import suan_home
+
+    return (home or suan_home()).expanduser().resolve()
+
+
+def server_command(
+    home: Path | None = typer.Option(None, "--home", help=HOME_HELP),
+    db: str | None = typer.Option(None, "--db", help="Database URL, e.g. postgresql://u@h/db "
+                                  "(default: SQLite file HOME/suan.db)."),
+    devices: str | None = typer.Option(None, "--devices", help=DEVICES_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+    policy: str = typer.Option("default", "--policy", help="Scheduling policy."),
+    restart_backoff: float = typer.Option(2.0, "--restart-backoff",
+                                          help="Seconds before the first gang restart."),
+    stop_grace: float = typer.Option(10.0, "--stop-grace",
+                                     help="Seconds between SIGTERM and SIGKILL."),
+    tick: float = typer.Option(0.25, "--tick", help="Reconciler period in seconds."),
+) -> None:
+    """Run the control plane (REST API, reconciler, local executor) in the foreground."""
+    from suan.control.server import ServerOptions, serve
+    from suan.exec.local_node import parse_devices
+    from suan.sched import get_policy
+
+    get_policy(policy)
+    if devices is not None:
+        parse_devices(devices)
+    serve(ServerOptions(home=_home(home), db=db, devices=devices, host=host, port=port,
+                        policy=policy, tick_s=tick, restart_backoff_s=restart_backoff,
+                        stop_grace_s=stop_grace))
+
+
+def _running_server(home: Path) -> dict | None:
+    from suan.client import Client
+
+    try:
+        info = json.loads((home / "server.json").read_text())
+    except (OSError, ValueError):
+        return None
+    with Client(info["url"], token="") as client:
+        return info if client.healthy() else None
+
+
+def up_command(
+    home: Path | None = typer.Option(None, "--home", help=HOME_HELP),
+    db: str | None = typer.Option(None, "--db", help="Database URL (default: SQLite)."),
+    devices: str | None = typer.Option(None, "--devices", help=DEVICES_HELP),
+    port: int = typer.Option(8765, "--port", help="Port on 127.0.0.1."),
+    restart_backoff: float = typer.Option(2.0, "--restart-backoff",
+                                          help="Seconds before the first gang restart."),
+    stop_grace: float = typer.Option(10.0, "--stop-grace",
+                                     help="Seconds between SIGTERM and SIGKILL."),
+) -> None:
+    """Start the control plane in the background on this machine and say how to reach it."""
+    where = _home(home)
+    where.mkdir(parents=True, exist_ok=True)
+    info = _running_server(where)
+    if info is None:
+        argv = [sys.executable, "-m", "suan.cli.main", "server", "--home", str(where),
+                "--port", str(port), "--restart-backoff", str(restart_backoff),
+                "--stop-grace", str(stop_grace)]
+        argv += ["--db", db] if db else []
+        argv += ["--devices", devices] if devices else []
+        info = _spawn_server(argv, where)
+    typer.echo(f"suan server {info['url']} (pid {info['pid']}, home {where})")
+    typer.echo(f"logs: {where / 'server.log'}")
+    typer.echo("admin token: written to " + str(where / "admin-token") + "; to use it elsewhere:")
+    typer.echo(f"  export SUAN_SERVER={info['url']}")
+    typer.echo(f"  export SUAN_TOKEN=$(cat {where / 'admin-token'})")
+
+
+def _spawn_server(argv: list[str], home: Path) -> dict:
+    (home / "server.json").unlink(missing_ok=True)
+    with open(home / "server.log", "ab") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = (home / "server.log").read_text(errors="replace")[-2000:]
+            raise SuanError(f"the server exited with code {process.returncode}:\n{tail}")
+        info = _running_server(home)
+        if info is not None:
+            return info
+        time.sleep(0.1)
+    raise SuanError(f"the server did not answer within 60s; see {home / 'server.log'}")
+
+
+def down_command(
+    home: Path | None = typer.Option(None, "--home", help=HOME_HELP),
+) -> None:
+    """Stop the background server. Running jobs keep running; the next `suan up` adopts them."""
+    where = _home(home)
+    try:
+        info = json.loads((where / "server.json").read_text())
+    except (OSError, ValueError):
+        typer.echo(f"no suan server is running with home {where}")
+        return
+    pid = int(info["pid"])
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        (where / "server.json").unlink(missing_ok=True)
+        typer.echo("the server had already stopped")
+        return
+    for _ in range(100):
+        if not _alive(pid):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    (where / "server.json").unlink(missing_ok=True)
+    typer.echo(f"stopped suan server (pid {pid}); running jobs keep running")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def register(app: typer.Typer) -> None:
+    app.command("server")(server_command)
+    app.command("up")(up_command)
+    app.command("down")(down_command)

@@ -1,0 +1,203 @@
+"""The REST API (FastAPI). Handlers read and write the store and wake the reconciler; they
+never run the scheduler or touch processes themselves (logs aside, which are files).
+
+Every request but `/healthz` carries `Authorization: Bearer TOKEN`. Errors are JSON: 401
+without a valid token, 403 when the caller may not do something, 404 for an unknown job, 409
+for a request the job's state refuses, and 422 with the field path (`loc`) for invalid input.
+The OpenAPI document is at `/openapi.json`.
+"""
+
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import suan
+from suan.control.auth import Identity, can_manage, create_user, identify
+from suan.control.config import ControlConfig
+from suan.control.jobs import load_queues, scheduler_job
+from suan.control.lifecycle import JobState
+from suan.control.models import JobRow
+from suan.control.store import Store, add_event
+from suan.control.submit import Forbidden, submit
+from suan.control.views import job_detail, job_summary, node_view, queue_view
+from suan.errors import SpecError
+from suan.exec import Executor
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+JobId = Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9][-a-z0-9]*$")]
+
+
+@dataclass
+class Services:
+    """What the handlers use: the store, the executor (for logs), the reconciler's wake-up."""
+
+    store: Store
+    executor: Executor
+    config: ControlConfig
+    wake: Any = None
+
+
+class SubmitRequest(BaseModel):
+    """A spec file's text (Jobs and Queues, docs/job-spec.md) and where to run the jobs."""
+
+    yaml: str = Field(min_length=1, max_length=1_000_000)
+    workdir: str | None = Field(default=None, max_length=4096)
+
+
+class UserRequest(BaseModel):
+    """A user to create (or whose admin flag to change), who gets a new token."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    admin: bool = False
+
+
+def _problem_json(error: SpecError) -> list[dict[str, Any]]:
+    return [
+        {"loc": ["body", "yaml", *[p for p in problem.path.split(".") if p]],
+         "path": problem.path, "msg": problem.message, "allowed": problem.allowed,
+         "type": "spec"}
+        for problem in error.problems
+    ]
+
+
+def create_app(services: Services) -> FastAPI:
+    """The FastAPI application over `services`."""
+    app = FastAPI(title="Suan control plane", version=suan.__version__,
+                  description="Submit, follow and cancel gang-scheduled training jobs.")
+    bearer = HTTPBearer(auto_error=False)
+
+    def session_dep():  # type: ignore[no-untyped-def]
+        with services.store.plain_session() as session:
+            yield session
+            session.commit()
+
+    SessionDep = Annotated[Session, Depends(session_dep)]
+
+    def identity_dep(
+        session: SessionDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Identity:
+        if credentials is None:
+            raise HTTPException(401, "missing token: send 'Authorization: Bearer TOKEN' "
+                                "(the CLI and SDK read SUAN_TOKEN)",
+                                headers={"WWW-Authenticate": "Bearer"})
+        identity = identify(session, credentials.credentials)
+        if identity is None:
+            raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+        return identity
+
+    Caller = Annotated[Identity, Depends(identity_dep)]
+
+    def visible_job(session: Session, caller: Identity, job_id: str) -> JobRow:
+        row = session.get(JobRow, job_id)
+        if row is None:
+            raise HTTPException(404, f"no job {job_id!r}")
+        admins = {q.name: q.admins for q in load_queues(session)}
+        if not can_manage(caller, row, admins.get(row.queue, ())):
+            raise HTTPException(403, f"job {job_id} belongs to {row.user}; {caller.user} may "
+                                "manage only their own jobs and those of queues they administer")
+        return row
+
+    @app.exception_handler(SpecError)
+    async def spec_error(_request: Request, error: SpecError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": _problem_json(error)})
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(_request: Request, error: Forbidden) -> JSONResponse:
+        return JSONResponse(status_code=403, content={"detail": str(error)})
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "version": suan.__version__}
+
+    @app.get("/v1/whoami")
+    def whoami(caller: Caller) -> dict[str, Any]:
+        return {"user": caller.user, "admin": caller.admin}
+
+    @app.post("/v1/jobs", status_code=201)
+    def submit_jobs(body: SubmitRequest, caller: Caller, session: SessionDep) -> dict[str, Any]:
+        """Submit a spec file: its Jobs are queued, its Queues defined (admins only)."""
+        result = submit(session, caller, body.yaml, body.workdir, services.config.home)
+        session.commit()
+        if services.wake:
+            services.wake()
+        return {"jobs": result.jobs, "queues": result.queues}
+
+    @app.get("/v1/jobs")
+    def list_jobs(caller: Caller, session: SessionDep,
+                  include_all: Annotated[bool, Query(alias="all")] = False,
+                  limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, Any]:
+        """Jobs the caller may see: live ones, or every one with `all=true` (newest first)."""
+        query = select(JobRow).order_by(JobRow.submit_time.desc()).limit(limit)
+        if not include_all:
+            query = query.where(JobRow.state.in_([s.value for s in JobState if not s.final]))
+        if not caller.admin:
+            admin_of = [q.name for q in load_queues(session) if caller.user in q.admins]
+            query = query.where((JobRow.user == caller.user) | JobRow.queue.in_(admin_of))
+        return {"jobs": [job_summary(row) for row in session.scalars(query)]}
+
+    @app.get("/v1/jobs/{job_id}")
+    def describe_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:
+        return job_detail(session, visible_job(session, caller, job_id))
+
+    @app.post("/v1/jobs/{job_id}/cancel", status_code=202)
+    def cancel_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:
+        """Ask for the job to stop: SIGTERM to every rank, SIGKILL after the grace period."""
+        row = visible_job(session, caller, job_id)
+        if JobState(row.state).final:
+            raise HTTPException(409, f"job {job_id} already {row.state}")
+        if not row.cancel_requested:
+            row.cancel_requested = True
+            add_event(session, row.id, "cancel-requested", f"cancel requested by {caller.user}")
+        session.commit()
+        if services.wake:
+            services.wake()
+        return {"id": row.id, "state": row.state, "cancel_requested": True}
+
+    @app.get("/v1/jobs/{job_id}/logs")
+    def job_logs(job_id: JobId, caller: Caller, session: SessionDep,
+                 rank: Annotated[int, Query(ge=0, le=100_000)] = 0,
+                 offset: Annotated[int, Query(ge=0)] = 0,
+                 limit: Annotated[int, Query(ge=1, le=8 << 20)] = 1 << 20) -> dict[str, Any]:
+        """A chunk of one rank's log from byte `offset`; follow with `next_offset`."""
+        row = visible_job(session, caller, job_id)
+        world = scheduler_job(row).replicas
+        if rank >= world:
+            raise HTTPException(422, [{"loc": ["query", "rank"], "type": "value_error",
+                                       "msg": f"rank {rank} out of range: the job has "
+                                       f"{world} ranks (0 to {world - 1})"}])
+        data, next_offset = services.executor.logs(row.id, rank, offset, limit)
+        return {"id": row.id, "rank": rank, "offset": offset, "next_offset": next_offset,
+                "data": data.decode("utf-8", errors="replace"), "state": row.state,
+                "final": JobState(row.state).final}
+
+    @app.get("/v1/nodes")
+    def nodes(_caller: Caller, session: SessionDep) -> dict[str, Any]:
+        holding = list(session.scalars(select(JobRow).where(
+            JobRow.state.in_([JobState.SCHEDULED.value, JobState.RUNNING.value]))))
+        node = node_view(services.config.node, services.config.simulated, holding)
+        return {"nodes": [node]}
+
+    @app.get("/v1/queues")
+    def queues(_caller: Caller, session: SessionDep) -> dict[str, Any]:
+        rows = list(session.scalars(select(JobRow).where(
+            JobRow.state.in_([s.value for s in JobState if not s.final]))))
+        return {"queues": [queue_view(q, rows) for q in load_queues(session)]}
+
+    @app.post("/v1/users", status_code=201)
+    def add_user(body: UserRequest, caller: Caller, session: SessionDep) -> dict[str, Any]:
+        """Create a user (cluster admins only) and return a new token for them, once."""
+        if not caller.admin:
+            raise HTTPException(403, f"only a cluster admin creates users; {caller.user} "
+                                "is not one")
+        token = create_user(session, body.name, body.admin)
+        return {"name": body.name, "admin": body.admin, "token": token}
+
+    return app

@@ -1,0 +1,63 @@
+"""Job rows <-> the scheduler's `Job`, and the small reads the API and reconciler share."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from suan.cluster.snapshot import ReplicaPlacement
+from suan.control.models import JobRow, QueueRow
+from suan.jobs.model import Job
+from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
+from suan.jobs.spec import parse_job, parse_queue
+
+
+@lru_cache(maxsize=4096)
+def _parsed(document: str) -> Job:
+    return parse_job(json.loads(document), source="store")
+
+
+def scheduler_job(row: JobRow) -> Job:
+    """The scheduler's Job for a stored job: named by its id, with the submitter as user."""
+    job = _parsed(row.document)
+    return replace(job, name=row.id, user=row.user, queue=row.queue,
+                   submit_time=row.submit_time)
+
+
+def placement_of(row: JobRow) -> tuple[ReplicaPlacement, ...]:
+    """The stored placement of a job holding devices (empty when it holds none)."""
+    if not row.placement:
+        return ()
+    return tuple(
+        ReplicaPlacement(item["group"], item["node"], tuple(item["devices"]),
+                         item.get("milli", 1000))
+        for item in json.loads(row.placement)["replicas"]
+    )
+
+
+def placement_json(replicas: tuple[ReplicaPlacement, ...], accelerator: str | None,
+                   why: str) -> str:
+    """The placement as stored on the job row."""
+    return json.dumps({
+        "accelerator": accelerator,
+        "why": why,
+        "replicas": [{"group": r.group, "node": r.node, "devices": list(r.devices),
+                      "milli": r.milli} for r in replicas],
+    })
+
+
+def load_queues(session: Session) -> tuple[QueueSpec, ...]:
+    """Every defined queue, plus `default` when it is not defined."""
+    queues = [parse_queue(json.loads(row.document), source="store")
+              for row in session.query(QueueRow).order_by(QueueRow.name)]
+    if not any(queue.name == DEFAULT_QUEUE.name for queue in queues):
+        queues.append(DEFAULT_QUEUE)
+    return tuple(queues)
+
+
+def job_document(row: JobRow) -> dict[str, Any]:
+    return json.loads(row.document)

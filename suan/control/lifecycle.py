@@ -1,0 +1,79 @@
+"""A job's lifecycle: its states and the transitions allowed between them.
+
+    pending -> scheduled -> running -> succeeded | failed | cancelled
+                                    -> restarting -> pending     (a rank failed; gang restart)
+                                    -> preempted  -> scheduled   (stopped for another job)
+
+`pending`, `preempted` and `restarting` (once its backoff is over) wait for the scheduler;
+`scheduled` and `running` hold devices. `succeeded`, `failed` and `cancelled` are final.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    """Where a job is in its life."""
+
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PREEMPTED = "preempted"
+    RESTARTING = "restarting"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL
+
+    @property
+    def holds_devices(self) -> bool:
+        return self in (JobState.SCHEDULED, JobState.RUNNING)
+
+    @property
+    def waiting(self) -> bool:
+        return self in (JobState.PENDING, JobState.PREEMPTED, JobState.RESTARTING)
+
+
+FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.PENDING: frozenset({JobState.SCHEDULED, JobState.CANCELLED}),
+    JobState.SCHEDULED: frozenset({JobState.RUNNING, JobState.FAILED, JobState.CANCELLED,
+                                   JobState.RESTARTING}),
+    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED,
+                                 JobState.PREEMPTED, JobState.RESTARTING}),
+    JobState.PREEMPTED: frozenset({JobState.SCHEDULED, JobState.CANCELLED}),
+    JobState.RESTARTING: frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.CANCELLED}),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
+
+
+class TransitionError(ValueError):
+    """A transition the lifecycle does not allow (a bug in the caller, never user input)."""
+
+
+def check_transition(current: str, target: str) -> JobState:
+    """The target state, or TransitionError when `current -> target` is not allowed."""
+    source, goal = JobState(current), JobState(target)
+    if goal not in TRANSITIONS[source]:
+        raise TransitionError(f"a {source} job cannot become {goal}")
+    return goal
+
+
+def restart_backoff_s(restarts: int, base_s: float, cap_s: float = 60.0) -> float:
+    """Seconds to wait before restart number `restarts` (1, 2, ...): base, 2×base, 4×base..."""
+    return min(cap_s, base_s * 2 ** max(0, restarts - 1))
+
+
+def after_exit(policy: str, succeeded: bool, restarts: int, max_restarts: int) -> JobState:
+    """What a job whose ranks all stopped by themselves becomes, under its restart policy."""
+    wants_restart = policy == "always" or (policy == "on-failure" and not succeeded)
+    if wants_restart and restarts < max_restarts:
+        return JobState.RESTARTING
+    return JobState.SUCCEEDED if succeeded else JobState.FAILED

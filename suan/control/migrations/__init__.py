@@ -1,0 +1,1 @@
+"""Alembic migrations of the control-plane store (run by `suan.control.store.migrate`)."""

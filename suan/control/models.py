@@ -1,0 +1,103 @@
+"""The control plane's tables (SQLAlchemy 2). Migrations in `migrations/` create them.
+
+Times are seconds since the epoch (float). Documents (job specs, placements, queue specs) are
+stored as JSON text so that SQLite and PostgreSQL hold the same bytes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every control-plane table."""
+
+
+class UserRow(Base):
+    """A person or robot that submits jobs. `admin` is a cluster administrator."""
+
+    __tablename__ = "users"
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class TokenRow(Base):
+    """An API token, stored only as its SHA-256 digest."""
+
+    __tablename__ = "tokens"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(ForeignKey("users.name", ondelete="CASCADE"), index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class QueueRow(Base):
+    """A queue (team) as its `kind: Queue` document (see docs/job-spec.md)."""
+
+    __tablename__ = "queues"
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    document: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class JobRow(Base):
+    """One submitted job and where it is in its lifecycle.
+
+    `id` is the scheduler's job name. `attempt` counts launches (0 before the first);
+    `restarts` counts restarts after failures (bounded by the spec's maxRestarts).
+    `stop_target` is the state a job being stopped moves to once its ranks are gone.
+    """
+
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63))
+    user: Mapped[str] = mapped_column(String(63), index=True)
+    queue: Mapped[str] = mapped_column(String(63), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    document: Mapped[str] = mapped_column(Text)
+    checkpoint_dir: Mapped[str] = mapped_column(Text)
+    workdir: Mapped[str] = mapped_column(Text, default="")
+    submit_time: Mapped[float] = mapped_column(Float)
+    start_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    end_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    not_before: Mapped[float | None] = mapped_column(Float, nullable=True)
+    placement: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    reason_code: Mapped[str] = mapped_column(String(32), default="")
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    stop_target: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    stop_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class RankRow(Base):
+    """One process of one launch of a job: enough to find it again after a restart."""
+
+    __tablename__ = "ranks"
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node: Mapped[str] = mapped_column(String(255))
+    devices: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    start_ticks: Mapped[int] = mapped_column(BigInteger)
+    log_path: Mapped[str] = mapped_column(Text)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class EventRow(Base):
+    """Something that happened to a job: a transition, a placement, an exit code."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    time: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_events_job_time", "job_id", "time"),)

@@ -1,0 +1,367 @@
+"""The reconciler: the one loop that moves jobs through their lifecycle.
+
+Each tick it (1) polls the executor and settles jobs whose ranks ended (gang failure: stop the
+other ranks, restart from the checkpoint with backoff, or fail), (2) carries out cancel
+requests, (3) builds a Snapshot from the store, calls the scheduler for the waiting jobs,
+records its decisions (pending reasons, preemptions, placements) and (4) launches the started
+jobs through the executor. REST handlers only write requests and wake the loop (`wake()`).
+
+A job is launched in two commits: first `scheduled` with its new attempt number, then, once its
+ranks run, `running` with their pids. A server that crashes between the two finds the ranks of
+that attempt on disk (`executor.discover`) when it restarts, so no attempt runs twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
+from suan.control.config import ControlConfig
+from suan.control.jobs import load_queues, placement_json, placement_of, scheduler_job
+from suan.control.lifecycle import JobState, after_exit, check_transition, restart_backoff_s
+from suan.control.models import JobRow, RankRow
+from suan.control.store import Store, add_event
+from suan.exec import Executor, JobLaunch, JobStatus, RankHandle
+from suan.sched import schedule
+from suan.sched.decisions import Decisions, Start
+
+log = logging.getLogger("suan.reconciler")
+LIVE = tuple(s.value for s in JobState if not s.final)
+
+
+class Reconciler:
+    """Drives jobs from the store through the scheduler and the executor (see module doc)."""
+
+    def __init__(self, store: Store, executor: Executor, config: ControlConfig):
+        self.store = store
+        self.executor = executor
+        self.config = config
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_decisions: Decisions | None = None
+        self.ticks = 0
+
+    # -- the loop ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Recover ranks of an earlier server, then tick in a background thread."""
+        self.recover()
+        self._thread = threading.Thread(target=self._run, name="suan-reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def wake(self) -> None:
+        """Run the next tick now (a job was submitted or cancelled)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # the loop must outlive any one bad tick
+                log.exception("reconciler tick failed")
+            self._wake.wait(self.config.tick_s)
+            self._wake.clear()
+
+    def tick(self, now: float | None = None) -> None:
+        """One pass: observe ranks, apply cancels, schedule, launch."""
+        now = time.time() if now is None else now
+        statuses = self.executor.poll()
+        with self.store.session() as session:
+            live = self._live(session)
+            for row in live:
+                if JobState(row.state).holds_devices:
+                    self._observe(session, row, statuses.get(row.id), now)
+            for row in live:
+                if row.cancel_requested:
+                    self._cancel(session, row, now)
+        with self.store.session() as session:
+            starts = self._schedule(session, now)
+        for row_id, start in starts:
+            self._launch(row_id, start, now)
+        self.ticks += 1
+
+    @staticmethod
+    def _live(session: Session) -> list[JobRow]:
+        query = select(JobRow).where(JobRow.state.in_(LIVE)).order_by(JobRow.submit_time)
+        return list(session.scalars(query))
+
+    # -- recovery ----------------------------------------------------------------------------
+    def recover(self) -> None:
+        """Re-adopt the ranks of jobs that hold devices; settle launches a crash cut short."""
+        with self.store.session() as session:
+            for row in self._live(session):
+                if row.state == JobState.RUNNING:
+                    self.executor.adopt(_handles(session, row))
+                elif row.state == JobState.SCHEDULED:
+                    self._recover_launch(session, row)
+
+    def _recover_launch(self, session: Session, row: JobRow) -> None:
+        found = self.executor.discover(row.id, row.attempt)
+        expected = len(placement_of(row))
+        if found:
+            self.executor.adopt(found)
+        if found and len(found) == expected:
+            _record_ranks(session, found)
+            self._transition(session, row, JobState.RUNNING, "recovered",
+                             f"{expected} ranks of attempt {row.attempt} found after a restart")
+            return
+        row.stop_target = JobState.RESTARTING
+        row.stop_reason = "the server stopped while launching this job"
+        if found:
+            self.executor.stop(row.id, 0.0)
+
+    # -- observing ranks ---------------------------------------------------------------------
+    def _observe(self, session: Session, row: JobRow, status: JobStatus | None,
+                 now: float) -> None:
+        if status is None:
+            if row.stop_target is not None or row.state == JobState.RUNNING:
+                self._settle_lost(session, row, now)
+            return
+        _record_exit_codes(session, row, status)
+        if status.stopping or row.stop_target is not None:
+            if status.all_exited:
+                self._finish_stop(session, row, now)
+            elif not status.stopping:
+                self.executor.stop(row.id, self.config.stop_grace_s)
+            return
+        failure = status.first_failure
+        if failure is not None:
+            self._gang_failed(session, row, failure.rank, failure.exit_code, status)
+        elif status.all_exited:
+            self.executor.forget(row.id)
+            job = scheduler_job(row)
+            target = after_exit(job.restart_policy, True, row.restarts, job.max_restarts)
+            self._settle(session, row, target, now, 0, "all ranks exited with code 0")
+
+    def _settle_lost(self, session: Session, row: JobRow, now: float) -> None:
+        target = JobState(row.stop_target) if row.stop_target else None
+        if target is None:
+            job = scheduler_job(row)
+            target = after_exit(job.restart_policy, False, row.restarts, job.max_restarts)
+        self._settle(session, row, target, now, None, row.stop_reason or "ranks lost")
+
+    def _gang_failed(self, session: Session, row: JobRow, rank: int, code: int | None,
+                     status: JobStatus) -> None:
+        job = scheduler_job(row)
+        how = f"exited with code {code}" if code is not None else "vanished"
+        message = f"rank {rank} {how}"
+        add_event(session, row.id, "rank-failed", message)
+        row.exit_code = code
+        target = after_exit(job.restart_policy, False, row.restarts, job.max_restarts)
+        row.stop_target = target.value
+        row.stop_reason = message
+        if status.all_exited:
+            return
+        add_event(session, row.id, "stopping", f"stopping the other ranks ({message})")
+        self.executor.stop(row.id, self.config.stop_grace_s)
+
+    def _finish_stop(self, session: Session, row: JobRow, now: float) -> None:
+        self.executor.forget(row.id)
+        target = JobState(row.stop_target or JobState.FAILED)
+        self._settle(session, row, target, now, row.exit_code, row.stop_reason)
+
+    def _settle(self, session: Session, row: JobRow, target: JobState, now: float,
+                code: int | None, why: str) -> None:
+        """Move a job whose ranks are all gone to `target`, freeing its devices."""
+        self.executor.forget(row.id)
+        row.placement = None
+        row.stop_target = None
+        row.stop_reason = ""
+        row.exit_code = code
+        if target == JobState.RESTARTING:
+            row.restarts += 1
+            job = scheduler_job(row)
+            delay = restart_backoff_s(row.restarts, self.config.restart_backoff_s)
+            row.not_before = now + delay
+            row.reason = f"restart {row.restarts}/{job.max_restarts} in {delay:.1f}s after: {why}"
+            row.reason_code = "backoff"
+            self._transition(session, row, target, "restarting", row.reason)
+            return
+        if target == JobState.PREEMPTED:
+            row.reason, row.reason_code = why, "preempted"
+        else:
+            row.end_time = now
+            row.reason, row.reason_code = why, ""
+        self._transition(session, row, target, target.value, why)
+
+    # -- cancel ------------------------------------------------------------------------------
+    def _cancel(self, session: Session, row: JobRow, now: float) -> None:
+        state = JobState(row.state)
+        if state.waiting:
+            row.end_time = now
+            row.reason, row.reason_code = "cancelled before it ran", ""
+            self._transition(session, row, JobState.CANCELLED, "cancelled", row.reason)
+        elif state.holds_devices and row.stop_target != JobState.CANCELLED:
+            row.stop_target = JobState.CANCELLED.value
+            row.stop_reason = "cancelled by request"
+            add_event(session, row.id, "stopping", "cancel requested: SIGTERM to every rank, "
+                      f"SIGKILL after {self.config.stop_grace_s:g}s")
+            self.executor.stop(row.id, self.config.stop_grace_s)
+
+    # -- scheduling --------------------------------------------------------------------------
+    def _schedule(self, session: Session, now: float) -> list[tuple[str, Start]]:
+        """Call the scheduler; record reasons and preemptions; mark starts `scheduled`."""
+        live = self._live(session)
+        rows = {row.id: row for row in live}
+        holding = [r for r in live if JobState(r.state).holds_devices]
+        running = tuple(self._allocation(r) for r in holding if r.stop_target is None)
+        waiting = [r for r in live if self._ready(r, now)]
+        for row in live:
+            if row.state == JobState.RESTARTING and row.not_before is not None \
+                    and row.not_before > now:
+                row.reason = f"restart {row.restarts} waits for its backoff " \
+                    f"({row.not_before - now:.1f}s left)"
+        if not waiting:
+            return []
+        snapshot = Snapshot(self.config.cluster, running, load_queues(session), now)
+        decisions = schedule(snapshot, [scheduler_job(r) for r in waiting], self.config.policy)
+        self.last_decisions = decisions
+        for wait in decisions.pending:
+            row = rows[wait.job]
+            if (row.reason, row.reason_code) != (wait.reason, str(wait.code)):
+                row.reason, row.reason_code = wait.reason, str(wait.code)
+        for preemption in decisions.preemptions:
+            self._preempt(session, rows[preemption.job], preemption.reason, preemption.for_job)
+        busy = _busy_devices(r for r in holding if r.stop_target is not None or
+                             r.id in {p.job for p in decisions.preemptions})
+        starts = []
+        for start in decisions.starts:
+            row = rows[start.job.name]
+            blocking = _overlap(start.replicas, busy)
+            if blocking:
+                row.reason = f"placed; waiting for {', '.join(sorted(blocking))} to stop"
+                row.reason_code = "preempting"
+                continue
+            self._mark_scheduled(session, row, start, now)
+            starts.append((row.id, start))
+        return starts
+
+    def _ready(self, row: JobRow, now: float) -> bool:
+        if row.cancel_requested:
+            return False
+        if row.state == JobState.RESTARTING:
+            return row.not_before is None or row.not_before <= now
+        return JobState(row.state) in (JobState.PENDING, JobState.PREEMPTED)
+
+    def _allocation(self, row: JobRow) -> Allocation:
+        return Allocation(scheduler_job(row), placement_of(row), row.start_time or 0.0,
+                          _last_checkpoint(row.checkpoint_dir))
+
+    def _preempt(self, session: Session, row: JobRow, reason: str, for_job: str) -> None:
+        if row.stop_target is not None:
+            return
+        row.stop_target = JobState.PREEMPTED.value
+        row.stop_reason = f"preempted for {for_job}: {reason}"
+        add_event(session, row.id, "preempting", row.stop_reason)
+        self.executor.stop(row.id, self.config.stop_grace_s)
+
+    def _mark_scheduled(self, session: Session, row: JobRow, start: Start, now: float) -> None:
+        accelerator = next((a for a in start.accelerators if a), None) \
+            if start.accelerators else self.config.node.accelerator
+        row.placement = placement_json(start.replicas, accelerator, start.why)
+        row.attempt += 1
+        row.start_time = now
+        row.not_before = None
+        row.reason, row.reason_code = start.why, ""
+        where = "; ".join(f"rank {i}: {r.node} devices {list(r.devices)}"
+                          for i, r in enumerate(start.replicas))
+        self._transition(session, row, JobState.SCHEDULED, "scheduled",
+                         f"attempt {row.attempt}: {start.why} ({where})")
+
+    # -- launching ---------------------------------------------------------------------------
+    def _launch(self, row_id: str, start: Start, now: float) -> None:
+        with self.store.session() as session:
+            row = session.get(JobRow, row_id)
+            if row is None or row.state != JobState.SCHEDULED:
+                return
+            request = self._launch_request(row)
+            try:
+                handles = self.executor.launch(request, start.replicas)
+            except (OSError, ValueError) as exc:
+                row.placement, row.end_time = None, now
+                row.reason = f"launch failed: {exc}"
+                self._transition(session, row, JobState.FAILED, "failed", row.reason)
+                return
+            _record_ranks(session, handles)
+            self._transition(session, row, JobState.RUNNING, "running",
+                             f"{len(handles)} ranks started (pids "
+                             f"{', '.join(str(h.pid) for h in handles)})")
+
+    def _launch_request(self, row: JobRow) -> JobLaunch:
+        job = scheduler_job(row)
+        placement = json.loads(row.placement or "{}")
+        return JobLaunch(
+            job_id=row.id, attempt=row.attempt, command=job.command, env=dict(job.env),
+            checkpoint_dir=row.checkpoint_dir, workdir=row.workdir,
+            restart_count=row.attempt - 1, accelerator=placement.get("accelerator"),
+            simulated=self.config.simulated,
+        )
+
+    @staticmethod
+    def _transition(session: Session, row: JobRow, target: JobState, kind: str,
+                    message: str) -> None:
+        row.state = check_transition(row.state, target).value
+        add_event(session, row.id, kind, message)
+
+
+def _handles(session: Session, row: JobRow) -> list[RankHandle]:
+    query = select(RankRow).where(RankRow.job_id == row.id, RankRow.attempt == row.attempt)
+    return [
+        RankHandle(r.job_id, r.attempt, r.rank, r.node,
+                   tuple(int(d) for d in r.devices.split(",") if d), r.pid, r.start_ticks,
+                   r.log_path)
+        for r in session.scalars(query)
+    ]
+
+
+def _record_ranks(session: Session, handles: list[RankHandle]) -> None:
+    for h in handles:
+        session.merge(RankRow(job_id=h.job_id, attempt=h.attempt, rank=h.rank, node=h.node,
+                              devices=",".join(str(d) for d in h.devices), pid=h.pid,
+                              start_ticks=h.start_ticks, log_path=h.log_path))
+
+
+def _record_exit_codes(session: Session, row: JobRow, status: JobStatus) -> None:
+    ended = {r.rank: r.exit_code for r in status.ranks if not r.running}
+    if not ended:
+        return
+    query = select(RankRow).where(RankRow.job_id == row.id, RankRow.attempt == status.attempt)
+    for rank_row in session.scalars(query):
+        code = ended.get(rank_row.rank)
+        if code is not None and rank_row.exit_code is None:
+            rank_row.exit_code = code
+
+
+def _busy_devices(rows: Iterable[JobRow]) -> dict[tuple[str, int], str]:
+    """(node, device) -> id of a job still holding it while it stops."""
+    return {(p.node, device): row.id
+            for row in rows for p in placement_of(row) for device in p.devices}
+
+
+def _overlap(replicas: tuple[ReplicaPlacement, ...],
+             busy: dict[tuple[str, int], str]) -> set[str]:
+    return {busy[(r.node, d)] for r in replicas for d in r.devices if (r.node, d) in busy}
+
+
+def _last_checkpoint(directory: str) -> float | None:
+    """The newest modification time of anything directly in `directory`, None when empty."""
+    try:
+        times = [entry.stat().st_mtime for entry in os.scandir(directory)]
+    except OSError:
+        return None
+    return max(times) if times else None
+

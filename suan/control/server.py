@@ -1,0 +1,130 @@
+"""`suan server`: the control plane in one process — store, reconciler thread, REST API.
+
+    serve(ServerOptions(home=Path("~/.suan"), devices="8xH100", port=8765))
+
+On start it takes an exclusive lock on `home/server.lock` (one server per home), migrates the
+store, makes sure `home/admin-token` holds a valid cluster-admin token, re-adopts the ranks an
+earlier server left running, and writes `home/server.json` ({url, pid}) once it listens.
+Stopping the server (SIGTERM, SIGINT) leaves running ranks alone: the next server adopts them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from suan.control.api import Services, create_app
+from suan.control.auth import create_user, identify
+from suan.control.config import ControlConfig
+from suan.control.reconciler import Reconciler
+from suan.control.store import Store, database_url
+from suan.errors import SuanError
+from suan.exec.local import LocalExecutor
+from suan.exec.local_node import local_node
+
+DEFAULT_PORT = 8765
+ADMIN_USER = "admin"
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How to run the server; `devices` None means detected GPUs or 8 simulated H100."""
+
+    home: Path
+    db: str | None = None
+    devices: str | None = None
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    policy: str = "default"
+    tick_s: float = 0.25
+    restart_backoff_s: float = 2.0
+    stop_grace_s: float = 10.0
+
+
+def default_home() -> Path:
+    """SUAN_HOME, or ~/.suan."""
+    return Path(os.environ.get("SUAN_HOME") or Path.home() / ".suan").expanduser()
+
+
+@contextlib.contextmanager
+def home_lock(home: Path) -> Iterator[None]:
+    """Hold `home/server.lock` exclusively, or raise SuanError when another server has it."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "server.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SuanError(f"another suan server is running with home {home}") from None
+        yield
+
+
+def ensure_admin_token(store: Store, home: Path) -> str:
+    """The token in `home/admin-token` if it is valid, else a new admin token written there."""
+    path = home / "admin-token"
+    with store.session() as session:
+        if path.exists():
+            token = path.read_text().strip()
+            found = identify(session, token)
+            if found is not None and found.admin:
+                return token
+        token = create_user(session, ADMIN_USER, admin=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
+    """The app, its reconciler (not started) and the store for `options`."""
+    node, simulated = local_node(options.devices)
+    config = ControlConfig(home=options.home, node=node, simulated=simulated,
+                           policy=options.policy, tick_s=options.tick_s,
+                           restart_backoff_s=options.restart_backoff_s,
+                           stop_grace_s=options.stop_grace_s)
+    store = Store.open(database_url(options.home, options.db))
+    ensure_admin_token(store, options.home)
+    executor = LocalExecutor(options.home)
+    reconciler = Reconciler(store, executor, config)
+    app = create_app(Services(store, executor, config, reconciler.wake))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        reconciler.start()
+        _write_server_file(options)
+        try:
+            yield
+        finally:
+            reconciler.stop()
+            store.close()
+            with contextlib.suppress(OSError):
+                (options.home / "server.json").unlink()
+
+    app.router.lifespan_context = lifespan
+    return app, reconciler, store
+
+
+def _write_server_file(options: ServerOptions) -> None:
+    url = f"http://{options.host}:{options.port}"
+    info = {"url": url, "pid": os.getpid(), "home": str(options.home)}
+    temporary = options.home / "server.json.tmp"
+    temporary.write_text(json.dumps(info))
+    temporary.replace(options.home / "server.json")
+
+
+def serve(options: ServerOptions) -> None:
+    """Run the server in this process until SIGTERM or SIGINT."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with home_lock(options.home):
+        app, _, _ = build(options)
+        uvicorn.run(app, host=options.host, port=options.port, log_level="warning",
+                    access_log=False)

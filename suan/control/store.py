@@ -1,0 +1,98 @@
+"""The control plane's state: a SQLAlchemy engine over SQLite (embedded) or PostgreSQL.
+
+    store = Store.open("sqlite:////home/me/.suan/suan.db")   # migrates to the newest schema
+    with store.session() as session: ...                        # commits on success
+
+`database_url(home, db)` turns the `--db` option into a URL: a SQLite file under `home` by
+default; `postgresql://...` URLs use psycopg 3. The schema is created and upgraded by the
+alembic migrations in `suan/control/migrations/` and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from suan.control.models import EventRow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def database_url(home: Path, db: str | None = None) -> str:
+    """The SQLAlchemy URL for `--db` (None: `home/suan.db`); postgres URLs get psycopg 3."""
+    if not db:
+        return f"sqlite:///{home / 'suan.db'}"
+    for prefix in ("postgresql://", "postgres://"):
+        if db.startswith(prefix):
+            return "postgresql+psycopg://" + db[len(prefix):]
+    return db
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite files get WAL, a busy timeout and foreign keys."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the database behind `engine` to the newest schema (alembic `upgrade head`)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class Store:
+    """The engine and a session factory. Sessions commit when their block ends cleanly."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect to `url` and migrate it to the newest schema."""
+        engine = make_engine(url)
+        migrate(engine)
+        return cls(engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits when the block succeeds and rolls back when it raises."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def plain_session(self) -> Session:
+        """A session whose caller commits (the API's per-request session)."""
+        return self._sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def add_event(session: Session, job_id: str, kind: str, message: str,
+              when: float | None = None) -> None:
+    """Record something that happened to a job (a transition, an exit code, a placement)."""
+    session.add(EventRow(job_id=job_id, time=time.time() if when is None else when,
+                         kind=kind, message=message))

@@ -1,0 +1,121 @@
+"""Submitting a spec file: validate it completely, then store its jobs and queues.
+
+Every problem is a `FieldProblem` whose path starts with `documents[k]`, as in
+docs/job-spec.md; the API answers them as one 422. Beyond the spec's own checks a submission
+needs: a command for every job, queues that exist (or come in the same file), queues and
+parents defined only by a cluster admin, and `spec.user` left out (or the caller's own name)
+unless the caller is an admin.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy.orm import Session
+
+from suan.control.auth import Identity
+from suan.control.jobs import load_queues
+from suan.control.lifecycle import JobState
+from suan.control.models import JobRow, QueueRow
+from suan.control.store import add_event
+from suan.errors import FieldProblem, SpecError
+from suan.jobs.model import Job
+from suan.jobs.queue import QueueSpec
+from suan.jobs.spec import load_documents_text
+
+
+class Forbidden(Exception):
+    """The caller may not do this (an HTTP 403), with the reason."""
+
+
+@dataclass
+class Submission:
+    """What a submission stored: job ids (in file order) and queue names."""
+
+    jobs: list[dict[str, str]] = field(default_factory=list)
+    queues: list[str] = field(default_factory=list)
+
+
+def raw_documents(text: str) -> list[dict[str, Any]]:
+    """The documents of a spec file that `load_documents_text` accepted, in its order."""
+    stream = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    if len(stream) == 1 and isinstance(stream[0], list):
+        return stream[0]
+    if len(stream) == 1 and isinstance(stream[0], dict) and stream[0].get("kind") == "List":
+        return list(stream[0].get("items") or [])
+    return stream
+
+
+def submit(session: Session, identity: Identity, text: str, workdir: str | None,
+           home: Path) -> Submission:
+    """Validate and store the spec file `text`; raise SpecError (422) or Forbidden (403)."""
+    jobs, queues = load_documents_text(text, "request")
+    documents = raw_documents(text)
+    job_docs = [(k, d) for k, d in enumerate(documents) if d.get("kind") == "Job"]
+    queue_docs = [(k, d) for k, d in enumerate(documents) if d.get("kind") == "Queue"]
+    if queues and not identity.admin:
+        raise Forbidden(f"only a cluster admin defines queues; {identity.user} is not one")
+    known = {q.name for q in load_queues(session)} | {q.name for q in queues}
+    problems = _job_problems(jobs, job_docs, known, identity)
+    if problems:
+        raise SpecError("request", problems)
+    result = Submission()
+    for queue, (_, document) in zip(queues, queue_docs, strict=True):
+        _store_queue(session, queue, document)
+        result.queues.append(queue.name)
+    for job, (_, document) in zip(jobs, job_docs, strict=True):
+        row = _store_job(session, identity, job, document, workdir, home)
+        result.jobs.append({"id": row.id, "name": row.name, "queue": row.queue})
+    return result
+
+
+def _job_problems(jobs: list[Job], job_docs: list[tuple[int, dict[str, Any]]],
+                  queues: set[str], identity: Identity) -> list[FieldProblem]:
+    problems = []
+    for job, (index, _) in zip(jobs, job_docs, strict=True):
+        prefix = f"documents[{index}].spec"
+        if not job.command:
+            problems.append(FieldProblem(f"{prefix}.command", "a job needs a command to run",
+                                         "a list of strings, e.g. [python, train.py]"))
+        if job.queue not in queues:
+            problems.append(FieldProblem(f"{prefix}.queue", f"unknown queue {job.queue!r}",
+                                         ", ".join(sorted(queues))))
+        if job.user and job.user != identity.user and not identity.admin:
+            raise Forbidden(f"{prefix}.user: {identity.user} may not submit jobs as "
+                            f"{job.user!r}; leave spec.user out")
+    return problems
+
+
+def _store_queue(session: Session, queue: QueueSpec, document: dict[str, Any]) -> None:
+    row = session.get(QueueRow, queue.name)
+    text = json.dumps(document)
+    if row is None:
+        session.add(QueueRow(name=queue.name, document=text, updated_at=time.time()))
+    else:
+        row.document, row.updated_at = text, time.time()
+
+
+def _store_job(session: Session, identity: Identity, job: Job, document: dict[str, Any],
+               workdir: str | None, home: Path) -> JobRow:
+    user = job.user or identity.user
+    job_id = f"{job.name}-{secrets.token_hex(3)}"
+    checkpoint = ((document.get("spec") or {}).get("checkpoint") or {}).get("dir")
+    checkpoint_dir = checkpoint or str(home / "jobs" / job_id / "checkpoints")
+    now = time.time()
+    row = JobRow(
+        id=job_id, name=job.name, user=user, queue=job.queue, state=JobState.PENDING.value,
+        document=json.dumps(document), checkpoint_dir=checkpoint_dir, workdir=workdir or "",
+        submit_time=now, attempt=0, restarts=0, reason="waiting for the scheduler",
+        reason_code="", cancel_requested=False, stop_reason="",
+    )
+    session.add(row)
+    session.flush()
+    add_event(session, job_id, "submitted",
+              f"submitted by {identity.user} as {user} to queue {job.queue}", now)
+    return row

@@ -1,0 +1,107 @@
+"""Executors: the port through which the control plane runs a job's ranks.
+
+Every backend is one module with the same operations (the `Executor` protocol):
+
+- `launch(job, placement)` starts every rank of one attempt and returns their handles;
+- `poll()` reports, for every job it tracks, which ranks run and how the others ended;
+- `stop(job_id, grace_s)` sends SIGTERM to every rank, SIGKILL after the grace period;
+- `logs(job_id, rank, offset)` returns a rank's output from `offset` on;
+- `adopt(handles)` tracks ranks launched by an earlier server process;
+- `forget(job_id)` stops tracking a job whose ranks are all gone;
+- `discover(job_id, attempt)` finds the ranks of a launch that a server crash interrupted.
+
+`suan.exec.local` runs ranks as processes of this machine. This module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from suan.cluster.snapshot import ReplicaPlacement
+
+
+@dataclass(frozen=True)
+class JobLaunch:
+    """What an executor needs to start one attempt of a job (placement aside).
+
+    `accelerator` is the catalog name of the devices the job got (None: CPU only);
+    `simulated` says the devices are slots backed by CPU processes.
+    """
+
+    job_id: str
+    attempt: int
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    checkpoint_dir: str = ""
+    workdir: str = ""
+    restart_count: int = 0
+    accelerator: str | None = None
+    simulated: bool = True
+
+
+@dataclass(frozen=True)
+class RankHandle:
+    """A launched rank: enough to find the process again (pid and its start time)."""
+
+    job_id: str
+    attempt: int
+    rank: int
+    node: str
+    devices: tuple[int, ...]
+    pid: int
+    start_ticks: int
+    log_path: str
+
+
+@dataclass(frozen=True)
+class RankStatus:
+    """One rank as `poll()` saw it. `exit_code` is None while it runs or when it is unknown."""
+
+    rank: int
+    running: bool
+    exit_code: int | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.running and self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """Every rank of the current attempt of one job; `stopping` while a stop is under way."""
+
+    job_id: str
+    attempt: int
+    ranks: tuple[RankStatus, ...]
+    stopping: bool = False
+
+    @property
+    def all_exited(self) -> bool:
+        return all(not rank.running for rank in self.ranks)
+
+    @property
+    def first_failure(self) -> RankStatus | None:
+        """The first rank that ended with a non-zero or unknown exit code."""
+        return next((r for r in self.ranks if not r.running and r.exit_code != 0), None)
+
+
+class Executor(Protocol):
+    """The executor port; see the module docstring for the contract of each operation."""
+
+    def launch(self, job: JobLaunch,
+               placement: tuple[ReplicaPlacement, ...]) -> list[RankHandle]: ...
+
+    def poll(self) -> dict[str, JobStatus]: ...
+
+    def stop(self, job_id: str, grace_s: float) -> None: ...
+
+    def logs(self, job_id: str, rank: int, offset: int = 0,
+             limit: int = 1 << 20) -> tuple[bytes, int]: ...
+
+    def adopt(self, handles: list[RankHandle]) -> None: ...
+
+    def forget(self, job_id: str) -> None: ...
+
+    def discover(self, job_id: str, attempt: int) -> list[RankHandle]: ...

@@ -1,0 +1,227 @@
+"""The local executor: every rank is a process of this machine, in its own process group.
+
+Layout under `home` (SUAN_HOME) for job J, attempt A, rank R:
+
+    jobs/J/logs/rank-R.log          the rank's stdout and stderr, appended across attempts
+    jobs/J/run/A/rank-R.pid         "pid start_ticks node devices", written right after spawn
+    jobs/J/run/A/rank-R.exit        its exit code, written by the shim (suan.exec._shim)
+
+A rank is the shim process (the group leader) and the command under it. The server records each
+shim's pid and start time (from /proc); a later server re-adopts the ranks with `adopt()` and
+tells a live rank from a reused pid by the start time. Ranks outlive the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from suan.catalog import Catalog, default_catalog
+from suan.cluster.snapshot import ReplicaPlacement
+from suan.exec import JobLaunch, JobStatus, RankHandle, RankStatus
+from suan.exec.environment import rank_environments
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The start time of process `pid` (clock ticks after boot), None when it is gone.
+
+    A zombie (exited, not yet reaped) counts as gone.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (for MASTER_ADDR:MASTER_PORT)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class _Tracked:
+    """The ranks of the current attempt of one job, and any stop under way."""
+
+    attempt: int
+    handles: list[RankHandle]
+    children: dict[int, subprocess.Popen] = field(default_factory=dict)
+    stop_deadline: float | None = None
+    killed: bool = False
+    cleaned: set[int] = field(default_factory=set)
+
+
+class LocalExecutor:
+    """Runs ranks as local processes; see the module docstring for the files it keeps."""
+
+    def __init__(self, home: Path, master_addr: str = "127.0.0.1",
+                 catalog: Catalog | None = None):
+        self.home = Path(home)
+        self.master_addr = master_addr
+        self.catalog = catalog or default_catalog()
+        self._jobs: dict[str, _Tracked] = {}
+
+    # -- paths -------------------------------------------------------------------------------
+    def job_dir(self, job_id: str) -> Path:
+        return self.home / "jobs" / job_id
+
+    def log_path(self, job_id: str, rank: int) -> Path:
+        return self.job_dir(job_id) / "logs" / f"rank-{rank}.log"
+
+    def exit_path(self, job_id: str, attempt: int, rank: int) -> Path:
+        return self.job_dir(job_id) / "run" / str(attempt) / f"rank-{rank}.exit"
+
+    # -- the port ----------------------------------------------------------------------------
+    def launch(self, job: JobLaunch,
+               placement: tuple[ReplicaPlacement, ...]) -> list[RankHandle]:
+        """Start every rank of `job` now, each in its own process group; return their handles."""
+        if not job.command:
+            raise ValueError(f"job {job.job_id} has no command")
+        envs = rank_environments(job, placement, self.master_addr, free_port(self.master_addr),
+                                 catalog=self.catalog)
+        workdir = job.workdir if job.workdir and Path(job.workdir).is_dir() else None
+        if job.checkpoint_dir:
+            Path(job.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        tracked = _Tracked(job.attempt, [])
+        for rank, (replica, env) in enumerate(zip(placement, envs, strict=True)):
+            child = self._spawn(job, rank, env, workdir or str(self.job_dir(job.job_id)))
+            ticks = process_start_ticks(child.pid) or 0
+            handle = RankHandle(job.job_id, job.attempt, rank, replica.node, replica.devices,
+                                child.pid, ticks, str(self.log_path(job.job_id, rank)))
+            self._write_pid_file(handle)
+            tracked.handles.append(handle)
+            tracked.children[rank] = child
+        self._jobs[job.job_id] = tracked
+        return list(tracked.handles)
+
+    def _spawn(self, job: JobLaunch, rank: int, env: dict[str, str],
+               cwd: str) -> subprocess.Popen:
+        exit_file = self.exit_path(job.job_id, job.attempt, rank)
+        exit_file.parent.mkdir(parents=True, exist_ok=True)
+        exit_file.unlink(missing_ok=True)
+        log = self.log_path(job.job_id, rank)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            out.write(f"--- suan: attempt {job.attempt}, rank {rank}, {stamp} ---\n".encode())
+            out.flush()
+            shim = [sys.executable, "-m", "suan.exec._shim", str(exit_file), "--", *job.command]
+            return subprocess.Popen(shim, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=cwd, env=env,
+                                    start_new_session=True)
+
+    def _write_pid_file(self, handle: RankHandle) -> None:
+        path = self.exit_path(handle.job_id, handle.attempt, handle.rank).with_suffix(".pid")
+        devices = ",".join(str(device) for device in handle.devices)
+        path.write_text(f"{handle.pid} {handle.start_ticks} {handle.node} {devices}\n")
+
+    def discover(self, job_id: str, attempt: int) -> list[RankHandle]:
+        """Ranks of `job_id`'s attempt found on disk (pid files), for a launch a crash cut."""
+        handles = []
+        for path in sorted((self.job_dir(job_id) / "run" / str(attempt)).glob("rank-*.pid")):
+            try:
+                pid, ticks, node, *rest = path.read_text().split()
+                rank = int(path.stem.removeprefix("rank-"))
+                devices = tuple(int(d) for d in rest[0].split(",")) if rest else ()
+                handles.append(RankHandle(job_id, attempt, rank, node, devices, int(pid),
+                                          int(ticks), str(self.log_path(job_id, rank))))
+            except (OSError, ValueError):
+                continue
+        return handles
+
+    def poll(self) -> dict[str, JobStatus]:
+        """The status of every tracked job; escalates stops whose grace period is over."""
+        now = time.monotonic()
+        report = {}
+        for job_id, tracked in self._jobs.items():
+            ranks = tuple(self._rank_status(job_id, tracked, h) for h in tracked.handles)
+            if tracked.stop_deadline is not None and not tracked.killed \
+                    and now >= tracked.stop_deadline:
+                self._signal_all(tracked, signal.SIGKILL)
+                tracked.killed = True
+            report[job_id] = JobStatus(job_id, tracked.attempt, ranks,
+                                       stopping=tracked.stop_deadline is not None)
+        return report
+
+    def _rank_status(self, job_id: str, tracked: _Tracked, handle: RankHandle) -> RankStatus:
+        child = tracked.children.get(handle.rank)
+        if child is not None:
+            returncode = child.poll()
+            running = returncode is None
+        else:
+            returncode = None
+            running = process_start_ticks(handle.pid) == handle.start_ticks
+        if running:
+            return RankStatus(handle.rank, True)
+        if handle.rank not in tracked.cleaned:
+            tracked.cleaned.add(handle.rank)
+            _killpg(handle.pid, signal.SIGKILL)  # whatever the rank left in its group
+        return RankStatus(handle.rank, False, self._exit_code(job_id, handle, returncode))
+
+    def _exit_code(self, job_id: str, handle: RankHandle, returncode: int | None) -> int | None:
+        try:
+            return int(self.exit_path(job_id, handle.attempt, handle.rank).read_text())
+        except (OSError, ValueError):
+            if returncode is None:
+                return None
+            return 128 - returncode if returncode < 0 else returncode
+
+    def stop(self, job_id: str, grace_s: float) -> None:
+        """SIGTERM every rank's process group now; `poll()` sends SIGKILL after `grace_s`."""
+        tracked = self._jobs.get(job_id)
+        if tracked is None or tracked.stop_deadline is not None:
+            return
+        tracked.stop_deadline = time.monotonic() + grace_s
+        self._signal_all(tracked, signal.SIGTERM)
+
+    def _signal_all(self, tracked: _Tracked, number: int) -> None:
+        for handle in tracked.handles:
+            child = tracked.children.get(handle.rank)
+            alive = child.poll() is None if child is not None else \
+                process_start_ticks(handle.pid) == handle.start_ticks
+            if alive:
+                _killpg(handle.pid, number)
+
+    def logs(self, job_id: str, rank: int, offset: int = 0,
+             limit: int = 1 << 20) -> tuple[bytes, int]:
+        """Up to `limit` bytes of rank `rank`'s log from `offset`, and the offset after them."""
+        try:
+            with open(self.log_path(job_id, rank), "rb") as handle:
+                handle.seek(max(0, offset))
+                data = handle.read(limit)
+        except FileNotFoundError:
+            return b"", offset
+        return data, max(0, offset) + len(data)
+
+    def adopt(self, handles: list[RankHandle]) -> None:
+        """Track ranks that an earlier server launched (not children of this process)."""
+        by_job: dict[str, list[RankHandle]] = {}
+        for handle in handles:
+            by_job.setdefault(handle.job_id, []).append(handle)
+        for job_id, ranks in by_job.items():
+            if job_id not in self._jobs:
+                ranks.sort(key=lambda h: h.rank)
+                self._jobs[job_id] = _Tracked(ranks[0].attempt, ranks)
+
+    def forget(self, job_id: str) -> None:
+        self._jobs.pop(job_id, None)
+
+    def tracked(self) -> set[str]:
+        return set(self._jobs)
+
+
+def _killpg(pgid: int, number: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, number)
