@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Literal
 
 Placement = Literal["pack", "spread"]
+_SHAPE_IDS: dict[tuple[object, ...], int] = {}
 SCOPES: tuple[str, ...] = ("supernode", "rack", "block", "zone")
 
 
@@ -96,6 +97,11 @@ class Job:
         )
         t = self.topology
         return (groups, t.replica_in_domain, t.within, t.placement, self.runtime_estimate_s)
+
+    @cached_property
+    def shape_id(self) -> int:
+        """A small integer standing for `shape` (interned process-wide): cheap to hash."""
+        return _SHAPE_IDS.setdefault(self.shape, len(_SHAPE_IDS))
 
     @property
     def replicas(self) -> int:

@@ -20,7 +20,6 @@ from suan.cluster.snapshot import Allocation, Snapshot
 from suan.jobs.model import Job
 from suan.sched.backfill import Reservation, make_reservation
 from suan.sched.decisions import Decisions, Pending, Start, WaitCode
-from suan.sched.fragmentation import workload_shapes
 from suan.sched.gang import GangFit, GangMiss, place_gang
 from suan.sched.ledger import Ledger
 from suan.sched.order import ordered
@@ -55,7 +54,7 @@ class Cycle:
         self.decisions = Decisions()
         self.reservation: Reservation | None = None
         self.blocked_by: str | None = None
-        self.failed_shapes: dict[tuple[object, ...], tuple[int, Pending]] = {}
+        self.failed_shapes: dict[object, tuple[int, Pending]] = {}
         self.preemption_attempts = 0
         self.started_now: set[str] = set()
         victims = [a.job for a in snapshot.running if a.job.preemptible]
@@ -64,11 +63,7 @@ class Cycle:
 
     # ------------------------------------------------------------------ driver
     def run(self, pending: Sequence[Job]) -> Decisions:
-        rng = random.Random(f"{self.now}:{len(pending)}")
-        shapes = workload_shapes(
-            [(g.accelerators, g.accelerator_milli, g.cpu_milli) for j in pending for g in j.groups]
-        )
-        ctx = PlaceContext(rng=rng, workload=shapes)
+        ctx = PlaceContext(rng=random.Random(f"{self.now}:{len(pending)}"), pending=pending)
         for job in ordered(pending, self.policy.order, self.quota, self.policy.fair_share):
             verdict = self.consider(job, ctx)
             if verdict is not None:
@@ -82,7 +77,7 @@ class Cycle:
         if self.blocked_by is not None:
             return Pending(job.name, f"waiting behind head-of-line job {self.blocked_by}",
                            WaitCode.HEAD_OF_LINE)
-        key = job.shape
+        key = job.shape_id
         remembered = self.failed_shapes.get(key) or self.failed_shapes.get((job.queue, key))
         if remembered and remembered[0] == self.ledger.generation:
             _, earlier = remembered
@@ -121,7 +116,7 @@ class Cycle:
         )
 
     def blocked(
-        self, job: Job, miss: GangMiss, key: tuple[object, ...], ctx: PlaceContext
+        self, job: Job, miss: GangMiss, key: int, ctx: PlaceContext
     ) -> Pending | None:
         """A job that did not fit: preempt for it, reserve for it, or record why it waits."""
         if miss.code in PREEMPTIBLE_CODES and self._may_preempt(job):

@@ -97,8 +97,12 @@ def interleave_fair_share(
         while heap:
             share, queue = heapq.heappop(heap)
             waiting = per_queue[queue]
+            seen = quota.version
             while waiting:
                 yield waiting.pop()
+                if quota.version == seen:
+                    continue
+                seen = quota.version
                 share = quota.dominant_share(queue)
                 if heap and (share, queue) > heap[0]:
                     break

@@ -38,6 +38,7 @@ class QuotaBook:
         self.capacity[ANY_ACCELERATOR] = sum(capacity.values())
         self.usage: dict[str, dict[str, float]] = {name: {} for name in self.specs}
         self._shares: dict[str, float] = {}
+        self.version = 0
         self._paths: dict[str, list[str]] = {}
         self._ceilings: dict[tuple[str, str], float] = {}
         self._held: dict[tuple[str | None, str], float] = {}
@@ -86,6 +87,7 @@ class QuotaBook:
     def add(self, queue: str, request: Mapping[str, float], sign: float = 1.0) -> None:
         """Count a running request (sign -1 to remove it) in the queue and its ancestors."""
         self.ensure(queue)
+        self.version += 1
         held = self._held
         for name in self.path(queue):
             self._shares.pop(name, None)
