@@ -18,13 +18,15 @@ whole job in a savepoint and rolls back when any group fails. A strategy returns
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Protocol
 
 from suan.catalog.model import AllocationRule
+from suan.jobs.model import Job
 from suan.sched.fit import WHOLE, pick_share, pick_whole
-from suan.sched.fragmentation import TaskShape, fragmentation_delta
+from suan.sched.fragmentation import TaskShape, fragmentation_delta, workload_shapes
 from suan.sched.ledger import Group, Ledger
 
 LADDER: tuple[str, ...] = ("supernode", "rack", "block", "zone")
@@ -63,10 +65,21 @@ class GroupFit:
 
 @dataclass
 class PlaceContext:
-    """Per-cycle inputs a strategy may use: a seeded RNG and the waiting work's shapes."""
+    """Per-cycle inputs a strategy may use: a seeded RNG and the pending work, whose common
+    shapes (computed on first use) are the workload fragmentation is measured against."""
 
     rng: random.Random = field(default_factory=lambda: random.Random(0))
-    workload: list[TaskShape] = field(default_factory=list)
+    pending: Sequence[Job] = ()
+    _workload: list[TaskShape] | None = None
+
+    @property
+    def workload(self) -> list[TaskShape]:
+        if self._workload is None:
+            self._workload = workload_shapes(
+                [(g.accelerators, g.accelerator_milli, g.cpu_milli)
+                 for job in self.pending for g in job.groups]
+            )
+        return self._workload
 
 
 class Placer(Protocol):
