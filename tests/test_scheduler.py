@@ -279,3 +279,13 @@ def test_registry_refuses_duplicates_and_names_the_known_policies():
         registry.register(policy)
     with pytest.raises(PolicyError, match=r"known policies: .*default"):
         get_policy("nope")
+
+
+def test_ranks_follow_the_topology_so_neighbours_share_a_rack():
+    nodes = cluster(*(node(f"n{r}{i}", rack=f"r{r}", block="b0") for r in range(3)
+                      for i in range(2)))
+    busy = running(job("old", devices=8), ("n00", tuple(range(8))))
+    decisions = schedule(snapshot(nodes, busy), [job("wide", replicas=4, devices=8)], "fifo")
+    racks = [nodes.node(name).rack for name, _ in devices_of(decisions, "wide")]
+    assert racks == sorted(racks)
+    assert len(set(racks)) == 2

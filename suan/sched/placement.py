@@ -321,8 +321,9 @@ class Compact:
             if tier == "cluster":
                 return self._cluster_wide(ledger, ask)
             for group in self._tightest(ledger, tier, ask):
-                slots = fill(ledger, ask, self._members_order(ledger, group.members, ask))
+                slots = fill(ledger, ask, self._members_order(ledger, group.members, ask, tier))
                 if slots is not None:
+                    _order_slots(ledger, slots)
                     nodes = len({s[0] for s in slots})
                     why = (
                         f"compact: {ask.replicas} replica(s) on {nodes} node(s) inside "
@@ -363,12 +364,29 @@ class Compact:
         group = max((ledger.groups[gid] for gid in gids), key=_WHOLE)
         return (group.whole, f"{tier} {group.label}")
 
-    def _members_order(self, ledger: Ledger, members: list[int], ask: ReplicaAsk) -> list[int]:
-        """Fewest nodes first: nodes that hold the most replicas, then topology order."""
-        whole = ledger.whole
+    def _members_order(
+        self, ledger: Ledger, members: list[int], ask: ReplicaAsk, tier: str = "cluster"
+    ) -> list[int]:
+        """Fill order inside a scope that spans several sub-groups: sub-groups (block, rack,
+        supernode — those narrower than `tier`) that can hold the most replicas first, so the
+        gang spans as few of them as possible; inside them, nodes that hold the most replicas,
+        then topology order."""
+        whole, groups = ledger.whole, ledger.groups
         per = ask.devices
+        narrower = set(LADDER[: LADDER.index(tier)] if tier in LADDER else LADDER)
+        room: dict[int, int] = {}
+
+        def key(position: int) -> tuple[object, ...]:
+            parts: list[object] = []
+            for gid in reversed(ledger.node_groups[position]):
+                if groups[gid].tier in narrower:
+                    if gid not in room:
+                        room[gid] = groups[gid].capacity(per)
+                    parts += [-room[gid], groups[gid].label]
+            return (*parts, -(whole[position] // per), _topology_key(ledger, position))
+
         usable = [p for p in members if whole[p] >= per]
-        usable.sort(key=lambda p: (-(whole[p] // per), _topology_key(ledger, p)))
+        usable.sort(key=key)
         return usable
 
     def _cluster_wide(self, ledger: Ledger, ask: ReplicaAsk) -> GroupFit | str:
@@ -377,6 +395,7 @@ class Compact:
         slots = fill(ledger, ask, positions)
         if slots is None:
             return f"{ask.total} {ask.accelerator} are free but not in a shape the gang can use"
+        _order_slots(ledger, slots)
         nodes = len({s[0] for s in slots})
         why = f"compact: {ask.replicas} replica(s) over {nodes} node(s) cluster-wide"
         return GroupFit(slots, why)
