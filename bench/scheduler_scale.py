@@ -12,6 +12,7 @@ peak_rss_mib, and the set-up.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import random
 import resource
@@ -52,23 +53,29 @@ def build_queues(devices: int):  # type: ignore[no-untyped-def]
 
 
 def build_jobs(count: int, seed: int = 7):  # type: ignore[no-untyped-def]
+    """`count` jobs drawn from SIZE_MIX. Jobs of one size share their (immutable) replica
+    group and topology objects, as jobs built from one template would."""
+    from itertools import accumulate
+
     from suan.jobs.model import Job, ReplicaGroup, TopologyConstraint
 
     rng = random.Random(seed)
-    sizes = [size for size, _ in SIZE_MIX]
-    weights = [weight for _, weight in SIZE_MIX]
+    cumulative = list(accumulate(weight for _, weight in SIZE_MIX))
+    groups, topologies = [], []
+    for size, _ in SIZE_MIX:
+        replicas, per = (size // 8, 8) if size > 8 else (1, size)
+        groups.append((ReplicaGroup(replicas=replicas, accelerators=per, cpu_milli=per * 8000,
+                                    memory_mib=per * 65536),))
+        topologies.append(TopologyConstraint(within="block") if size >= 64
+                          else TopologyConstraint())
+    estimates = (None, 3600.0, 4 * 3600.0, 24 * 3600.0)
     jobs = []
     for index in range(count):
-        size = rng.choices(sizes, weights)[0]
-        replicas, per = (size // 8, 8) if size > 8 else (1, size)
-        group = ReplicaGroup(replicas=replicas, accelerators=per, cpu_milli=per * 8000,
-                             memory_mib=per * 65536)
-        estimate = rng.choice((None, 3600.0, 4 * 3600.0, 24 * 3600.0))
-        topology = TopologyConstraint(within="block") if size >= 64 else TopologyConstraint()
+        kind = bisect.bisect(cumulative, rng.random() * cumulative[-1])
         jobs.append(Job(
-            name=f"job-{index:06d}", groups=(group,), queue=f"team-{index % TEAMS}",
+            name=f"job-{index:06d}", groups=groups[kind], queue=f"team-{index % TEAMS}",
             priority=1 if rng.random() < 0.05 else 0, submit_time=float(index),
-            runtime_estimate_s=estimate, topology=topology,
+            runtime_estimate_s=estimates[rng.randrange(4)], topology=topologies[kind],
             checkpoint_interval_s=1800.0,
         ))
     return jobs

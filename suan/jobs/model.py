@@ -9,7 +9,6 @@ below 1000) asks for that share of a single device.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Literal
 
 Placement = Literal["pack", "spread"]
@@ -85,11 +84,10 @@ class Job:
     def devices(self) -> float:
         return sum(group.devices for group in self.groups)
 
-    @cached_property
+    @property
     def shape(self) -> tuple[object, ...]:
         """A key equal for jobs that every placement treats alike: the replica groups, the
-        topology constraint and the runtime estimate (name, queue and priority aside).
-        Computed once per job object."""
+        topology constraint and the runtime estimate (name, queue and priority aside)."""
         groups = tuple(
             (g.replicas, g.accelerators, g.accelerator_milli, g.accelerator_types, g.cpu_milli,
              g.memory_mib, g.min_replicas)
@@ -98,10 +96,21 @@ class Job:
         t = self.topology
         return (groups, t.replica_in_domain, t.within, t.placement, self.runtime_estimate_s)
 
-    @cached_property
+    @property
     def shape_id(self) -> int:
-        """A small integer standing for `shape` (interned process-wide): cheap to hash."""
-        return _SHAPE_IDS.setdefault(self.shape, len(_SHAPE_IDS))
+        """A small integer standing for `shape` (interned process-wide), computed once per
+        job object: a cheap key for remembering verdicts."""
+        cache = self.__dict__
+        found = cache.get("_shape_id")
+        if found is None:
+            found = cache["_shape_id"] = _SHAPE_IDS.setdefault(self.shape, len(_SHAPE_IDS))
+        return found
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle without the process-local shape id."""
+        state = dict(self.__dict__)
+        state.pop("_shape_id", None)
+        return state
 
     @property
     def replicas(self) -> int:

@@ -178,6 +178,9 @@ class Ledger:
             Group(g.tier, g.label, g.accelerator, g.members, g.hist[:], g.whole, g.size)
             for g in layout.groups
         ]
+        self.tier_group_list: dict[tuple[str, str], list[Group]] = {
+            key: [self.groups[gid] for gid in gids] for key, gids in layout.tier_groups.items()
+        }
         for alloc in snapshot.running:
             self.apply_allocation(alloc)
         self._log.clear()

@@ -343,7 +343,7 @@ class Compact:
         """
         if ledger.tier_max_size.get((tier, ask.accelerator), 0) < ask.total:
             return []
-        groups = [ledger.groups[gid] for gid in ledger.tier_groups[(tier, ask.accelerator)]]
+        groups = ledger.tier_group_list[(tier, ask.accelerator)]
         need, per, replicas = ask.total, ask.devices, ask.replicas
         roomy = [g for g in groups if g.whole >= need]
         roomy.sort(key=_WHOLE)
