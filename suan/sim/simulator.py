@@ -1,0 +1,338 @@
+"""The discrete-event simulator: trace jobs arrive, the scheduler decides, jobs run and end.
+
+Every timestamp's events (finishes, failures, recoveries, arrivals, wake-ups, ticks) are
+handled together, then at most one scheduling cycle runs, and only when something changed and
+jobs wait. A cycle is the scheduler's own (`suan.sim.warm`); its preemptions and starts are
+applied at once, and each start schedules the job's finish from the runtime model. The same
+jobs, cluster and config always give the same result.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from suan.catalog import Catalog, default_catalog
+from suan.cluster.model import Cluster
+from suan.cluster.snapshot import Allocation
+from suan.jobs.model import Job, ReplicaGroup
+from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
+from suan.sched import Policy, Start
+from suan.sim.events import Event, EventQueue, Kind
+from suan.sim.failures import FailureModel, with_failure
+from suan.sim.policies import SimPolicy, resolve_policy
+from suan.sim.runtime import RuntimeModel
+from suan.sim.state import JobState, Status
+from suan.sim.warm import WarmScheduler
+from suan.sim.workload import TraceJob, replica_shape
+
+Progress = Callable[[int, int], None]
+"""Called with (jobs finished or rejected, total jobs) as the replay advances."""
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """How to replay: the policy, tick interval, runtime and failure models, queues."""
+
+    policy: str | Policy | SimPolicy = "fifo"
+    tick_s: float | None = 300.0
+    runtime: RuntimeModel = field(default_factory=RuntimeModel)
+    failures: FailureModel | None = None
+    queues: tuple[QueueSpec, ...] = (DEFAULT_QUEUE,)
+    oracle_estimates: bool = False
+    warm: bool = True
+
+
+@dataclass
+class SimResult:
+    """Everything a replay produced: per-job records, the timeline and counters."""
+
+    policy: str
+    capacity: int
+    jobs: list[JobState]
+    timeline: list[tuple[float, float, int, int]]
+    events: int
+    cycles: int
+    wall_s: float
+    failures: int = 0
+
+
+class Simulator:
+    """One replay of `jobs` on `cluster` under `config`. Call `run()` once."""
+
+    def __init__(self, jobs: Sequence[TraceJob], cluster: Cluster, config: SimConfig,
+                 catalog: Catalog | None = None):
+        self.config = config
+        self.catalog = catalog or default_catalog()
+        self.policy = resolve_policy(config.policy)
+        self.runtime = config.runtime
+        self.queue = EventQueue()
+        self.sched = WarmScheduler(cluster, _all_queues(config.queues, jobs), self.catalog,
+                                   warm=config.warm)
+        self.node_sizes = _node_sizes(cluster)
+        self.states = [JobState(i, t, self._job(t)) for i, t in enumerate(jobs)]
+        self.by_name = {s.job.name: s for s in self.states}
+        if len(self.by_name) != len(self.states):
+            raise ValueError("job ids must be unique")
+        self.pending: dict[str, JobState] = {}
+        self.outstanding = 0
+        self.allocated = 0.0
+        self.timeline: list[tuple[float, float, int, int]] = []
+        self.failures = 0
+        self.rng = config.failures.rng() if config.failures else random.Random(0)
+        self.progress: Progress | None = None
+        self.done = 0
+        self.total = cluster.capacity()
+        self.largest = self.node_sizes
+
+    # ------------------------------------------------------------------ set-up
+    def _job(self, trace: TraceJob) -> Job:
+        types = (self.catalog.canonical(trace.gpu_type),) if trace.gpu_type else ()
+        sizes = [size for name, size in self.node_sizes.items() if not types or name == types[0]]
+        replicas, per = replica_shape(trace.num_gpus, max(sizes, default=trace.num_gpus))
+        group = ReplicaGroup(replicas=replicas, accelerators=per, accelerator_types=types)
+        interval = self.runtime.checkpoint_interval_s
+        return Job(
+            trace.job_id, (group,), queue=trace.queue, user=trace.user,
+            priority=trace.priority, submit_time=trace.submit_time,
+            runtime_estimate_s=trace.duration_s if self.config.oracle_estimates else None,
+            duration_s=trace.duration_s, checkpoint_interval_s=interval or None,
+        )
+
+    def _fits_ever(self, state: JobState) -> bool:
+        """False for a job larger than every usable type's capacity or node (of the cluster
+        as it started)."""
+        group = state.job.groups[0]
+        return any(
+            total >= state.devices and self.largest[node_type] >= group.accelerators
+            for node_type, total in self.total.items() if state.job.accepts(node_type)
+        )
+
+    def _seed_events(self) -> None:
+        for state in self.states:
+            self.queue.push(state.trace.submit_time, Kind.ARRIVAL, state.index)
+        self.outstanding = len(self.states)
+        first = min((s.trace.submit_time for s in self.states), default=0.0)
+        if self.config.tick_s:
+            self.queue.push(first + self.config.tick_s, Kind.TICK)
+        if self.config.failures:
+            for subject, mtbf in self.config.failures.subjects(self.sched.cluster):
+                self.queue.push(first + self.rng.expovariate(1 / mtbf), Kind.FAILURE, subject)
+
+    # ------------------------------------------------------------------ main loop
+    def run(self, progress: Progress | None = None) -> SimResult:
+        """Replay until every job has finished (or was rejected as unschedulable)."""
+        started = time.perf_counter()
+        self.progress = progress
+        self._seed_events()
+        handlers = {
+            Kind.FINISH: self._on_finish, Kind.FAILURE: self._on_failure,
+            Kind.RECOVERY: self._on_recovery, Kind.ARRIVAL: self._on_arrival,
+            Kind.WAKE: self._on_wake, Kind.TICK: self._on_tick,
+        }
+        while self.outstanding and len(self.queue):
+            batch = self.queue.pop_batch()
+            now = self.queue.now
+            changed = False
+            for event in batch:
+                changed = handlers[event.kind](event, now) or changed
+            if changed and self.pending:
+                self._cycle(now)
+            self.timeline.append((now, self.allocated, len(self.pending),
+                                  sum(self.sched.capacity.values())))
+        return SimResult(self.policy.name, sum(self.sched.cluster.capacity().values()),
+                         self.states, self.timeline, self.queue.popped, self.sched.cycles,
+                         time.perf_counter() - started, self.failures)
+
+    # ------------------------------------------------------------------ handlers
+    def _on_arrival(self, event: Event, now: float) -> bool:
+        state = self.states[int(event.subject)]
+        if not self._fits_ever(state):
+            state.status = Status.REJECTED
+            self._retire()
+            return False
+        state.status = Status.PENDING
+        self.pending[state.job.name] = state
+        return True
+
+    def _on_finish(self, event: Event, now: float) -> bool:
+        state = self.states[int(event.subject)]
+        if event.epoch != state.epoch or state.status != Status.RUNNING:
+            return False
+        self._release(state)
+        state.useful_gpu_s += state.devices * max(0.0, now - state.work_start)
+        state.progress = 1.0
+        state.status = Status.DONE
+        state.end = now
+        self._retire()
+        return True
+
+    def _on_tick(self, event: Event, now: float) -> bool:
+        if self.outstanding and self.config.tick_s:
+            self.queue.push(now + self.config.tick_s, Kind.TICK)
+        return True
+
+    def _on_wake(self, event: Event, now: float) -> bool:
+        """A running job crossed a priority threshold (preemptive LAS): re-label it."""
+        state = self.states[int(event.subject)]
+        if event.epoch != state.epoch or state.status != Status.RUNNING:
+            return False
+        self._relabel_running(state, now)
+        return True
+
+    def _on_failure(self, event: Event, now: float) -> bool:
+        subject = str(event.subject)
+        model = self.config.failures
+        assert model is not None
+        node, _, device = subject.partition("#")
+        for name in list(self.sched.live):
+            state = self.by_name[name]
+            assert state.alloc is not None
+            if any(r.node == node and (not device or int(device) in r.devices)
+                   for r in state.alloc.replicas):
+                self._stop(state, now, failed=True)
+        self.failures += 1
+        self.sched.set_cluster(with_failure(self.sched.cluster, subject, True))
+        self.queue.push(now + model.repair_s, Kind.RECOVERY, subject)
+        return True
+
+    def _on_recovery(self, event: Event, now: float) -> bool:
+        subject = str(event.subject)
+        model = self.config.failures
+        assert model is not None
+        self.sched.set_cluster(with_failure(self.sched.cluster, subject, False))
+        mtbf = model.device_mtbf_s if "#" in subject else model.node_mtbf_s
+        if mtbf:
+            self.queue.push(now + self.rng.expovariate(1 / mtbf), Kind.FAILURE, subject)
+        return True
+
+    # ------------------------------------------------------------------ the cycle
+    def _cycle(self, now: float) -> None:
+        if self.policy.view is not None:
+            self._refresh_views(now)
+        decisions = self.sched.run([s.job for s in self.pending.values()], self.policy.policy,
+                                   now)
+        for preemption in decisions.preemptions:
+            self._stop(self.by_name[preemption.job], now, failed=False)
+        for start in decisions.starts:
+            self._start(self.by_name[start.job.name], start, now)
+
+    def _refresh_views(self, now: float) -> None:
+        view = self.policy.view
+        assert view is not None
+        for state in self.pending.values():
+            priority = view(state.attained, state.remaining_s(now), state.devices)
+            if priority != state.job.priority:
+                state.job = replace(state.job, priority=priority)
+        if self.policy.refresh_running:
+            for name in list(self.sched.live):
+                self._relabel_running(self.by_name[name], now)
+
+    def _relabel_running(self, state: JobState, now: float) -> None:
+        view = self.policy.view
+        assert view is not None and state.alloc is not None
+        priority = view(state.attained_at(now), state.remaining_s(now), state.devices)
+        if priority != state.job.priority:
+            state.job = replace(state.job, priority=priority,
+                                attained_service_s=state.attained_at(now))
+            state.alloc = replace(state.alloc, job=state.job)
+            self.sched.relabel(state.alloc)
+
+    def _start(self, state: JobState, start: Start, now: float) -> None:
+        accelerator = next((a for a in start.accelerators if a), None)
+        if accelerator is None:
+            accelerator = self.sched.cluster.node(start.replicas[0].node).accelerator or ""
+        seconds = self.runtime.run_seconds(state.trace, accelerator, self.sched.cluster,
+                                           start.replicas, self.catalog)
+        restarted = state.runs > 0
+        state.runs += 1
+        state.rate = 1.0 / max(seconds, 1e-9)
+        state.run_start = now
+        state.work_start = now + (self.runtime.restart_overhead_s if restarted else 0.0)
+        state.accelerator = accelerator
+        state.alloc = Allocation(state.job, start.replicas, start_time=now)
+        state.status = Status.RUNNING
+        if state.first_start is None:
+            state.first_start = now
+        self.pending.pop(state.job.name, None)
+        self.sched.add(state.alloc)
+        self.allocated += _devices(state.alloc)
+        finish = state.work_start + max(0.0, 1.0 - state.progress) / state.rate
+        self.queue.push(finish, Kind.FINISH, state.index, state.epoch)
+        self._schedule_demotion(state, now)
+
+    def _schedule_demotion(self, state: JobState, now: float) -> None:
+        """Wake up when a running job's attained service crosses the next LAS threshold."""
+        for limit in self.policy.thresholds:
+            if state.attained < limit:
+                self.queue.push(now + (limit - state.attained) / state.devices, Kind.WAKE,
+                                state.index, state.epoch)
+                return
+
+    def _stop(self, state: JobState, now: float, *, failed: bool) -> None:
+        """Preempt or fail a running job: keep its checkpointed work, requeue it."""
+        self._release(state)
+        interval = self.runtime.checkpoint_interval_s
+        worked = max(0.0, now - state.work_start)
+        kept = self.runtime.kept_work_s(worked, interval)
+        if interval is None:
+            state.useful_gpu_s -= state.devices * state.kept_s
+            state.kept_s, state.progress = 0.0, 0.0
+        else:
+            state.kept_s += kept
+            state.progress = min(1.0, state.progress + kept * state.rate)
+        state.useful_gpu_s += state.devices * kept
+        state.lost_gpu_s += state.devices * (now - state.run_start - kept)
+        state.attained += state.devices * (now - state.run_start)
+        if failed:
+            state.failures += 1
+        else:
+            state.preemptions += 1
+        state.job = replace(state.job, attained_service_s=state.attained)
+        state.status = Status.PENDING
+        self.pending[state.job.name] = state
+
+    def _release(self, state: JobState) -> None:
+        assert state.alloc is not None
+        self.sched.remove(state.job.name)
+        self.allocated -= _devices(state.alloc)
+        state.alloc = None
+        state.epoch += 1
+
+    def _retire(self) -> None:
+        self.outstanding -= 1
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, len(self.states))
+
+
+def _all_queues(queues: tuple[QueueSpec, ...], jobs: Sequence[TraceJob]
+                ) -> tuple[QueueSpec, ...]:
+    """The configured queues plus an unlimited top-level queue for every other queue name in
+    the trace (what the scheduler assumes for unknown queues, declared once)."""
+    known = {q.name for q in queues}
+    extra = sorted({j.queue for j in jobs} - known)
+    return (*queues, *(QueueSpec(name) for name in extra))
+
+
+def _node_sizes(cluster: Cluster) -> dict[str, int]:
+    """The largest node, in devices, per accelerator type."""
+    sizes: dict[str, int] = {}
+    for node in cluster.nodes:
+        if node.accelerator:
+            sizes[node.accelerator] = max(sizes.get(node.accelerator, 0), node.devices)
+    return sizes
+
+
+def _devices(alloc: Allocation) -> float:
+    return sum(len(r.devices) * r.milli / 1000 for r in alloc.replicas)
+
+
+def simulate(jobs: Sequence[TraceJob], cluster: Cluster, policy: str | Policy | SimPolicy = "fifo",
+             config: SimConfig | None = None, *, catalog: Catalog | None = None,
+             progress: Progress | None = None) -> SimResult:
+    """Replay `jobs` on `cluster` under `policy` (overriding `config.policy`)."""
+    chosen = replace(config or SimConfig(), policy=policy)
+    return Simulator(jobs, cluster, chosen, catalog).run(progress)

@@ -1,0 +1,67 @@
+"""What the simulator knows about one job while it replays: status, progress and history."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from suan.cluster.snapshot import Allocation
+from suan.jobs.model import Job
+from suan.sim.workload import TraceJob
+
+
+class Status(IntEnum):
+    FUTURE = 0
+    PENDING = 1
+    RUNNING = 2
+    DONE = 3
+    REJECTED = 4
+
+
+class JobState:
+    """Mutable per-job record. `progress` is the checkpointed fraction of the work done;
+    during a run, work started at `work_start` (after any restart overhead) at `rate`
+    (fraction per second)."""
+
+    __slots__ = (
+        "accelerator", "alloc", "attained", "devices", "end", "epoch", "failures", "first_start",
+        "index", "job", "kept_s", "lost_gpu_s", "preemptions", "progress", "rate", "run_start",
+        "runs", "status", "trace", "useful_gpu_s", "work_start",
+    )
+
+    def __init__(self, index: int, trace: TraceJob, job: Job):
+        self.index = index
+        self.trace = trace
+        self.job = job
+        self.devices = trace.num_gpus
+        self.status = Status.FUTURE
+        self.progress = 0.0
+        self.rate = 0.0
+        self.run_start = 0.0
+        self.work_start = 0.0
+        self.alloc: Allocation | None = None
+        self.accelerator: str | None = None
+        self.epoch = 0
+        self.attained = 0.0
+        self.first_start: float | None = None
+        self.end: float | None = None
+        self.preemptions = 0
+        self.failures = 0
+        self.runs = 0
+        self.kept_s = 0.0
+        self.useful_gpu_s = 0.0
+        self.lost_gpu_s = 0.0
+
+    def remaining_s(self, now: float) -> float:
+        """Oracle seconds of work left at the current (or last) rate."""
+        done = self.progress
+        if self.status == Status.RUNNING:
+            done += max(0.0, now - self.work_start) * self.rate
+        if self.rate <= 0:
+            return self.trace.duration_s * (1.0 - done)
+        return max(0.0, 1.0 - done) / self.rate
+
+    def attained_at(self, now: float) -> float:
+        """Device-seconds received so far, counting the current run."""
+        if self.status == Status.RUNNING:
+            return self.attained + self.devices * (now - self.run_start)
+        return self.attained
