@@ -10,7 +10,15 @@ import sys
 import typer
 from rich.console import Console
 
-from suan.cli import catalog_cmd, control_cmd, demo_cmd, jobs_cmd, plan_cmd, schedule_cmd
+from suan.cli import (
+    catalog_cmd,
+    control_cmd,
+    demo_cmd,
+    jobs_cmd,
+    plan_cmd,
+    schedule_cmd,
+    sim_cmd,
+)
 from suan.errors import SuanError
 
 cli = typer.Typer(
@@ -20,7 +28,7 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (catalog_cmd, schedule_cmd, plan_cmd, demo_cmd, control_cmd, jobs_cmd):
+for module in (catalog_cmd, schedule_cmd, plan_cmd, demo_cmd, control_cmd, jobs_cmd, sim_cmd):
     module.register(cli)
 
 
