@@ -23,9 +23,11 @@ from suan.control.models import EventRow
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def database_url(home: Path, db: str | None = None) -> str:
+def database_url(home: Path | None, db: str | None = None) -> str:
     """The SQLAlchemy URL for `--db` (None: `home/suan.db`); postgres URLs get psycopg 3."""
     if not db:
+        if home is None:
+            raise ValueError("a SQLite store needs a home directory")
         return f"sqlite:///{home / 'suan.db'}"
     for prefix in ("postgresql://", "postgres://"):
         if db.startswith(prefix):

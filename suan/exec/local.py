@@ -139,7 +139,7 @@ class LocalExecutor:
                                           int(ticks), str(self.log_path(job_id, rank))))
             except (OSError, ValueError):
                 continue
-        return handles
+        return sorted(handles, key=lambda handle: handle.rank)
 
     def poll(self) -> dict[str, JobStatus]:
         """The status of every tracked job; escalates stops whose grace period is over."""

@@ -1,0 +1,115 @@
+"""The local executor on its own: ranks as process groups, SIGTERM then SIGKILL, exit codes
+through the shim, re-adoption by a second executor (as after a server restart), and the
+environment each rank gets for multi-node and vendor placements."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from suan.cluster.snapshot import ReplicaPlacement
+from suan.errors import SpecError
+from suan.exec import JobLaunch
+from suan.exec.environment import rank_environments
+from suan.exec.local import LocalExecutor, process_start_ticks
+from suan.exec.local_node import local_node, match_gpu_name, parse_devices
+
+ON_ONE_NODE = tuple(ReplicaPlacement(0, "vm", (device,)) for device in range(2))
+
+
+def run(command: str, job_id: str = "j", attempt: int = 1) -> JobLaunch:
+    return JobLaunch(job_id, attempt, (sys.executable, "-c", command))
+
+
+def until_exited(executor: LocalExecutor, job_id: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = executor.poll()[job_id]
+        if status.all_exited:
+            return status
+        time.sleep(0.05)
+    raise AssertionError("ranks did not exit")
+
+
+def test_exit_codes_come_back_per_rank(tmp_path):
+    executor = LocalExecutor(tmp_path)
+    executor.launch(run("import os, sys; sys.exit(int(os.environ['RANK']) * 7)"), ON_ONE_NODE)
+    status = until_exited(executor, "j")
+    assert [r.exit_code for r in status.ranks] == [0, 7]
+    assert status.first_failure is not None and status.first_failure.rank == 1
+
+
+def test_stop_sends_sigterm_then_sigkill_to_ranks_that_ignore_it(tmp_path):
+    executor = LocalExecutor(tmp_path)
+    stubborn = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "print('ready', flush=True); time.sleep(60)")
+    executor.launch(run(stubborn), ON_ONE_NODE)
+    deadline = time.monotonic() + 10
+    while b"ready" not in executor.logs("j", 1)[0] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    executor.stop("j", grace_s=0.5)
+    status = until_exited(executor, "j")
+    assert time.monotonic() - started >= 0.5
+    assert status.stopping and [r.exit_code for r in status.ranks] == [137, 137]
+
+
+def test_a_second_executor_adopts_running_ranks_and_reads_their_exit(tmp_path):
+    first = LocalExecutor(tmp_path)
+    handles = first.launch(run("import time; time.sleep(1.0)"), ON_ONE_NODE)
+    assert all(process_start_ticks(h.pid) == h.start_ticks for h in handles)
+    second = LocalExecutor(tmp_path)
+    assert second.discover("j", 1) == handles
+    second.adopt(handles)
+    assert all(r.running for r in second.poll()["j"].ranks)
+    first.poll()  # the first executor reaps its children as a live parent would
+    until_exited(first, "j")
+    status = until_exited(second, "j")
+    assert [r.exit_code for r in status.ranks] == [0, 0]
+
+
+def test_logs_are_read_from_an_offset(tmp_path):
+    executor = LocalExecutor(tmp_path)
+    executor.launch(run("print('hello from', __import__('os').environ['RANK'])"),
+                    ON_ONE_NODE[:1])
+    until_exited(executor, "j")
+    data, end = executor.logs("j", 0)
+    assert data.endswith(b"hello from 0\n")
+    assert executor.logs("j", 0, end) == (b"", end)
+    assert executor.logs("j", 7) == (b"", 0)
+
+
+def test_a_command_that_cannot_start_exits_127(tmp_path):
+    executor = LocalExecutor(tmp_path)
+    executor.launch(JobLaunch("j", 1, ("/no/such/binary",)), ON_ONE_NODE[:1])
+    assert until_exited(executor, "j").ranks[0].exit_code == 127
+    assert b"cannot start" in executor.logs("j", 0)[0]
+
+
+def test_environment_across_nodes_and_vendors():
+    placement = (ReplicaPlacement(0, "a", (0, 1)), ReplicaPlacement(0, "b", (4, 5)),
+                 ReplicaPlacement(0, "a", (2, 3)))
+    job = JobLaunch("j-1", 3, ("train",), env={"RANK": "99", "X": "1"},
+                    checkpoint_dir="/ckpt", restart_count=2, accelerator="Ascend-910B",
+                    simulated=False)
+    envs = rank_environments(job, placement, "10.0.0.1", 29500, base={})
+    assert [e["RANK"] for e in envs] == ["0", "1", "2"], "Suan's variables win over the spec's"
+    assert [e["NODE_RANK"] for e in envs] == ["0", "1", "0"]
+    assert [e["LOCAL_RANK"] for e in envs] == ["0", "0", "1"]
+    assert [e["LOCAL_WORLD_SIZE"] for e in envs] == ["2", "1", "2"]
+    assert [e["ASCEND_RT_VISIBLE_DEVICES"] for e in envs] == ["0,1", "4,5", "2,3"]
+    assert {e["SUAN_COLLECTIVE_BACKEND"] for e in envs} == {"hccl"}
+    assert {e["SUAN_RESTART_COUNT"] for e in envs} == {"2"}
+    assert {e["X"] for e in envs} == {"1"}
+
+
+def test_local_node_from_devices_option():
+    node, simulated = local_node("4xH100")
+    assert simulated and node.accelerator == "H100-SXM-80GB" and node.devices == 4
+    assert parse_devices("910B")[0] == "Ascend-910B"
+    assert parse_devices("none") == (None, 0)
+    with pytest.raises(SpecError):
+        parse_devices("8xNotAGpu")
+    assert match_gpu_name("NVIDIA H100 80GB HBM3") == "H100-SXM-80GB"
