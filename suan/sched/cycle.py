@@ -46,7 +46,7 @@ class Cycle:
         self.policy = policy
         self.now = snapshot.now
         self.ledger = Ledger(snapshot, catalog)
-        self.quota = QuotaBook(snapshot.queues, snapshot.cluster.capacity())
+        self.quota = QuotaBook(snapshot.queues, self.ledger.capacity)
         self.live: dict[str, Allocation] = {}
         for alloc in snapshot.running:
             self.live[alloc.job.name] = alloc
@@ -155,17 +155,20 @@ class Cycle:
 
 def allocation_usage(alloc: Allocation, ledger: Ledger) -> dict[str, float]:
     """Quota resources a running allocation holds (devices per accelerator type)."""
-    usage: dict[str, float] = {}
+    per_type: dict[str, float] = {}
+    index, nodes = ledger.index, ledger.nodes
     for replica in alloc.replicas:
-        position = ledger.index.get(replica.node)
+        position = index.get(replica.node)
         if position is None:
             continue
-        accelerator = ledger.nodes[position].accelerator
-        if accelerator is None:
-            continue
-        share = len(replica.devices) * replica.milli / 1000
-        for resource, amount in request_vector(accelerator, share).items():
-            usage[resource] = usage.get(resource, 0.0) + amount
+        accelerator = nodes[position].accelerator
+        if accelerator is not None:
+            share = len(replica.devices) * replica.milli / 1000
+            per_type[accelerator] = per_type.get(accelerator, 0.0) + share
+    usage: dict[str, float] = {}
+    for accelerator, amount in per_type.items():
+        for resource, value in request_vector(accelerator, amount).items():
+            usage[resource] = usage.get(resource, 0.0) + value
     return usage
 
 

@@ -12,7 +12,7 @@ transaction of the gang-reserve step). It keeps the indexes that make placement 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from weakref import WeakKeyDictionary
@@ -124,6 +124,7 @@ class Layout:
             self.node_groups.append(tuple(member_of))
         for (tier, accel), gids in self.tier_groups.items():
             self.tier_max_size[(tier, accel)] = max(self.groups[g].size for g in gids)
+        self.capacity: dict[str, int] = dict(self.type_whole)
         self.types_by_speed: tuple[str, ...] = tuple(sorted(self.buckets, key=self._speed_rank))
 
     def _speed_rank(self, name: str) -> tuple[float, str]:
@@ -168,6 +169,7 @@ class Ledger:
         self.tier_max_size = layout.tier_max_size
         self.max_devices = layout.max_devices
         self.type_max_node = layout.type_max_node
+        self.capacity = layout.capacity
         self.types_by_speed = layout.types_by_speed
         self.type_whole: dict[str, int] = dict(layout.type_whole)
         self.buckets: dict[str, list[dict[int, None]]] = {
@@ -248,21 +250,20 @@ class Ledger:
     # ----------------------------------------------------------------- allocations
     def apply_allocation(self, alloc: Allocation) -> None:
         """Book a running allocation's devices (building from the snapshot)."""
-        for replica in alloc.replicas:
-            group = alloc.job.groups[replica.group]
-            position = self.index.get(replica.node)
-            if position is None:
-                continue
-            self.take(position, replica.devices, replica.milli, group.cpu_milli, group.memory_mib)
+        self._book(alloc, self.take)
 
     def release_allocation(self, alloc: Allocation) -> None:
         """Give back a running allocation's devices (a preemption being simulated)."""
+        self._book(alloc, self.give)
+
+    def _book(self, alloc: Allocation, change: Callable[..., None]) -> None:
+        groups, index = alloc.job.groups, self.index
         for replica in alloc.replicas:
-            group = alloc.job.groups[replica.group]
-            position = self.index.get(replica.node)
-            if position is None:
-                continue
-            self.give(position, replica.devices, replica.milli, group.cpu_milli, group.memory_mib)
+            group = groups[replica.group]
+            position = index.get(replica.node)
+            if position is not None:
+                change(position, replica.devices, replica.milli, group.cpu_milli,
+                       group.memory_mib)
 
     # ----------------------------------------------------------------- queries
     def nodes_with(self, accelerator: str, minimum: int, *, largest_first: bool) -> Iterator[int]:
