@@ -289,3 +289,15 @@ def test_ranks_follow_the_topology_so_neighbours_share_a_rack():
     racks = [nodes.node(name).rack for name, _ in devices_of(decisions, "wide")]
     assert racks == sorted(racks)
     assert len(set(racks)) == 2
+
+
+def test_gang_stays_inside_one_supernode_when_one_can_hold_it():
+    # Two NVL72-style supernodes of 4-GPU nodes spread over the same two racks.
+    nodes = cluster(*(node(f"s{s}n{i}", "GB200-NVL72", rack=f"r{i % 2}", supernode=f"sn{s}")
+                      for s in range(2) for i in range(4)))
+    busy = running(job("old", devices=4, types=("GB200-NVL72",)), ("s0n0", (0, 1, 2, 3)))
+    decisions = schedule(snapshot(nodes, busy),
+                         [job("nvl", replicas=4, devices=4, types=("GB200-NVL72",))], "fifo")
+    placed = {name for name, _ in devices_of(decisions, "nvl")}
+    assert placed == {f"s1n{i}" for i in range(4)}
+    assert "supernode sn1" in decisions.started()["nvl"].why
