@@ -279,7 +279,9 @@ class Ledger:
             max(minimum, 0), len(buckets)
         )
         for count in counts:
-            yield from _stable_iter(buckets[count])
+            bucket = buckets[count]
+            if bucket:
+                yield from _stable_iter(bucket)
 
     def nodes_with_share(self, accelerator: str, milli: int) -> Iterator[int]:
         """Nodes of a type where some device has at least `milli` free (fractional requests)."""

@@ -151,16 +151,19 @@ class QuotaBook:
         return None
 
     def _check_resource(self, queue: str, resource: str, amount: float) -> str | None:
+        usage, guaranteed, specs = self.usage, self._guaranteed, self.specs
         for name in self.path(queue):
-            after = self.used(name, resource) + amount
+            after = usage[name].get(resource, 0.0) + amount
+            guarantee = guaranteed[name].get(resource, 0.0)
+            if after <= guarantee + 1e-9:
+                return None
             ceiling = self.ceiling(name, resource)
             if after > ceiling + 1e-9:
                 return (
                     f"queue {name}: {resource} would reach {after:g}, over its guarantee "
-                    f"{self.guaranteed(name, resource):g} plus borrow limit "
-                    f"{ceiling - self.guaranteed(name, resource):g}"
+                    f"{guarantee:g} plus borrow limit {ceiling - guarantee:g}"
                 )
-            if after <= self.guaranteed(name, resource) + 1e-9 or self.specs[name].unlimited:
+            if specs[name].unlimited:
                 return None
             reason = self._check_room(name, resource, amount)
             if reason:
