@@ -164,7 +164,7 @@ class BestFit:
         slots = []
         mark = ledger.savepoint()
         for _ in range(ask.replicas):
-            chosen = self._one(ledger, ask, {s[0] for s in slots})
+            chosen = self._one(ledger, ask, {s[0] for s in slots}, ctx)
             if chosen is None:
                 ledger.rollback(mark)
                 return f"no node can take replica {len(slots) + 1} of {ask.replicas}"
@@ -180,7 +180,7 @@ class BestFit:
         return ledger.nodes_with(ask.accelerator, ask.devices, largest_first=self.largest_first)
 
     def _one(
-        self, ledger: Ledger, ask: ReplicaAsk, used: set[int]
+        self, ledger: Ledger, ask: ReplicaAsk, used: set[int], ctx: PlaceContext
     ) -> tuple[int, tuple[int, ...]] | None:
         for position in self._candidates(ledger, ask):  # type: ignore[attr-defined]
             devices = put_replica(ledger, position, ask)
@@ -199,7 +199,7 @@ class Spread(BestFit):
     largest_first = True
 
     def _one(
-        self, ledger: Ledger, ask: ReplicaAsk, used: set[int]
+        self, ledger: Ledger, ask: ReplicaAsk, used: set[int], ctx: PlaceContext
     ) -> tuple[int, tuple[int, ...]] | None:
         fallback = None
         for position in self._candidates(ledger, ask):  # type: ignore[attr-defined]
@@ -225,20 +225,15 @@ class RandomFit(BestFit):
     name = "random"
 
     def _one(
-        self, ledger: Ledger, ask: ReplicaAsk, used: set[int]
+        self, ledger: Ledger, ask: ReplicaAsk, used: set[int], ctx: PlaceContext
     ) -> tuple[int, tuple[int, ...]] | None:
         candidates = list(self._candidates(ledger, ask))  # type: ignore[call-overload]
-        ctx_rng = getattr(self, "_rng", None) or random.Random(0)
-        ctx_rng.shuffle(candidates)
+        ctx.rng.shuffle(candidates)
         for position in candidates:
             devices = put_replica(ledger, position, ask)
             if devices is not None:
                 return position, devices
         return None
-
-    def place(self, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceContext) -> GroupFit | str:
-        self._rng = ctx.rng
-        return super().place(ledger, ask, ctx)
 
     def _why(self, ledger: Ledger, slots: list[tuple[int, tuple[int, ...]]]) -> str:
         return f"random feasible nodes ({_nodes_text(ledger, slots)})"
@@ -249,16 +244,13 @@ class Fragmentation(BestFit):
 
     name = "fgd"
 
-    def place(self, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceContext) -> GroupFit | str:
-        self._workload = ctx.workload or [TaskShape(ask.devices, ask.milli, ask.cpu, 1.0)]
-        return super().place(ledger, ask, ctx)
-
     def _one(
-        self, ledger: Ledger, ask: ReplicaAsk, used: set[int]
+        self, ledger: Ledger, ask: ReplicaAsk, used: set[int], ctx: PlaceContext
     ) -> tuple[int, tuple[int, ...]] | None:
+        workload = ctx.workload or [TaskShape(ask.devices, ask.milli, ask.cpu, 1.0)]
         best: tuple[float, int] | None = None
         for position in self._candidates(ledger, ask):  # type: ignore[attr-defined]
-            delta = fragmentation_delta(ledger, position, ask, self._workload)
+            delta = fragmentation_delta(ledger, position, ask, workload)
             if delta is not None and (best is None or delta < best[0]):
                 best = (delta, position)
         if best is None:
