@@ -47,7 +47,8 @@ def test_stop_sends_sigterm_then_sigkill_to_ranks_that_ignore_it(tmp_path):
                 "print('ready', flush=True); time.sleep(60)")
     executor.launch(run(stubborn), ON_ONE_NODE)
     deadline = time.monotonic() + 10
-    while b"ready" not in executor.logs("j", 1)[0] and time.monotonic() < deadline:
+    while not all(b"ready" in executor.logs("j", rank)[0] for rank in (0, 1)):
+        assert time.monotonic() < deadline, "ranks did not get ready"
         time.sleep(0.05)
     started = time.monotonic()
     executor.stop("j", grace_s=0.5)

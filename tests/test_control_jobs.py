@@ -66,7 +66,7 @@ def test_a_killed_rank_restarts_the_gang_from_its_checkpoint(server):
 
 def test_a_crashed_server_re_adopts_running_ranks_and_launches_nothing_twice(server):
     client = server.client()
-    [job_id] = client.submit(job_yaml("survivor", ranks=4, steps=30, step_s=0.1))
+    [job_id] = client.submit(job_yaml("survivor", ranks=4, steps=60, step_s=0.1))
     wait_for(lambda: client.describe(job_id)["state"] == "running", what="running")
     ckpt = checkpoints(client, job_id)
     server.kill()
@@ -75,7 +75,7 @@ def test_a_crashed_server_re_adopts_running_ranks_and_launches_nothing_twice(ser
     server.process = restarted.process  # the fixture stops the new one
     server.port = restarted.port
     client = restarted.client()
-    assert client.describe(job_id)["state"] == "running"
+    assert client.describe(job_id)["state"] in ("running", "succeeded"), "still tracked"
     job = client.wait(job_id, timeout=45)
     assert job["state"] == "succeeded", job["events"]
     launches = (ckpt / "launches").read_text().split("\n")

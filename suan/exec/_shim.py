@@ -1,7 +1,8 @@
 """The parent of one rank: runs the command, waits, and writes its exit code to a file.
 
-    python -m suan.exec._shim EXIT_FILE -- COMMAND ARGS...
+    python -I -S suan/exec/_shim.py EXIT_FILE -- COMMAND ARGS...
 
+It uses only the standard library and is run as a script, so it starts in milliseconds.
 The shim leads the rank's process group, so a signal to the group reaches the command too. It
 survives the server that launched it, and writes the exit code (128+N for signal N, as shells
 do; 127 when the command cannot be started) so that a later server can read how the rank ended.
@@ -27,7 +28,7 @@ def _write_exit(path: str, code: int) -> None:
 def main(argv: list[str]) -> int:
     """Run `argv[2:]` (after `EXIT_FILE --`) and record its exit code."""
     if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m suan.exec._shim EXIT_FILE -- COMMAND...", file=sys.stderr)
+        print("usage: _shim.py EXIT_FILE -- COMMAND...", file=sys.stderr)
         return 2
     exit_file, command = argv[0], argv[2:]
     for number in (signal.SIGTERM, signal.SIGINT):

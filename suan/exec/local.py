@@ -28,6 +28,9 @@ from suan.cluster.snapshot import ReplicaPlacement
 from suan.exec import JobLaunch, JobStatus, RankHandle, RankStatus
 from suan.exec.environment import rank_environments
 
+SHIM = Path(__file__).with_name("_shim.py")
+"""Run as a plain script (`python -I -S`): only the standard library, no package imports."""
+
 
 def process_start_ticks(pid: int) -> int | None:
     """The start time of process `pid` (clock ticks after boot), None when it is gone.
@@ -117,7 +120,7 @@ class LocalExecutor:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             out.write(f"--- suan: attempt {job.attempt}, rank {rank}, {stamp} ---\n".encode())
             out.flush()
-            shim = [sys.executable, "-m", "suan.exec._shim", str(exit_file), "--", *job.command]
+            shim = [sys.executable, "-I", "-S", str(SHIM), str(exit_file), "--", *job.command]
             return subprocess.Popen(shim, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=cwd, env=env,
                                     start_new_session=True)
