@@ -11,6 +11,7 @@ import heapq
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from suan.jobs.model import Job
 from suan.sched.quota import QuotaBook
@@ -53,7 +54,7 @@ def las_level(job: Job, thresholds: Sequence[float] = LAS_THRESHOLDS_S) -> int:
 ORDERS: dict[str, OrderPlugin] = {
     plugin.name: plugin
     for plugin in (
-        OrderPlugin("fifo", lambda j: (j.submit_time, j.name), "first come, first served"),
+        OrderPlugin("fifo", attrgetter("submit_time", "name"), "first come, first served"),
         OrderPlugin(
             "priority",
             lambda j: (-j.priority, j.submit_time, j.name),
@@ -114,6 +115,17 @@ def ordered(
     jobs: Sequence[Job], plugin: OrderPlugin, quota: QuotaBook, fair_share: bool
 ) -> Iterator[Job]:
     """Pending jobs in the order the policy considers them."""
+    key = _plain_key(jobs, plugin)
     if fair_share:
-        return interleave_fair_share(jobs, plugin.key, quota)
-    return iter(sorted(jobs, key=plugin.key))
+        return interleave_fair_share(jobs, key, quota)
+    return iter(sorted(jobs, key=key))
+
+
+def _plain_key(jobs: Sequence[Job], plugin: OrderPlugin) -> Callable[[Job], SortKey]:
+    """LAS orders exactly like FIFO while no job has passed the first threshold: then use
+    the FIFO key, which is computed without a Python call per job."""
+    if plugin.name == "las" and all(
+        job.attained_service_s < LAS_THRESHOLDS_S[0] for job in jobs
+    ):
+        return ORDERS["fifo"].key
+    return plugin.key

@@ -378,6 +378,8 @@ class Compact:
             return (*parts, -(whole[position] // per), _topology_key(ledger, position))
 
         usable = [p for p in members if whole[p] >= per]
+        if tier in ("rack", "supernode") and 2 * per > ledger.type_max_node[ask.accelerator]:
+            return usable  # one replica per node and no sub-groups: topology (member) order
         usable.sort(key=key)
         return usable
 
