@@ -111,9 +111,12 @@ def fill(
     """Put the group's replicas on `positions` in order, up to `per_node` each; all or None."""
     mark = ledger.savepoint()
     slots: list[tuple[int, tuple[int, ...]]] = []
+    whole, need = ledger.whole, ask.devices if ask.milli == WHOLE else 0
     for position in positions:
         placed_here = 0
         while len(slots) < ask.replicas and (per_node is None or placed_here < per_node):
+            if whole[position] < need:
+                break
             devices = put_replica(ledger, position, ask)
             if devices is None:
                 break
