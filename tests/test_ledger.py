@@ -23,7 +23,7 @@ def _check_indexes(ledger: Ledger) -> None:
     for position, free in enumerate(ledger.free):
         assert ledger.whole[position] == sum(1 for share in free if share == WHOLE)
         accel = ledger.nodes[position].accelerator
-        assert position in ledger.buckets[accel][ledger.whole[position]]
+        assert position in ledger.buckets[accel][ledger.offset[position] + ledger.whole[position]]
     for group in ledger.groups:
         assert group.whole == sum(ledger.whole[p] for p in group.members)
         assert sum(group.hist) == len(group.members)

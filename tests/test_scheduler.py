@@ -301,3 +301,12 @@ def test_gang_stays_inside_one_supernode_when_one_can_hold_it():
     placed = {name for name, _ in devices_of(decisions, "nvl")}
     assert placed == {f"s1n{i}" for i in range(4)}
     assert "supernode sn1" in decisions.started()["nvl"].why
+
+
+def test_degraded_nodes_take_work_only_when_ready_ones_cannot():
+    nodes = cluster(node("sick", health=NodeHealth.DEGRADED), node("well"))
+    busy = running(job("old", devices=2), ("well", (0, 1)))
+    jobs = [job("first", devices=4, submit=0), job("second", devices=4, submit=1)]
+    decisions = schedule(snapshot(nodes, busy), jobs, "fifo")
+    assert devices_of(decisions, "first")[0][0] == "well"
+    assert devices_of(decisions, "second")[0][0] == "sick"

@@ -19,7 +19,7 @@ from weakref import WeakKeyDictionary
 
 from suan.catalog import Catalog
 from suan.catalog.model import AllocationRule
-from suan.cluster.model import Cluster, Node
+from suan.cluster.model import Cluster, Node, NodeHealth
 from suan.cluster.snapshot import Allocation, Snapshot
 
 WHOLE = 1000
@@ -86,6 +86,9 @@ class Layout:
     def _init_indexes(self) -> None:
         self.max_devices = max((node.devices for node in self.nodes), default=0)
         size = self.max_devices + 1
+        self.offset: list[int] = [
+            size if node.health == NodeHealth.DEGRADED else 0 for node in self.nodes
+        ]
         self.buckets: dict[str, list[dict[int, None]]] = {}
         self.type_whole: dict[str, int] = {}
         self.type_max_node: dict[str, int] = {}
@@ -100,8 +103,8 @@ class Layout:
                 self.node_groups.append(())
                 continue
             free = self.whole[position]
-            buckets = self.buckets.setdefault(accel, [{} for _ in range(size)])
-            buckets[free][position] = None
+            buckets = self.buckets.setdefault(accel, [{} for _ in range(2 * size)])
+            buckets[self.offset[position] + free][position] = None
             self.type_whole[accel] = self.type_whole.get(accel, 0) + free
             self.type_max_node[accel] = max(self.type_max_node.get(accel, 0), free)
             member_of = []
@@ -168,6 +171,7 @@ class Ledger:
         self.tier_groups = layout.tier_groups
         self.tier_max_size = layout.tier_max_size
         self.max_devices = layout.max_devices
+        self.offset = layout.offset
         self.type_max_node = layout.type_max_node
         self.capacity = layout.capacity
         self.types_by_speed = layout.types_by_speed
@@ -194,8 +198,9 @@ class Ledger:
         accel = self.nodes[position].accelerator
         assert accel is not None
         buckets = self.buckets[accel]
-        del buckets[before][position]
-        buckets[after][position] = None
+        offset = self.offset[position]
+        del buckets[offset + before][position]
+        buckets[offset + after][position] = None
         self.type_whole[accel] += after - before
         for gid in self.node_groups[position]:
             group = self.groups[gid]
@@ -267,7 +272,8 @@ class Ledger:
 
     # ----------------------------------------------------------------- queries
     def nodes_with(self, accelerator: str, minimum: int, *, largest_first: bool) -> Iterator[int]:
-        """Schedulable nodes of a type with at least `minimum` whole free devices.
+        """Schedulable nodes of a type with at least `minimum` whole free devices: ready nodes
+        first, degraded ones last.
 
         Best fit (fewest free first) unless `largest_first`. Within a bucket, node order is
         the order in which nodes entered it, which is deterministic.
@@ -275,16 +281,19 @@ class Ledger:
         buckets = self.buckets.get(accelerator)
         if not buckets:
             return
-        counts = range(len(buckets) - 1, minimum - 1, -1) if largest_first else range(
-            max(minimum, 0), len(buckets)
+        size = len(buckets) // 2
+        counts = range(size - 1, minimum - 1, -1) if largest_first else range(
+            max(minimum, 0), size
         )
-        for count in counts:
-            bucket = buckets[count]
-            if bucket:
-                yield from _stable_iter(bucket)
+        for offset in (0, size):
+            for count in counts:
+                bucket = buckets[offset + count]
+                if bucket:
+                    yield from _stable_iter(bucket)
 
     def nodes_with_share(self, accelerator: str, milli: int) -> Iterator[int]:
-        """Nodes of a type where some device has at least `milli` free (fractional requests)."""
+        """Nodes of a type where some device has at least `milli` free (fractional requests),
+        the fullest first, ready nodes before degraded ones."""
         buckets = self.buckets.get(accelerator)
         if not buckets:
             return

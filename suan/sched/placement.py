@@ -366,7 +366,7 @@ class Compact:
         supernode — those narrower than `tier`) that can hold the most replicas first, so the
         gang spans as few of them as possible; inside them, nodes that hold the most replicas,
         then topology order."""
-        whole, groups = ledger.whole, ledger.groups
+        whole, groups, offset = ledger.whole, ledger.groups, ledger.offset
         per = ask.devices
         narrower = set(LADDER[: LADDER.index(tier)] if tier in LADDER else LADDER)
         room: dict[int, int] = {}
@@ -378,11 +378,13 @@ class Compact:
                     if gid not in room:
                         room[gid] = groups[gid].capacity(per)
                     parts += [-room[gid], groups[gid].label]
-            return (*parts, -(whole[position] // per), _topology_key(ledger, position))
+            return (*parts, offset[position], -(whole[position] // per),
+                    _topology_key(ledger, position))
 
         usable = [p for p in members if whole[p] >= per]
-        if tier in ("rack", "supernode") and 2 * per > ledger.type_max_node[ask.accelerator]:
-            return usable  # one replica per node and no sub-groups: topology (member) order
+        if (tier in ("rack", "supernode") and 2 * per > ledger.type_max_node[ask.accelerator]
+                and not any(offset[p] for p in usable)):
+            return usable  # one replica per node, no sub-groups, all ready: member order
         usable.sort(key=key)
         return usable
 
@@ -406,7 +408,8 @@ def _scoped_candidates(ledger: Ledger, ask: ReplicaAsk, largest_first: bool) -> 
         usable = [p for p in members if max(free[p], default=0) >= ask.milli]
     else:
         usable = [p for p in members if whole[p] >= ask.devices]
-    usable.sort(key=lambda p: (-whole[p] if largest_first else whole[p], p))
+    offset = ledger.offset
+    usable.sort(key=lambda p: (offset[p], -whole[p] if largest_first else whole[p], p))
     return usable
 
 
