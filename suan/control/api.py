@@ -48,7 +48,7 @@ class SubmitRequest(BaseModel):
     """A spec file's text (Jobs and Queues, docs/job-spec.md) and where to run the jobs."""
 
     yaml: str = Field(min_length=1, max_length=1_000_000)
-    workdir: str | None = Field(default=None, max_length=4096)
+    workdir: str | None = Field(default=None, max_length=4096, pattern=r"^/[^\x00]*$")
 
 
 class UserRequest(BaseModel):

@@ -127,9 +127,8 @@ class Reconciler:
     # -- observing ranks ---------------------------------------------------------------------
     def _observe(self, session: Session, row: JobRow, status: JobStatus | None,
                  now: float) -> None:
-        if status is None:
-            if row.stop_target is not None or row.state == JobState.RUNNING:
-                self._settle_lost(session, row, now)
+        if status is None:  # nothing runs for it: a launch that never happened, or lost ranks
+            self._settle_lost(session, row, now)
             return
         _record_exit_codes(session, row, status)
         if status.stopping or row.stop_target is not None:

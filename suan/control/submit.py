@@ -56,6 +56,9 @@ def submit(session: Session, identity: Identity, text: str, workdir: str | None,
            home: Path) -> Submission:
     """Validate and store the spec file `text`; raise SpecError (422) or Forbidden (403)."""
     jobs, queues = load_documents_text(text, "request")
+    if not jobs and not queues:
+        raise SpecError("request", [FieldProblem("", "the file holds no Job or Queue document",
+                                                 "kind: Job or kind: Queue documents")])
     documents = raw_documents(text)
     job_docs = [(k, d) for k, d in enumerate(documents) if d.get("kind") == "Job"]
     queue_docs = [(k, d) for k, d in enumerate(documents) if d.get("kind") == "Queue"]
