@@ -38,6 +38,9 @@ through a committed preemption, which raises the ledger's generation."""
 PREEMPTIBLE_CODES = frozenset({WaitCode.CAPACITY, WaitCode.QUOTA})
 
 
+_make_pending = Pending._make
+
+
 class Cycle:
     """The mutable state of one cycle. Use `schedule()`; this class is its implementation."""
 
@@ -64,30 +67,40 @@ class Cycle:
     # ------------------------------------------------------------------ driver
     def run(self, pending: Sequence[Job]) -> Decisions:
         ctx = PlaceContext(rng=random.Random(f"{self.now}:{len(pending)}"), pending=pending)
+        waiting = self.decisions.pending
         for job in ordered(pending, self.policy.order, self.quota, self.policy.fair_share):
-            verdict = self.consider(job, ctx)
+            verdict = self.remembered(job)
+            if verdict is None:
+                verdict = self.consider(job, ctx)
             if verdict is not None:
-                self.decisions.pending.append(verdict)
+                waiting.append(verdict)
         if self.reservation is not None:
             self.decisions.reservation = self.reservation.to_dict()
         return self.decisions
 
-    def consider(self, job: Job, ctx: PlaceContext) -> Pending | None:
-        """Start the job or return why it waits."""
+    def remembered(self, job: Job) -> Pending | None:
+        """The verdict of an earlier job of the same shape, when it still holds: capacity has
+        not grown since, and (for capacity or quota) this job could not preempt its way in."""
         if self.blocked_by is not None:
             return Pending(job.name, f"waiting behind head-of-line job {self.blocked_by}",
                            WaitCode.HEAD_OF_LINE)
+        memo = self.failed_shapes
         key = job.shape_id
-        remembered = self.failed_shapes.get(key) or self.failed_shapes.get((job.queue, key))
-        if remembered and remembered[0] == self.ledger.generation:
-            _, earlier = remembered
-            if earlier.code not in PREEMPTIBLE_CODES or not self._may_preempt(job):
-                return Pending(job.name, earlier.reason, earlier.code)
+        found = memo.get(key) or memo.get((job.queue, key))
+        if found is None or found[0] != self.ledger.generation:
+            return None
+        earlier = found[1]
+        if earlier.code in PREEMPTIBLE_CODES and self._may_preempt(job):
+            return None
+        return _make_pending((job.name, earlier.reason, earlier.code))
+
+    def consider(self, job: Job, ctx: PlaceContext) -> Pending | None:
+        """Start the job or return why it waits (after `remembered` found nothing)."""
         outcome = self.place(job, ctx)
         if isinstance(outcome, GangFit):
             self.commit(job, outcome)
             return None
-        return self.blocked(job, outcome, key, ctx)
+        return self.blocked(job, outcome, job.shape_id, ctx)
 
     def place(self, job: Job, ctx: PlaceContext) -> GangFit | GangMiss:
         """Place the gang, letting a job that ends before the reservation use its devices."""
