@@ -38,7 +38,7 @@ through a committed preemption, which raises the ledger's generation."""
 PREEMPTIBLE_CODES = frozenset({WaitCode.CAPACITY, WaitCode.QUOTA})
 
 
-_make_pending = Pending._make
+_new_tuple = tuple.__new__
 
 
 class Cycle:
@@ -51,13 +51,18 @@ class Cycle:
         self.ledger = Ledger(snapshot, catalog)
         self.quota = QuotaBook(snapshot.queues, self.ledger.capacity)
         self.live: dict[str, Allocation] = {}
+        per_queue: dict[str, dict[str, float]] = {}
         for alloc in snapshot.running:
             self.live[alloc.job.name] = alloc
-            self.quota.add(alloc.job.queue, allocation_usage(alloc, self.ledger))
+            total = per_queue.setdefault(alloc.job.queue, {})
+            for resource, amount in allocation_usage(alloc, self.ledger).items():
+                total[resource] = total.get(resource, 0.0) + amount
+        for queue, usage in per_queue.items():
+            self.quota.add(queue, usage)
         self.decisions = Decisions()
         self.reservation: Reservation | None = None
         self.blocked_by: str | None = None
-        self.failed_shapes: dict[object, tuple[int, Pending]] = {}
+        self.failed_shapes: dict[object, tuple[int, str, WaitCode]] = {}
         self.preemption_attempts = 0
         self.started_now: set[str] = set()
         victims = [a.job for a in snapshot.running if a.job.preemptible]
@@ -84,15 +89,14 @@ class Cycle:
         if self.blocked_by is not None:
             return Pending(job.name, f"waiting behind head-of-line job {self.blocked_by}",
                            WaitCode.HEAD_OF_LINE)
-        memo = self.failed_shapes
         key = job.shape_id
-        found = memo.get(key) or memo.get((job.queue, key))
+        found = self.failed_shapes.get(key) or self.failed_shapes.get((job.queue, key))
         if found is None or found[0] != self.ledger.generation:
             return None
-        earlier = found[1]
-        if earlier.code in PREEMPTIBLE_CODES and self._may_preempt(job):
+        _, reason, code = found
+        if code in PREEMPTIBLE_CODES and self._may_preempt(job):
             return None
-        return _make_pending((job.name, earlier.reason, earlier.code))
+        return _new_tuple(Pending, (job.name, reason, code))
 
     def consider(self, job: Job, ctx: PlaceContext) -> Pending | None:
         """Start the job or return why it waits (after `remembered` found nothing)."""
@@ -139,7 +143,7 @@ class Cycle:
         verdict = Pending(job.name, miss.reason, miss.code)
         if miss.code in MEMO_CODES:
             memo_key = (job.queue, key) if miss.queue_dependent else key
-            self.failed_shapes[memo_key] = (self.ledger.generation, verdict)
+            self.failed_shapes[memo_key] = (self.ledger.generation, verdict.reason, verdict.code)
         if miss.code != WaitCode.CAPACITY:
             return verdict
         if self.policy.backfill and self.reservation is None:
