@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sched_helpers import cluster, devices_of, job, node, running, snapshot
 
@@ -310,3 +312,15 @@ def test_degraded_nodes_take_work_only_when_ready_ones_cannot():
     decisions = schedule(snapshot(nodes, busy), jobs, "fifo")
     assert devices_of(decisions, "first")[0][0] == "well"
     assert devices_of(decisions, "second")[0][0] == "sick"
+
+
+def test_a_job_naming_its_model_takes_the_type_the_planner_finds_fastest():
+    nodes = cluster(node("a0", "A100-80GB"), node("h0", "H100", rack="r1"))
+    plain = job("plain", replicas=1, devices=8, types=("A100-80GB", "H100"))
+    planned = replace(plain, name="planned", model="llama3-8b")
+    by_order = schedule(snapshot(nodes), [plain], "fifo")
+    assert by_order.started()["plain"].accelerators == ("A100-80GB",)
+    by_planner = schedule(snapshot(nodes), [planned], "fifo")
+    start = by_planner.started()["planned"]
+    assert start.accelerators == ("H100-SXM-80GB",)
+    assert "planner's tokens/s for llama3-8b" in start.why

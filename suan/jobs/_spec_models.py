@@ -491,7 +491,7 @@ class JobDocument(_Strict):
     spec: JobSpec
 
     def to_job(self, submit_time: float = 0.0) -> Job:
-        """The scheduler's Job. Labels, annotations, `model` and `checkpoint.dir` stay here."""
+        """The scheduler's Job. Labels, annotations and `checkpoint.dir` stay here."""
         spec = self.spec
         groups = spec.groups()
         checkpoint = spec.checkpoint.seconds if spec.checkpoint else None
@@ -514,6 +514,7 @@ class JobDocument(_Strict):
             env=spec.env_of(groups[0]),
             restart_policy=spec.restart_policy,
             max_restarts=spec.max_restarts,
+            model=spec.model,
         )
 
 

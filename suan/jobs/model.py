@@ -61,6 +61,8 @@ class Job:
     by backfill); `duration_s` is the true duration, known only to simulators (oracle policies).
     `attained_service_s` is device-seconds already received (least-attained-service ordering);
     `last_checkpoint_s` is when the job last saved its state (victim choice in preemption).
+    `model` names the model it trains (a built-in planner name or a config path): when it
+    accepts several accelerator types, the planner's throughput on each orders them.
     """
 
     name: str
@@ -79,6 +81,7 @@ class Job:
     env: tuple[tuple[str, str], ...] = ()
     restart_policy: str = "on-failure"
     max_restarts: int = 3
+    model: str | None = None
 
     @property
     def devices(self) -> float:
@@ -94,7 +97,8 @@ class Job:
             for g in self.groups
         )
         t = self.topology
-        return (groups, t.replica_in_domain, t.within, t.placement, self.runtime_estimate_s)
+        return (groups, t.replica_in_domain, t.within, t.placement, self.runtime_estimate_s,
+                self.model)
 
     @property
     def shape_id(self) -> int:

@@ -363,6 +363,8 @@ def job_to_document(job: Job) -> dict[str, Any]:
         topology["within"] = job.topology.within
     topology["placement"] = job.topology.placement
     spec["topology"] = topology
+    if job.model is not None:
+        spec["model"] = job.model
     return {"apiVersion": API_VERSION, "kind": "Job", "metadata": {"name": job.name}, "spec": spec}
 
 

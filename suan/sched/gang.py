@@ -44,11 +44,31 @@ class GangMiss:
     queue_dependent: bool = False
 
 
-def candidate_types(group: ReplicaGroup, ledger: Ledger) -> list[str] | tuple[str, ...]:
-    """Types to try for a group: its preference list, or every type, fastest first."""
-    if group.accelerator_types:
-        return group.accelerator_types
-    return ledger.types_by_speed
+def candidate_types(
+    job: Job, group: ReplicaGroup, ledger: Ledger
+) -> list[str] | tuple[str, ...]:
+    """Types to try for a group: its preference list, or every type fastest first; for a job
+    that names its model, the planner's tokens/s on each type orders them (ties keep the
+    listed order)."""
+    types = group.accelerator_types or ledger.types_by_speed
+    if job.model is None or len(types) < 2:
+        return types
+    speeds = planned_speeds(job.model, tuple(types), group.replicas * group.accelerators)
+    if not speeds:
+        return types
+    return sorted(types, key=lambda name: -speeds.get(name, 0.0))
+
+
+def planned_speeds(model: str, types: tuple[str, ...], devices: int) -> dict[str, float]:
+    """The planner's tokens/s per type for `devices` devices, or {} when it cannot say
+    (unknown model or type): the scheduler then keeps the listed order."""
+    from suan.errors import SuanError
+    from suan.plan.use import type_speeds
+
+    try:
+        return type_speeds(model, types, devices)
+    except SuanError:
+        return {}
 
 
 def make_ask(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger, replicas: int
@@ -126,7 +146,7 @@ def _place_group(
     if group.accelerators == 0:
         return GangMiss(f"group {group.name} asks for no accelerators", WaitCode.UNSCHEDULABLE)
     misses: list[GangMiss] = []
-    for accelerator in candidate_types(group, ledger):
+    for accelerator in candidate_types(job, group, ledger):
         for replicas in _replica_counts(group):
             ask = make_ask(job, group, accelerator, ledger, replicas)
             short = shortage(ledger, ask)
@@ -141,9 +161,23 @@ def _place_group(
                     continue
             fit = place_scoped(placer, ledger, ask, ctx)
             if isinstance(fit, GroupFit):
+                fit.why += _planner_note(job, group, accelerator)
                 return fit, accelerator, usage
             misses.append(GangMiss(fit, _miss_code(fit, job)))
     return _explain(misses, group)
+
+
+def _planner_note(job: Job, group: ReplicaGroup, accelerator: str) -> str:
+    """Why this type, when the planner ordered the candidates."""
+    types = group.accelerator_types
+    if job.model is None or len(types) < 2:
+        return ""
+    speeds = planned_speeds(job.model, tuple(types), group.replicas * group.accelerators)
+    if not speeds:
+        return ""
+    ranked = ", ".join(f"{name} {speeds.get(name, 0.0):,.0f}" for name in
+                       sorted(types, key=lambda name: -speeds.get(name, 0.0)))
+    return f"; {accelerator} by the planner's tokens/s for {job.model} ({ranked})"
 
 
 def _replica_counts(group: ReplicaGroup) -> list[int]:
