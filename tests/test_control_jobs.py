@@ -37,6 +37,10 @@ def test_four_ranks_run_at_once_with_a_consistent_environment(server):
     assert {s["SUAN_TOKEN"] for s in seen} == {None}, "the server's token never reaches a job"
     assert [r["exit_code"] for r in job["ranks_detail"]] == [0, 0, 0, 0]
     assert "rank 3 step 3/3" in client.logs(job_id, rank=3)["data"]
+    import httpx
+
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'suan_jobs{state="succeeded"} 1' in metrics and "suan_devices 8" in metrics
 
 
 def _rank_process(pid: int) -> int:

@@ -1,10 +1,10 @@
 """The REST API (FastAPI). Handlers read and write the store and wake the reconciler; they
 never run the scheduler or touch processes themselves (logs aside, which are files).
 
-Every request but `/healthz` carries `Authorization: Bearer TOKEN`. Errors are JSON: 401
-without a valid token, 403 when the caller may not do something, 404 for an unknown job, 409
-for a request the job's state refuses, and 422 with the field path (`loc`) for invalid input.
-The OpenAPI document is at `/openapi.json`.
+Every request but `/healthz` and `/metrics` (counts only) carries `Authorization: Bearer
+TOKEN`. Errors are JSON: 401 without a valid token, 403 when the caller may not do something,
+404 for an unknown job, 409 for a request the job's state refuses, and 422 with the field path
+(`loc`) for invalid input. The OpenAPI document is at `/openapi.json`.
 """
 
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -26,7 +26,7 @@ from suan.control.lifecycle import JobState
 from suan.control.models import JobRow
 from suan.control.store import Store, add_event
 from suan.control.submit import Forbidden, submit
-from suan.control.views import job_detail, job_summary, node_view, queue_view
+from suan.control.views import job_detail, job_summary, metrics_text, node_view, queue_view
 from suan.errors import SpecError
 from suan.exec import Executor
 
@@ -116,6 +116,11 @@ def create_app(services: Services) -> FastAPI:
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         return {"ok": True, "version": suan.__version__}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics(session: SessionDep) -> str:
+        """Prometheus text format: jobs per state, devices in use and in total."""
+        return metrics_text(session, services.config)
 
     @app.get("/v1/whoami")
     def whoami(caller: Caller) -> dict[str, Any]:

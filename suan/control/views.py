@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from suan.cluster.model import Node
+from suan.control.config import ControlConfig
 from suan.control.jobs import job_document, placement_of, scheduler_job
 from suan.control.lifecycle import JobState
 from suan.control.models import EventRow, JobRow, RankRow
@@ -79,3 +80,19 @@ def queue_view(queue: QueueSpec, rows: list[JobRow]) -> dict[str, Any]:
         "running": len(holding),
         "waiting": sum(JobState(r.state).waiting for r in mine),
     }
+
+
+def metrics_text(session: Session, config: ControlConfig) -> str:
+    """The Prometheus text exposition of job counts per state and device use."""
+    counts = dict(session.execute(select(JobRow.state, func.count()).group_by(JobRow.state))
+                  .tuples().all())
+    holding = list(session.scalars(select(JobRow).where(
+        JobRow.state.in_([JobState.SCHEDULED.value, JobState.RUNNING.value]))))
+    used = config.node.devices - node_view(config.node, config.simulated, holding)["free"]
+    lines = ["# HELP suan_jobs Jobs per lifecycle state.", "# TYPE suan_jobs gauge"]
+    lines += [f'suan_jobs{{state="{state}"}} {counts.get(state.value, 0)}' for state in JobState]
+    lines += ["# HELP suan_devices Devices of the cluster.", "# TYPE suan_devices gauge",
+              f"suan_devices {config.node.devices}",
+              "# HELP suan_devices_used Devices held by scheduled or running jobs.",
+              "# TYPE suan_devices_used gauge", f"suan_devices_used {used}"]
+    return "\n".join(lines) + "\n"
