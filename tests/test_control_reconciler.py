@@ -1,0 +1,93 @@
+"""The reconciler in-process, through the crash windows of a launch: a server that died after
+spawning the ranks but before recording them adopts them instead of launching again, and one
+that died before spawning anything launches the job exactly once."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sqlalchemy")
+pytest.importorskip("alembic")
+
+from control_helpers import job_yaml
+
+from suan.control.auth import Identity
+from suan.control.config import ControlConfig
+from suan.control.models import JobRow
+from suan.control.reconciler import Reconciler
+from suan.control.store import Store, database_url
+from suan.control.submit import submit
+from suan.exec.local import LocalExecutor
+from suan.exec.local_node import local_node
+
+
+def control_plane(home: Path) -> tuple[Store, Reconciler]:
+    """A fresh 'server process': store, executor and reconciler over `home` (not started)."""
+    node, simulated = local_node("8xH100")
+    config = ControlConfig(home=home, node=node, simulated=simulated, restart_backoff_s=0.1,
+                           stop_grace_s=1.0)
+    store = Store.open(database_url(home))
+    return store, Reconciler(store, LocalExecutor(home), config)
+
+
+def submitted(store: Store, home: Path, ranks: int) -> str:
+    with store.session() as session:
+        result = submit(session, Identity("admin", admin=True),
+                        job_yaml("crash", ranks=ranks, steps=3), None, home)
+    return result.jobs[0]["id"]
+
+
+def state_of(store: Store, job_id: str) -> JobRow:
+    with store.session() as session:
+        return session.get(JobRow, job_id)
+
+
+def run_until_final(store: Store, reconciler: Reconciler, job_id: str,
+                    timeout: float = 30.0) -> JobRow:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reconciler.tick()
+        row = state_of(store, job_id)
+        if row.state in ("succeeded", "failed", "cancelled"):
+            return row
+        time.sleep(0.05)
+    raise AssertionError(f"job still {state_of(store, job_id).state}")
+
+
+def launches(row: JobRow) -> list[str]:
+    return (Path(row.checkpoint_dir) / "launches").read_text().splitlines()
+
+
+def test_ranks_spawned_but_not_recorded_are_adopted_not_launched_again(tmp_path):
+    store, first = control_plane(tmp_path)
+    job_id = submitted(store, tmp_path, ranks=3)
+    with store.session() as session:
+        [(_, start)] = first._schedule(session, time.time())
+    with store.session() as session:
+        request = first._launch_request(session.get(JobRow, job_id))
+    first.executor.launch(request, start.replicas)  # ...and the server dies here
+    store.close()
+
+    store, second = control_plane(tmp_path)
+    second.recover()
+    assert state_of(store, job_id).state == "running"
+    row = run_until_final(store, second, job_id)
+    assert row.state == "succeeded" and row.attempt == 1
+    assert sorted(line.split()[1] for line in launches(row)) == ["0", "1", "2"]
+
+
+def test_a_launch_cut_before_any_spawn_runs_the_job_exactly_once(tmp_path):
+    store, first = control_plane(tmp_path)
+    job_id = submitted(store, tmp_path, ranks=2)
+    with store.session() as session:
+        first._schedule(session, time.time())  # scheduled, and the server dies here
+    store.close()
+
+    store, second = control_plane(tmp_path)
+    second.recover()
+    row = run_until_final(store, second, job_id)
+    assert row.state == "succeeded"
+    assert sorted(line.split()[1] for line in launches(row)) == ["0", "1"]
