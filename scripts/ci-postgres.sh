@@ -27,17 +27,17 @@ fi
 PG_BIN="$(pg_bin_dir)"
 id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
 
-if ! su postgres -c "$PG_BIN/pg_ctl -D $PG_DATA status" >/dev/null 2>&1; then
+if ! su -s /bin/sh postgres -c "$PG_BIN/pg_ctl -D $PG_DATA status" >/dev/null 2>&1; then
     rm -rf "$PG_DATA"
     mkdir -p "$PG_DATA"
     chown postgres "$PG_DATA"
-    su postgres -c "$PG_BIN/initdb -D $PG_DATA -A trust -U postgres" >/dev/null
-    su postgres -c "$PG_BIN/pg_ctl -D $PG_DATA -l $PG_DATA/server.log -w \
+    su -s /bin/sh postgres -c "$PG_BIN/initdb -D $PG_DATA -A trust -U postgres" >/dev/null
+    su -s /bin/sh postgres -c "$PG_BIN/pg_ctl -D $PG_DATA -l $PG_DATA/server.log -w \
         -o '-c listen_addresses=127.0.0.1 -p $PG_PORT -k /tmp' start" >/dev/null
 fi
-su postgres -c "$PG_BIN/psql -h 127.0.0.1 -p $PG_PORT -U postgres -tAc \
+su -s /bin/sh postgres -c "$PG_BIN/psql -h 127.0.0.1 -p $PG_PORT -U postgres -tAc \
     \"SELECT 1 FROM pg_database WHERE datname='suan_test'\"" | grep -q 1 \
-    || su postgres -c "$PG_BIN/createdb -h 127.0.0.1 -p $PG_PORT -U postgres suan_test"
+    || su -s /bin/sh postgres -c "$PG_BIN/createdb -h 127.0.0.1 -p $PG_PORT -U postgres suan_test"
 
 URL="postgresql://postgres@127.0.0.1:$PG_PORT/suan_test"
 echo "PostgreSQL ready at $URL" >&2
