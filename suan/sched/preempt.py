@@ -31,24 +31,28 @@ Candidate = tuple[float, float, float, str, Allocation, str]
 
 
 def _candidates(cycle: Cycle, job: Job) -> list[Candidate]:
-    quota = cycle.quota
+    quota, ledger = cycle.quota, cycle.ledger
     spec = quota.specs.get(job.queue)
     can_reclaim = spec is not None and not spec.unlimited
+    borrowing: dict[str, bool] = {}
     found: list[Candidate] = []
     for alloc in cycle.live.values():
         other = alloc.job
+        if other.priority > job.priority or (other.priority == job.priority and not can_reclaim):
+            continue
         if not other.preemptible or other.name in cycle.started_now:
             continue
-        if not any(job.accepts(cycle.ledger.nodes[cycle.ledger.index[r.node]].accelerator)
-                   for r in alloc.replicas[:1]):
-            continue
-        borrowing = quota.borrowing(other.queue)
-        if other.priority < job.priority and (other.queue == job.queue or borrowing):
+        if other.queue not in borrowing:
+            borrowing[other.queue] = quota.borrowing(other.queue)
+        lends = borrowing[other.queue]
+        if other.priority < job.priority and (other.queue == job.queue or lends):
             kind = "priority"
-        elif (can_reclaim and other.queue != job.queue and borrowing
-              and other.priority <= job.priority):
+        elif can_reclaim and other.queue != job.queue and lends:
             kind = "reclaim"
         else:
+            continue
+        first = alloc.replicas[0] if alloc.replicas else None
+        if first is None or not job.accepts(ledger.nodes[ledger.index[first.node]].accelerator):
             continue
         lost = alloc.lost_work_s(cycle.now) * other.devices
         found.append((other.priority, lost, -alloc.start_time, other.name, alloc, kind))
