@@ -187,9 +187,15 @@ class Ledger:
         self.tier_group_list: dict[tuple[str, str], list[Group]] = {
             key: [self.groups[gid] for gid in gids] for key, gids in layout.tier_groups.items()
         }
+        change, index = self._change, self.index
         for alloc in snapshot.running:
-            self.apply_allocation(alloc)
-        self._log.clear()
+            groups = alloc.job.groups
+            for replica in alloc.replicas:
+                position = index.get(replica.node)
+                if position is not None:
+                    group = groups[replica.group]
+                    change(position, replica.devices, -replica.milli, -group.cpu_milli,
+                           -group.memory_mib)
 
     # ----------------------------------------------------------------- mutation
     def _reindex(self, position: int, before: int, after: int) -> None:
