@@ -9,7 +9,11 @@ last rank's start. Also timed, as baselines for the same ranks: spawning the pro
 Prints one JSON object: per gang size, p50/max seconds of submit->all ranks executing,
 submit->`running` state (the server's own event times), and the baselines.
 
-    python bench/launch_overhead.py [--ranks 1 4 8] [--trials 5]
+With `--throughput STEPS` (and torch installed) it also trains the GPT example
+(examples/gpt/train.py, 4 ranks, DDP over gloo) for STEPS steps under Suan and under
+`torchrun --standalone`, and reports both runs' training tokens/s and end-to-end wall time.
+
+    python bench/launch_overhead.py [--ranks 1 4 8] [--trials 5] [--throughput 60]
 """
 
 from __future__ import annotations
@@ -115,6 +119,39 @@ def time_torchrun(ranks: int, work: Path, trial: int) -> float | None:
     return executing
 
 
+GPT = Path(__file__).resolve().parents[1] / "examples" / "gpt" / "train.py"
+
+
+def tokens_per_s(log: str) -> float:
+    """The tokens/s of the last step line the GPT example printed."""
+    rates = [line.split("tokens/s")[1] for line in log.splitlines() if "tokens/s" in line]
+    return float(rates[-1].replace(",", "")) if rates else float("nan")
+
+
+def throughput(client, steps: int, work: Path) -> dict[str, float]:
+    """The GPT example on 4 ranks under Suan and under torchrun: tokens/s and wall time."""
+    args = ["--steps", str(steps), "--checkpoint-every", str(steps)]
+    spec = (f"apiVersion: suan.ai/v1\nkind: Job\nmetadata: {{name: gpt-bench}}\nspec:\n"
+            f"  replicas: 4\n  accelerators: {{count: 1, type: H100}}\n"
+            f"  command: {json.dumps([sys.executable, str(GPT), *args])}\n"
+            f"  env: {{OMP_NUM_THREADS: '1'}}\n")
+    began = time.time()
+    [job_id] = client.submit(spec)
+    job = client.wait(job_id, timeout=600, poll_s=1.0)
+    suan_wall = time.time() - began
+    suan_rate = tokens_per_s(client.logs(job_id, rank=0)["data"])
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    began = time.time()
+    out = subprocess.run([torchrun, "--standalone", "--nproc-per-node=4", str(GPT), *args],
+                         capture_output=True, text=True, cwd=work,
+                         env=dict(os.environ, OMP_NUM_THREADS="1",
+                                  SUAN_CHECKPOINT_DIR=str(work / "torchrun-ckpt")))
+    torchrun_wall = time.time() - began
+    return {"steps": steps, "suan_state": job["state"],
+            "suan_tokens_per_s": suan_rate, "torchrun_tokens_per_s": tokens_per_s(out.stdout),
+            "suan_wall_s": round(suan_wall, 2), "torchrun_wall_s": round(torchrun_wall, 2)}
+
+
 def summary(values: list[float]) -> dict[str, float]:
     return {"p50_s": round(statistics.median(values), 4), "max_s": round(max(values), 4)}
 
@@ -123,6 +160,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--throughput", type=int, default=0, metavar="STEPS",
+                        help="also train the GPT example for STEPS steps (needs torch)")
     args = parser.parse_args()
     from suan.client import Client
 
@@ -146,12 +185,16 @@ def main() -> None:
             if all(t is not None for t in torchrun):
                 entry["torchrun_to_all_ranks_executing"] = summary(torchrun)  # type: ignore
             results.append(entry)
+        trained = throughput(client, args.throughput, work) if args.throughput else None
     finally:
         server.terminate()
         server.wait(10)
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({"benchmark": "launch_overhead", "trials": args.trials,
-                      "cpus": os.cpu_count(), "store": "sqlite", "results": results}, indent=2))
+    report = {"benchmark": "launch_overhead", "trials": args.trials, "cpus": os.cpu_count(),
+              "store": "sqlite", "results": results}
+    if trained is not None:
+        report["gpt_throughput"] = trained
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
