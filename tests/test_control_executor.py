@@ -106,6 +106,14 @@ def test_environment_across_nodes_and_vendors():
     assert {e["X"] for e in envs} == {"1"}
 
 
+def test_a_rank_without_devices_sees_none_and_uses_gloo():
+    job = JobLaunch("cpu-1", 1, ("prep",), accelerator="H100-SXM-80GB", simulated=False)
+    [env] = rank_environments(job, (ReplicaPlacement(0, "a", ()),), "127.0.0.1", 1, base={})
+    assert env["CUDA_VISIBLE_DEVICES"] == "" and env["SUAN_COLLECTIVE_BACKEND"] == "gloo"
+    [env] = rank_environments(job, (ReplicaPlacement(0, "a", (3,)),), "127.0.0.1", 1, base={})
+    assert env["CUDA_VISIBLE_DEVICES"] == "3" and env["SUAN_COLLECTIVE_BACKEND"] == "nccl"
+
+
 def test_local_node_from_devices_option():
     node, simulated = local_node("4xH100")
     assert simulated and node.accelerator == "H100-SXM-80GB" and node.devices == 4

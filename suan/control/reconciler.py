@@ -269,8 +269,7 @@ class Reconciler:
         self.executor.stop(row.id, self.config.stop_grace_s)
 
     def _mark_scheduled(self, session: Session, row: JobRow, start: Start, now: float) -> None:
-        accelerator = next((a for a in start.accelerators if a), None) \
-            if start.accelerators else self.config.node.accelerator
+        accelerator = next((a for a in start.accelerators if a), self.config.node.accelerator)
         row.placement = placement_json(start.replicas, accelerator, start.why)
         row.attempt += 1
         row.start_time = now

@@ -26,7 +26,7 @@ from suan.cluster.snapshot import ReplicaPlacement
 class JobLaunch:
     """What an executor needs to start one attempt of a job (placement aside).
 
-    `accelerator` is the catalog name of the devices the job got (None: CPU only);
+    `accelerator` is the catalog name of the node's devices (None: a CPU-only node);
     `simulated` says the devices are slots backed by CPU processes.
     """
 

@@ -2,7 +2,9 @@
 
 Ranks are numbered in placement order; one replica is one rank (one process). NODE_RANK is the
 index of the replica's node among the job's nodes (in order of first appearance), LOCAL_RANK
-its index among the job's replicas on that node, LOCAL_WORLD_SIZE their number.
+its index among the job's replicas on that node, LOCAL_WORLD_SIZE their number. `job.accelerator`
+is the type of the node's devices: a rank given none of them gets an empty visible-devices
+variable (it sees no device) and gloo.
 """
 
 from __future__ import annotations
@@ -72,8 +74,8 @@ def rank_environments(
             "SUAN_JOB_ID": job.job_id,
             "SUAN_CHECKPOINT_DIR": job.checkpoint_dir,
             "SUAN_RESTART_COUNT": str(job.restart_count),
-            "SUAN_COLLECTIVE_BACKEND": collective_backend(job.accelerator, job.simulated,
-                                                          catalog),
+            "SUAN_COLLECTIVE_BACKEND": collective_backend(
+                job.accelerator if replica.devices else None, job.simulated, catalog),
         })
         if variable is not None:
             env[variable] = ",".join(str(device) for device in replica.devices)
