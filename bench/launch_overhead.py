@@ -9,11 +9,15 @@ last rank's start. Also timed, as baselines for the same ranks: spawning the pro
 Prints one JSON object: per gang size, p50/max seconds of submit->all ranks executing,
 submit->`running` state (the server's own event times), and the baselines.
 
+With `--burst N` it submits N two-rank jobs (`true`) back to back and reports the submit
+latency and the time until all of them have succeeded (jobs per second through the whole
+lifecycle on 8 slots).
+
 With `--throughput STEPS` (and torch installed) it also trains the GPT example
 (examples/gpt/train.py, 4 ranks, DDP over gloo) for STEPS steps under Suan and under
 `torchrun --standalone`, and reports both runs' training tokens/s and end-to-end wall time.
 
-    python bench/launch_overhead.py [--ranks 1 4 8] [--trials 5] [--throughput 60]
+    python bench/launch_overhead.py [--ranks 1 4 8] [--trials 5] [--burst 150] [--throughput 60]
 """
 
 from __future__ import annotations
@@ -119,6 +123,28 @@ def time_torchrun(ranks: int, work: Path, trial: int) -> float | None:
     return executing
 
 
+def burst(client, jobs: int) -> dict[str, float]:
+    """Submit `jobs` two-rank jobs at once; submit latency and time until all succeeded."""
+    spec = ("apiVersion: suan.ai/v1\nkind: Job\nmetadata: {name: burst}\nspec:\n"
+            "  replicas: 2\n  accelerators: {count: 1, type: H100}\n  command: ['true']\n")
+    began = time.time()
+    latencies, ids = [], []
+    for _ in range(jobs):
+        sent = time.perf_counter()
+        ids += client.submit(spec)
+        latencies.append(time.perf_counter() - sent)
+    while True:
+        states = [job["state"] for job in client.jobs(all=True) if job["id"] in set(ids)]
+        if all(state in ("succeeded", "failed", "cancelled") for state in states):
+            break
+        time.sleep(0.2)
+    elapsed = time.time() - began
+    return {"jobs": jobs, "submit_p50_s": round(statistics.median(latencies), 4),
+            "submit_max_s": round(max(latencies), 4), "all_done_s": round(elapsed, 2),
+            "jobs_per_s": round(jobs / elapsed, 2),
+            "succeeded": sum(state == "succeeded" for state in states)}
+
+
 GPT = Path(__file__).resolve().parents[1] / "examples" / "gpt" / "train.py"
 
 
@@ -160,6 +186,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--burst", type=int, default=0, metavar="N",
+                        help="also submit N two-rank jobs at once")
     parser.add_argument("--throughput", type=int, default=0, metavar="STEPS",
                         help="also train the GPT example for STEPS steps (needs torch)")
     args = parser.parse_args()
@@ -185,6 +213,7 @@ def main() -> None:
             if all(t is not None for t in torchrun):
                 entry["torchrun_to_all_ranks_executing"] = summary(torchrun)  # type: ignore
             results.append(entry)
+        burst_report = burst(client, args.burst) if args.burst else None
         trained = throughput(client, args.throughput, work) if args.throughput else None
     finally:
         server.terminate()
@@ -192,6 +221,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     report = {"benchmark": "launch_overhead", "trials": args.trials, "cpus": os.cpu_count(),
               "store": "sqlite", "results": results}
+    if burst_report is not None:
+        report["burst"] = burst_report
     if trained is not None:
         report["gpt_throughput"] = trained
     print(json.dumps(report, indent=2))
