@@ -15,7 +15,7 @@ from suan.plan.models import ModelSpec
 GPT_22B = ModelSpec(name="gpt-22b", num_layers=48, hidden=6144, ffn=24576, heads=64,
                     kv_heads=64, vocab=51200, max_seq=2048, head_dim=96, v_head_dim=96,
                     gated_mlp=False, biases=True, tied_embeddings=True, learned_positions=True)
-KORTHIKANTI = Workload(seq=2048, global_batch=8, flash_attention=False)
+KORTHIKANTI = Workload(seq=2048, global_batch=8, attention="unfused")
 """Two micro-batches of 4 on pp = 2: the first stage holds 2 × 24 = 48 layers' worth (1F1B)."""
 
 

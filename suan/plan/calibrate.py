@@ -17,13 +17,13 @@ import argparse
 import csv
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from suan.plan.estimate import Estimate, estimate
 from suan.plan.hardware import hardware_for
 from suan.plan.layout import Layout, Workload
-from suan.plan.models import ModelSpec
+from suan.plan.models import ModelSpec, load_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CSV = REPO_ROOT.parent / "shared" / "planner" / "calibration.csv"
@@ -32,6 +32,19 @@ MEGATRON_VOCAB = 51200
 """GPT-2 BPE vocabulary padded to a multiple of 1024 as Megatron-LM does (SC'21 §5.1)."""
 
 _MEMORY = re.compile(r"params\+opt\s+([\d.]+);\s*activations\s+([\d.]+)")
+
+FP32_REDUCE_BYTES = 4
+"""Gradient bytes on the wire when a run reduces in fp32: Composer's FSDP mixed-precision mode
+"DEFAULT" sets `reduce_dtype=torch.float32` (composer/trainer/mosaic_fsdp_utils.py,
+`get_mixed_precision`, torch 2.0-2.2 releases), the mode of the llm-foundry H100 and most
+A100-80GB rows; "PURE" reduces in bf16."""
+
+PIPELINE_PSEUDO_LAYERS = 2
+"""Megatron-LM's `account_for_embedding_in_pipeline_split` and `..._loss_...` count the
+embedding and the loss as one layer each when splitting stages (Llama 3.1 405B: 126 + 2 = 128
+layers over pp · vpp = 64 chunks); used only for rows whose split needs it."""
+
+_MEGATRON_2021 = ("megatron-lm sc21", "megatron-lm readme", "korthikanti")
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,8 @@ def _float(value: str) -> float | None:
 
 
 def _model(rec: dict[str, str]) -> ModelSpec:
+    if (rec.get("builtin_model") or "").strip():
+        return _pipeline_padded(load_model(rec["builtin_model"].strip()), rec)
     hidden, heads = _int(rec["hidden_size"]), _int(rec["num_attention_heads"])
     megatron = "megatron" in rec["source_group"].lower() or "korthikanti" in rec[
         "source_group"].lower()
@@ -95,6 +110,16 @@ def _model(rec: dict[str, str]) -> ModelSpec:
     )
 
 
+def _pipeline_padded(model: ModelSpec, rec: dict[str, str]) -> ModelSpec:
+    """`model` with the embedding and loss pseudo-layers added when its layers alone do not
+    split over the row's pp · vpp chunks but Megatron's accounting for them does."""
+    chunks = _int(rec["pp"]) * _int(rec["virtual_pp"])
+    padded = model.num_layers + PIPELINE_PSEUDO_LAYERS
+    if model.num_layers % chunks and padded % chunks == 0:
+        return replace(model, num_layers=padded)
+    return model
+
+
 def _recompute(text: str) -> str:
     text = text.lower()
     if text.startswith("selective"):
@@ -104,8 +129,15 @@ def _recompute(text: str) -> str:
     return "full"
 
 
+def _zero(text: str) -> int:
+    text = text.lower()
+    if "distributed optimizer" in text:
+        return 1
+    return 3 if "fsdp" in text else 0
+
+
 def _layout(rec: dict[str, str]) -> Layout:
-    zero = 3 if "fsdp" in rec["zero_or_fsdp"].lower() else 0
+    zero = _zero(rec["zero_or_fsdp"])
     return Layout(
         tp=_int(rec["tp"]), pp=_int(rec["pp"]), dp=_int(rec["dp"]), cp=_int(rec["cp"]),
         vpp=_int(rec["virtual_pp"]), micro_batch=_int(rec["micro_batch_seqs"]), zero=zero,
@@ -141,15 +173,36 @@ def _sc21_tokens_per_s(rec: dict[str, str], model: ModelSpec, seq: int) -> float
     return tflops * 1e12 / per_token
 
 
+def _attention(rec: dict[str, str]) -> str:
+    """The row's attention kernel: its `attention_kernel` column when given; else unfused for
+    Megatron-LM 2021-22 (SC'21, Korthikanti), the full-square Triton kernel for llm-foundry
+    (MPT with ALiBi), and FlashAttention-2 for everything else."""
+    kernel = (rec.get("attention_kernel") or "").strip()
+    if kernel:
+        return kernel
+    group = rec["source_group"].lower()
+    if any(name in group for name in _MEGATRON_2021):
+        return "unfused"
+    return "flash-full" if "llm-foundry" in group else "flash2"
+
+
+def _workload(rec: dict[str, str], batch: int) -> Workload:
+    """Sequence, batch, precision, attention kernel and gradient width of a row."""
+    precision = rec["precision"]
+    return Workload(
+        seq=_int(rec["seq_len"]), global_batch=batch,
+        precision="fp8" if "fp8" in precision.lower() else "bf16",
+        attention=_attention(rec),
+        grad_reduce_bytes=FP32_REDUCE_BYTES if "precision DEFAULT" in precision else 2)
+
+
 def parse_row(rec: dict[str, str]) -> Row | None:
     """A Row from one CSV record, or None when it lacks a batch or a throughput/memory."""
     model, layout = _model(rec), _layout(rec)
     batch = _int(rec["global_batch_seqs"], 0)
     if not batch:
         return None
-    workload = Workload(seq=model.max_seq, global_batch=batch,
-                        precision="fp8" if "fp8" in rec["precision"].lower() else "bf16",
-                        flash_attention="llm-foundry" in rec["source_group"].lower())
+    workload = _workload(rec, batch)
     devices = _int(rec["num_accelerators"])
     measured = _tokens_per_s(rec, workload, devices)
     if measured is None and "SC21" in rec["source_group"]:

@@ -34,16 +34,17 @@ INTER_NODE_GBS: dict[str, float] = {
   (Huawei Atlas 800T A2 product page, secondary).
 """
 
-KERNEL_FRACTIONS: dict[str, tuple[float, float]] = {
-    "A100-40GB": (0.859, 0.60),
-    "A100-80GB": (0.859, 0.60),
-    "A800": (0.859, 0.60),
-    "H100": (0.801, 0.35),
-    "H800": (0.801, 0.35),
-    "H200": (0.801, 0.35),
-    "H20": (0.801, 0.35),
+KERNEL_FRACTIONS: dict[str, tuple[float, float, float]] = {
+    "A100-40GB": (0.859, 0.60, 0.60),
+    "A100-80GB": (0.859, 0.60, 0.60),
+    "A800": (0.859, 0.60, 0.60),
+    "H100": (0.801, 0.35, 0.55),
+    "H800": (0.801, 0.35, 0.55),
+    "H200": (0.801, 0.35, 0.55),
+    "H20": (0.801, 0.35, 0.55),
 }
-"""(GEMM, attention) sustained fractions of the dense bf16 peak, by catalog name or alias.
+"""(GEMM, FlashAttention-2, FlashAttention-3) sustained fractions of the dense bf16 peak, by
+catalog name or alias.
 
 - GEMM: the Maximum Achievable Matmul FLOPS of ml-engineering's mamf-finder (S. Bekman,
   compute/accelerator/README.md): A100 SXM 267.9 of 312 TFLOP/s (85.9 %), H100 SXM 792.1 of
@@ -51,13 +52,15 @@ KERNEL_FRACTIONS: dict[str, tuple[float, float]] = {
 - Attention: FlashAttention-2 forward + backward on A100 reaches ~53-64 % of peak for head
   dimensions 64-128 (Dao 2023, Fig. 4; 0.60 taken) but only 35 % on H100 (Shah et al. 2024,
   FlashAttention-3 §1), the kernel generation of the published H100 measurements used here.
-  FlashAttention-3 / cuDNN fused attention reach ~0.6-0.75 on Hopper, so long-sequence
-  Hopper estimates are conservative.
+- FlashAttention-3 (Hopper only; Shah et al. 2024): forward up to 740 TFLOP/s BF16 (75 % of
+  H100 peak), backward 1.5-1.75× FlashAttention-2's; weighting forward 1 : backward 2.5
+  (ATTENTION_BACKWARD_FACTOR) with the backward at ~0.5 gives 0.55. cuDNN's fused attention
+  is of the same generation. Pre-Hopper parts run FlashAttention-2 for both.
 """
 
-DEFAULT_KERNEL_FRACTIONS = (0.80, 0.50)
+DEFAULT_KERNEL_FRACTIONS = (0.80, 0.50, 0.50)
 """Fractions for accelerators without a published measurement (the H100 GEMM figure, and the
-midpoint of the A100 and H100 attention figures)."""
+midpoint of the A100 and H100 FlashAttention-2 figures for attention)."""
 
 DEFAULT_INTER_NODE_GBS = 25.0
 """Inter-node bandwidth per device for types missing from INTER_NODE_GBS: one 200 Gb/s NIC."""
@@ -91,6 +94,7 @@ class Hardware:
     inter_node_gbs: float
     gemm_fraction: float = DEFAULT_KERNEL_FRACTIONS[0]
     attention_fraction: float = DEFAULT_KERNEL_FRACTIONS[1]
+    attention_fraction_flash3: float = DEFAULT_KERNEL_FRACTIONS[2]
 
     def peak_tflops(self, precision: str) -> float:
         """Dense tensor-core peak for `precision` ('bf16' or 'fp8'); fp8 needs catalog support."""
@@ -113,8 +117,18 @@ class Hardware:
         intra = self.link_gbs * LINK_BUSBW_FRACTION
         if ranks * stride <= self.domain_size:
             return intra
-        per_node = max(1, min(ranks, self.devices_per_node // max(1, stride)))
-        return min(intra, per_node * self.inter_node_gbs * NIC_BUSBW_FRACTION)
+        return min(intra, self._per_node(ranks, stride) * self.inter_node_gbs
+                   * NIC_BUSBW_FRACTION)
+
+    def _per_node(self, ranks: int, stride: int) -> int:
+        """Members of a `ranks`-rank group `stride` devices apart that share one node."""
+        return max(1, min(ranks, self.devices_per_node // max(1, stride)))
+
+    def group_nodes(self, ranks: int, stride: int = 1) -> int:
+        """Nodes a group spans (1 when it fits in one link domain)."""
+        if ranks * stride <= self.domain_size:
+            return 1
+        return -(-ranks // self._per_node(ranks, stride))
 
 
 def _lookup(table: dict[str, Any], accel: AcceleratorType, catalog: Catalog, default: Any) -> Any:
@@ -136,7 +150,8 @@ def from_accelerator(accel: AcceleratorType, inter_node_gbs: float | None = None
     """Hardware for a catalog entry; `inter_node_gbs` overrides the table default."""
     catalog = catalog or default_catalog()
     network = inter_node_gbs or inter_node_default(accel, catalog)
-    gemm, attention = _lookup(KERNEL_FRACTIONS, accel, catalog, DEFAULT_KERNEL_FRACTIONS)
+    gemm, attention, flash3 = _lookup(KERNEL_FRACTIONS, accel, catalog,
+                                      DEFAULT_KERNEL_FRACTIONS)
     return Hardware(
         name=accel.name,
         bf16_tflops=accel.bf16_tflops,
@@ -149,6 +164,7 @@ def from_accelerator(accel: AcceleratorType, inter_node_gbs: float | None = None
         inter_node_gbs=network,
         gemm_fraction=gemm,
         attention_fraction=attention,
+        attention_fraction_flash3=flash3,
     )
 
 

@@ -14,6 +14,14 @@ from suan.errors import FieldProblem, SpecError
 from suan.plan.models import ModelSpec
 
 RECOMPUTE_MODES = ("none", "selective", "full")
+ATTENTION_KERNELS = ("unfused", "flash-full", "flash2", "flash3")
+"""How the attention core runs. `unfused`: scores materialised in HBM, the whole s² square
+computed (Megatron-LM 2021-22 fused softmax). `flash-full`: a fused FlashAttention-2-generation
+kernel that computes the whole square (the Triton ALiBi kernel of llm-foundry's MPT runs).
+`flash2`: FlashAttention-2, fused and skipping the masked half of causal attention. `flash3`:
+FlashAttention-3 / cuDNN fused attention, as `flash2` but at the Hopper-native speed
+(`Hardware.attention_fraction_flash3`; the same as flash2 on other parts)."""
+CAUSAL_SKIP_KERNELS = ("flash2", "flash3")
 PRECISIONS = ("bf16", "fp8")
 ZERO_STAGES = (0, 1, 2, 3)
 
@@ -51,19 +59,31 @@ class Layout:
 class Workload:
     """What one optimizer step processes: `global_batch` sequences of `seq` tokens.
 
-    `flash_attention` says the attention core is a fused kernel that keeps no s² score tensors
-    and skips the masked half of causal attention (FlashAttention); False models the 2021-22
-    Megatron path (materialised scores, fused softmax).
+    `attention` names the attention kernel (ATTENTION_KERNELS; the default is the current
+    FlashAttention-3 / cuDNN generation). `grad_reduce_bytes` is the width of a
+    gradient element on the wire: 2 (bf16 reduction, Megatron-Core and FSDP "pure" mixed
+    precision) or 4 (fp32 reduction, e.g. Composer's FSDP "DEFAULT" mixed precision).
     """
 
     seq: int
     global_batch: int
     precision: str = "bf16"
-    flash_attention: bool = True
+    attention: str = "flash3"
+    grad_reduce_bytes: int = 2
 
     @property
     def tokens(self) -> int:
         return self.seq * self.global_batch
+
+    @property
+    def flash_attention(self) -> bool:
+        """True when the attention core is fused and keeps no s² score tensors."""
+        return self.attention != "unfused"
+
+    @property
+    def causal_skip(self) -> bool:
+        """True when the kernel skips the fully masked half of causal attention."""
+        return self.attention in CAUSAL_SKIP_KERNELS
 
 
 @dataclass(frozen=True)
@@ -155,6 +175,9 @@ def _choice_problems(layout: Layout, workload: Workload) -> list[LayoutProblem]:
     if layout.zero not in ZERO_STAGES:
         problems.append(LayoutProblem("zero", f"unknown ZeRO stage {layout.zero!r}", "0, 1, 2, 3",
                                       "bad zero stage"))
+    if workload.attention not in ATTENTION_KERNELS:
+        problems.append(LayoutProblem("attention", f"unknown kernel {workload.attention!r}",
+                                      ", ".join(ATTENTION_KERNELS), "bad attention kernel"))
     if workload.precision not in PRECISIONS:
         problems.append(LayoutProblem("precision", f"unknown precision {workload.precision!r}",
                                       ", ".join(PRECISIONS), "bad precision"))

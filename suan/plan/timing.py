@@ -9,8 +9,10 @@ the loss. The pipeline runs at the pace of its slowest stage:
 
 Data-parallel gradient traffic overlaps with the last micro-batch's backward (ZeRO 0-2) or,
 for ZeRO-3/FSDP, parameter gathers and gradient reduce-scatters overlap with each
-micro-batch's compute; only the excess is exposed. The optimizer step streams the local
-states through HBM once.
+micro-batch's compute. Overlap is not free: while a collective runs, its kernels hold SMs and
+HBM bandwidth, so the compute it hides behind slows by `OVERLAP_INTERFERENCE` of the
+collective's duration (`overlapped_seconds`); traffic longer than the compute is exposed in
+full. The optimizer step streams the local states through HBM once.
 """
 
 from __future__ import annotations
@@ -23,16 +25,23 @@ from suan.plan.efficiency import (
     attention_efficiency,
     gemm_efficiency,
     memory_seconds,
+    ridge_flops_per_byte,
 )
 from suan.plan.flops import attention_core_flops, layer_gemm_flops, logits_flops
 from suan.plan.hardware import Hardware
 from suan.plan.layout import Layout, Workload, microbatches
-from suan.plan.memory import LOGITS_BYTES, device_params, stored_per_token_hidden
+from suan.plan.memory import (
+    LOGITS_BYTES,
+    SCORE_BYTES_PER_HEAD_KEY,
+    device_params,
+    stored_per_token_hidden,
+)
 from suan.plan.models import ModelSpec
 
-GRAD_REDUCE_BYTES = 2
-"""Bytes per gradient element on the wire (bf16 reduction: FSDP mixed precision, Megatron-Core
-with `grad_reduce_in_fp32=False`, the default since 2023)."""
+PARAM_GATHER_BYTES = 2
+"""Bytes per weight element all-gathered by ZeRO 1-3 (bf16 weights). The gradient width is
+`Workload.grad_reduce_bytes` (2 by default: Megatron-Core with `grad_reduce_in_fp32=False`, the
+default since 2023, and FSDP with bf16 reduce_dtype)."""
 
 TP_COLLECTIVES_PER_LAYER = 4
 """All-reduces (or reduce-scatter + all-gather pairs under sequence parallelism) per layer per
@@ -49,14 +58,20 @@ ATTENTION_BACKWARD_FACTOR = 2.5
 the backward does 2.5× the matmul work of the forward, with recomputation of the scores)."""
 
 BACKWARD_FACTOR = 2
-
-EXECUTED_ATTENTION = "full"
-"""Attention-core work actually executed: the full s² square. Megatron's fused softmax and the
-Triton FlashAttention kernel with ALiBi bias that the llm-foundry measurements use compute the
-masked half; kernels that skip it (FlashAttention-2/3 causal) make long-sequence estimates
-conservative by up to 2× on the attention term."""
 """Backward / forward FLOPs of a linear layer (dgrad + wgrad)."""
 
+FP8_CAST_BYTES = 4
+"""HBM bytes per element cast to FP8 for a GEMM: read the bf16 value (2), write the FP8 copy
+(1) and its FP8 transpose (1). Hopper FP8 tensor cores take only the TN layout, so Transformer
+Engine's fused cast-transpose kernel writes both layouts of every FP8 GEMM operand (Transformer
+Engine documentation, "Using FP8 with Transformer Engine")."""
+
+ZERO3_GATHERS = 2
+"""Parameter all-gathers per micro-batch under ZeRO-3/FSDP: one before the forward and one
+before the backward; full recomputation reuses the backward's gathered weights (PyTorch FSDP
+unshards a unit once in its pre-backward hook and the checkpointed forward runs inside it),
+so with the gradient reduce-scatter the traffic is 1.5 × a DDP all-reduce (ZeRO paper §7.2.2:
+ZeRO-3 moves 1.5 × the data of ZeRO-2)."""
 
 @dataclass(frozen=True)
 class StepTime:
@@ -98,19 +113,23 @@ def _tokens(layout: Layout, workload: Workload) -> float:
 
 def _gemm_seconds(flops: float, width: float, rows: float, peak_tflops: float,
                   hardware: Hardware) -> float:
-    efficiency = gemm_efficiency(width, rows, hardware.gemm_fraction)
+    ridge = ridge_flops_per_byte(peak_tflops, hardware.hbm_gbs)
+    efficiency = gemm_efficiency(width, rows, hardware.gemm_fraction, ridge)
     return flops / (peak_tflops * 1e12 * efficiency)
 
 
 def _attention_seconds(model: ModelSpec, layout: Layout, workload: Workload,
                        hardware: Hardware) -> float:
-    """Forward seconds of one layer's attention core for one micro-batch."""
-    flops = attention_core_flops(model, workload.seq, EXECUTED_ATTENTION) * _tokens(
-        layout, workload)
+    """Forward seconds of one layer's attention core for one micro-batch: the executed square
+    (half of it when the kernel skips masked blocks) at the kernel's sustained fraction."""
+    executed = "causal" if workload.causal_skip else "full"
+    flops = attention_core_flops(model, workload.seq, executed) * _tokens(layout, workload)
     if not workload.flash_attention:
         return _gemm_seconds(flops / layout.tp, model.head_dim, workload.seq / layout.cp,
                              hardware.bf16_tflops, hardware)
-    efficiency = attention_efficiency(workload.seq / layout.cp, hardware.attention_fraction)
+    fraction = (hardware.attention_fraction_flash3 if workload.attention == "flash3"
+                else hardware.attention_fraction)
+    efficiency = attention_efficiency(workload.seq / layout.cp, fraction)
     return flops / layout.tp / (hardware.bf16_tflops * 1e12 * efficiency)
 
 
@@ -127,14 +146,30 @@ def _linear_seconds(model: ModelSpec, layout: Layout, workload: Workload, hardwa
     return _gemm_seconds(flops, width, max(rows, 1.0), peak, hardware)
 
 
+def fp8_cast_elements(model: ModelSpec, layout: Layout, moe: bool) -> float:
+    """Elements per token one layer casts to FP8 on one device: the inputs of its four linear
+    layers in forward (QKV, output projection, MLP up, MLP down) and the gradients of their
+    outputs in backward. Routed experts count top-k + shared experts."""
+    h, d = model.hidden, model.head_dim
+    width = model.expert_ffn if moe else model.ffn
+    branches = (model.topk + model.shared_experts) if moe else 1
+    up = (2 if model.gated_mlp else 1) * width
+    forward = 2 * h + (model.heads * model.v_head_dim + branches * width) / layout.tp
+    backward = 2 * h + ((model.heads + 2 * model.kv_heads) * d + branches * up) / layout.tp
+    return forward + backward
+
+
 def _elementwise_seconds(model: ModelSpec, layout: Layout, workload: Workload,
                          hardware: Hardware, moe: bool) -> float:
-    """Forward + backward seconds of one layer's memory-bound kernels for one micro-batch."""
-    per_token = stored_per_token_hidden(model, layout, moe)
+    """Forward + backward seconds of one layer's memory-bound kernels for one micro-batch,
+    plus the FP8 casts of GEMM operands when the run is FP8."""
+    per_token = efficiency.ELEMENTWISE_PASSES * stored_per_token_hidden(model, layout, moe)
     if not workload.flash_attention:
-        per_token += 5 * model.heads * workload.seq / layout.tp / layout.cp
-    return memory_seconds(efficiency.ELEMENTWISE_PASSES * per_token * _tokens(layout, workload),
-                          hardware.hbm_gbs)
+        per_token += (efficiency.ELEMENTWISE_PASSES * SCORE_BYTES_PER_HEAD_KEY * model.heads
+                      * workload.seq / layout.tp / layout.cp)
+    if workload.precision == "fp8":
+        per_token += FP8_CAST_BYTES * fp8_cast_elements(model, layout, moe)
+    return memory_seconds(per_token * _tokens(layout, workload), hardware.hbm_gbs)
 
 
 def _layer_seconds(model: ModelSpec, layout: Layout, workload: Workload, hardware: Hardware,
@@ -174,13 +209,14 @@ def _tp_seconds(model: ModelSpec, layout: Layout, workload: Workload,
 
 def _cp_seconds(model: ModelSpec, layout: Layout, workload: Workload, hardware: Hardware,
                 attention: float) -> float:
-    """Exposed ring-attention seconds of one layer: K/V chunks not hidden behind attention."""
+    """Ring-attention seconds one layer adds: K/V exchange overlapped with the attention core."""
     if layout.cp == 1:
         return 0.0
     chunk = 2 * 2 * _tokens(layout, workload) * model.kv_heads * model.head_dim / layout.tp
     step = comm.send_recv(chunk, hardware, layout.tp)
-    forward = max(0.0, (layout.cp - 1) * step - attention)
-    backward = max(0.0, 2 * (layout.cp - 1) * step - ATTENTION_BACKWARD_FACTOR * attention)
+    forward = overlapped_seconds((layout.cp - 1) * step, attention)
+    backward = overlapped_seconds(2 * (layout.cp - 1) * step,
+                                  ATTENTION_BACKWARD_FACTOR * attention)
     return forward + backward
 
 
@@ -224,30 +260,63 @@ def _pp_seconds(model: ModelSpec, layout: Layout, workload: Workload,
     return 2 * layout.vpp * comm.send_recv(size, hardware, stride)
 
 
-def _dp_seconds(model: ModelSpec, layout: Layout, hardware: Hardware) -> float:
-    """Data-parallel traffic seconds per step (ZeRO 0-2) or per micro-batch (ZeRO-3)."""
-    ranks = layout.dp * layout.cp
+def _zero3_units(model: ModelSpec, layout: Layout) -> int:
+    """Collective calls per gather or reduce pass under ZeRO-3: one FSDP unit per layer of the
+    stage plus the root unit (embedding, final norm, output projection)."""
+    return model.num_layers // layout.pp + 1
+
+
+def _sync_seconds(params: float, ranks: int, stride: int, layout: Layout, workload: Workload,
+                  hardware: Hardware, units: int) -> float:
+    """Seconds of one data-parallel synchronisation of `params` parameters over `ranks` ranks:
+    ZeRO 0 all-reduces the gradients; ZeRO 1-2 reduce-scatter them and all-gather the updated
+    bf16 weights; ZeRO-3 gathers the weights ZERO3_GATHERS times and reduce-scatters the
+    gradients, each pass one collective per FSDP unit (per micro-batch)."""
+    grads = workload.grad_reduce_bytes * params
+    if layout.zero == 0:
+        return comm.all_reduce(grads, ranks, hardware, stride)
+    weights = PARAM_GATHER_BYTES * params
+    if layout.zero < 3:
+        return (comm.all_gather(grads, ranks, hardware, stride)
+                + comm.all_gather(weights, ranks, hardware, stride))
+    return (ZERO3_GATHERS * comm.all_gather(weights, ranks, hardware, stride, units)
+            + comm.all_gather(grads, ranks, hardware, stride, units))
+
+
+def _dp_groups(model: ModelSpec, layout: Layout) -> list[tuple[float, int, int]]:
+    """(parameters, ranks, stride) of each data-parallel group a device belongs to: dense
+    weights over dp·cp ranks tp apart; routed experts over dp·cp/ep ranks tp·ep apart."""
     dense, experts = device_params(model, layout)
-    stride = layout.tp
-    grads = GRAD_REDUCE_BYTES * dense
-    seconds = comm.all_reduce(grads, ranks, hardware, stride)
-    expert_ranks = ranks // layout.ep
-    seconds += comm.all_reduce(GRAD_REDUCE_BYTES * experts, expert_ranks, hardware,
-                               stride * layout.ep)
-    if layout.zero == 3:
-        gathers = 3 if layout.recompute == "full" else 2
-        seconds *= (1 + gathers) / 2
-    return seconds
+    ranks = layout.dp * layout.cp
+    groups = [(dense, ranks, layout.tp)]
+    if experts:
+        groups.append((experts, ranks // layout.ep, layout.tp * layout.ep))
+    return groups
 
 
-def _dp_exposed(model: ModelSpec, layout: Layout, hardware: Hardware, micro: _Micro,
-                m: int) -> float:
-    """Data-parallel seconds left after overlap with backward (or per micro-batch, ZeRO-3)."""
-    traffic = _dp_seconds(model, layout, hardware)
+def _dp_seconds(model: ModelSpec, layout: Layout, workload: Workload,
+                hardware: Hardware) -> float:
+    """Data-parallel traffic seconds per step (ZeRO 0-2) or per micro-batch (ZeRO-3)."""
+    units = _zero3_units(model, layout)
+    return sum(_sync_seconds(params, ranks, stride, layout, workload, hardware, units)
+               for params, ranks, stride in _dp_groups(model, layout))
+
+
+def overlapped_seconds(traffic: float, compute: float) -> float:
+    """Seconds a collective of `traffic` seconds adds when overlapped with `compute` seconds:
+    the slowdown of the compute it runs beside plus whatever outlasts the compute."""
+    hidden = min(traffic, compute)
+    return efficiency.OVERLAP_INTERFERENCE * hidden + (traffic - hidden)
+
+
+def _dp_exposed(model: ModelSpec, layout: Layout, workload: Workload, hardware: Hardware,
+                micro: _Micro, m: int) -> float:
+    """Data-parallel seconds added after overlap with backward (or per micro-batch, ZeRO-3)."""
+    traffic = _dp_seconds(model, layout, workload, hardware)
     backward = micro.compute * BACKWARD_FACTOR / (1 + BACKWARD_FACTOR)
     if layout.zero == 3:
-        return m * max(0.0, traffic - micro.compute)
-    return max(0.0, traffic - backward)
+        return m * overlapped_seconds(traffic, micro.compute)
+    return overlapped_seconds(traffic, backward)
 
 
 def _optimizer_seconds(model: ModelSpec, layout: Layout, hardware: Hardware) -> float:
@@ -273,7 +342,7 @@ def step_time(model: ModelSpec, layout: Layout, workload: Workload,
         ep_comm=m * micro.ep,
         pp_comm=m * pp,
         bubble=bubble_stages * stage,
-        dp_exposed=_dp_exposed(model, layout, hardware, micro, m),
+        dp_exposed=_dp_exposed(model, layout, workload, hardware, micro, m),
         optimizer=_optimizer_seconds(model, layout, hardware),
     )
 
