@@ -59,8 +59,9 @@ class Row:
     workload: Workload
     tokens_per_s_per_device: float | None
     reported_tflops: float | None
-    states_gib: float | None
-    activations_gib: float | None
+    memory_gib: float | None
+    """Measured memory per device: model states + activations of the first pipeline stage
+    (Korthikanti Fig. 1) or the framework's peak reading (torchtitan)."""
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,9 @@ class Result:
 
     @property
     def memory_error(self) -> float | None:
-        if self.row.states_gib is None or self.row.activations_gib is None:
+        if self.row.memory_gib is None:
             return None
-        measured = self.row.states_gib + self.row.activations_gib
-        return self.predicted.memory_gib / measured - 1
+        return self.predicted.memory_gib / self.row.memory_gib - 1
 
 
 def _int(value: str, default: int = 1) -> int:
@@ -187,13 +187,23 @@ def _attention(rec: dict[str, str]) -> str:
 
 
 def _workload(rec: dict[str, str], batch: int) -> Workload:
-    """Sequence, batch, precision, attention kernel and gradient width of a row."""
+    """Sequence, batch, precision, attention kernel, gradient width and loss of a row
+    (torchtitan computes PyTorch's eager cross-entropy on fp32 logits)."""
     precision = rec["precision"]
     return Workload(
         seq=_int(rec["seq_len"]), global_batch=batch,
         precision="fp8" if "fp8" in precision.lower() else "bf16",
         attention=_attention(rec),
-        grad_reduce_bytes=FP32_REDUCE_BYTES if "precision DEFAULT" in precision else 2)
+        grad_reduce_bytes=FP32_REDUCE_BYTES if "precision DEFAULT" in precision else 2,
+        fused_loss="torchtitan" not in rec["source_group"].lower())
+
+
+def _memory_gib(text: str) -> float | None:
+    """GiB per device from "params+opt X; activations Y" (their sum) or a plain number."""
+    match = _MEMORY.search(text)
+    if match:
+        return float(match.group(1)) + float(match.group(2))
+    return _float(text)
 
 
 def parse_row(rec: dict[str, str]) -> Row | None:
@@ -207,15 +217,14 @@ def parse_row(rec: dict[str, str]) -> Row | None:
     measured = _tokens_per_s(rec, workload, devices)
     if measured is None and "SC21" in rec["source_group"]:
         measured = _sc21_tokens_per_s(rec, model, model.max_seq)
-    match = _MEMORY.search(rec.get("mem_GiB_per_gpu", "") or "")
-    if measured is None and match is None:
+    memory = _memory_gib(rec.get("mem_GiB_per_gpu", "") or "")
+    if measured is None and memory is None:
         return None
     return Row(
         row_id=rec["row_id"], group=rec["source_group"], model=model,
         accelerator=_accelerator(rec["hardware"]), layout=layout, workload=workload,
         tokens_per_s_per_device=measured, reported_tflops=_float(rec["achieved_tflops_per_gpu"]),
-        states_gib=float(match.group(1)) if match else None,
-        activations_gib=float(match.group(2)) if match else None,
+        memory_gib=memory,
     )
 
 

@@ -70,6 +70,7 @@ class Workload:
     precision: str = "bf16"
     attention: str = "flash3"
     grad_reduce_bytes: int = 2
+    fused_loss: bool = True
 
     @property
     def tokens(self) -> int:

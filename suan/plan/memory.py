@@ -47,7 +47,13 @@ SCORE_BYTES_PER_HEAD_KEY = 5
 input (2) and output (2) plus the dropout mask (1) (Korthikanti et al. 2022, the 5as/h term)."""
 
 LOGITS_BYTES = 4
-"""Bytes per logit kept for the fp32 cross-entropy (Megatron `theoretical_memory_usage.py`)."""
+"""Bytes per logit kept for the fp32 cross-entropy (Megatron `theoretical_memory_usage.py`):
+Megatron's fused vocab-parallel cross-entropy works in place on one fp32 copy."""
+
+EAGER_LOSS_LOGIT_BYTES = 14
+"""Bytes per logit alive at the loss's peak with PyTorch's eager `F.cross_entropy` on
+upcast logits (torchtitan, HuggingFace): the bf16 logits (2), their fp32 copy (4), the
+log-softmax saved for backward (4) and its fp32 gradient (4)."""
 
 MEMORY_HEADROOM = 0.10
 """Fraction of device memory kept free for the CUDA/CANN context, collective buffers and
@@ -184,7 +190,8 @@ def activation_bytes(model: ModelSpec, layout: Layout, workload: Workload) -> fl
             model, replace(layout, recompute="none"), workload)
         total += tokens * working
     if layout.pp == 1:
-        total += tokens * LOGITS_BYTES * (model.hidden + model.vocab) / layout.tp
+        per_logit = LOGITS_BYTES if workload.fused_loss else EAGER_LOSS_LOGIT_BYTES
+        total += tokens * (LOGITS_BYTES * model.hidden + per_logit * model.vocab) / layout.tp
     return total
 
 

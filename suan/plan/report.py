@@ -32,8 +32,8 @@ def _row_line(result: Result) -> str:
         per_token = row.reported_tflops / measured
         tflops = f"{row.reported_tflops:.1f} / {est.tokens_per_s_per_device * per_token:.1f}"
     memory = ""
-    if row.states_gib is not None and row.activations_gib is not None:
-        memory = f"{row.states_gib + row.activations_gib:.1f} / {est.memory_gib:.1f}"
+    if row.memory_gib is not None:
+        memory = f"{row.memory_gib:.1f} / {est.memory_gib:.1f}"
     speed = f"{measured:.0f} / {est.tokens_per_s_per_device:.0f}" if measured else ""
     return (f"| {row.row_id} | {row.model.name} | {row.accelerator} | {row.layout.describe()} | "
             f"{row.workload.seq} | {speed} | {_pct(result.throughput_error)} | {tflops} | "
