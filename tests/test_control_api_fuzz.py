@@ -15,7 +15,7 @@ pytest.importorskip("sqlalchemy")
 pytest.importorskip("httpx")
 
 with warnings.catch_warnings():  # starlette's note about httpx2 is not ours to act on
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
 from suan.control.server import ServerOptions, build
