@@ -324,3 +324,21 @@ def test_a_job_naming_its_model_takes_the_type_the_planner_finds_fastest():
     start = by_planner.started()["planned"]
     assert start.accelerators == ("H100-SXM-80GB",)
     assert "planner's tokens/s for llama3-8b" in start.why
+
+
+def test_a_cycle_on_a_kept_working_state_decides_like_a_fresh_one():
+    from suan.catalog import default_catalog
+    from suan.sched.cycle import Cycle, WorkingState
+    from suan.sched.policy import get_policy
+
+    busy = running(job("old", devices=6), ("a0", tuple(range(6))))
+    snap = snapshot(two_racks(), busy, now=50.0)
+    jobs = [job(f"j{i}", replicas=1 + i % 2, devices=[2, 8][i % 2], submit=i) for i in range(6)]
+    fresh = schedule(snap, jobs, "default").to_dict()
+    kept = WorkingState.build(snap, default_catalog())
+    mark = kept.ledger.savepoint()
+    reused = Cycle(snap, get_policy("default"), default_catalog(),
+                   state=WorkingState(kept.ledger, kept.quota.copy())).run(jobs).to_dict()
+    kept.ledger.rollback(mark)
+    assert reused == fresh
+    assert kept.ledger.whole == WorkingState.build(snap, default_catalog()).ledger.whole

@@ -14,6 +14,7 @@ import gc
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from suan.catalog import Catalog, default_catalog
 from suan.cluster.snapshot import Allocation, Snapshot
@@ -41,24 +42,43 @@ PREEMPTIBLE_CODES = frozenset({WaitCode.CAPACITY, WaitCode.QUOTA})
 _new_tuple = tuple.__new__
 
 
+@dataclass
+class WorkingState:
+    """What a cycle works on: the ledger of free resources and the quota book, both holding
+    the snapshot's running allocations."""
+
+    ledger: Ledger
+    quota: QuotaBook
+
+    @classmethod
+    def build(cls, snapshot: Snapshot, catalog: Catalog) -> WorkingState:
+        ledger = Ledger(snapshot, catalog)
+        quota = QuotaBook(snapshot.queues, ledger.capacity)
+        per_queue: dict[str, dict[str, float]] = {}
+        for alloc in snapshot.running:
+            total = per_queue.setdefault(alloc.job.queue, {})
+            for resource, amount in allocation_usage(alloc, ledger).items():
+                total[resource] = total.get(resource, 0.0) + amount
+        for queue, usage in per_queue.items():
+            quota.add(queue, usage)
+        return cls(ledger, quota)
+
+
 class Cycle:
     """The mutable state of one cycle. Use `schedule()`; this class is its implementation."""
 
-    def __init__(self, snapshot: Snapshot, policy: Policy, catalog: Catalog):
+    def __init__(self, snapshot: Snapshot, policy: Policy, catalog: Catalog, *,
+                 state: WorkingState | None = None):
+        """Derive the working state from the snapshot, or take `state` — a ledger and quota
+        book that already hold exactly `snapshot.running` (a simulator keeps them between
+        cycles; the cycle may change both, so pass copies or roll the ledger back after)."""
         self.snapshot = snapshot
         self.policy = policy
         self.now = snapshot.now
-        self.ledger = Ledger(snapshot, catalog)
-        self.quota = QuotaBook(snapshot.queues, self.ledger.capacity)
-        self.live: dict[str, Allocation] = {}
-        per_queue: dict[str, dict[str, float]] = {}
-        for alloc in snapshot.running:
-            self.live[alloc.job.name] = alloc
-            total = per_queue.setdefault(alloc.job.queue, {})
-            for resource, amount in allocation_usage(alloc, self.ledger).items():
-                total[resource] = total.get(resource, 0.0) + amount
-        for queue, usage in per_queue.items():
-            self.quota.add(queue, usage)
+        if state is None:
+            state = WorkingState.build(snapshot, catalog)
+        self.ledger, self.quota = state.ledger, state.quota
+        self.live: dict[str, Allocation] = {a.job.name: a for a in snapshot.running}
         self.decisions = Decisions()
         self.reservation: Reservation | None = None
         self.blocked_by: str | None = None

@@ -251,6 +251,10 @@ class Ledger:
         """A mark to roll back to; savepoints nest."""
         return len(self._log)
 
+    def commit(self) -> None:
+        """Make every change so far permanent: drop the undo records (no savepoint is open)."""
+        self._log.clear()
+
     def rollback(self, mark: int) -> None:
         """Undo every take/give since `mark`, newest first, back to exactly that state."""
         log = self._log

@@ -16,6 +16,7 @@ queues that borrowed them, they come back by reclaim (preemption).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Mapping
 
@@ -49,6 +50,15 @@ class QuotaBook:
         self.children: dict[str | None, list[str]] = {}
         for spec in self.specs.values():
             self.children.setdefault(spec.parent, []).append(spec.name)
+
+    def copy(self) -> QuotaBook:
+        """An independent copy: usage can be added to it without touching this book."""
+        clone = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, dict):
+                setattr(clone, name, value.copy())
+        clone.usage = {queue: used.copy() for queue, used in self.usage.items()}
+        return clone
 
     # ------------------------------------------------------------------ bookkeeping
     def ensure(self, queue: str) -> None:
