@@ -1,5 +1,7 @@
 """Search: valid layouts only, ranked by throughput, with counted rejections; fast at scale."""
 
+import pytest
+
 from suan.plan.advice import choose_layout, relative_throughput, size_cluster
 from suan.plan.hardware import hardware_for
 from suan.plan.layout import Workload
@@ -52,3 +54,15 @@ def test_relative_throughput_ranks_h100_above_h20():
 def test_size_cluster_meets_the_deadline_with_whole_nodes():
     sizing = size_cluster("llama3-8b", "H100", 1e11, 7)
     assert sizing.devices % 8 == 0 and sizing.days <= 7
+
+
+def test_compare_ranks_h100_h800_h20_and_910b_for_llama3_70b():
+    from suan.plan.advice import best_plans
+    plans = best_plans("llama3-70b", ["H100", "H800", "H20", "Ascend-910B"], 64)
+    speed = {name: plan.tokens_per_s for name, plan in plans.items()}
+    assert speed["H100"] > speed["H800"] > speed["Ascend-910B"] > speed["H20"] > 0
+    h100, h800 = plans["H100"], plans["H800"]
+    if h100.layout == h800.layout:
+        assert h800.time.compute == pytest.approx(h100.time.compute)
+        assert h800.time.tp_comm > h100.time.tp_comm
+    assert plans["H20"].memory_capacity_gib > h100.memory_capacity_gib

@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from suan.errors import FieldProblem, SpecError
-from suan.plan.advice import plan_search, relative_throughput, size_cluster
+from suan.plan.advice import best_plans, plan_search, size_cluster
 from suan.plan.estimate import Estimate, estimate
 from suan.plan.hardware import hardware_for
 from suan.plan.layout import Layout, Workload
@@ -130,11 +130,30 @@ def compare_cmd(
 ) -> None:
     """Rank accelerator types by the throughput of their best plan."""
     names = [name.strip() for name in accelerators.split(",") if name.strip()]
-    speeds = relative_throughput(model, names, devices, seq, global_batch)
-    ranking = sorted(speeds.items(), key=lambda item: item[1], reverse=True)
-    data = [{"accelerator": name, "tokens_per_s": speed} for name, speed in ranking]
-    text = "\n".join(f"{name:16s} {speed:14,.0f} tokens/s" for name, speed in ranking)
+    plans = best_plans(model, names, devices, seq, global_batch)
+    ranking = sorted(plans.items(), key=lambda item: item[1].tokens_per_s if item[1] else 0.0,
+                     reverse=True)
+    top = ranking[0][1].tokens_per_s if ranking and ranking[0][1] else 0.0
+    data = [_compare_entry(name, plan) for name, plan in ranking]
+    text = "\n".join(_compare_line(name, plan, top) for name, plan in ranking)
     _emit(data, as_json, text)
+
+
+def _compare_entry(name: str, plan: Estimate | None) -> dict[str, Any]:
+    """One type's best plan as JSON: speed, layout, utilisation and memory (None: no fit)."""
+    if plan is None:
+        return {"accelerator": name, "tokens_per_s": 0.0, "plan": None}
+    return {"accelerator": name, "tokens_per_s": plan.tokens_per_s, "plan": plan.as_dict()}
+
+
+def _compare_line(name: str, plan: Estimate | None, top: float) -> str:
+    """One type's best plan as text: speed, share of the fastest, layout, MFU, memory."""
+    if plan is None:
+        return f"{name:12s} {0:10,.0f} tokens/s  nothing fits"
+    share = plan.tokens_per_s / top if top else 0.0
+    return (f"{name:12s} {plan.tokens_per_s:10,.0f} tokens/s  {share:4.2f}×  "
+            f"{plan.layout.describe():32s} MFU {100 * plan.mfu:4.1f}%  "
+            f"{plan.memory_gib:5.1f}/{plan.memory_capacity_gib:.0f} GiB")
 
 
 @plan_app.command("size")

@@ -4,7 +4,8 @@ These are the entry points the scheduler and the CLI use:
 
 - `choose_layout(model, accelerator, devices, seq, global_batch)` → the fastest `Plan` (an
   `Estimate`, whose `env()` gives SUAN_TP/SUAN_PP/SUAN_DP/...) or None when nothing fits;
-- `relative_throughput(model, accelerator_names, devices)` → tokens/s of the best plan per type;
+- `relative_throughput(model, accelerator_names, devices)` → tokens/s of the best plan per type
+  (`best_plans` gives the plans themselves);
 - `size_cluster(model, accelerator, tokens, days)` → the fewest devices that train `tokens`
   tokens within `days` days.
 """
@@ -65,15 +66,20 @@ def choose_layout(model: ModelLike, accelerator: str | Hardware, devices: int,
                        top=1).best
 
 
+def best_plans(model: ModelLike, accelerator_names: list[str], devices: int,
+               seq: int | None = None, global_batch: int | None = None,
+               ) -> dict[str, Plan | None]:
+    """The best plan of `model` on `devices` devices of each type (None where nothing fits)."""
+    return {name: choose_layout(model, name, devices, seq, global_batch)
+            for name in accelerator_names}
+
+
 def relative_throughput(model: ModelLike, accelerator_names: list[str], devices: int,
                         seq: int | None = None, global_batch: int | None = None,
                         ) -> dict[str, float]:
     """Tokens/s of the best plan of `model` on `devices` devices of each type (0.0 if none fits)."""
-    result = {}
-    for name in accelerator_names:
-        best = choose_layout(model, name, devices, seq, global_batch)
-        result[name] = best.tokens_per_s if best else 0.0
-    return result
+    plans = best_plans(model, accelerator_names, devices, seq, global_batch)
+    return {name: plan.tokens_per_s if plan else 0.0 for name, plan in plans.items()}
 
 
 @dataclass(frozen=True)
