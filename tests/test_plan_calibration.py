@@ -25,3 +25,27 @@ def test_holdout_rows_within_target():
 def test_missing_csv_is_skipped_cleanly(tmp_path, capsys):
     assert main(["--csv", str(tmp_path / "absent.csv")]) == 0
     assert "skipped" in capsys.readouterr().out
+
+
+def test_fitted_constants_are_restored_after_trying_others():
+    from suan.plan import efficiency
+    from suan.plan.fit import FITTED, constants
+    before = tuple(getattr(efficiency, name) for name in FITTED)
+    with constants((0.0, 0.6, 8.0)):
+        assert efficiency.ELEMENTWISE_PASSES == 8.0
+    assert tuple(getattr(efficiency, name) for name in FITTED) == before
+
+
+@pytest.mark.skipif(not DEFAULT_CSV.is_file(), reason="shared calibration CSV not present")
+def test_fitted_constants_are_the_calibration_grid_minimum():
+    from suan.plan import efficiency
+    from suan.plan.calibrate import read_rows
+    from suan.plan.fit import FITTED, fit
+    _, best = fit(read_rows(DEFAULT_CSV))
+    assert best == tuple(getattr(efficiency, name) for name in FITTED)
+
+
+def test_holdout_memory_rows_within_target():
+    table = summary(run([HOLDOUT_CSV]))
+    assert table["all"]["memory_rows"] >= 5
+    assert table["all"]["memory_mape"] <= TARGET_MAPE

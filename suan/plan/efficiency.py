@@ -17,10 +17,12 @@ Two kinds of kernels set the compute time of a layer:
   count): each saved tensor is written in forward and read, and its gradient written and read,
   in backward.
 
-Three constants were fitted together, by minimising the mean absolute percentage error of
-tokens/s over the rows of ../shared/planner/calibration.csv (A100: Megatron-LM SC'21 Table 1,
-Korthikanti et al. 2022, llm-foundry MPT) on a grid — see docs/planner-calibration.md; the
-hold-out rows played no part. Everything else in the model is a published formula or figure.
+Three constants (`OVERLAP_INTERFERENCE`, `GEMM_HALF_WIDTH_PER_RIDGE`, `ELEMENTWISE_PASSES`)
+were fitted together: they are the point of `suan.plan.fit.FIT_GRID` with the lowest mean
+absolute percentage error of tokens/s over the rows of ../shared/planner/calibration.csv (A100:
+Megatron-LM SC'21 Table 1, Korthikanti et al. 2022, llm-foundry MPT); `python -m
+suan.plan.fit` reproduces it. The hold-out rows played no part. Everything else in the model
+is a published formula or figure (docs/planner.md).
 """
 
 from __future__ import annotations
