@@ -34,8 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
-RANK_CODE = ("import os, time, pathlib; pathlib.Path(os.environ['BENCH_OUT'], "
-             "'start-' + os.environ['RANK']).write_text(repr(time.time()))")
+RANK_CODE = (
+    "import os, time, pathlib; pathlib.Path(os.environ['BENCH_OUT'], "
+    "'start-' + os.environ['RANK']).write_text(repr(time.time()))"
+)
 
 
 def free_port() -> int:
@@ -48,8 +50,18 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str]:
     from suan.client import Client
 
     port = free_port()
-    argv = [sys.executable, "-m", "suan.cli.main", "server", "--home", str(home), "--port",
-            str(port), "--devices", "8xH100"]
+    argv = [
+        sys.executable,
+        "-m",
+        "suan.cli.main",
+        "server",
+        "--home",
+        str(home),
+        "--port",
+        str(port),
+        "--devices",
+        "8xH100",
+    ]
     log = open(home / "server.log", "ab")  # noqa: SIM115 - lives with the server
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -62,10 +74,12 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str]:
 
 
 def job_spec(name: str, ranks: int, out: Path) -> str:
-    return (f"apiVersion: suan.ai/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n"
-            f"  replicas: {ranks}\n  accelerators: {{count: 1, type: H100}}\n"
-            f"  command: [{json.dumps(sys.executable)}, -c, {json.dumps(RANK_CODE)}]\n"
-            f"  env: {{BENCH_OUT: {json.dumps(str(out))}}}\n")
+    return (
+        f"apiVersion: suan.ai/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n"
+        f"  replicas: {ranks}\n  accelerators: {{count: 1, type: H100}}\n"
+        f"  command: [{json.dumps(sys.executable)}, -c, {json.dumps(RANK_CODE)}]\n"
+        f"  env: {{BENCH_OUT: {json.dumps(str(out))}}}\n"
+    )
 
 
 def last_rank_start(out: Path, ranks: int, timeout: float = 60.0) -> float:
@@ -97,9 +111,12 @@ def time_direct(ranks: int, work: Path, trial: int) -> float:
     out = work / f"direct-{ranks}-{trial}"
     out.mkdir()
     began = time.time()
-    processes = [subprocess.Popen([sys.executable, "-c", RANK_CODE],
-                                  env=dict(os.environ, RANK=str(r), BENCH_OUT=str(out)))
-                 for r in range(ranks)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", RANK_CODE], env=dict(os.environ, RANK=str(r), BENCH_OUT=str(out))
+        )
+        for r in range(ranks)
+    ]
     executing = last_rank_start(out, ranks) - began
     for process in processes:
         process.wait()
@@ -115,9 +132,12 @@ def time_torchrun(ranks: int, work: Path, trial: int) -> float | None:
     script = work / "rank.py"
     script.write_text(RANK_CODE + "\n")
     began = time.time()
-    process = subprocess.Popen([torchrun, "--standalone", f"--nproc-per-node={ranks}",
-                                str(script)], env=dict(os.environ, BENCH_OUT=str(out)),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [torchrun, "--standalone", f"--nproc-per-node={ranks}", str(script)],
+        env=dict(os.environ, BENCH_OUT=str(out)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     executing = last_rank_start(out, ranks) - began
     process.wait()
     return executing
@@ -125,8 +145,10 @@ def time_torchrun(ranks: int, work: Path, trial: int) -> float | None:
 
 def burst(client, jobs: int) -> dict[str, float]:
     """Submit `jobs` two-rank jobs at once; submit latency and time until all succeeded."""
-    spec = ("apiVersion: suan.ai/v1\nkind: Job\nmetadata: {name: burst}\nspec:\n"
-            "  replicas: 2\n  accelerators: {count: 1, type: H100}\n  command: ['true']\n")
+    spec = (
+        "apiVersion: suan.ai/v1\nkind: Job\nmetadata: {name: burst}\nspec:\n"
+        "  replicas: 2\n  accelerators: {count: 1, type: H100}\n  command: ['true']\n"
+    )
     began = time.time()
     latencies, ids = [], []
     for _ in range(jobs):
@@ -139,10 +161,14 @@ def burst(client, jobs: int) -> dict[str, float]:
             break
         time.sleep(0.2)
     elapsed = time.time() - began
-    return {"jobs": jobs, "submit_p50_s": round(statistics.median(latencies), 4),
-            "submit_max_s": round(max(latencies), 4), "all_done_s": round(elapsed, 2),
-            "jobs_per_s": round(jobs / elapsed, 2),
-            "succeeded": sum(state == "succeeded" for state in states)}
+    return {
+        "jobs": jobs,
+        "submit_p50_s": round(statistics.median(latencies), 4),
+        "submit_max_s": round(max(latencies), 4),
+        "all_done_s": round(elapsed, 2),
+        "jobs_per_s": round(jobs / elapsed, 2),
+        "succeeded": sum(state == "succeeded" for state in states),
+    }
 
 
 GPT = Path(__file__).resolve().parents[1] / "examples" / "gpt" / "train.py"
@@ -157,10 +183,12 @@ def tokens_per_s(log: str) -> float:
 def throughput(client, steps: int, work: Path) -> dict[str, float]:
     """The GPT example on 4 ranks under Suan and under torchrun: tokens/s and wall time."""
     args = ["--steps", str(steps), "--checkpoint-every", str(steps)]
-    spec = (f"apiVersion: suan.ai/v1\nkind: Job\nmetadata: {{name: gpt-bench}}\nspec:\n"
-            f"  replicas: 4\n  accelerators: {{count: 1, type: H100}}\n"
-            f"  command: {json.dumps([sys.executable, str(GPT), *args])}\n"
-            f"  env: {{OMP_NUM_THREADS: '1'}}\n")
+    spec = (
+        f"apiVersion: suan.ai/v1\nkind: Job\nmetadata: {{name: gpt-bench}}\nspec:\n"
+        f"  replicas: 4\n  accelerators: {{count: 1, type: H100}}\n"
+        f"  command: {json.dumps([sys.executable, str(GPT), *args])}\n"
+        f"  env: {{OMP_NUM_THREADS: '1'}}\n"
+    )
     began = time.time()
     [job_id] = client.submit(spec)
     job = client.wait(job_id, timeout=600, poll_s=1.0)
@@ -168,14 +196,22 @@ def throughput(client, steps: int, work: Path) -> dict[str, float]:
     suan_rate = tokens_per_s(client.logs(job_id, rank=0)["data"])
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     began = time.time()
-    out = subprocess.run([torchrun, "--standalone", "--nproc-per-node=4", str(GPT), *args],
-                         capture_output=True, text=True, cwd=work,
-                         env=dict(os.environ, OMP_NUM_THREADS="1",
-                                  SUAN_CHECKPOINT_DIR=str(work / "torchrun-ckpt")))
+    out = subprocess.run(
+        [torchrun, "--standalone", "--nproc-per-node=4", str(GPT), *args],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=dict(os.environ, OMP_NUM_THREADS="1", SUAN_CHECKPOINT_DIR=str(work / "torchrun-ckpt")),
+    )
     torchrun_wall = time.time() - began
-    return {"steps": steps, "suan_state": job["state"],
-            "suan_tokens_per_s": suan_rate, "torchrun_tokens_per_s": tokens_per_s(out.stdout),
-            "suan_wall_s": round(suan_wall, 2), "torchrun_wall_s": round(torchrun_wall, 2)}
+    return {
+        "steps": steps,
+        "suan_state": job["state"],
+        "suan_tokens_per_s": suan_rate,
+        "torchrun_tokens_per_s": tokens_per_s(out.stdout),
+        "suan_wall_s": round(suan_wall, 2),
+        "torchrun_wall_s": round(torchrun_wall, 2),
+    }
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -186,10 +222,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--trials", type=int, default=5)
-    parser.add_argument("--burst", type=int, default=0, metavar="N",
-                        help="also submit N two-rank jobs at once")
-    parser.add_argument("--throughput", type=int, default=0, metavar="STEPS",
-                        help="also train the GPT example for STEPS steps (needs torch)")
+    parser.add_argument(
+        "--burst", type=int, default=0, metavar="N", help="also submit N two-rank jobs at once"
+    )
+    parser.add_argument(
+        "--throughput",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="also train the GPT example for STEPS steps (needs torch)",
+    )
     args = parser.parse_args()
     from suan.client import Client
 
@@ -219,8 +261,13 @@ def main() -> None:
         server.terminate()
         server.wait(10)
         shutil.rmtree(work, ignore_errors=True)
-    report = {"benchmark": "launch_overhead", "trials": args.trials, "cpus": os.cpu_count(),
-              "store": "sqlite", "results": results}
+    report = {
+        "benchmark": "launch_overhead",
+        "trials": args.trials,
+        "cpus": os.cpu_count(),
+        "store": "sqlite",
+        "results": results,
+    }
     if burst_report is not None:
         report["burst"] = burst_report
     if trained is not None:

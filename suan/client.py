@@ -75,13 +75,19 @@ def default_token() -> str | None:
 class Client:
     """A connection to one Suan server as one identity (see the module docstring)."""
 
-    def __init__(self, server: str | None = None, token: str | None = None,
-                 timeout: float = 30.0, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        server: str | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
         self.server = (server or default_server()).rstrip("/")
         token = token if token is not None else default_token()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout,
-                                  transport=transport)
+        self._http = httpx.Client(
+            base_url=self.server, headers=headers, timeout=timeout, transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -96,8 +102,10 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise SuanError(f"cannot reach the Suan server at {self.server}: {exc} "
-                            "(start one with `suan up`, or set SUAN_SERVER)") from None
+            raise SuanError(
+                f"cannot reach the Suan server at {self.server}: {exc} "
+                "(start one with `suan up`, or set SUAN_SERVER)"
+            ) from None
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)
@@ -114,8 +122,9 @@ class Client:
         path, as sbatch does).
         """
         text, cwd = spec, workdir
-        if isinstance(spec, Path) or (isinstance(spec, str) and "\n" not in spec
-                                      and Path(spec).is_file()):
+        if isinstance(spec, Path) or (
+            isinstance(spec, str) and "\n" not in spec and Path(spec).is_file()
+        ):
             text = Path(spec).read_text()
             cwd = workdir or os.getcwd()
         result = self._request("POST", "/v1/jobs", json={"yaml": str(text), "workdir": cwd})
@@ -138,8 +147,9 @@ class Client:
 
     def logs(self, job_id: str, rank: int = 0, offset: int = 0) -> dict[str, Any]:
         """One chunk of a rank's log: `data`, `next_offset`, and whether the job is `final`."""
-        return self._request("GET", f"/v1/jobs/{job_id}/logs",
-                             params={"rank": rank, "offset": offset})
+        return self._request(
+            "GET", f"/v1/jobs/{job_id}/logs", params={"rank": rank, "offset": offset}
+        )
 
     def follow_logs(self, job_id: str, rank: int = 0, poll_s: float = 0.5) -> Iterator[str]:
         """Yield a rank's log as it grows, until the job ends and the log is read out."""
@@ -154,8 +164,13 @@ class Client:
             if not chunk["data"]:
                 time.sleep(poll_s)
 
-    def wait(self, job_id: str, states: frozenset[str] | set[str] = FINAL_STATES,
-             timeout: float = 3600.0, poll_s: float = 0.2) -> dict[str, Any]:
+    def wait(
+        self,
+        job_id: str,
+        states: frozenset[str] | set[str] = FINAL_STATES,
+        timeout: float = 3600.0,
+        poll_s: float = 0.2,
+    ) -> dict[str, Any]:
         """Poll until the job is in one of `states`; its summary. TimeoutError otherwise."""
         deadline = time.monotonic() + timeout
         while True:

@@ -48,14 +48,30 @@ class Server:
         return (self.home / "admin-token").read_text().strip()
 
     def start(self, timeout: float = 30.0) -> Server:
-        argv = [sys.executable, "-m", "suan.cli.main", "server", "--home", str(self.home),
-                "--port", str(self.port), "--devices", self.devices, "--tick", "0.1",
-                "--restart-backoff", "0.3", "--stop-grace", "2"]
+        argv = [
+            sys.executable,
+            "-m",
+            "suan.cli.main",
+            "server",
+            "--home",
+            str(self.home),
+            "--port",
+            str(self.port),
+            "--devices",
+            self.devices,
+            "--tick",
+            "0.1",
+            "--restart-backoff",
+            "0.3",
+            "--stop-grace",
+            "2",
+        ]
         argv += ["--db", self.db] if self.db else []
         env = {k: v for k, v in os.environ.items() if k not in ("SUAN_TOKEN", "SUAN_SERVER")}
         log = open(self.home / "server.log", "ab")  # noqa: SIM115 - lives with the process
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -91,11 +107,20 @@ def kill_ranks(home: Path) -> None:
             os.killpg(int(pid_file.read_text().split()[0]), signal.SIGKILL)
 
 
-def job_yaml(name: str, ranks: int = 4, devices: int = 1, steps: int = 10,
-             step_s: float = 0.1, extra: str = "", priority: str = "normal",
-             queue: str = "default", preemptible: bool = True) -> str:
+def job_yaml(
+    name: str,
+    ranks: int = 4,
+    devices: int = 1,
+    steps: int = 10,
+    step_s: float = 0.1,
+    extra: str = "",
+    priority: str = "normal",
+    queue: str = "default",
+    preemptible: bool = True,
+) -> str:
     """A Job document running tests/control_job.py on `ranks` ranks."""
-    return textwrap.dedent(f"""\
+    return (
+        textwrap.dedent(f"""\
         apiVersion: suan.ai/v1
         kind: Job
         metadata: {{name: {name}}}
@@ -108,7 +133,9 @@ def job_yaml(name: str, ranks: int = 4, devices: int = 1, steps: int = 10,
           command: [python, {JOB_SCRIPT}]
           env: {{STEPS: "{steps}", STEP_S: "{step_s}"}}
           maxRestarts: 3
-        """) + extra
+        """)
+        + extra
+    )
 
 
 def wait_for(predicate, timeout: float = 30.0, every: float = 0.1, what: str = "condition"):

@@ -52,28 +52,53 @@ def test_mutated_spec_files_are_accepted_or_refused_with_422(api):
     rng = random.Random(20261124)
     seen = set()
     for _ in range(400):
-        body = {"yaml": mutate(EXAMPLE, rng),
-                "workdir": rng.choice([None, "/tmp", "/missing", "/a\x00b", "relative"])}
+        body = {
+            "yaml": mutate(EXAMPLE, rng),
+            "workdir": rng.choice([None, "/tmp", "/missing", "/a\x00b", "relative"]),
+        }
         status = api.post("/v1/jobs", json=body).status_code
         assert status in (201, 422), (status, body)
         seen.add(status)
     assert seen == {201, 422}
 
 
-@pytest.mark.parametrize("body", [
-    "", "null", "[]", "{}", '{"yaml": null}', '{"yaml": "a: b"}', '{"yaml": "---\\n---\\n"}',
-    '{"yaml": "kind: List\\nitems: 5"}', '{"yaml": "!!python/object:os.system x"}',
-    '{"yaml": "a: &a [*a]"}', '{"yaml": "' + "x" * 1_000_001 + '"}', "\xff\xfe",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "null",
+        "[]",
+        "{}",
+        '{"yaml": null}',
+        '{"yaml": "a: b"}',
+        '{"yaml": "---\\n---\\n"}',
+        '{"yaml": "kind: List\\nitems: 5"}',
+        '{"yaml": "!!python/object:os.system x"}',
+        '{"yaml": "a: &a [*a]"}',
+        '{"yaml": "' + "x" * 1_000_001 + '"}',
+        "\xff\xfe",
+    ],
+)
 def test_malformed_bodies_get_422(api, body):
-    response = api.post("/v1/jobs", content=body.encode("utf-8", "surrogateescape"),
-                        headers={"content-type": "application/json"})
+    response = api.post(
+        "/v1/jobs",
+        content=body.encode("utf-8", "surrogateescape"),
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 422, response.text
 
 
-@pytest.mark.parametrize("path", [
-    "/v1/jobs/" + "x" * 200, "/v1/jobs/%00", "/v1/jobs/a/logs?rank=99999999999999999999",
-    "/v1/jobs?limit=abc", "/v1/jobs?all=2", "/v1/jobs/-a", "/v1/jobs/a/logs?offset=-1",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/jobs/" + "x" * 200,
+        "/v1/jobs/%00",
+        "/v1/jobs/a/logs?rank=99999999999999999999",
+        "/v1/jobs?limit=abc",
+        "/v1/jobs?all=2",
+        "/v1/jobs/-a",
+        "/v1/jobs/a/logs?offset=-1",
+    ],
+)
 def test_odd_paths_and_queries_get_4xx(api, path):
     assert 400 <= api.get(path).status_code < 500

@@ -13,8 +13,13 @@ from control_helpers import free_port, job_yaml, kill_ranks, wait_for
 
 
 def suan(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "suan.cli.main", *args], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "suan.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"suan {' '.join(args)}: {result.stdout}{result.stderr}")
     return result
@@ -38,8 +43,14 @@ def test_a_researcher_session_from_up_to_down(home_env, tmp_path):
     spec.write_text(job_yaml("cli", ranks=2, steps=3))
     job_id = suan("submit", str(spec), env=home_env).stdout.strip()
     assert job_id.startswith("cli-")
-    wait_for(lambda: json.loads(suan("jobs", "--all", "--json", env=home_env).stdout)[0]
-             ["state"] == "succeeded", timeout=30, what="the job to succeed")
+    wait_for(
+        lambda: (
+            json.loads(suan("jobs", "--all", "--json", env=home_env).stdout)[0]["state"]
+            == "succeeded"
+        ),
+        timeout=30,
+        what="the job to succeed",
+    )
     described = suan("describe", job_id, env=home_env).stdout
     assert "succeeded" in described and "rank 1:" in described and "events:" in described
     assert "rank 1 step 3/3" in suan("logs", job_id, "--rank", "1", env=home_env).stdout

@@ -43,8 +43,10 @@ def test_exit_codes_come_back_per_rank(tmp_path):
 
 def test_stop_sends_sigterm_then_sigkill_to_ranks_that_ignore_it(tmp_path):
     executor = LocalExecutor(tmp_path)
-    stubborn = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                "print('ready', flush=True); time.sleep(60)")
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(60)"
+    )
     executor.launch(run(stubborn), ON_ONE_NODE)
     deadline = time.monotonic() + 10
     while not all(b"ready" in executor.logs("j", rank)[0] for rank in (0, 1)):
@@ -73,8 +75,7 @@ def test_a_second_executor_adopts_running_ranks_and_reads_their_exit(tmp_path):
 
 def test_logs_are_read_from_an_offset(tmp_path):
     executor = LocalExecutor(tmp_path)
-    executor.launch(run("print('hello from', __import__('os').environ['RANK'])"),
-                    ON_ONE_NODE[:1])
+    executor.launch(run("print('hello from', __import__('os').environ['RANK'])"), ON_ONE_NODE[:1])
     until_exited(executor, "j")
     data, end = executor.logs("j", 0)
     assert data.endswith(b"hello from 0\n")
@@ -90,11 +91,21 @@ def test_a_command_that_cannot_start_exits_127(tmp_path):
 
 
 def test_environment_across_nodes_and_vendors():
-    placement = (ReplicaPlacement(0, "a", (0, 1)), ReplicaPlacement(0, "b", (4, 5)),
-                 ReplicaPlacement(0, "a", (2, 3)))
-    job = JobLaunch("j-1", 3, ("train",), env={"RANK": "99", "X": "1"},
-                    checkpoint_dir="/ckpt", restart_count=2, accelerator="Ascend-910B",
-                    simulated=False)
+    placement = (
+        ReplicaPlacement(0, "a", (0, 1)),
+        ReplicaPlacement(0, "b", (4, 5)),
+        ReplicaPlacement(0, "a", (2, 3)),
+    )
+    job = JobLaunch(
+        "j-1",
+        3,
+        ("train",),
+        env={"RANK": "99", "X": "1"},
+        checkpoint_dir="/ckpt",
+        restart_count=2,
+        accelerator="Ascend-910B",
+        simulated=False,
+    )
     envs = rank_environments(job, placement, "10.0.0.1", 29500, base={})
     assert [e["RANK"] for e in envs] == ["0", "1", "2"], "Suan's variables win over the spec's"
     assert [e["NODE_RANK"] for e in envs] == ["0", "1", "0"]

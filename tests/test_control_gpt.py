@@ -16,7 +16,8 @@ EXAMPLE = Path(__file__).parents[1] / "examples" / "gpt"
 def test_the_gpt_example_trains_with_ddp_on_four_ranks_and_checkpoints(server):
     spec = (EXAMPLE / "job.yaml").read_text()
     spec = spec.replace('--steps, "200"', '--steps, "20"').replace(
-        '--checkpoint-every, "50"', '--checkpoint-every, "10"')
+        '--checkpoint-every, "50"', '--checkpoint-every, "10"'
+    )
     client = server.client()
     [job_id] = client.submit(spec, workdir=str(EXAMPLE.parents[1]))
     job = client.wait(job_id, timeout=55)

@@ -52,10 +52,14 @@ def _rank_process(pid: int) -> int:
 def test_a_killed_rank_restarts_the_gang_from_its_checkpoint(server):
     client = server.client()
     [job_id] = client.submit(job_yaml("resume", ranks=4, steps=30, step_s=0.1))
-    ckpt = wait_for(lambda: client.describe(job_id)["state"] == "running"
-                    and checkpoints(client, job_id), what="running")
-    wait_for(lambda: (ckpt / "step").exists() and int((ckpt / "step").read_text()) >= 5,
-             what="a checkpoint at step 5")
+    ckpt = wait_for(
+        lambda: client.describe(job_id)["state"] == "running" and checkpoints(client, job_id),
+        what="running",
+    )
+    wait_for(
+        lambda: (ckpt / "step").exists() and int((ckpt / "step").read_text()) >= 5,
+        what="a checkpoint at step 5",
+    )
     shim = client.describe(job_id)["ranks_detail"][2]["pid"]
     os.kill(_rank_process(shim), signal.SIGKILL)
     job = client.wait(job_id, timeout=45)
@@ -96,16 +100,20 @@ def test_cancel_stops_every_rank(server):
     job = client.wait(job_id, timeout=20)
     assert job["state"] == "cancelled"
     for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or \
-            Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+        )
     assert "cancel-requested" in [e["kind"] for e in job["events"]]
 
 
 def test_a_failing_job_is_given_up_after_its_restart_limit(server):
     client = server.client()
     spec = job_yaml("doomed", ranks=2).replace("maxRestarts: 3", "maxRestarts: 1")
-    spec = spec.replace(f"command: [python, {Path(__file__).parent / 'control_job.py'}]",
-                        "command: [python, -c, 'import sys; sys.exit(3)']")
+    spec = spec.replace(
+        f"command: [python, {Path(__file__).parent / 'control_job.py'}]",
+        "command: [python, -c, 'import sys; sys.exit(3)']",
+    )
     [job_id] = client.submit(spec)
     job = client.wait(job_id, timeout=30)
     assert job["state"] == "failed"
@@ -117,8 +125,10 @@ def test_a_server_on_postgresql_runs_a_gang(tmp_path):
     if not url:
         import pytest
 
-        pytest.skip("no PostgreSQL server: set SUAN_TEST_POSTGRES_URL "
-                    "(eval \"$(bash scripts/ci-postgres.sh)\")")
+        pytest.skip(
+            "no PostgreSQL server: set SUAN_TEST_POSTGRES_URL "
+            '(eval "$(bash scripts/ci-postgres.sh)")'
+        )
     import uuid
 
     import sqlalchemy as sa

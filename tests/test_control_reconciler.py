@@ -27,16 +27,22 @@ from suan.exec.local_node import local_node
 def control_plane(home: Path) -> tuple[Store, Reconciler]:
     """A fresh 'server process': store, executor and reconciler over `home` (not started)."""
     node, simulated = local_node("8xH100")
-    config = ControlConfig(home=home, node=node, simulated=simulated, restart_backoff_s=0.1,
-                           stop_grace_s=1.0)
+    config = ControlConfig(
+        home=home, node=node, simulated=simulated, restart_backoff_s=0.1, stop_grace_s=1.0
+    )
     store = Store.open(database_url(home))
     return store, Reconciler(store, LocalExecutor(home), config)
 
 
 def submitted(store: Store, home: Path, ranks: int) -> str:
     with store.session() as session:
-        result = submit(session, Identity("admin", admin=True),
-                        job_yaml("crash", ranks=ranks, steps=3), None, home)
+        result = submit(
+            session,
+            Identity("admin", admin=True),
+            job_yaml("crash", ranks=ranks, steps=3),
+            None,
+            home,
+        )
     return result.jobs[0]["id"]
 
 
@@ -45,8 +51,9 @@ def state_of(store: Store, job_id: str) -> JobRow:
         return session.get(JobRow, job_id)
 
 
-def run_until_final(store: Store, reconciler: Reconciler, job_id: str,
-                    timeout: float = 30.0) -> JobRow:
+def run_until_final(
+    store: Store, reconciler: Reconciler, job_id: str, timeout: float = 30.0
+) -> JobRow:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         reconciler.tick()

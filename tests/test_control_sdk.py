@@ -30,8 +30,14 @@ def answering(status: int, body: object) -> Client:
 
 
 def test_a_422_names_every_field_path():
-    detail = [{"path": "documents[0].spec.replicas", "msg": "not an integer",
-               "allowed": "an integer >= 1"}, {"loc": ["query", "rank"], "msg": "too big"}]
+    detail = [
+        {
+            "path": "documents[0].spec.replicas",
+            "msg": "not an integer",
+            "allowed": "an integer >= 1",
+        },
+        {"loc": ["query", "rank"], "msg": "too big"},
+    ]
     with pytest.raises(ApiError) as refused:
         answering(422, {"detail": detail}).jobs()
     assert refused.value.status == 422 and refused.value.detail == detail

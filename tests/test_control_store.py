@@ -29,8 +29,10 @@ from suan.control.store import Store, add_event, database_url
 def _postgres_url() -> str:
     url = os.environ.get("SUAN_TEST_POSTGRES_URL")
     if not url:
-        pytest.skip("no PostgreSQL server: set SUAN_TEST_POSTGRES_URL "
-                    "(eval \"$(bash scripts/ci-postgres.sh)\")")
+        pytest.skip(
+            "no PostgreSQL server: set SUAN_TEST_POSTGRES_URL "
+            '(eval "$(bash scripts/ci-postgres.sh)")'
+        )
     pytest.importorskip("psycopg")
     try:
         engine = sa.create_engine(database_url(None, url))
@@ -54,8 +56,7 @@ def store(request, tmp_path):
     admin = sa.create_engine(base)
     with admin.begin() as connection:
         connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    opened = Store.open(base + ("&" if "?" in base else "?")
-                        + f"options=-csearch_path%3D{schema}")
+    opened = Store.open(base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}")
     yield opened
     opened.close()
     with admin.begin() as connection:
@@ -82,10 +83,23 @@ def test_tokens_are_stored_hashed_and_identify_their_user(store):
 
 
 def _job(job_id: str, user: str = "alice", queue: str = "default") -> JobRow:
-    return JobRow(id=job_id, name="j", user=user, queue=queue, state="pending",
-                  document="{}", checkpoint_dir="/tmp/x", workdir="", submit_time=1.0,
-                  attempt=0, restarts=0, reason="", reason_code="", cancel_requested=False,
-                  stop_reason="")
+    return JobRow(
+        id=job_id,
+        name="j",
+        user=user,
+        queue=queue,
+        state="pending",
+        document="{}",
+        checkpoint_dir="/tmp/x",
+        workdir="",
+        submit_time=1.0,
+        attempt=0,
+        restarts=0,
+        reason="",
+        reason_code="",
+        cancel_requested=False,
+        stop_reason="",
+    )
 
 
 def test_jobs_and_their_events_round_trip(store):

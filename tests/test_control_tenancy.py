@@ -31,8 +31,9 @@ def test_a_queue_over_its_quota_waits_with_the_reason_shown(server):
     [first] = admin.submit(job_yaml("first", ranks=2, steps=25, queue="team-a"))
     wait_for(lambda: admin.describe(first)["state"] == "running", what="first running")
     [second] = admin.submit(job_yaml("second", ranks=2, steps=2, queue="team-a"))
-    waiting = wait_for(lambda: (j := admin.describe(second))["reason_code"] == "quota" and j,
-                       what="a quota reason")
+    waiting = wait_for(
+        lambda: (j := admin.describe(second))["reason_code"] == "quota" and j, what="a quota reason"
+    )
     assert waiting["state"] == "pending"
     assert "team-a" in waiting["reason"]
     listed = {q["name"]: q for q in admin.queues()}
@@ -45,10 +46,13 @@ def test_a_high_priority_job_preempts_a_preemptible_one_which_resumes(server):
     [low] = client.submit(job_yaml("low", ranks=2, devices=4, steps=30, priority="low"))
     wait_for(lambda: client.describe(low)["state"] == "running", what="low running")
     ckpt = client.describe(low)["checkpoint_dir"]
-    wait_for(lambda: client.describe(low)["state"] == "running"
-             and Path(ckpt, "step").exists(), what="a checkpoint")
-    [high] = client.submit(job_yaml("high", ranks=1, devices=8, steps=5, priority="high",
-                                    preemptible=False))
+    wait_for(
+        lambda: client.describe(low)["state"] == "running" and Path(ckpt, "step").exists(),
+        what="a checkpoint",
+    )
+    [high] = client.submit(
+        job_yaml("high", ranks=1, devices=8, steps=5, priority="high", preemptible=False)
+    )
     assert client.wait(high, timeout=30)["state"] == "succeeded"
     events = client.describe(low)["events"]
     assert any(e["kind"] == "preempting" and high in e["message"] for e in events)
@@ -68,8 +72,11 @@ def test_users_see_and_cancel_only_their_own_jobs(server):
     [bobs] = bob.submit(job_yaml("bobs", ranks=1, steps=300, queue="team-a"))
     assert alice.whoami() == {"user": "alice", "admin": False}
     assert [j["id"] for j in alice.jobs(all=True)] == []
-    for attempt in (lambda: alice.describe(bobs), lambda: alice.cancel(bobs),
-                    lambda: alice.logs(bobs)):
+    for attempt in (
+        lambda: alice.describe(bobs),
+        lambda: alice.cancel(bobs),
+        lambda: alice.logs(bobs),
+    ):
         with pytest.raises(ApiError) as refused:
             attempt()
         assert refused.value.status == 403 and "belongs to bob" in str(refused.value)
@@ -92,8 +99,11 @@ def test_bad_input_gets_clear_errors_never_a_500(server):
         with pytest.raises(ApiError) as refused:
             server.client(token).jobs()
         assert refused.value.status == 401
-    bad = job_yaml("bad", ranks=2).replace("count: 1", "count: 3").replace(
-        "priority: normal", "priorty: normal")
+    bad = (
+        job_yaml("bad", ranks=2)
+        .replace("count: 1", "count: 3")
+        .replace("priority: normal", "priorty: normal")
+    )
     with pytest.raises(ApiError) as refused:
         admin.submit(bad)
     assert refused.value.status == 422

@@ -33,8 +33,10 @@ OBJECTS = ["the data", "a gang", "the gpus", "its loss", "the queue", "a token"]
 def corpus(sentences: int = 4000, seed: int = 0) -> str:
     """Text from a tiny grammar: '<subject> <verb> <object>.' lines, deterministic."""
     rng = random.Random(seed)
-    lines = [f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}."
-             for _ in range(sentences)]
+    lines = [
+        f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}."
+        for _ in range(sentences)
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -45,8 +47,9 @@ class Block(nn.Module):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(),
-                                 nn.Linear(4 * width, width))
+        self.mlp = nn.Sequential(
+            nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         length = x.size(1)
@@ -59,8 +62,7 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """Token and position embeddings, `layers` blocks, a tied output head."""
 
-    def __init__(self, vocab: int, context: int, width: int = 64, heads: int = 4,
-                 layers: int = 2):
+    def __init__(self, vocab: int, context: int, width: int = 64, heads: int = 4, layers: int = 2):
         super().__init__()
         self.tokens = nn.Embedding(vocab, width)
         self.positions = nn.Embedding(context, width)
@@ -76,21 +78,23 @@ class GPT(nn.Module):
 def batch(data: torch.Tensor, context: int, size: int, seed: int) -> tuple[torch.Tensor, ...]:
     generator = torch.Generator().manual_seed(seed)
     starts = torch.randint(0, len(data) - context - 1, (size,), generator=generator)
-    x = torch.stack([data[s:s + context] for s in starts])
-    y = torch.stack([data[s + 1:s + context + 1] for s in starts])
+    x = torch.stack([data[s : s + context] for s in starts])
+    y = torch.stack([data[s + 1 : s + context + 1] for s in starts])
     return x, y
 
 
 def save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> None:
     temporary = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "step": step}, temporary)
+    torch.save(
+        {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, temporary
+    )
     os.replace(temporary, path)
 
 
 @torch.no_grad()
-def sample(model: GPT, stoi: dict[str, int], itos: list[str], prompt: str, length: int,
-           context: int) -> str:
+def sample(
+    model: GPT, stoi: dict[str, int], itos: list[str], prompt: str, length: int, context: int
+) -> str:
     idx = torch.tensor([[stoi[c] for c in prompt]])
     for _ in range(length):
         logits = model(idx[:, -context:])[:, -1]
@@ -133,8 +137,11 @@ def main() -> None:
     ddp = DistributedDataParallel(model)
     if rank == 0:
         restart = os.environ.get("SUAN_RESTART_COUNT", "0")
-        print(f"world {world}, backend {dist.get_backend()}, restart {restart}, "
-              f"resuming at step {start}/{args.steps}", flush=True)
+        print(
+            f"world {world}, backend {dist.get_backend()}, restart {restart}, "
+            f"resuming at step {start}/{args.steps}",
+            flush=True,
+        )
 
     began = time.monotonic()
     loss = torch.tensor(math.nan)

@@ -16,8 +16,10 @@ import typer
 from suan.errors import SuanError
 
 HOME_HELP = "State directory (default: SUAN_HOME or ~/.suan)."
-DEVICES_HELP = ("Device slots of this node, e.g. 8xH100 or 4x910B (simulated by CPU "
-                "processes), or none. Default: the GPUs nvidia-smi sees, else 8xH100.")
+DEVICES_HELP = (
+    "Device slots of this node, e.g. 8xH100 or 4x910B (simulated by CPU "
+    "processes), or none. Default: the GPUs nvidia-smi sees, else 8xH100."
+)
 
 
 def _home(home: Path | None) -> Path:
@@ -28,16 +30,21 @@ def _home(home: Path | None) -> Path:
 
 def server_command(
     home: Path | None = typer.Option(None, "--home", help=HOME_HELP),
-    db: str | None = typer.Option(None, "--db", help="Database URL, e.g. postgresql://u@h/db "
-                                  "(default: SQLite file HOME/suan.db)."),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="Database URL, e.g. postgresql://u@h/db (default: SQLite file HOME/suan.db).",
+    ),
     devices: str | None = typer.Option(None, "--devices", help=DEVICES_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8765, "--port", help="Port to listen on."),
     policy: str = typer.Option("default", "--policy", help="Scheduling policy."),
-    restart_backoff: float = typer.Option(2.0, "--restart-backoff",
-                                          help="Seconds before the first gang restart."),
-    stop_grace: float = typer.Option(10.0, "--stop-grace",
-                                     help="Seconds between SIGTERM and SIGKILL."),
+    restart_backoff: float = typer.Option(
+        2.0, "--restart-backoff", help="Seconds before the first gang restart."
+    ),
+    stop_grace: float = typer.Option(
+        10.0, "--stop-grace", help="Seconds between SIGTERM and SIGKILL."
+    ),
     tick: float = typer.Option(0.25, "--tick", help="Reconciler period in seconds."),
 ) -> None:
     """Run the control plane (REST API, reconciler, local executor) in the foreground."""
@@ -48,9 +55,19 @@ def server_command(
     get_policy(policy)
     if devices is not None:
         parse_devices(devices)
-    serve(ServerOptions(home=_home(home), db=db, devices=devices, host=host, port=port,
-                        policy=policy, tick_s=tick, restart_backoff_s=restart_backoff,
-                        stop_grace_s=stop_grace))
+    serve(
+        ServerOptions(
+            home=_home(home),
+            db=db,
+            devices=devices,
+            host=host,
+            port=port,
+            policy=policy,
+            tick_s=tick,
+            restart_backoff_s=restart_backoff,
+            stop_grace_s=stop_grace,
+        )
+    )
 
 
 def _running_server(home: Path) -> dict | None:
@@ -69,19 +86,32 @@ def up_command(
     db: str | None = typer.Option(None, "--db", help="Database URL (default: SQLite)."),
     devices: str | None = typer.Option(None, "--devices", help=DEVICES_HELP),
     port: int = typer.Option(8765, "--port", help="Port on 127.0.0.1."),
-    restart_backoff: float = typer.Option(2.0, "--restart-backoff",
-                                          help="Seconds before the first gang restart."),
-    stop_grace: float = typer.Option(10.0, "--stop-grace",
-                                     help="Seconds between SIGTERM and SIGKILL."),
+    restart_backoff: float = typer.Option(
+        2.0, "--restart-backoff", help="Seconds before the first gang restart."
+    ),
+    stop_grace: float = typer.Option(
+        10.0, "--stop-grace", help="Seconds between SIGTERM and SIGKILL."
+    ),
 ) -> None:
     """Start the control plane in the background on this machine and say how to reach it."""
     where = _home(home)
     where.mkdir(parents=True, exist_ok=True)
     info = _running_server(where)
     if info is None:
-        argv = [sys.executable, "-m", "suan.cli.main", "server", "--home", str(where),
-                "--port", str(port), "--restart-backoff", str(restart_backoff),
-                "--stop-grace", str(stop_grace)]
+        argv = [
+            sys.executable,
+            "-m",
+            "suan.cli.main",
+            "server",
+            "--home",
+            str(where),
+            "--port",
+            str(port),
+            "--restart-backoff",
+            str(restart_backoff),
+            "--stop-grace",
+            str(stop_grace),
+        ]
         argv += ["--db", db] if db else []
         argv += ["--devices", devices] if devices else []
         info = _spawn_server(argv, where)
@@ -95,8 +125,13 @@ def up_command(
 def _spawn_server(argv: list[str], home: Path) -> dict:
     (home / "server.json").unlink(missing_ok=True)
     with open(home / "server.log", "ab") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -40,8 +40,9 @@ def _print_json(value: Any) -> None:
 
 def submit_command(
     file: Path = typer.Argument(..., help="Job (and Queue) YAML, see docs/job-spec.md."),
-    workdir: str | None = typer.Option(None, "--workdir", help="Where ranks start "
-                                       "(default: the current directory)."),
+    workdir: str | None = typer.Option(
+        None, "--workdir", help="Where ranks start (default: the current directory)."
+    ),
 ) -> None:
     """Submit the jobs of a spec file; print each new job id."""
     with Client() as client:
@@ -67,8 +68,16 @@ def jobs_command(
         table.add_column(column, overflow="fold")
     for job in jobs:
         reason = "" if job["state"] in ("running", "succeeded") else job["reason"]
-        table.add_row(job["id"], job["user"], job["queue"], job["state"], str(job["ranks"]),
-                      _age(job["submit_time"]), str(job["restarts"]), reason)
+        table.add_row(
+            job["id"],
+            job["user"],
+            job["queue"],
+            job["state"],
+            str(job["ranks"]),
+            _age(job["submit_time"]),
+            str(job["restarts"]),
+            reason,
+        )
     Console().print(table)
 
 
@@ -83,19 +92,25 @@ def describe_command(
         _print_json(job)
         return
     out = Console()
-    out.print(f"[bold]{job['id']}[/]  {job['state']}  user {job['user']}  queue {job['queue']}"
-              f"  priority {job['priority']}  attempt {job['attempt']}  "
-              f"restarts {job['restarts']}")
+    out.print(
+        f"[bold]{job['id']}[/]  {job['state']}  user {job['user']}  queue {job['queue']}"
+        f"  priority {job['priority']}  attempt {job['attempt']}  "
+        f"restarts {job['restarts']}"
+    )
     if job["reason"]:
-        label = "why it waits" if job["state"] in ("pending", "preempted", "restarting") \
-            else "reason"
+        label = (
+            "why it waits" if job["state"] in ("pending", "preempted", "restarting") else "reason"
+        )
         out.print(f"[bold]{label}:[/] {job['reason']}", highlight=False)
     if job["placement"]:
         out.print(f"[bold]placement:[/] {job['placement']['why']}", highlight=False)
     for rank in job["ranks_detail"]:
         code = "" if rank["exit_code"] is None else f" exit {rank['exit_code']}"
-        out.print(f"  rank {rank['rank']}: {rank['node']} devices [{rank['devices']}] "
-                  f"pid {rank['pid']}{code}", highlight=False)
+        out.print(
+            f"  rank {rank['rank']}: {rank['node']} devices [{rank['devices']}] "
+            f"pid {rank['pid']}{code}",
+            highlight=False,
+        )
     out.print(f"[bold]checkpoints:[/] {job['checkpoint_dir']}", highlight=False)
     out.print("[bold]events:[/]")
     for event in job["events"]:
@@ -108,8 +123,7 @@ def describe_command(
 def logs_command(
     job_id: str = typer.Argument(..., help="Job id."),
     rank: int = typer.Option(0, "--rank", "-r", help="Which rank's log."),
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job "
-                                "ends."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
 ) -> None:
     """Print a rank's log (stdout and stderr, every attempt)."""
     with Client() as client:
@@ -147,9 +161,15 @@ def nodes_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP))
         table.add_column(column)
     for node in nodes:
         jobs = ", ".join(sorted(set(node["used"].values())))
-        table.add_row(node["name"], node["accelerator"] or "cpu", str(node["devices"]),
-                      str(node["free"]), "yes" if node["simulated"] else "no", node["health"],
-                      jobs)
+        table.add_row(
+            node["name"],
+            node["accelerator"] or "cpu",
+            str(node["devices"]),
+            str(node["free"]),
+            "yes" if node["simulated"] else "no",
+            node["health"],
+            jobs,
+        )
     Console().print(table)
 
 
@@ -161,13 +181,28 @@ def queues_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)
         _print_json(queues)
         return
     table = Table(box=None, header_style="bold")
-    for column in ("QUEUE", "PARENT", "GUARANTEED", "BORROW LIMIT", "USED", "RUNNING",
-                   "WAITING", "ADMINS"):
+    for column in (
+        "QUEUE",
+        "PARENT",
+        "GUARANTEED",
+        "BORROW LIMIT",
+        "USED",
+        "RUNNING",
+        "WAITING",
+        "ADMINS",
+    ):
         table.add_column(column)
     for queue in queues:
-        table.add_row(queue["name"], queue["parent"] or "", _amounts(queue["guaranteed"]),
-                      _amounts(queue["borrow_limit"]), _amounts(queue["used"]),
-                      str(queue["running"]), str(queue["waiting"]), ", ".join(queue["admins"]))
+        table.add_row(
+            queue["name"],
+            queue["parent"] or "",
+            _amounts(queue["guaranteed"]),
+            _amounts(queue["borrow_limit"]),
+            _amounts(queue["used"]),
+            str(queue["running"]),
+            str(queue["waiting"]),
+            ", ".join(queue["admins"]),
+        )
     Console().print(table)
 
 
@@ -177,8 +212,7 @@ def _amounts(amounts: dict[str, float] | None) -> str:
     return ", ".join(f"{key}={value:g}" for key, value in amounts.items()) or "-"
 
 
-users = typer.Typer(help="Users and their API tokens (cluster admins only).",
-                    no_args_is_help=True)
+users = typer.Typer(help="Users and their API tokens (cluster admins only).", no_args_is_help=True)
 
 
 @users.command("add")

@@ -7,7 +7,6 @@ TOKEN`. Errors are JSON: 401 without a valid token, 403 when the caller may not 
 (`loc`) for invalid input. The OpenAPI document is at `/openapi.json`.
 """
 
-
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -60,17 +59,24 @@ class UserRequest(BaseModel):
 
 def _problem_json(error: SpecError) -> list[dict[str, Any]]:
     return [
-        {"loc": ["body", "yaml", *[p for p in problem.path.split(".") if p]],
-         "path": problem.path, "msg": problem.message, "allowed": problem.allowed,
-         "type": "spec"}
+        {
+            "loc": ["body", "yaml", *[p for p in problem.path.split(".") if p]],
+            "path": problem.path,
+            "msg": problem.message,
+            "allowed": problem.allowed,
+            "type": "spec",
+        }
         for problem in error.problems
     ]
 
 
 def create_app(services: Services) -> FastAPI:
     """The FastAPI application over `services`."""
-    app = FastAPI(title="Suan control plane", version=suan.__version__,
-                  description="Submit, follow and cancel gang-scheduled training jobs.")
+    app = FastAPI(
+        title="Suan control plane",
+        version=suan.__version__,
+        description="Submit, follow and cancel gang-scheduled training jobs.",
+    )
     bearer = HTTPBearer(auto_error=False)
 
     def session_dep():  # type: ignore[no-untyped-def]
@@ -85,9 +91,12 @@ def create_app(services: Services) -> FastAPI:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Identity:
         if credentials is None:
-            raise HTTPException(401, "missing token: send 'Authorization: Bearer TOKEN' "
-                                "(the CLI and SDK read SUAN_TOKEN)",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "missing token: send 'Authorization: Bearer TOKEN' "
+                "(the CLI and SDK read SUAN_TOKEN)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         identity = identify(session, credentials.credentials)
         if identity is None:
             raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
@@ -101,8 +110,11 @@ def create_app(services: Services) -> FastAPI:
             raise HTTPException(404, f"no job {job_id!r}")
         admins = {q.name: q.admins for q in load_queues(session)}
         if not can_manage(caller, row, admins.get(row.queue, ())):
-            raise HTTPException(403, f"job {job_id} belongs to {row.user}; {caller.user} may "
-                                "manage only their own jobs and those of queues they administer")
+            raise HTTPException(
+                403,
+                f"job {job_id} belongs to {row.user}; {caller.user} may "
+                "manage only their own jobs and those of queues they administer",
+            )
         return row
 
     @app.exception_handler(SpecError)
@@ -136,9 +148,12 @@ def create_app(services: Services) -> FastAPI:
         return {"jobs": result.jobs, "queues": result.queues}
 
     @app.get("/v1/jobs")
-    def list_jobs(caller: Caller, session: SessionDep,
-                  include_all: Annotated[bool, Query(alias="all")] = False,
-                  limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, Any]:
+    def list_jobs(
+        caller: Caller,
+        session: SessionDep,
+        include_all: Annotated[bool, Query(alias="all")] = False,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> dict[str, Any]:
         """Jobs the caller may see: live ones, or every one with `all=true` (newest first)."""
         query = select(JobRow).order_by(JobRow.submit_time.desc()).limit(limit)
         if not include_all:
@@ -167,41 +182,68 @@ def create_app(services: Services) -> FastAPI:
         return {"id": row.id, "state": row.state, "cancel_requested": True}
 
     @app.get("/v1/jobs/{job_id}/logs")
-    def job_logs(job_id: JobId, caller: Caller, session: SessionDep,
-                 rank: Annotated[int, Query(ge=0, le=100_000)] = 0,
-                 offset: Annotated[int, Query(ge=0)] = 0,
-                 limit: Annotated[int, Query(ge=1, le=8 << 20)] = 1 << 20) -> dict[str, Any]:
+    def job_logs(
+        job_id: JobId,
+        caller: Caller,
+        session: SessionDep,
+        rank: Annotated[int, Query(ge=0, le=100_000)] = 0,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=8 << 20)] = 1 << 20,
+    ) -> dict[str, Any]:
         """A chunk of one rank's log from byte `offset`; follow with `next_offset`."""
         row = visible_job(session, caller, job_id)
         world = scheduler_job(row).replicas
         if rank >= world:
-            raise HTTPException(422, [{"loc": ["query", "rank"], "type": "value_error",
-                                       "msg": f"rank {rank} out of range: the job has "
-                                       f"{world} ranks (0 to {world - 1})"}])
+            raise HTTPException(
+                422,
+                [
+                    {
+                        "loc": ["query", "rank"],
+                        "type": "value_error",
+                        "msg": f"rank {rank} out of range: the job has "
+                        f"{world} ranks (0 to {world - 1})",
+                    }
+                ],
+            )
         data, next_offset = services.executor.logs(row.id, rank, offset, limit)
-        return {"id": row.id, "rank": rank, "offset": offset, "next_offset": next_offset,
-                "data": data.decode("utf-8", errors="replace"), "state": row.state,
-                "final": JobState(row.state).final}
+        return {
+            "id": row.id,
+            "rank": rank,
+            "offset": offset,
+            "next_offset": next_offset,
+            "data": data.decode("utf-8", errors="replace"),
+            "state": row.state,
+            "final": JobState(row.state).final,
+        }
 
     @app.get("/v1/nodes")
     def nodes(_caller: Caller, session: SessionDep) -> dict[str, Any]:
-        holding = list(session.scalars(select(JobRow).where(
-            JobRow.state.in_([JobState.SCHEDULED.value, JobState.RUNNING.value]))))
+        holding = list(
+            session.scalars(
+                select(JobRow).where(
+                    JobRow.state.in_([JobState.SCHEDULED.value, JobState.RUNNING.value])
+                )
+            )
+        )
         node = node_view(services.config.node, services.config.simulated, holding)
         return {"nodes": [node]}
 
     @app.get("/v1/queues")
     def queues(_caller: Caller, session: SessionDep) -> dict[str, Any]:
-        rows = list(session.scalars(select(JobRow).where(
-            JobRow.state.in_([s.value for s in JobState if not s.final]))))
+        rows = list(
+            session.scalars(
+                select(JobRow).where(JobRow.state.in_([s.value for s in JobState if not s.final]))
+            )
+        )
         return {"queues": [queue_view(q, rows) for q in load_queues(session)]}
 
     @app.post("/v1/users", status_code=201)
     def add_user(body: UserRequest, caller: Caller, session: SessionDep) -> dict[str, Any]:
         """Create a user (cluster admins only) and return a new token for them, once."""
         if not caller.admin:
-            raise HTTPException(403, f"only a cluster admin creates users; {caller.user} "
-                                "is not one")
+            raise HTTPException(
+                403, f"only a cluster admin creates users; {caller.user} is not one"
+            )
         token = create_user(session, body.name, body.admin)
         return {"name": body.name, "admin": body.admin, "token": token}
 

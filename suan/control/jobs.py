@@ -24,8 +24,7 @@ def _parsed(document: str) -> Job:
 def scheduler_job(row: JobRow) -> Job:
     """The scheduler's Job for a stored job: named by its id, with the submitter as user."""
     job = _parsed(row.document)
-    return replace(job, name=row.id, user=row.user, queue=row.queue,
-                   submit_time=row.submit_time)
+    return replace(job, name=row.id, user=row.user, queue=row.queue, submit_time=row.submit_time)
 
 
 def placement_of(row: JobRow) -> tuple[ReplicaPlacement, ...]:
@@ -33,27 +32,35 @@ def placement_of(row: JobRow) -> tuple[ReplicaPlacement, ...]:
     if not row.placement:
         return ()
     return tuple(
-        ReplicaPlacement(item["group"], item["node"], tuple(item["devices"]),
-                         item.get("milli", 1000))
+        ReplicaPlacement(
+            item["group"], item["node"], tuple(item["devices"]), item.get("milli", 1000)
+        )
         for item in json.loads(row.placement)["replicas"]
     )
 
 
-def placement_json(replicas: tuple[ReplicaPlacement, ...], accelerator: str | None,
-                   why: str) -> str:
+def placement_json(
+    replicas: tuple[ReplicaPlacement, ...], accelerator: str | None, why: str
+) -> str:
     """The placement as stored on the job row."""
-    return json.dumps({
-        "accelerator": accelerator,
-        "why": why,
-        "replicas": [{"group": r.group, "node": r.node, "devices": list(r.devices),
-                      "milli": r.milli} for r in replicas],
-    })
+    return json.dumps(
+        {
+            "accelerator": accelerator,
+            "why": why,
+            "replicas": [
+                {"group": r.group, "node": r.node, "devices": list(r.devices), "milli": r.milli}
+                for r in replicas
+            ],
+        }
+    )
 
 
 def load_queues(session: Session) -> tuple[QueueSpec, ...]:
     """Every defined queue, plus `default` when it is not defined."""
-    queues = [parse_queue(json.loads(row.document), source="store")
-              for row in session.query(QueueRow).order_by(QueueRow.name)]
+    queues = [
+        parse_queue(json.loads(row.document), source="store")
+        for row in session.query(QueueRow).order_by(QueueRow.name)
+    ]
     if not any(queue.name == DEFAULT_QUEUE.name for queue in queues):
         queues.append(DEFAULT_QUEUE)
     return tuple(queues)

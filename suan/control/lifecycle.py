@@ -42,10 +42,18 @@ FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.PENDING: frozenset({JobState.SCHEDULED, JobState.CANCELLED}),
-    JobState.SCHEDULED: frozenset({JobState.RUNNING, JobState.FAILED, JobState.CANCELLED,
-                                   JobState.RESTARTING}),
-    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED,
-                                 JobState.PREEMPTED, JobState.RESTARTING}),
+    JobState.SCHEDULED: frozenset(
+        {JobState.RUNNING, JobState.FAILED, JobState.CANCELLED, JobState.RESTARTING}
+    ),
+    JobState.RUNNING: frozenset(
+        {
+            JobState.SUCCEEDED,
+            JobState.FAILED,
+            JobState.CANCELLED,
+            JobState.PREEMPTED,
+            JobState.RESTARTING,
+        }
+    ),
     JobState.PREEMPTED: frozenset({JobState.SCHEDULED, JobState.CANCELLED}),
     JobState.RESTARTING: frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.CANCELLED}),
     JobState.SUCCEEDED: frozenset(),

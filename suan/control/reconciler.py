@@ -116,8 +116,13 @@ class Reconciler:
             self.executor.adopt(found)
         if found and len(found) == expected:
             _record_ranks(session, found)
-            self._transition(session, row, JobState.RUNNING, "recovered",
-                             f"{expected} ranks of attempt {row.attempt} found after a restart")
+            self._transition(
+                session,
+                row,
+                JobState.RUNNING,
+                "recovered",
+                f"{expected} ranks of attempt {row.attempt} found after a restart",
+            )
             return
         row.stop_target = JobState.RESTARTING
         row.stop_reason = "the server stopped while launching this job"
@@ -125,8 +130,7 @@ class Reconciler:
             self.executor.stop(row.id, 0.0)
 
     # -- observing ranks ---------------------------------------------------------------------
-    def _observe(self, session: Session, row: JobRow, status: JobStatus | None,
-                 now: float) -> None:
+    def _observe(self, session: Session, row: JobRow, status: JobStatus | None, now: float) -> None:
         if status is None:  # nothing runs for it: a launch that never happened, or lost ranks
             self._settle_lost(session, row, now)
             return
@@ -153,8 +157,9 @@ class Reconciler:
             target = after_exit(job.restart_policy, False, row.restarts, job.max_restarts)
         self._settle(session, row, target, now, None, row.stop_reason or "ranks lost")
 
-    def _gang_failed(self, session: Session, row: JobRow, rank: int, code: int | None,
-                     status: JobStatus) -> None:
+    def _gang_failed(
+        self, session: Session, row: JobRow, rank: int, code: int | None, status: JobStatus
+    ) -> None:
         job = scheduler_job(row)
         how = f"exited with code {code}" if code is not None else "vanished"
         message = f"rank {rank} {how}"
@@ -173,8 +178,15 @@ class Reconciler:
         target = JobState(row.stop_target or JobState.FAILED)
         self._settle(session, row, target, now, row.exit_code, row.stop_reason)
 
-    def _settle(self, session: Session, row: JobRow, target: JobState, now: float,
-                code: int | None, why: str) -> None:
+    def _settle(
+        self,
+        session: Session,
+        row: JobRow,
+        target: JobState,
+        now: float,
+        code: int | None,
+        why: str,
+    ) -> None:
         """Move a job whose ranks are all gone to `target`, freeing its devices."""
         self.executor.forget(row.id)
         row.placement = None
@@ -207,8 +219,13 @@ class Reconciler:
         elif state.holds_devices and row.stop_target != JobState.CANCELLED:
             row.stop_target = JobState.CANCELLED.value
             row.stop_reason = "cancelled by request"
-            add_event(session, row.id, "stopping", "cancel requested: SIGTERM to every rank, "
-                      f"SIGKILL after {self.config.stop_grace_s:g}s")
+            add_event(
+                session,
+                row.id,
+                "stopping",
+                "cancel requested: SIGTERM to every rank, "
+                f"SIGKILL after {self.config.stop_grace_s:g}s",
+            )
             self.executor.stop(row.id, self.config.stop_grace_s)
 
     # -- scheduling --------------------------------------------------------------------------
@@ -220,10 +237,15 @@ class Reconciler:
         running = tuple(self._allocation(r) for r in holding if r.stop_target is None)
         waiting = [r for r in live if self._ready(r, now)]
         for row in live:
-            if row.state == JobState.RESTARTING and row.not_before is not None \
-                    and row.not_before > now:
-                row.reason = f"restart {row.restarts} waits for its backoff " \
+            if (
+                row.state == JobState.RESTARTING
+                and row.not_before is not None
+                and row.not_before > now
+            ):
+                row.reason = (
+                    f"restart {row.restarts} waits for its backoff "
                     f"({row.not_before - now:.1f}s left)"
+                )
         if not waiting:
             return []
         snapshot = Snapshot(self.config.cluster, running, load_queues(session), now)
@@ -235,8 +257,11 @@ class Reconciler:
                 row.reason, row.reason_code = wait.reason, str(wait.code)
         for preemption in decisions.preemptions:
             self._preempt(session, rows[preemption.job], preemption.reason, preemption.for_job)
-        busy = _busy_devices(r for r in holding if r.stop_target is not None or
-                             r.id in {p.job for p in decisions.preemptions})
+        busy = _busy_devices(
+            r
+            for r in holding
+            if r.stop_target is not None or r.id in {p.job for p in decisions.preemptions}
+        )
         starts = []
         for start in decisions.starts:
             row = rows[start.job.name]
@@ -257,8 +282,12 @@ class Reconciler:
         return JobState(row.state) in (JobState.PENDING, JobState.PREEMPTED)
 
     def _allocation(self, row: JobRow) -> Allocation:
-        return Allocation(scheduler_job(row), placement_of(row), row.start_time or 0.0,
-                          _last_checkpoint(row.checkpoint_dir))
+        return Allocation(
+            scheduler_job(row),
+            placement_of(row),
+            row.start_time or 0.0,
+            _last_checkpoint(row.checkpoint_dir),
+        )
 
     def _preempt(self, session: Session, row: JobRow, reason: str, for_job: str) -> None:
         if row.stop_target is not None:
@@ -275,10 +304,16 @@ class Reconciler:
         row.start_time = now
         row.not_before = None
         row.reason, row.reason_code = start.why, ""
-        where = "; ".join(f"rank {i}: {r.node} devices {list(r.devices)}"
-                          for i, r in enumerate(start.replicas))
-        self._transition(session, row, JobState.SCHEDULED, "scheduled",
-                         f"attempt {row.attempt}: {start.why} ({where})")
+        where = "; ".join(
+            f"rank {i}: {r.node} devices {list(r.devices)}" for i, r in enumerate(start.replicas)
+        )
+        self._transition(
+            session,
+            row,
+            JobState.SCHEDULED,
+            "scheduled",
+            f"attempt {row.attempt}: {start.why} ({where})",
+        )
 
     # -- launching ---------------------------------------------------------------------------
     def _launch(self, row_id: str, start: Start, now: float) -> None:
@@ -295,23 +330,33 @@ class Reconciler:
                 self._transition(session, row, JobState.FAILED, "failed", row.reason)
                 return
             _record_ranks(session, handles)
-            self._transition(session, row, JobState.RUNNING, "running",
-                             f"{len(handles)} ranks started (pids "
-                             f"{', '.join(str(h.pid) for h in handles)})")
+            self._transition(
+                session,
+                row,
+                JobState.RUNNING,
+                "running",
+                f"{len(handles)} ranks started (pids {', '.join(str(h.pid) for h in handles)})",
+            )
 
     def _launch_request(self, row: JobRow) -> JobLaunch:
         job = scheduler_job(row)
         placement = json.loads(row.placement or "{}")
         return JobLaunch(
-            job_id=row.id, attempt=row.attempt, command=job.command, env=dict(job.env),
-            checkpoint_dir=row.checkpoint_dir, workdir=row.workdir,
-            restart_count=row.attempt - 1, accelerator=placement.get("accelerator"),
+            job_id=row.id,
+            attempt=row.attempt,
+            command=job.command,
+            env=dict(job.env),
+            checkpoint_dir=row.checkpoint_dir,
+            workdir=row.workdir,
+            restart_count=row.attempt - 1,
+            accelerator=placement.get("accelerator"),
             simulated=self.config.simulated,
         )
 
     @staticmethod
-    def _transition(session: Session, row: JobRow, target: JobState, kind: str,
-                    message: str) -> None:
+    def _transition(
+        session: Session, row: JobRow, target: JobState, kind: str, message: str
+    ) -> None:
         row.state = check_transition(row.state, target).value
         add_event(session, row.id, kind, message)
 
@@ -319,18 +364,34 @@ class Reconciler:
 def _handles(session: Session, row: JobRow) -> list[RankHandle]:
     query = select(RankRow).where(RankRow.job_id == row.id, RankRow.attempt == row.attempt)
     return [
-        RankHandle(r.job_id, r.attempt, r.rank, r.node,
-                   tuple(int(d) for d in r.devices.split(",") if d), r.pid, r.start_ticks,
-                   r.log_path)
+        RankHandle(
+            r.job_id,
+            r.attempt,
+            r.rank,
+            r.node,
+            tuple(int(d) for d in r.devices.split(",") if d),
+            r.pid,
+            r.start_ticks,
+            r.log_path,
+        )
         for r in session.scalars(query)
     ]
 
 
 def _record_ranks(session: Session, handles: list[RankHandle]) -> None:
     for h in handles:
-        session.merge(RankRow(job_id=h.job_id, attempt=h.attempt, rank=h.rank, node=h.node,
-                              devices=",".join(str(d) for d in h.devices), pid=h.pid,
-                              start_ticks=h.start_ticks, log_path=h.log_path))
+        session.merge(
+            RankRow(
+                job_id=h.job_id,
+                attempt=h.attempt,
+                rank=h.rank,
+                node=h.node,
+                devices=",".join(str(d) for d in h.devices),
+                pid=h.pid,
+                start_ticks=h.start_ticks,
+                log_path=h.log_path,
+            )
+        )
 
 
 def _record_exit_codes(session: Session, row: JobRow, status: JobStatus) -> None:
@@ -346,12 +407,12 @@ def _record_exit_codes(session: Session, row: JobRow, status: JobStatus) -> None
 
 def _busy_devices(rows: Iterable[JobRow]) -> dict[tuple[str, int], str]:
     """(node, device) -> id of a job still holding it while it stops."""
-    return {(p.node, device): row.id
-            for row in rows for p in placement_of(row) for device in p.devices}
+    return {
+        (p.node, device): row.id for row in rows for p in placement_of(row) for device in p.devices
+    }
 
 
-def _overlap(replicas: tuple[ReplicaPlacement, ...],
-             busy: dict[tuple[str, int], str]) -> set[str]:
+def _overlap(replicas: tuple[ReplicaPlacement, ...], busy: dict[tuple[str, int], str]) -> set[str]:
     return {busy[(r.node, d)] for r in replicas for d in r.devices if (r.node, d) in busy}
 
 
@@ -362,4 +423,3 @@ def _last_checkpoint(directory: str) -> float | None:
     except OSError:
         return None
     return max(times) if times else None
-

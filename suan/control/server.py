@@ -85,10 +85,15 @@ def ensure_admin_token(store: Store, home: Path) -> str:
 def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
     """The app, its reconciler (not started) and the store for `options`."""
     node, simulated = local_node(options.devices)
-    config = ControlConfig(home=options.home, node=node, simulated=simulated,
-                           policy=options.policy, tick_s=options.tick_s,
-                           restart_backoff_s=options.restart_backoff_s,
-                           stop_grace_s=options.stop_grace_s)
+    config = ControlConfig(
+        home=options.home,
+        node=node,
+        simulated=simulated,
+        policy=options.policy,
+        tick_s=options.tick_s,
+        restart_backoff_s=options.restart_backoff_s,
+        stop_grace_s=options.stop_grace_s,
+    )
     store = Store.open(database_url(options.home, options.db))
     ensure_admin_token(store, options.home)
     executor = LocalExecutor(options.home)
@@ -126,5 +131,6 @@ def serve(options: ServerOptions) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with home_lock(options.home):
         app, _, _ = build(options)
-        uvicorn.run(app, host=options.host, port=options.port, log_level="warning",
-                    access_log=False)
+        uvicorn.run(
+            app, host=options.host, port=options.port, log_level="warning", access_log=False
+        )

@@ -31,7 +31,7 @@ def database_url(home: Path | None, db: str | None = None) -> str:
         return f"sqlite:///{home / 'suan.db'}"
     for prefix in ("postgresql://", "postgres://"):
         if db.startswith(prefix):
-            return "postgresql+psycopg://" + db[len(prefix):]
+            return "postgresql+psycopg://" + db[len(prefix) :]
     return db
 
 
@@ -93,8 +93,12 @@ class Store:
         self.engine.dispose()
 
 
-def add_event(session: Session, job_id: str, kind: str, message: str,
-              when: float | None = None) -> None:
+def add_event(
+    session: Session, job_id: str, kind: str, message: str, when: float | None = None
+) -> None:
     """Record something that happened to a job (a transition, an exit code, a placement)."""
-    session.add(EventRow(job_id=job_id, time=time.time() if when is None else when,
-                         kind=kind, message=message))
+    session.add(
+        EventRow(
+            job_id=job_id, time=time.time() if when is None else when, kind=kind, message=message
+        )
+    )

@@ -52,13 +52,22 @@ def raw_documents(text: str) -> list[dict[str, Any]]:
     return stream
 
 
-def submit(session: Session, identity: Identity, text: str, workdir: str | None,
-           home: Path) -> Submission:
+def submit(
+    session: Session, identity: Identity, text: str, workdir: str | None, home: Path
+) -> Submission:
     """Validate and store the spec file `text`; raise SpecError (422) or Forbidden (403)."""
     jobs, queues = load_documents_text(text, "request")
     if not jobs and not queues:
-        raise SpecError("request", [FieldProblem("", "the file holds no Job or Queue document",
-                                                 "kind: Job or kind: Queue documents")])
+        raise SpecError(
+            "request",
+            [
+                FieldProblem(
+                    "",
+                    "the file holds no Job or Queue document",
+                    "kind: Job or kind: Queue documents",
+                )
+            ],
+        )
     documents = raw_documents(text)
     job_docs = [(k, d) for k, d in enumerate(documents) if d.get("kind") == "Job"]
     queue_docs = [(k, d) for k, d in enumerate(documents) if d.get("kind") == "Queue"]
@@ -78,20 +87,34 @@ def submit(session: Session, identity: Identity, text: str, workdir: str | None,
     return result
 
 
-def _job_problems(jobs: list[Job], job_docs: list[tuple[int, dict[str, Any]]],
-                  queues: set[str], identity: Identity) -> list[FieldProblem]:
+def _job_problems(
+    jobs: list[Job],
+    job_docs: list[tuple[int, dict[str, Any]]],
+    queues: set[str],
+    identity: Identity,
+) -> list[FieldProblem]:
     problems = []
     for job, (index, _) in zip(jobs, job_docs, strict=True):
         prefix = f"documents[{index}].spec"
         if not job.command:
-            problems.append(FieldProblem(f"{prefix}.command", "a job needs a command to run",
-                                         "a list of strings, e.g. [python, train.py]"))
+            problems.append(
+                FieldProblem(
+                    f"{prefix}.command",
+                    "a job needs a command to run",
+                    "a list of strings, e.g. [python, train.py]",
+                )
+            )
         if job.queue not in queues:
-            problems.append(FieldProblem(f"{prefix}.queue", f"unknown queue {job.queue!r}",
-                                         ", ".join(sorted(queues))))
+            problems.append(
+                FieldProblem(
+                    f"{prefix}.queue", f"unknown queue {job.queue!r}", ", ".join(sorted(queues))
+                )
+            )
         if job.user and job.user != identity.user and not identity.admin:
-            raise Forbidden(f"{prefix}.user: {identity.user} may not submit jobs as "
-                            f"{job.user!r}; leave spec.user out")
+            raise Forbidden(
+                f"{prefix}.user: {identity.user} may not submit jobs as "
+                f"{job.user!r}; leave spec.user out"
+            )
     return problems
 
 
@@ -104,21 +127,43 @@ def _store_queue(session: Session, queue: QueueSpec, document: dict[str, Any]) -
         row.document, row.updated_at = text, time.time()
 
 
-def _store_job(session: Session, identity: Identity, job: Job, document: dict[str, Any],
-               workdir: str | None, home: Path) -> JobRow:
+def _store_job(
+    session: Session,
+    identity: Identity,
+    job: Job,
+    document: dict[str, Any],
+    workdir: str | None,
+    home: Path,
+) -> JobRow:
     user = job.user or identity.user
     job_id = f"{job.name}-{secrets.token_hex(3)}"
     checkpoint = ((document.get("spec") or {}).get("checkpoint") or {}).get("dir")
     checkpoint_dir = checkpoint or str(home / "jobs" / job_id / "checkpoints")
     now = time.time()
     row = JobRow(
-        id=job_id, name=job.name, user=user, queue=job.queue, state=JobState.PENDING.value,
-        document=json.dumps(document), checkpoint_dir=checkpoint_dir, workdir=workdir or "",
-        submit_time=now, attempt=0, restarts=0, reason="waiting for the scheduler",
-        reason_code="", cancel_requested=False, stop_reason="",
+        id=job_id,
+        name=job.name,
+        user=user,
+        queue=job.queue,
+        state=JobState.PENDING.value,
+        document=json.dumps(document),
+        checkpoint_dir=checkpoint_dir,
+        workdir=workdir or "",
+        submit_time=now,
+        attempt=0,
+        restarts=0,
+        reason="waiting for the scheduler",
+        reason_code="",
+        cancel_requested=False,
+        stop_reason="",
     )
     session.add(row)
     session.flush()
-    add_event(session, job_id, "submitted",
-              f"submitted by {identity.user} as {user} to queue {job.queue}", now)
+    add_event(
+        session,
+        job_id,
+        "submitted",
+        f"submitted by {identity.user} as {user} to queue {job.queue}",
+        now,
+    )
     return row

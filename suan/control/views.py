@@ -20,11 +20,22 @@ def job_summary(row: JobRow) -> dict[str, Any]:
     """One line of `suan jobs`."""
     job = scheduler_job(row)
     return {
-        "id": row.id, "name": row.name, "user": row.user, "queue": row.queue,
-        "state": row.state, "priority": job.priority, "ranks": job.replicas,
-        "devices": job.devices, "submit_time": row.submit_time, "start_time": row.start_time,
-        "end_time": row.end_time, "attempt": row.attempt, "restarts": row.restarts,
-        "reason": row.reason, "reason_code": row.reason_code, "exit_code": row.exit_code,
+        "id": row.id,
+        "name": row.name,
+        "user": row.user,
+        "queue": row.queue,
+        "state": row.state,
+        "priority": job.priority,
+        "ranks": job.replicas,
+        "devices": job.devices,
+        "submit_time": row.submit_time,
+        "start_time": row.start_time,
+        "end_time": row.end_time,
+        "attempt": row.attempt,
+        "restarts": row.restarts,
+        "reason": row.reason,
+        "reason_code": row.reason_code,
+        "exit_code": row.exit_code,
         "stopping": row.stop_target,
     }
 
@@ -32,22 +43,35 @@ def job_summary(row: JobRow) -> dict[str, Any]:
 def job_detail(session: Session, row: JobRow) -> dict[str, Any]:
     """`suan describe`: the summary plus spec, placement, ranks and events."""
     events = session.scalars(
-        select(EventRow).where(EventRow.job_id == row.id).order_by(EventRow.id))
+        select(EventRow).where(EventRow.job_id == row.id).order_by(EventRow.id)
+    )
     ranks = session.scalars(
-        select(RankRow).where(RankRow.job_id == row.id, RankRow.attempt == row.attempt)
-        .order_by(RankRow.rank))
+        select(RankRow)
+        .where(RankRow.job_id == row.id, RankRow.attempt == row.attempt)
+        .order_by(RankRow.rank)
+    )
     detail = job_summary(row)
-    detail.update({
-        "spec": job_document(row),
-        "placement": json.loads(row.placement) if row.placement else None,
-        "checkpoint_dir": row.checkpoint_dir,
-        "workdir": row.workdir,
-        "cancel_requested": row.cancel_requested,
-        "ranks_detail": [
-            {"rank": r.rank, "node": r.node, "devices": r.devices, "pid": r.pid,
-             "exit_code": r.exit_code, "log": r.log_path} for r in ranks],
-        "events": [{"time": e.time, "kind": e.kind, "message": e.message} for e in events],
-    })
+    detail.update(
+        {
+            "spec": job_document(row),
+            "placement": json.loads(row.placement) if row.placement else None,
+            "checkpoint_dir": row.checkpoint_dir,
+            "workdir": row.workdir,
+            "cancel_requested": row.cancel_requested,
+            "ranks_detail": [
+                {
+                    "rank": r.rank,
+                    "node": r.node,
+                    "devices": r.devices,
+                    "pid": r.pid,
+                    "exit_code": r.exit_code,
+                    "log": r.log_path,
+                }
+                for r in ranks
+            ],
+            "events": [{"time": e.time, "kind": e.kind, "message": e.message} for e in events],
+        }
+    )
     return detail
 
 
@@ -59,9 +83,14 @@ def node_view(node: Node, simulated: bool, holding: list[JobRow]) -> dict[str, A
             if replica.node == node.name:
                 used.update({device: row.id for device in replica.devices})
     return {
-        "name": node.name, "accelerator": node.accelerator, "devices": node.devices,
-        "simulated": simulated, "health": str(node.health), "domains": node.domains,
-        "cpu": node.cpu_milli / 1000, "memory_mib": node.memory_mib,
+        "name": node.name,
+        "accelerator": node.accelerator,
+        "devices": node.devices,
+        "simulated": simulated,
+        "health": str(node.health),
+        "domains": node.domains,
+        "cpu": node.cpu_milli / 1000,
+        "memory_mib": node.memory_mib,
         "used": {str(device): job for device, job in sorted(used.items())},
         "free": node.devices - len(used),
     }
@@ -73,8 +102,11 @@ def queue_view(queue: QueueSpec, rows: list[JobRow]) -> dict[str, Any]:
     holding = [r for r in mine if JobState(r.state).holds_devices]
     used = sum(scheduler_job(r).devices for r in holding)
     return {
-        "name": queue.name, "parent": queue.parent, "weight": queue.weight,
-        "admins": list(queue.admins), "guaranteed": dict(queue.guaranteed),
+        "name": queue.name,
+        "parent": queue.parent,
+        "weight": queue.weight,
+        "admins": list(queue.admins),
+        "guaranteed": dict(queue.guaranteed),
         "borrow_limit": dict(queue.borrow_limit) if queue.borrow_limit is not None else None,
         "used": {ANY_ACCELERATOR: used},
         "running": len(holding),
@@ -84,15 +116,25 @@ def queue_view(queue: QueueSpec, rows: list[JobRow]) -> dict[str, Any]:
 
 def metrics_text(session: Session, config: ControlConfig) -> str:
     """The Prometheus text exposition of job counts per state and device use."""
-    counts = dict(session.execute(select(JobRow.state, func.count()).group_by(JobRow.state))
-                  .tuples().all())
-    holding = list(session.scalars(select(JobRow).where(
-        JobRow.state.in_([JobState.SCHEDULED.value, JobState.RUNNING.value]))))
+    counts = dict(
+        session.execute(select(JobRow.state, func.count()).group_by(JobRow.state)).tuples().all()
+    )
+    holding = list(
+        session.scalars(
+            select(JobRow).where(
+                JobRow.state.in_([JobState.SCHEDULED.value, JobState.RUNNING.value])
+            )
+        )
+    )
     used = config.node.devices - node_view(config.node, config.simulated, holding)["free"]
     lines = ["# HELP suan_jobs Jobs per lifecycle state.", "# TYPE suan_jobs gauge"]
     lines += [f'suan_jobs{{state="{state}"}} {counts.get(state.value, 0)}' for state in JobState]
-    lines += ["# HELP suan_devices Devices of the cluster.", "# TYPE suan_devices gauge",
-              f"suan_devices {config.node.devices}",
-              "# HELP suan_devices_used Devices held by scheduled or running jobs.",
-              "# TYPE suan_devices_used gauge", f"suan_devices_used {used}"]
+    lines += [
+        "# HELP suan_devices Devices of the cluster.",
+        "# TYPE suan_devices gauge",
+        f"suan_devices {config.node.devices}",
+        "# HELP suan_devices_used Devices held by scheduled or running jobs.",
+        "# TYPE suan_devices_used gauge",
+        f"suan_devices_used {used}",
+    ]
     return "\n".join(lines) + "\n"

@@ -63,20 +63,23 @@ def rank_environments(
         seen[replica.node] = local_rank + 1
         env = dict(base if base is not None else base_environment())
         env.update(job.env)
-        env.update({
-            "MASTER_ADDR": master_addr,
-            "MASTER_PORT": str(master_port),
-            "WORLD_SIZE": str(len(placement)),
-            "RANK": str(rank),
-            "LOCAL_RANK": str(local_rank),
-            "LOCAL_WORLD_SIZE": str(per_node[replica.node]),
-            "NODE_RANK": str(nodes.index(replica.node)),
-            "SUAN_JOB_ID": job.job_id,
-            "SUAN_CHECKPOINT_DIR": job.checkpoint_dir,
-            "SUAN_RESTART_COUNT": str(job.restart_count),
-            "SUAN_COLLECTIVE_BACKEND": collective_backend(
-                job.accelerator if replica.devices else None, job.simulated, catalog),
-        })
+        env.update(
+            {
+                "MASTER_ADDR": master_addr,
+                "MASTER_PORT": str(master_port),
+                "WORLD_SIZE": str(len(placement)),
+                "RANK": str(rank),
+                "LOCAL_RANK": str(local_rank),
+                "LOCAL_WORLD_SIZE": str(per_node[replica.node]),
+                "NODE_RANK": str(nodes.index(replica.node)),
+                "SUAN_JOB_ID": job.job_id,
+                "SUAN_CHECKPOINT_DIR": job.checkpoint_dir,
+                "SUAN_RESTART_COUNT": str(job.restart_count),
+                "SUAN_COLLECTIVE_BACKEND": collective_backend(
+                    job.accelerator if replica.devices else None, job.simulated, catalog
+                ),
+            }
+        )
         if variable is not None:
             env[variable] = ",".join(str(device) for device in replica.devices)
         if job.simulated:

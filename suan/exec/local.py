@@ -41,7 +41,7 @@ def process_start_ticks(pid: int) -> int | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     if fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
@@ -69,8 +69,7 @@ class _Tracked:
 class LocalExecutor:
     """Runs ranks as local processes; see the module docstring for the files it keeps."""
 
-    def __init__(self, home: Path, master_addr: str = "127.0.0.1",
-                 catalog: Catalog | None = None):
+    def __init__(self, home: Path, master_addr: str = "127.0.0.1", catalog: Catalog | None = None):
         self.home = Path(home)
         self.master_addr = master_addr
         self.catalog = catalog or default_catalog()
@@ -87,13 +86,13 @@ class LocalExecutor:
         return self.job_dir(job_id) / "run" / str(attempt) / f"rank-{rank}.exit"
 
     # -- the port ----------------------------------------------------------------------------
-    def launch(self, job: JobLaunch,
-               placement: tuple[ReplicaPlacement, ...]) -> list[RankHandle]:
+    def launch(self, job: JobLaunch, placement: tuple[ReplicaPlacement, ...]) -> list[RankHandle]:
         """Start every rank of `job` now, each in its own process group; return their handles."""
         if not job.command:
             raise ValueError(f"job {job.job_id} has no command")
-        envs = rank_environments(job, placement, self.master_addr, free_port(self.master_addr),
-                                 catalog=self.catalog)
+        envs = rank_environments(
+            job, placement, self.master_addr, free_port(self.master_addr), catalog=self.catalog
+        )
         workdir = job.workdir if job.workdir and Path(job.workdir).is_dir() else None
         if job.checkpoint_dir:
             Path(job.checkpoint_dir).mkdir(parents=True, exist_ok=True)
@@ -101,16 +100,23 @@ class LocalExecutor:
         for rank, (replica, env) in enumerate(zip(placement, envs, strict=True)):
             child = self._spawn(job, rank, env, workdir or str(self.job_dir(job.job_id)))
             ticks = process_start_ticks(child.pid) or 0
-            handle = RankHandle(job.job_id, job.attempt, rank, replica.node, replica.devices,
-                                child.pid, ticks, str(self.log_path(job.job_id, rank)))
+            handle = RankHandle(
+                job.job_id,
+                job.attempt,
+                rank,
+                replica.node,
+                replica.devices,
+                child.pid,
+                ticks,
+                str(self.log_path(job.job_id, rank)),
+            )
             self._write_pid_file(handle)
             tracked.handles.append(handle)
             tracked.children[rank] = child
         self._jobs[job.job_id] = tracked
         return list(tracked.handles)
 
-    def _spawn(self, job: JobLaunch, rank: int, env: dict[str, str],
-               cwd: str) -> subprocess.Popen:
+    def _spawn(self, job: JobLaunch, rank: int, env: dict[str, str], cwd: str) -> subprocess.Popen:
         exit_file = self.exit_path(job.job_id, job.attempt, rank)
         exit_file.parent.mkdir(parents=True, exist_ok=True)
         exit_file.unlink(missing_ok=True)
@@ -121,9 +127,15 @@ class LocalExecutor:
             out.write(f"--- suan: attempt {job.attempt}, rank {rank}, {stamp} ---\n".encode())
             out.flush()
             shim = [sys.executable, "-I", "-S", str(SHIM), str(exit_file), "--", *job.command]
-            return subprocess.Popen(shim, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, cwd=cwd, env=env,
-                                    start_new_session=True)
+            return subprocess.Popen(
+                shim,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+            )
 
     def _write_pid_file(self, handle: RankHandle) -> None:
         path = self.exit_path(handle.job_id, handle.attempt, handle.rank).with_suffix(".pid")
@@ -138,8 +150,18 @@ class LocalExecutor:
                 pid, ticks, node, *rest = path.read_text().split()
                 rank = int(path.stem.removeprefix("rank-"))
                 devices = tuple(int(d) for d in rest[0].split(",")) if rest else ()
-                handles.append(RankHandle(job_id, attempt, rank, node, devices, int(pid),
-                                          int(ticks), str(self.log_path(job_id, rank))))
+                handles.append(
+                    RankHandle(
+                        job_id,
+                        attempt,
+                        rank,
+                        node,
+                        devices,
+                        int(pid),
+                        int(ticks),
+                        str(self.log_path(job_id, rank)),
+                    )
+                )
             except (OSError, ValueError):
                 continue
         return sorted(handles, key=lambda handle: handle.rank)
@@ -150,12 +172,16 @@ class LocalExecutor:
         report = {}
         for job_id, tracked in self._jobs.items():
             ranks = tuple(self._rank_status(job_id, tracked, h) for h in tracked.handles)
-            if tracked.stop_deadline is not None and not tracked.killed \
-                    and now >= tracked.stop_deadline:
+            if (
+                tracked.stop_deadline is not None
+                and not tracked.killed
+                and now >= tracked.stop_deadline
+            ):
                 self._signal_all(tracked, signal.SIGKILL)
                 tracked.killed = True
-            report[job_id] = JobStatus(job_id, tracked.attempt, ranks,
-                                       stopping=tracked.stop_deadline is not None)
+            report[job_id] = JobStatus(
+                job_id, tracked.attempt, ranks, stopping=tracked.stop_deadline is not None
+            )
         return report
 
     def _rank_status(self, job_id: str, tracked: _Tracked, handle: RankHandle) -> RankStatus:
@@ -192,13 +218,17 @@ class LocalExecutor:
     def _signal_all(self, tracked: _Tracked, number: int) -> None:
         for handle in tracked.handles:
             child = tracked.children.get(handle.rank)
-            alive = child.poll() is None if child is not None else \
-                process_start_ticks(handle.pid) == handle.start_ticks
+            alive = (
+                child.poll() is None
+                if child is not None
+                else process_start_ticks(handle.pid) == handle.start_ticks
+            )
             if alive:
                 _killpg(handle.pid, number)
 
-    def logs(self, job_id: str, rank: int, offset: int = 0,
-             limit: int = 1 << 20) -> tuple[bytes, int]:
+    def logs(
+        self, job_id: str, rank: int, offset: int = 0, limit: int = 1 << 20
+    ) -> tuple[bytes, int]:
         """Up to `limit` bytes of rank `rank`'s log from `offset`, and the offset after them."""
         try:
             with open(self.log_path(job_id, rank), "rb") as handle:

@@ -33,8 +33,9 @@ def parse_devices(text: str, catalog: Catalog | None = None) -> tuple[str | None
     match = _DEVICES.match(text)
     accel = catalog.find(match.group(2)) if match else None
     if match is None or accel is None:
-        allowed = "COUNTxTYPE such as 8xH100 or 4x910B, a type alone, or none; types: " \
-            + ", ".join(sorted(catalog.names()))
+        allowed = "COUNTxTYPE such as 8xH100 or 4x910B, a type alone, or none; types: " + ", ".join(
+            sorted(catalog.names())
+        )
         raise SpecError("--devices", [FieldProblem("devices", f"cannot read {text!r}", allowed)])
     count = int(match.group(1)) if match.group(1) else accel.devices_per_node
     if not 1 <= count <= 1024:
@@ -47,8 +48,13 @@ def detect_gpus(catalog: Catalog | None = None) -> tuple[str, int] | None:
     if shutil.which("nvidia-smi") is None:
         return None
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     names = [line.strip() for line in out.splitlines() if line.strip()]

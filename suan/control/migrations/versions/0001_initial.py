@@ -23,8 +23,13 @@ def upgrade() -> None:
     op.create_table(
         "tokens",
         sa.Column("digest", sa.String(64), primary_key=True),
-        sa.Column("user", sa.String(63), sa.ForeignKey("users.name", ondelete="CASCADE"),
-                  nullable=False, index=True),
+        sa.Column(
+            "user",
+            sa.String(63),
+            sa.ForeignKey("users.name", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
         sa.Column("created_at", sa.Float, nullable=False),
     )
     op.create_table(
@@ -59,8 +64,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "ranks",
-        sa.Column("job_id", sa.String(80), sa.ForeignKey("jobs.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "job_id", sa.String(80), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("attempt", sa.Integer, primary_key=True),
         sa.Column("rank", sa.Integer, primary_key=True),
         sa.Column("node", sa.String(255), nullable=False),
@@ -73,8 +79,9 @@ def upgrade() -> None:
     op.create_table(
         "events",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("job_id", sa.String(80), sa.ForeignKey("jobs.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "job_id", sa.String(80), sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("time", sa.Float, nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("message", sa.Text, nullable=False),
