@@ -115,3 +115,11 @@ def test_a_job_larger_than_the_cluster_is_rejected_not_waited_for_forever():
     result = simulate([TraceJob("huge", 0, 10, 64), TraceJob("ok", 0, 10, 8)], one_node(), "fifo")
     figures = summarise(result)
     assert figures["rejected"] == 1 and figures["finished"] == 1
+
+
+@pytest.mark.parametrize("policy", ["fifo-besteffort", "las-preemptive"])
+def test_a_queue_depth_larger_than_the_queue_changes_nothing(policy):
+    cluster = cluster_from_shorthand("2x8xV100")
+    full = simulate(mixed_jobs(), cluster, policy)
+    windowed = simulate(mixed_jobs(), cluster, policy, SimConfig(queue_depth=1000))
+    assert [s.end for s in full.jobs] == [s.end for s in windowed.jobs]

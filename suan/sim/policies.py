@@ -51,8 +51,7 @@ def srtf_priority(attained: float, remaining: float, devices: int) -> int:
 
 
 def _preemptive(name: str, description: str) -> Policy:
-    return Policy(name, description, ORDERS["priority"], PLACERS["compact"](), preemption=True,
-                  max_preemption_attempts=64)
+    return Policy(name, description, ORDERS["priority"], PLACERS["compact"](), preemption=True)
 
 
 EXTRA: dict[str, SimPolicy] = {

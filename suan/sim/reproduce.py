@@ -34,8 +34,9 @@ PHILLY = SHARED / "traces" / "philly"
 TIRESIAS = SHARED / "peer-inputs" / "tiresias"
 GAVEL = SHARED / "peer-inputs" / "gavel"
 HELIOS_WINDOW = ("2017-10-01 00:00:00", "2017-11-30 23:59:00")
-EVENT_DRIVEN = SimConfig(tick_s=None)
-"""Reproductions run cycles on events only (arrivals, finishes, LAS demotions)."""
+EVENT_DRIVEN = SimConfig(tick_s=None, queue_depth=128)
+"""Reproductions run cycles on events only (arrivals, finishes, LAS demotions), each over the
+first 128 waiting jobs in the policy's order."""
 
 HELIOS_POLICIES = {"fifo": "fifo", "sjf": "sjf", "srtf": "srtf-preemptive"}
 """Helios policy -> ours."""

@@ -9,6 +9,7 @@ jobs, cluster and config always give the same result.
 
 from __future__ import annotations
 
+import bisect
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +44,9 @@ class SimConfig:
     queues: tuple[QueueSpec, ...] = (DEFAULT_QUEUE,)
     oracle_estimates: bool = False
     warm: bool = True
+    queue_depth: int | None = None
+    """Pass only the first N waiting jobs, in the policy's order, to each cycle (None: all),
+    like Slurm's `default_queue_depth`; bounds the cost of a cycle under a long queue."""
 
 
 @dataclass
@@ -77,6 +81,7 @@ class Simulator:
         if len(self.by_name) != len(self.states):
             raise ValueError("job ids must be unique")
         self.pending: dict[str, JobState] = {}
+        self.waiting: list[tuple[tuple[object, ...], int]] = []
         self.outstanding = 0
         self.allocated = 0.0
         self.timeline: list[tuple[float, float, int, int]] = []
@@ -153,8 +158,7 @@ class Simulator:
             state.status = Status.REJECTED
             self._retire()
             return False
-        state.status = Status.PENDING
-        self.pending[state.job.name] = state
+        self._enqueue(state, now)
         return True
 
     def _on_finish(self, event: Event, now: float) -> bool:
@@ -209,26 +213,34 @@ class Simulator:
         return True
 
     # ------------------------------------------------------------------ the cycle
+    def _enqueue(self, state: JobState, now: float) -> None:
+        """A job starts waiting: give it its priority view, file it in the policy's order
+        (every order key is fixed while a job waits)."""
+        view = self.policy.view
+        if view is not None:
+            priority = view(state.attained, state.remaining_s(now), state.devices)
+            if priority != state.job.priority:
+                state.job = replace(state.job, priority=priority)
+        state.status = Status.PENDING
+        self.pending[state.job.name] = state
+        if self.config.queue_depth:
+            bisect.insort(self.waiting, (self.policy.policy.order.key(state.job), state.index))
+
+    def _waiting_jobs(self) -> list[Job]:
+        depth = self.config.queue_depth
+        if not depth:
+            return [s.job for s in self.pending.values()]
+        return [self.states[index].job for _, index in self.waiting[:depth]]
+
     def _cycle(self, now: float) -> None:
-        if self.policy.view is not None:
-            self._refresh_views(now)
-        decisions = self.sched.run([s.job for s in self.pending.values()], self.policy.policy,
-                                   now)
+        if self.policy.refresh_running:
+            for name in list(self.sched.live):
+                self._relabel_running(self.by_name[name], now)
+        decisions = self.sched.run(self._waiting_jobs(), self.policy.policy, now)
         for preemption in decisions.preemptions:
             self._stop(self.by_name[preemption.job], now, failed=False)
         for start in decisions.starts:
             self._start(self.by_name[start.job.name], start, now)
-
-    def _refresh_views(self, now: float) -> None:
-        view = self.policy.view
-        assert view is not None
-        for state in self.pending.values():
-            priority = view(state.attained, state.remaining_s(now), state.devices)
-            if priority != state.job.priority:
-                state.job = replace(state.job, priority=priority)
-        if self.policy.refresh_running:
-            for name in list(self.sched.live):
-                self._relabel_running(self.by_name[name], now)
 
     def _relabel_running(self, state: JobState, now: float) -> None:
         view = self.policy.view
@@ -257,6 +269,8 @@ class Simulator:
         if state.first_start is None:
             state.first_start = now
         self.pending.pop(state.job.name, None)
+        if self.config.queue_depth:
+            self.waiting.remove((self.policy.policy.order.key(state.job), state.index))
         self.sched.add(state.alloc)
         self.allocated += _devices(state.alloc)
         finish = state.work_start + max(0.0, 1.0 - state.progress) / state.rate
@@ -291,8 +305,7 @@ class Simulator:
         else:
             state.preemptions += 1
         state.job = replace(state.job, attained_service_s=state.attained)
-        state.status = Status.PENDING
-        self.pending[state.job.name] = state
+        self._enqueue(state, now)
 
     def _release(self, state: JobState) -> None:
         assert state.alloc is not None
