@@ -342,3 +342,17 @@ def test_a_cycle_on_a_kept_working_state_decides_like_a_fresh_one():
     kept.ledger.rollback(mark)
     assert reused == fresh
     assert kept.ledger.whole == WorkingState.build(snap, default_catalog()).ledger.whole
+
+
+def test_cpu_only_replicas_go_to_cpu_nodes_first():
+    from suan.cluster.model import Node
+    from suan.jobs.model import Job, ReplicaGroup
+
+    cpu_node = Node("cpu0", None, 0, (), cpu_milli=64_000, memory_mib=1 << 18)
+    nodes = cluster(node("g0"), cpu_node)
+    prep = Job("prep", (ReplicaGroup(replicas=2, accelerators=0, cpu_milli=16_000,
+                                     memory_mib=1024),))
+    big = Job("big-prep", (ReplicaGroup(replicas=1, accelerators=0, cpu_milli=100_000),))
+    decisions = schedule(snapshot(nodes), [prep, big], "fifo-besteffort")
+    assert [r.node for r in decisions.started()["prep"].replicas] == ["cpu0", "cpu0"]
+    assert decisions.started()["big-prep"].replicas[0].node == "g0"

@@ -142,9 +142,9 @@ def _place_group(
     quota: QuotaBook | None,
     placer: Placer,
     ctx: PlaceContext,
-) -> tuple[GroupFit, str, dict[str, float]] | GangMiss:
+) -> tuple[GroupFit, str | None, dict[str, float]] | GangMiss:
     if group.accelerators == 0:
-        return GangMiss(f"group {group.name} asks for no accelerators", WaitCode.UNSCHEDULABLE)
+        return _place_cpu_group(job, group, ledger)
     misses: list[GangMiss] = []
     for accelerator in candidate_types(job, group, ledger):
         for replicas in _replica_counts(group):
@@ -165,6 +165,33 @@ def _place_group(
                 return fit, accelerator, usage
             misses.append(GangMiss(fit, _miss_code(fit, job)))
     return _explain(misses, group)
+
+
+def _place_cpu_group(
+    job: Job, group: ReplicaGroup, ledger: Ledger
+) -> tuple[GroupFit, str | None, dict[str, float]] | GangMiss:
+    """Replicas that need no accelerator: on nodes with the CPU and memory, CPU-only nodes
+    first (accelerator nodes keep their CPUs for accelerator work where possible), then the
+    nodes with the most free CPU. Such replicas use no accelerator quota."""
+    cpu, mem = group.cpu_milli, group.memory_mib
+    candidates = [p for p, ok in enumerate(ledger.takes_work) if ok and ledger.cpu[p] >= cpu
+                  and ledger.mem[p] >= mem]
+    candidates.sort(key=lambda p: (ledger.nodes[p].accelerator is not None, -ledger.cpu[p], p))
+    slots: list[tuple[int, tuple[int, ...]]] = []
+    mark = ledger.savepoint()
+    for position in candidates:
+        while len(slots) < group.replicas and ledger.cpu[position] >= cpu \
+                and ledger.mem[position] >= mem:
+            ledger.take(position, (), 0, cpu, mem)
+            slots.append((position, ()))
+        if len(slots) == group.replicas:
+            nodes = len({s[0] for s in slots})
+            why = f"CPU only: {group.replicas} replica(s) on {nodes} node(s) with the free CPU"
+            return GroupFit(slots, why), None, {}
+    ledger.rollback(mark)
+    return GangMiss(
+        f"group {group.name}: {group.replicas} replica(s) of {cpu / 1000:g} CPU and "
+        f"{mem} MiB do not fit on the nodes that take work", WaitCode.CAPACITY)
 
 
 def _planner_note(job: Job, group: ReplicaGroup, accelerator: str) -> str:

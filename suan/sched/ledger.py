@@ -64,6 +64,7 @@ class Layout:
         self.cpu: list[int] = []
         self.mem: list[int] = []
         self.schedulable: list[bool] = []
+        self.takes_work: list[bool] = []
         self.rule: list[AllocationRule | None] = []
         rules: dict[str, AllocationRule] = {}
         for node in self.nodes:
@@ -76,6 +77,7 @@ class Layout:
             self.cpu.append(node.cpu_milli or UNDECLARED)
             self.mem.append(node.memory_mib or UNDECLARED)
             self.schedulable.append(node.health.schedulable and node.accelerator is not None)
+            self.takes_work.append(node.health.schedulable)
             accel = node.accelerator
             if accel is not None and accel not in rules:
                 found = self.catalog.find(accel)
@@ -165,6 +167,7 @@ class Ledger:
         self.cpu: list[int] = layout.cpu[:]
         self.mem: list[int] = layout.mem[:]
         self.schedulable = layout.schedulable
+        self.takes_work = layout.takes_work
         self.rule = layout.rule
         self.type_rules = layout.type_rules
         self.node_groups = layout.node_groups
