@@ -30,10 +30,13 @@ from pathlib import Path
 from suan import Client
 
 client, job_id = Client(), sys.argv[1]
+deadline = time.monotonic() + 300
 while True:
     job = client.describe(job_id)
     if job["state"] == "running" and (Path(job["checkpoint_dir"]) / "ckpt.pt").exists():
         break
+    if job["state"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
+        sys.exit(f"the job is {job['state']} before its first checkpoint; see suan logs {job_id}")
     time.sleep(0.2)
 shim = job["ranks_detail"][2]["pid"]
 rank = int(Path(f"/proc/{shim}/task/{shim}/children").read_text().split()[0])
@@ -44,6 +47,7 @@ echo "== suan logs $JOB -f   (rank 0: the gang restarts and resumes from its che
 "$SUAN" logs "$JOB" -f
 echo "== suan describe $JOB"
 "$SUAN" describe "$JOB" | sed -n '1,/^spec:/p'
+echo "logs: $SUAN_HOME/jobs/$JOB/logs/rank-*.log   (or: suan logs $JOB --rank N)"
 echo "== suan jobs --all"
 "$SUAN" jobs --all
 echo "== suan down"
