@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from suan.plan import efficiency
-from suan.plan.calibrate import DEFAULT_CSV, Row, mape, predict, read_rows
+from suan.plan.calibrate import DEFAULT_CSV, mape, predict
+from suan.plan.rows import Row, read_rows
 
 FITTED = ("OVERLAP_INTERFERENCE", "GEMM_HALF_WIDTH_PER_RIDGE", "ELEMENTWISE_PASSES")
 """Names of the fitted constants in `suan.plan.efficiency`, in FIT_GRID order."""
