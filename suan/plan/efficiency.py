@@ -10,7 +10,8 @@ Two kinds of kernels set the compute time of a layer:
   does ~w FLOPs per byte of operand traffic, so a device with more compute per byte of
   bandwidth (H100 295 FLOP/B vs A100-80GB 153; FP8 twice the BF16 figure) needs wider GEMMs
   to fill its tensor cores. The fused attention core runs at the device's measured
-  FlashAttention fraction (`Hardware.attention_fraction`), with the same row saturation.
+  FlashAttention-2 or -3 fraction (`Hardware.attention_fraction`,
+  `Hardware.attention_fraction_flash3`), with the same row saturation.
 - **Memory-bound element-wise work** (norms, activations, dropout, residual adds, softmax,
   casts, the optimizer) moves bytes at the HBM bandwidth. Its traffic is taken as
   `ELEMENTWISE_PASSES` × the bytes the layer stores for backward (Korthikanti's activation
@@ -59,9 +60,9 @@ execution was only 10.2 % slower than overlapped (Lee et al., "Characterizing
 Compute-Communication Overlap in GPU-Accelerated Distributed Deep Learning", arXiv
 2507.03114, 2025); and PyTorch FSDP's BACKWARD_POST prefetch, Composer's default
 (`FSDPConfig.backward_prefetch`), issues a unit's backward all-gather only after the previous
-unit's gradients, putting it on the critical path. With the literature's 0.19 plus an
-explicitly serial backward gather the calibration MAPE is 4.4 %, and FSDP2 (torchtitan) hold-out
-rows come out 16-24 % too fast, so the fitted bound is kept."""
+unit's gradients, putting it on the critical path. The alternative of the literature's 0.19
+plus an explicitly serial backward gather fits the calibration rows worse (MAPE 4.4 %); the
+FSDP2 (torchtitan) hold-out rows, checked afterwards, also sit with the fitted bound."""
 
 HBM_EFFICIENCY = 0.85
 """Fraction of the datasheet HBM bandwidth a streaming kernel reaches (STREAM-like copies

@@ -12,7 +12,10 @@ for ZeRO-3/FSDP, parameter gathers and gradient reduce-scatters overlap with eac
 micro-batch's compute. Overlap is not free: while a collective runs, its kernels hold SMs and
 HBM bandwidth, so the compute it hides behind slows by `OVERLAP_INTERFERENCE` of the
 collective's duration (`overlapped_seconds`); traffic longer than the compute is exposed in
-full. The optimizer step streams the local states through HBM once.
+full. ZeRO-3 issues one collective per layer and pass (two weight gathers, one gradient
+reduce-scatter per micro-batch), each paying NCCL's ring latency (comm.py), which is what
+large data-parallel groups of small models feel. The optimizer step streams the local states
+through HBM once.
 """
 
 from __future__ import annotations
