@@ -78,3 +78,18 @@ def test_moe_columns_make_an_moe_model():
                             moe_num_experts="8", moe_topk="2", moe_expert_ffn_size="14336",
                             tp="1", pp="1", dp="512", tokens_per_s_per_gpu="1000"))
     assert row.model.is_moe and row.model.topk == 2 and row.model.expert_ffn == 14336
+
+
+@pytest.mark.parametrize(("text", "mode"), [
+    ("selective (attention core only)", "selective"), ("none", "none"), ("no", "none"),
+    ("full (every layer)", "full"), ("full (activation checkpointing)", "full"),
+    ("yes", "full"), ("", "selective"),
+])
+def test_recompute_text(text, mode):
+    from suan.plan.rows import _recompute
+    assert _recompute(text) == mode
+
+
+def test_blank_dp_is_derived_from_the_device_count():
+    row = parse_row(_record(dp="", tokens_per_s_per_gpu="500"))
+    assert row.layout.dp == 512 // (8 * 4)

@@ -112,12 +112,15 @@ def _pipeline_padded(model: ModelSpec, rec: dict[str, str]) -> ModelSpec:
 
 
 def _recompute(text: str) -> str:
-    text = text.lower()
-    if text.startswith("selective"):
+    """Recompute mode from text: "selective ..." / "partial"; "none" / "no"; "full ..." /
+    "yes" / "activation checkpointing". Unstated (empty) is taken as selective, Megatron-Core's
+    usual setting, which with fused attention costs only the attention core."""
+    text = text.strip().lower()
+    if text.startswith(("selective", "partial")):
         return "selective"
-    if text.startswith("none"):
+    if text.startswith(("none", "no ", "off", "false")) or text == "no":
         return "none"
-    return "full"
+    return "full" if text else "selective"
 
 
 def _zero(text: str) -> int:
@@ -133,9 +136,12 @@ def _zero(text: str) -> int:
 
 
 def _layout(rec: dict[str, str]) -> Layout:
+    """The row's layout; a blank dp is the devices left by tp · pp · cp."""
     zero = _zero(rec["zero_or_fsdp"])
+    tp, pp, cp = _int(rec["tp"]), _int(rec["pp"]), _int(rec["cp"])
+    dp = _int(rec["dp"], 0) or max(1, _int(rec["num_accelerators"]) // (tp * pp * cp))
     return Layout(
-        tp=_int(rec["tp"]), pp=_int(rec["pp"]), dp=_int(rec["dp"]), cp=_int(rec["cp"]),
+        tp=tp, pp=pp, dp=dp, cp=cp,
         vpp=_int(rec["virtual_pp"]), micro_batch=_int(rec["micro_batch_seqs"]), zero=zero,
         recompute=_recompute(rec["activation_recompute"]),
         sequence_parallel=rec["sequence_parallel"].strip().lower() == "yes",
