@@ -192,11 +192,12 @@ def _layer_seconds(model: ModelSpec, layout: Layout, workload: Workload, hardwar
 
 def _logits_seconds(model: ModelSpec, layout: Layout, workload: Workload,
                     hardware: Hardware) -> float:
-    """Forward + backward seconds of the output projection and the fp32 loss."""
+    """Forward + backward seconds of the output projection and the fp32 loss. The output
+    projection stays in BF16 in FP8 runs: Megatron-LM and Transformer Engine apply FP8 to the
+    transformer layers' linears only (`fp8_autocast` around the decoder block)."""
     tokens = _tokens(layout, workload)
     flops = (1 + BACKWARD_FACTOR) * logits_flops(model) * tokens / layout.tp
-    peak = hardware.peak_tflops(workload.precision)
-    gemm = _gemm_seconds(flops, model.hidden, tokens, peak, hardware)
+    gemm = _gemm_seconds(flops, model.hidden, tokens, hardware.bf16_tflops, hardware)
     loss_bytes = efficiency.ELEMENTWISE_PASSES * LOGITS_BYTES * model.vocab / layout.tp * tokens
     return gemm + memory_seconds(loss_bytes, hardware.hbm_gbs)
 
