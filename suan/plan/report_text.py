@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from suan.plan import efficiency
+
 COMMAND = ("python -m suan.plan.calibrate --csv ../shared/planner/calibration.csv "
            "--markdown docs/planner-calibration.md")
 
@@ -20,9 +22,11 @@ def intro(csv_name: str) -> list[str]:
         f"**Calibration rows** (`{csv_name}`: Megatron-LM SC'21 Table 1, Korthikanti et al. 2022,",
         "llm-foundry MPT on A100-40GB) are the only rows anything was fitted on. Three constants",
         "in `suan/plan/efficiency.py` are the grid point with the lowest tokens/s MAPE over them",
-        f"(`{FIT_COMMAND}` reproduces it): `OVERLAP_INTERFERENCE` 1.0,",
-        "`GEMM_HALF_WIDTH_PER_RIDGE` 1.2, `ELEMENTWISE_PASSES` 6. Every other figure is a",
-        "published formula or measurement, named with its source in docs/planner.md.",
+        f"(`{FIT_COMMAND}` reproduces it): `OVERLAP_INTERFERENCE`",
+        f"{efficiency.OVERLAP_INTERFERENCE:g}, `GEMM_HALF_WIDTH_PER_RIDGE`",
+        f"{efficiency.GEMM_HALF_WIDTH_PER_RIDGE:g}, `ELEMENTWISE_PASSES`",
+        f"{efficiency.ELEMENTWISE_PASSES:g}. Every other figure is a published formula or",
+        "measurement, named with its source in docs/planner.md.",
         "",
         "**Hold-out rows** (`suan/plan/holdout.csv`) were only checked, never fitted: every",
         "H100 BF16 / H100 FP8 / A100-80GB row of the llm-foundry benchmark README (a different",
