@@ -22,11 +22,12 @@ def intro(csv_name: str) -> list[str]:
         f"**Calibration rows** (`{csv_name}`: Megatron-LM SC'21 Table 1, Korthikanti et al. 2022,",
         "llm-foundry MPT on A100-40GB) are the only rows anything was fitted on. Three constants",
         "in `suan/plan/efficiency.py` are the grid point with the lowest tokens/s MAPE over them",
-        f"(`{FIT_COMMAND}` reproduces it): `OVERLAP_INTERFERENCE`",
-        f"{efficiency.OVERLAP_INTERFERENCE:g}, `GEMM_HALF_WIDTH_PER_RIDGE`",
-        f"{efficiency.GEMM_HALF_WIDTH_PER_RIDGE:g}, `ELEMENTWISE_PASSES`",
-        f"{efficiency.ELEMENTWISE_PASSES:g}. Every other figure is a published formula or",
-        "measurement, named with its source in docs/planner.md.",
+        f"(`{FIT_COMMAND}` reproduces it):",
+        f"`OVERLAP_INTERFERENCE` {efficiency.OVERLAP_INTERFERENCE:g}, "
+        f"`GEMM_HALF_WIDTH_PER_RIDGE` {efficiency.GEMM_HALF_WIDTH_PER_RIDGE:g}, "
+        f"`ELEMENTWISE_PASSES` {efficiency.ELEMENTWISE_PASSES:g}.",
+        "Every other figure is a published formula or measurement, named with its source in",
+        "docs/planner.md.",
         "",
         "**Hold-out rows** (`suan/plan/holdout.csv`) were only checked, never fitted: every",
         "H100 BF16 / H100 FP8 / A100-80GB row of the llm-foundry benchmark README (a different",
