@@ -4,6 +4,8 @@
 #   eval "$(bash scripts/ci-postgres.sh)"     # exports SUAN_TEST_POSTGRES_URL
 #
 # Everything but the final `export` line goes to stderr.
+# The server is started with fd 3 (this script's real stdout) closed, so that a caller reading
+# stdout through `$(...)` is not kept waiting by the server holding it open.
 # Installs Debian's postgresql when its binaries are missing, creates a cluster in a temporary
 # directory owned by the postgres user, starts it on 127.0.0.1:${SUAN_PG_PORT:-55432} and
 # creates the database `suan_test`. Needs root (apt-get, su). Safe to run twice.
@@ -33,7 +35,7 @@ if ! su -s /bin/sh postgres -c "$PG_BIN/pg_ctl -D $PG_DATA status" >/dev/null 2>
     chown postgres "$PG_DATA"
     su -s /bin/sh postgres -c "$PG_BIN/initdb -D $PG_DATA -A trust -U postgres" >/dev/null
     su -s /bin/sh postgres -c "$PG_BIN/pg_ctl -D $PG_DATA -l $PG_DATA/server.log -w \
-        -o '-c listen_addresses=127.0.0.1 -p $PG_PORT -k /tmp' start" >/dev/null
+        -o '-c listen_addresses=127.0.0.1 -p $PG_PORT -k /tmp' start" >/dev/null 3>&-
 fi
 su -s /bin/sh postgres -c "$PG_BIN/psql -h 127.0.0.1 -p $PG_PORT -U postgres -tAc \
     \"SELECT 1 FROM pg_database WHERE datname='suan_test'\"" | grep -q 1 \
