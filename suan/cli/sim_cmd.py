@@ -58,6 +58,8 @@ def replay_command(
     oracle_estimates: bool = typer.Option(False, "--oracle-estimates", help="Give backfill "
                                           "the true durations as runtime estimates."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip and count bad rows."),
+    queue_depth: int = typer.Option(0, "--queue-depth", help="Pass only the first N waiting "
+                                    "jobs, in the policy's order, to each cycle (0: all)."),
 ) -> None:
     """Replay a trace under one or more policies and compare them side by side."""
     from suan.sim.replay import ReplayOptions, replay
@@ -67,7 +69,7 @@ def replay_command(
         checkpoint=checkpoint, overhead=overhead, slowdown=slowdown,
         node_mtbf_days=node_mtbf_days, repair_hours=repair_hours, seed=seed,
         vcs=set(_split(vcs)), limit=limit, oracle_estimates=oracle_estimates,
-        skip_bad=skip_bad,
+        skip_bad=skip_bad, queue_depth=queue_depth,
     )
     replay(options, Console(), json_path=json_path, plots=plots, jobs_csv=jobs_csv)
 

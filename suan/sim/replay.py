@@ -37,6 +37,7 @@ class ReplayOptions:
     limit: int = 0
     oracle_estimates: bool = False
     skip_bad: bool = False
+    queue_depth: int = 0
 
 
 def load_cluster_arg(source: str) -> Cluster:
@@ -67,7 +68,8 @@ def config_from(options: ReplayOptions) -> SimConfig:
         failures = FailureModel(options.node_mtbf_days * DAY, repair_s=options.repair_hours
                                 * 3600, seed=options.seed)
     return SimConfig(tick_s=options.tick or None, runtime=runtime, failures=failures,
-                     oracle_estimates=options.oracle_estimates)
+                     oracle_estimates=options.oracle_estimates,
+                     queue_depth=options.queue_depth or None)
 
 
 def replay(options: ReplayOptions, console: Console, *, json_path: Path | None = None,
