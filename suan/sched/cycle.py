@@ -85,6 +85,7 @@ class Cycle:
         self.failed_shapes: dict[object, tuple[int, str, WaitCode]] = {}
         self.preemption_attempts = 0
         self.started_now: set[str] = set()
+        self.victim_order: list[tuple[float, float, float, str, Allocation]] | None = None
         victims = [a.job for a in snapshot.running if a.job.preemptible]
         self.lowest_victim_priority = min((j.priority for j in victims), default=float("inf"))
         self.borrowers_at_start = any(self.quota.borrowing(j.queue) for j in victims)

@@ -31,21 +31,22 @@ Candidate = tuple[float, float, float, str, Allocation, str]
 
 
 def _candidates(cycle: Cycle, job: Job) -> list[Candidate]:
+    """Up to MAX_VICTIMS victims for `job`, cheapest first (see the module docstring)."""
     quota, ledger = cycle.quota, cycle.ledger
     spec = quota.specs.get(job.queue)
     can_reclaim = spec is not None and not spec.unlimited
     borrowing: dict[str, bool] = {}
     found: list[Candidate] = []
-    for alloc in cycle.live.values():
+    for priority, lost, newest, name, alloc in _ranked(cycle):
+        if priority > job.priority or len(found) == MAX_VICTIMS:
+            break
+        if name not in cycle.live or (priority == job.priority and not can_reclaim):
+            continue
         other = alloc.job
-        if other.priority > job.priority or (other.priority == job.priority and not can_reclaim):
-            continue
-        if not other.preemptible or other.name in cycle.started_now:
-            continue
         if other.queue not in borrowing:
             borrowing[other.queue] = quota.borrowing(other.queue)
         lends = borrowing[other.queue]
-        if other.priority < job.priority and (other.queue == job.queue or lends):
+        if priority < job.priority and (other.queue == job.queue or lends):
             kind = "priority"
         elif can_reclaim and other.queue != job.queue and lends:
             kind = "reclaim"
@@ -54,10 +55,22 @@ def _candidates(cycle: Cycle, job: Job) -> list[Candidate]:
         first = alloc.replicas[0] if alloc.replicas else None
         if first is None or not job.accepts(ledger.nodes[ledger.index[first.node]].accelerator):
             continue
-        lost = alloc.lost_work_s(cycle.now) * other.devices
-        found.append((other.priority, lost, -alloc.start_time, other.name, alloc, kind))
-    found.sort(key=lambda c: c[:4])
-    return found[:MAX_VICTIMS]
+        found.append((priority, lost, newest, name, alloc, kind))
+    return found
+
+
+def _ranked(cycle: Cycle) -> list[tuple[float, float, float, str, Allocation]]:
+    """The snapshot's preemptible running jobs in victim order — lowest priority, then least
+    work lost since the last checkpoint (times devices), then youngest — computed once per
+    cycle (jobs started in the cycle are never victims)."""
+    if cycle.victim_order is None:
+        now = cycle.now
+        cycle.victim_order = sorted(
+            (alloc.job.priority, alloc.lost_work_s(now) * alloc.job.devices, -alloc.start_time,
+             alloc.job.name, alloc)
+            for alloc in cycle.snapshot.running if alloc.job.preemptible
+        )
+    return cycle.victim_order
 
 
 def _fits(cycle: Cycle, job: Job, ctx: PlaceContext) -> GangFit | None:
