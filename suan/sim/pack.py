@@ -28,7 +28,7 @@ from suan.catalog import default_catalog
 from suan.cluster.model import Cluster
 from suan.cluster.traces import read_openb_nodes
 from suan.sched.fragmentation import TaskShape, workload_shapes
-from suan.sim.packing import STRATEGIES, PackState, Shapes, choose
+from suan.sim.packing import STRATEGIES, PackState, Shapes, choose, fragmentation
 from suan.sim.pods import Pod, read_openb_pods
 from suan.sim.report import write_json
 
@@ -51,6 +51,8 @@ class PackRun:
     failed: int
     wall_s: float
     curve: list[tuple[float, float]] = field(default_factory=list)
+    fragmented_at_100: float = float("nan")
+    """GPUs that no task shape of the workload could use, when arrived demand reaches 100 %."""
 
 
 def inflated(pods: Sequence[Pod], seed: int, factor: float, gpus: float, cpu: float
@@ -86,6 +88,7 @@ def run_pack(cluster: Cluster, pods: Sequence[Pod], strategy: str, seed: int,
     arrived = 0.0
     curve: list[tuple[float, float]] = []
     at_100 = None
+    fragmented = float("nan")
     placed = failed = 0
     for pod in workload:
         arrived += pod.gpus
@@ -101,9 +104,10 @@ def run_pack(cluster: Cluster, pods: Sequence[Pod], strategy: str, seed: int,
             curve.append((arrived_pct, unallocated))
         if at_100 is None and arrived_pct >= 100:
             at_100 = unallocated
+            fragmented = float(fragmentation(state.free, state.cpu, table).sum()) / 1000
     return PackRun(strategy, seed, at_100 if at_100 is not None else float("nan"),
                    100 * state.allocated_milli / 1000 / capacity, 100 * arrived / capacity,
-                   placed, failed, time.perf_counter() - started, curve)
+                   placed, failed, time.perf_counter() - started, curve, fragmented)
 
 
 def pod_shapes(pods: Sequence[Pod]) -> list[TaskShape]:
@@ -145,6 +149,7 @@ def summary(runs: dict[str, list[PackRun]]) -> dict[str, dict[str, Any]]:
         table[strategy] = {
             "unallocated_gpu_pct_at_100": float(np.mean(values)),
             "unallocated_gpu_pct_at_100_median": float(np.median(values)),
+            "fragmented_gpus_at_100": float(np.mean([r.fragmented_at_100 for r in items])),
             "allocated_gpu_pct_final": float(np.mean([r.allocated_final_pct for r in items])),
             "arrived_gpu_pct_final": float(np.mean([r.arrived_final_pct for r in items])),
             "seeds": [r.seed for r in items],
@@ -171,12 +176,14 @@ def pack_report(nodes: Path, pods: Path, strategies: Sequence[str], seeds: Seque
     figures = summary(runs)
     table = Table(title=f"unallocated GPU % at 100 % arrived GPU demand ({len(seeds)} seeds)",
                   title_justify="left")
-    for column in ("placement", "ours (mean)", "published", "allocated at end %", "wall s"):
+    for column in ("placement", "ours (mean)", "published", "fragmented GPUs at 100 %",
+                   "allocated at end %", "wall s"):
         table.add_column(column, justify="left" if column == "placement" else "right")
     for strategy, item in figures.items():
         theirs = (published or {}).get(strategy)
         table.add_row(strategy, f"{item['unallocated_gpu_pct_at_100']:.2f}",
                       "-" if theirs is None else f"{theirs:.2f}",
+                      f"{item['fragmented_gpus_at_100']:.1f}",
                       f"{item['allocated_gpu_pct_final']:.1f}", f"{item['wall_s']:.0f}")
     console.print(table)
     document = {"nodes": str(nodes), "pods": str(pods), "inflate": inflate,
