@@ -9,7 +9,7 @@ below 1000) asks for that share of a single device.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 Placement = Literal["pack", "spread"]
 _SHAPE_IDS: dict[tuple[object, ...], int] = {}
@@ -82,6 +82,8 @@ class Job:
     restart_policy: str = "on-failure"
     max_restarts: int = 3
     model: str | None = None
+    if TYPE_CHECKING:
+        shape_id: int  # set by __post_init__: a small process-wide id of `shape`
 
     @property
     def devices(self) -> float:
@@ -100,20 +102,22 @@ class Job:
         return (groups, t.replica_in_domain, t.within, t.placement, self.runtime_estimate_s,
                 self.model)
 
-    @property
-    def shape_id(self) -> int:
-        """A small integer standing for `shape` (interned process-wide), computed once per
-        job object: a cheap key for remembering verdicts."""
-        cache = self.__dict__
-        found = cache.get("_shape_id")
-        if found is None:
-            found = cache["_shape_id"] = _SHAPE_IDS.setdefault(self.shape, len(_SHAPE_IDS))
-        return found
+    def __post_init__(self) -> None:
+        # The shape is part of what a job is: its id is set when the job is made (a plain
+        # attribute outside the dataclass fields), so a cycle reads it at attribute speed.
+        self.__dict__["shape_id"] = _SHAPE_IDS.setdefault(self.shape, len(_SHAPE_IDS))
+
+    def __getattr__(self, name: str) -> object:
+        """`shape_id` of a job restored from a pickle (ids are process-local)."""
+        if name == "shape_id":
+            self.__post_init__()
+            return self.__dict__["shape_id"]
+        raise AttributeError(name)
 
     def __getstate__(self) -> dict[str, object]:
         """Pickle without the process-local shape id."""
         state = dict(self.__dict__)
-        state.pop("_shape_id", None)
+        state.pop("shape_id", None)
         return state
 
     @property
