@@ -66,3 +66,23 @@ def test_node_failures_stop_jobs_and_the_node_comes_back_after_repair():
     assert result.failures > 0 and sum(s.failures for s in result.jobs) > 0
     assert all(s.end is not None for s in result.jobs)
     assert [s.end for s in result.jobs] == [s.end for s in again.jobs]
+
+
+@pytest.mark.parametrize(("gpus", "shape"), [(1, (1, 1)), (8, (1, 8)), (16, (2, 8)),
+                                             (12, (3, 4)), (24, (3, 8)), (128, (16, 8))])
+def test_a_trace_job_becomes_a_gang_that_fills_whole_nodes(gpus, shape):
+    from suan.sim.workload import replica_shape
+
+    assert replica_shape(gpus, 8) == shape
+
+
+def test_utilisation_counts_the_work_that_survived():
+    from suan.sim.metrics import summarise
+
+    # Two 4-GPU jobs of 100 s on one 8-GPU node: half the node busy for 100 s, then idle
+    # until the second, submitted at 150 s, ends at 250 s.
+    jobs = [TraceJob("a", 0, 100, 4), TraceJob("b", 150, 100, 4)]
+    figures = summarise(simulate(jobs, cluster_from_shorthand("1x8xV100"), "fifo"))
+    assert figures["makespan_s"] == 250
+    assert figures["gpu_utilization"] == pytest.approx((4 * 100 * 2) / (8 * 250))
+    assert figures["gpu_allocation"] == pytest.approx(figures["gpu_utilization"])
