@@ -32,6 +32,11 @@ NAMES = (
     "SUAN_COLLECTIVE_BACKEND",
     "CUDA_VISIBLE_DEVICES",
     "SUAN_TOKEN",
+    "SUAN_TP",
+    "SUAN_PP",
+    "SUAN_DP",
+    "SUAN_CP",
+    "SUAN_PLAN_ERROR",
 )
 
 

@@ -29,6 +29,7 @@ from suan.control.jobs import load_queues, placement_json, placement_of, schedul
 from suan.control.lifecycle import JobState, after_exit, check_transition, restart_backoff_s
 from suan.control.models import JobRow, RankRow
 from suan.control.store import Store, add_event
+from suan.errors import SuanError
 from suan.exec import Executor, JobLaunch, JobStatus, RankHandle
 from suan.sched import schedule
 from suan.sched.decisions import Decisions, Start
@@ -341,11 +342,15 @@ class Reconciler:
     def _launch_request(self, row: JobRow) -> JobLaunch:
         job = scheduler_job(row)
         placement = json.loads(row.placement or "{}")
+        env = dict(job.env)
+        if job.model is not None and placement.get("accelerator"):
+            devices = sum(len(r["devices"]) for r in placement.get("replicas", []))
+            env.update(planned_layout(job.model, placement["accelerator"], devices, env))
         return JobLaunch(
             job_id=row.id,
             attempt=row.attempt,
             command=job.command,
-            env=dict(job.env),
+            env=env,
             checkpoint_dir=row.checkpoint_dir,
             workdir=row.workdir,
             restart_count=row.attempt - 1,
@@ -359,6 +364,31 @@ class Reconciler:
     ) -> None:
         row.state = check_transition(row.state, target).value
         add_event(session, row.id, kind, message)
+
+
+LAYOUT_VARIABLES = ("SUAN_TP", "SUAN_PP", "SUAN_DP", "SUAN_CP", "SUAN_EP", "SUAN_VPP")
+
+
+def planned_layout(
+    model: str, accelerator: str, devices: int, env: dict[str, str]
+) -> dict[str, str]:
+    """The planner's layout for a job that names its model: SUAN_TP, SUAN_PP, SUAN_DP, ... for
+    its devices, at the sequence length and global batch the job's env gives (SUAN_SEQ,
+    SUAN_GLOBAL_BATCH) or the planner's defaults. A job that sets any layout variable itself
+    keeps its own layout; when no layout fits, SUAN_PLAN_ERROR says why and the job runs
+    without one."""
+    from suan.plan.advice import DEFAULT_SEQ, default_batch
+    from suan.plan.use import plan_env
+
+    if any(key in env for key in LAYOUT_VARIABLES):
+        return {}
+    try:
+        seq = int(env.get("SUAN_SEQ", DEFAULT_SEQ))
+        batch = int(env.get("SUAN_GLOBAL_BATCH", default_batch(seq)))
+        layout = plan_env(model, accelerator, devices, seq, batch)
+    except (SuanError, ValueError) as exc:
+        return {"SUAN_PLAN_ERROR": str(exc).splitlines()[-1].strip(" -")}
+    return layout
 
 
 def _handles(session: Session, row: JobRow) -> list[RankHandle]:

@@ -24,7 +24,7 @@ from suan.control.jobs import load_queues
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow, QueueRow
 from suan.control.store import add_event
-from suan.errors import FieldProblem, SpecError
+from suan.errors import FieldProblem, SpecError, SuanError
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
 from suan.jobs.spec import load_documents_text
@@ -87,6 +87,19 @@ def submit(
     return result
 
 
+def _model_problems(model: str, path: str) -> list[FieldProblem]:
+    """A `model` the planner cannot read, as problems at `path` (empty when it reads it)."""
+    from suan.plan.models import builtin_names, load_model
+
+    try:
+        load_model(model)
+    except SuanError as exc:
+        return [FieldProblem(path, f"the planner cannot read model {model!r}: {exc}",
+                             "a built-in model (" + ", ".join(builtin_names())
+                             + ") or the path of a config.json on the server")]
+    return []
+
+
 def _job_problems(
     jobs: list[Job],
     job_docs: list[tuple[int, dict[str, Any]]],
@@ -104,6 +117,8 @@ def _job_problems(
                     "a list of strings, e.g. [python, train.py]",
                 )
             )
+        if job.model is not None:
+            problems.extend(_model_problems(job.model, f"{prefix}.model"))
         if job.queue not in queues:
             problems.append(
                 FieldProblem(
