@@ -48,6 +48,16 @@ def test_best_fit_shares_a_partly_used_gpu_and_fgd_keeps_whole_gpus_whole():
         assert choose(state, half, rows, strategy, shapes, rng) == 0, strategy
 
 
+def test_fgd_over_gpus_puts_a_share_on_the_partly_used_gpu():
+    from suan.sim.packing import choose_gpu
+
+    state = small_state()
+    state.book(1, Pod("quarter", 0, 0, 1, 250), device=2)
+    shapes = Shapes([TaskShape(1, 1000, 0, 0.5), TaskShape(1, 750, 0, 0.5)])
+    pod = Pod("three-quarters", 0, 0, 1, 750)
+    assert choose_gpu(state, pod, state.feasible(pod), "fgd-gpu-bestfit", shapes) == (1, 2)
+
+
 def test_a_whole_node_job_only_fits_an_empty_node():
     state = small_state()
     state.book(0, Pod("one", 0, 0, 1, 1000))

@@ -28,7 +28,15 @@ from suan.catalog import default_catalog
 from suan.cluster.model import Cluster
 from suan.cluster.traces import read_openb_nodes
 from suan.sched.fragmentation import TaskShape, workload_shapes
-from suan.sim.packing import STRATEGIES, PackState, Shapes, choose, fragmentation
+from suan.sim.packing import (
+    GPU_CHOOSERS,
+    STRATEGIES,
+    PackState,
+    Shapes,
+    choose,
+    choose_gpu,
+    fragmentation,
+)
 from suan.sim.pods import Pod, read_openb_pods
 from suan.sim.report import write_json
 
@@ -94,7 +102,11 @@ def run_pack(cluster: Cluster, pods: Sequence[Pod], strategy: str, seed: int,
         arrived += pod.gpus
         rows = state.feasible(pod)
         if len(rows):
-            state.book(choose(state, pod, rows, strategy, table, rng), pod)
+            if strategy in GPU_CHOOSERS and pod.num_gpu and pod.gpu_milli < 1000:
+                row, device = choose_gpu(state, pod, rows, strategy, table)
+                state.book(row, pod, device)
+            else:
+                state.book(choose(state, pod, rows, strategy, table, rng), pod)
             placed += 1
         else:
             failed += 1

@@ -31,7 +31,9 @@ from suan.sim.pods import Pod
 
 WHOLE = 1000
 STRATEGIES = ("random", "bestfit", "dotprod", "gpu-packing", "gpu-clustering", "fgd",
-              "fgd-bestfit")
+              "fgd-bestfit", "fgd-gpu", "fgd-gpu-bestfit")
+GPU_CHOOSERS = ("fgd-gpu", "fgd-gpu-bestfit")
+"""Strategies that also choose the GPU of a fractional pod by fragmentation."""
 
 
 class PackState:
@@ -99,11 +101,13 @@ class PackState:
             free[whole & (order <= pod.num_gpu)] = 0
         return free, cpu, device
 
-    def book(self, row: int, pod: Pod) -> None:
+    def book(self, row: int, pod: Pod, device: int | None = None) -> None:
+        """Place the pod on node `row` (a fractional pod on `device`, else the tightest)."""
         free = self.free[row]
         if pod.num_gpu and pod.gpu_milli < WHOLE:
-            masked = np.where(free >= pod.gpu_milli, free, WHOLE + 1)
-            free[masked.argmin()] -= pod.gpu_milli
+            if device is None:
+                device = int(np.where(free >= pod.gpu_milli, free, WHOLE + 1).argmin())
+            free[device] -= pod.gpu_milli
         elif pod.num_gpu:
             for device in np.flatnonzero(free == WHOLE)[: pod.num_gpu]:
                 free[device] = 0
@@ -150,6 +154,32 @@ def fragmentation(free: np.ndarray, cpu: np.ndarray, shapes: Shapes) -> np.ndarr
     return value @ shapes.weight
 
 
+def choose_gpu(state: PackState, pod: Pod, rows: np.ndarray, strategy: str, shapes: Shapes
+               ) -> tuple[int, int]:
+    """FGD over (node, GPU) pairs for a fractional pod: the pair whose placement grows the
+    node's fragmentation least (with best-fit ties for `fgd-bestfit`)."""
+    before = state.fragments(shapes)[rows]
+    free, cpu = state.free[rows], state.cpu[rows] - pod.cpu_milli
+    best: tuple[float, float, int, int] | None = None
+    for device in range(free.shape[1]):
+        fits = free[:, device] >= pod.gpu_milli
+        if not fits.any():
+            continue
+        after = free[fits].copy()
+        after[:, device] -= pod.gpu_milli
+        delta = np.round(fragmentation(after, cpu[fits], shapes) - before[fits], 6)
+        remaining = np.clip(after, 0, None).sum(axis=1) / state.gpu_scale
+        if strategy == "fgd-gpu":
+            remaining = np.zeros(len(after))
+        order = np.lexsort((remaining, delta))[0]
+        candidate = (float(delta[order]), float(remaining[order]),
+                     int(rows[fits][order]), device)
+        if best is None or candidate[:3] < best[:3]:
+            best = candidate
+    assert best is not None
+    return best[2], best[3]
+
+
 def choose(state: PackState, pod: Pod, rows: np.ndarray, strategy: str,
            shapes: Shapes, rng: np.random.Generator) -> int:
     """The node (row index) the strategy picks among feasible `rows`."""
@@ -179,6 +209,8 @@ def choose(state: PackState, pod: Pod, rows: np.ndarray, strategy: str,
     delta = fragmentation(free, cpu, shapes) - state.fragments(shapes)[rows]
     if strategy == "fgd":
         return int(rows[np.argmin(delta)])
-    if strategy == "fgd-bestfit":
+    if strategy in ("fgd-bestfit", "fgd-gpu-bestfit"):
         return int(rows[np.lexsort((remaining, np.round(delta, 6)))[0]])
+    if strategy == "fgd-gpu":
+        return int(rows[np.argmin(delta)])
     raise ValueError(f"unknown packing strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
