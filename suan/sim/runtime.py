@@ -45,6 +45,9 @@ class Slowdown:
         return cls(**values)
 
 
+NO_SLOWDOWN = Slowdown()
+
+
 @dataclass(frozen=True)
 class RuntimeModel:
     """Placement-dependent speed and the cost of stopping a job."""
@@ -73,6 +76,8 @@ class RuntimeModel:
 
     def spread_factor(self, cluster: Cluster, replicas: tuple[ReplicaPlacement, ...]) -> float:
         """The slowdown of a placement: the widest span it crosses."""
+        if self.slowdown == NO_SLOWDOWN:
+            return 1.0
         nodes = {r.node for r in replicas}
         if len(nodes) > 1:
             racks = {cluster.node(n).rack for n in nodes}

@@ -90,6 +90,7 @@ class Simulator:
         self.progress: Progress | None = None
         self.done = 0
         self.total = cluster.capacity()
+        self.capacity = sum(self.total.values())
         self.largest = self.node_sizes
 
     # ------------------------------------------------------------------ set-up
@@ -145,8 +146,7 @@ class Simulator:
                 changed = handlers[event.kind](event, now) or changed
             if changed and self.pending:
                 self._cycle(now)
-            self.timeline.append((now, self.allocated, len(self.pending),
-                                  sum(self.sched.capacity.values())))
+            self.timeline.append((now, self.allocated, len(self.pending), self.capacity))
         return SimResult(self.policy.name, sum(self.sched.cluster.capacity().values()),
                          self.states, self.timeline, self.queue.popped, self.sched.cycles,
                          time.perf_counter() - started, self.failures)
@@ -198,7 +198,7 @@ class Simulator:
                    for r in state.alloc.replicas):
                 self._stop(state, now, failed=True)
         self.failures += 1
-        self.sched.set_cluster(with_failure(self.sched.cluster, subject, True))
+        self._set_cluster(with_failure(self.sched.cluster, subject, True))
         self.queue.push(now + model.repair_s, Kind.RECOVERY, subject)
         return True
 
@@ -206,11 +206,15 @@ class Simulator:
         subject = str(event.subject)
         model = self.config.failures
         assert model is not None
-        self.sched.set_cluster(with_failure(self.sched.cluster, subject, False))
+        self._set_cluster(with_failure(self.sched.cluster, subject, False))
         mtbf = model.device_mtbf_s if "#" in subject else model.node_mtbf_s
         if mtbf:
             self.queue.push(now + self.rng.expovariate(1 / mtbf), Kind.FAILURE, subject)
         return True
+
+    def _set_cluster(self, cluster: Cluster) -> None:
+        self.sched.set_cluster(cluster)
+        self.capacity = sum(self.sched.capacity.values())
 
     # ------------------------------------------------------------------ the cycle
     def _enqueue(self, state: JobState, now: float) -> None:
