@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from suan.jobs.model import Job
-from suan.sched.fit import WHOLE
 from suan.sched.gang import GangFit, GangMiss, place_gang
 from suan.sched.ledger import Ledger
 from suan.sched.placement import PlaceContext
@@ -125,5 +124,3 @@ def _hold(ledger: Ledger, job: Job, fit: GangFit, start_time: float) -> Reservat
     nodes = list(dict.fromkeys(r.node for r in fit.replicas))
     return Reservation(job.name, start_time, held, nodes)
 
-
-__all__ = ["WHOLE", "Reservation", "make_reservation"]

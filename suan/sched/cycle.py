@@ -141,8 +141,9 @@ class Cycle:
             self.ledger, lambda: place_gang(job, self.ledger, quota, self.policy.placer, ctx)
         )
 
-    def commit(self, job: Job, fit: GangFit, *, victims: tuple[str, ...] = (),
-               backfilled: bool = False) -> None:
+    def commit(self, job: Job, fit: GangFit, *, victims: tuple[str, ...] = ()) -> None:
+        """Start `job` in this cycle: book its quota, count it live, record the start (marked
+        backfilled when a reservation is held for an earlier job)."""
         for usage in fit.usage:
             self.quota.add(job.queue, usage)
         alloc = Allocation(job, fit.replicas, start_time=self.now)
@@ -150,7 +151,7 @@ class Cycle:
         self.started_now.add(job.name)
         self.decisions.starts.append(
             Start(job, fit.replicas, fit.why, fit.accelerators, victims,
-                  backfilled or self.reservation is not None)
+                  self.reservation is not None)
         )
 
     def blocked(
