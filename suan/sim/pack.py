@@ -14,6 +14,7 @@ import csv
 import os
 import random
 import time
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -175,7 +176,9 @@ def _mean_curve(items: Sequence[PackRun]) -> list[tuple[float, float]]:
     grid = np.arange(0, 131)
     values = [np.interp(grid, [x for x, _ in r.curve], [y for _, y in r.curve],
                         right=np.nan) for r in items if r.curve]
-    mean = np.nanmean(values, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # grid points no seed reached
+        mean = np.nanmean(values, axis=0)
     return [(float(x), float(y)) for x, y in zip(grid, mean, strict=True) if not np.isnan(y)]
 
 
