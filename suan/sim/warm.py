@@ -13,7 +13,6 @@ construction of the working state differs. `WarmScheduler(..., warm=False)` call
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from collections.abc import Sequence
 
@@ -38,7 +37,7 @@ class WarmCycle(Cycle):
                          state.catalog)
         self.snapshot = snapshot
         self.ledger = state.ledger
-        self.quota = _clone(state.quota)
+        self.quota = state.quota.copy()
         self.live = dict(state.live)
         self.lowest_victim_priority = min(state.victim_priorities, default=float("inf"))
         self.borrowers_at_start = any(self.quota.borrowing(q) for q in state.victim_queues)
@@ -119,20 +118,7 @@ class WarmScheduler:
 
     def _settle(self) -> None:
         """Bookings outside a cycle are permanent: drop them from the undo log."""
-        self.ledger._log.clear()  # the ledger has no public way to forget its undo log
-
-
-def _clone(book: QuotaBook) -> QuotaBook:
-    """A copy of a quota book that a cycle may change without touching the original: every
-    dictionary (usage, caches) is copied, and the per-queue usage dictionaries too (a cycle
-    adds to them in place). Every queue of the run is declared up front, so `ensure` never
-    grows the shared specs."""
-    clone = copy.copy(book)
-    for name, value in vars(book).items():
-        if isinstance(value, dict):
-            setattr(clone, name, value.copy())
-    clone.usage = {queue: used.copy() for queue, used in book.usage.items()}
-    return clone
+        self.ledger.commit()
 
 
 def _bump(counter: Counter, key: object, sign: float) -> None:  # type: ignore[type-arg]
