@@ -121,11 +121,14 @@ def ordered(
     return iter(sorted(jobs, key=key))
 
 
+_ATTAINED = attrgetter("attained_service_s")
+
+
 def _plain_key(jobs: Sequence[Job], plugin: OrderPlugin) -> Callable[[Job], SortKey]:
     """LAS orders exactly like FIFO while no job has passed the first threshold: then use
     the FIFO key, which is computed without a Python call per job."""
-    if plugin.name == "las" and all(
-        job.attained_service_s < LAS_THRESHOLDS_S[0] for job in jobs
-    ):
+    if plugin.name == "las" and max(
+        map(_ATTAINED, jobs), default=0.0
+    ) < LAS_THRESHOLDS_S[0]:
         return ORDERS["fifo"].key
     return plugin.key
