@@ -669,6 +669,10 @@ def _job_documents(draw) -> dict[str, Any]:
     if draw(st.booleans()):
         spec["runtimeEstimate"] = draw(st.sampled_from(["2h", "90m", 3600, 12.5, "1d2h3m4s"]))
     if draw(st.booleans()):
+        spec["typeSpeeds"] = draw(st.dictionaries(
+            st.sampled_from(["V100", "P100", "k80", "H100"]),
+            st.one_of(st.integers(1, 10), st.floats(0.01, 10.0)), min_size=1))
+    if draw(st.booleans()):
         spec["checkpoint"] = {"intervalSeconds": draw(st.integers(1, 10**6))}
     if draw(st.booleans()):
         spec["command"] = draw(st.lists(st.text(min_size=1, max_size=6), max_size=4))
@@ -744,3 +748,45 @@ def test_an_operator_catalog_decides_which_names_exist():
         parse_job(job_doc(one_group(accelerators={"type": "910B"})), catalog=catalog)
     (problem,) = caught.value.problems
     assert problem.allowed == "any, or a catalog name or alias (case-insensitive): H100-SXM-80GB"
+
+
+# --- per-type speeds ------------------------------------------------------------------------
+
+
+def test_type_speeds_become_canonical_pairs_fastest_first():
+    job = parse_job(job_doc({**one_group(accelerators={"count": 1}),
+                             "typeSpeeds": {"k80": 0.1, "V100": 1, "P100": 0.65}}))
+    assert job.type_speeds == (("V100-16GB", 1.0), ("P100", 0.65), ("K80", 0.1))
+    assert job.speed_on("P100") == 0.65 and job.speed_on("H100-SXM-80GB") is None
+    assert job_to_document(job)["spec"]["typeSpeeds"] == {"V100-16GB": 1, "P100": 0.65,
+                                                           "K80": 0.1}
+    assert parse_job(job_to_document(job)) == job
+
+
+def test_jobs_that_differ_only_in_speeds_have_different_shapes():
+    slow_k80 = parse_job(job_doc({**one_group(), "typeSpeeds": {"V100": 1, "K80": 0.1}}))
+    fast_k80 = parse_job(job_doc({**one_group(), "typeSpeeds": {"V100": 1, "K80": 0.9}}))
+    plain = parse_job(job_doc(one_group()))
+    assert len({slow_k80.shape_id, fast_k80.shape_id, plain.shape_id}) == 3
+
+
+@pytest.mark.parametrize(
+    ("speeds", "path", "message", "allowed"),
+    [
+        ({"V100": 0}, "spec.typeSpeeds.V100", "0 is out of range", "greater than 0"),
+        ({"K80": -0.5}, "spec.typeSpeeds.K80", "-0.5 is out of range", "greater than 0"),
+        ({"V100": "fast"}, "spec.typeSpeeds.V100", "expected a number, got 'fast'", ""),
+        ({"V100": True}, "spec.typeSpeeds.V100", "expected a number, got True", ""),
+        ({"V1000": 1}, "spec.typeSpeeds.V1000",
+         "unknown accelerator type 'V1000'; did you mean 'V100'?", "a catalog name or alias"),
+        ({"V100": 1, "v100-16gb": 2}, "spec.typeSpeeds.v100-16gb",
+         "'v100-16gb' and 'V100' both name V100-16GB", "each accelerator type once"),
+        ([1, 0.5], "spec.typeSpeeds", "expected a mapping, got a list", ""),
+    ],
+)
+def test_bad_type_speeds_name_the_type_what_was_wrong_and_what_is_allowed(
+        speeds, path, message, allowed):
+    found = problems_of(job_doc({**one_group(), "typeSpeeds": speeds}))
+    assert set(found) == {path}
+    assert found[path].message == message
+    assert allowed in (found[path].allowed or "")

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from suan.cluster.model import Cluster
 from suan.jobs.model import Job
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
+
+if TYPE_CHECKING:
+    from suan.sched.service import ServiceClasses
 
 
 @dataclass(frozen=True)
@@ -55,13 +59,18 @@ class Allocation:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Cluster, running allocations, queues and the injected time of this cycle."""
+    """Cluster, running allocations, queues and the injected time of this cycle.
+
+    `service`: the service classes learned from finished jobs (`suan.sched.service`), which
+    service-class orders use; None means none learned yet (LAS classes).
+    """
 
     cluster: Cluster
     running: tuple[Allocation, ...] = ()
     queues: tuple[QueueSpec, ...] = (DEFAULT_QUEUE,)
     now: float = 0.0
     meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    service: ServiceClasses | None = field(default=None, compare=False, hash=False)
 
     @cached_property
     def queue_map(self) -> dict[str, QueueSpec]:

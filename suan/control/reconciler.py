@@ -266,6 +266,11 @@ class Reconciler:
         starts = []
         for start in decisions.starts:
             row = rows[start.job.name]
+            if row.stop_target is not None:
+                # Moved to another type: it restarts once this attempt has stopped.
+                row.reason = f"moving: {start.why}; restarts once stopped"
+                row.reason_code = "preempting"
+                continue
             blocking = _overlap(start.replicas, busy)
             if blocking:
                 row.reason = f"placed; waiting for {', '.join(sorted(blocking))} to stop"

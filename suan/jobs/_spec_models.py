@@ -134,6 +134,7 @@ CpuMilli = Annotated[int, _units(parse_cpu_milli)]
 MemoryMiB = Annotated[int, _units(parse_memory_mib)]
 Priority = Annotated[int, BeforeValidator(_priority)]
 Amount = Annotated[float, Field(ge=0)]
+Speed = Annotated[float, Field(gt=0)]
 
 
 class _Strict(BaseModel):
@@ -409,6 +410,12 @@ class JobSpec(GroupFields):
     max_restarts: int = Field(default=3, ge=0)
     topology: Topology = Field(default_factory=Topology)
     model: str | None = None
+    type_speeds: dict[str, Speed] | None = None
+
+    @field_validator("type_speeds")
+    @classmethod
+    def _canonical_speeds(cls, value: dict[str, float] | None, info: ValidationInfo) -> Any:
+        return None if value is None else canonical_speeds(value, catalog_of(info))
 
     @model_validator(mode="after")
     def _check_groups(self) -> JobSpec:
@@ -476,6 +483,30 @@ class JobSpec(GroupFields):
         return tuple(sorted({**self.env, **group.env}.items()))
 
 
+def canonical_speeds(speeds: dict[str, float], catalog: Catalog) -> dict[str, float]:
+    """`typeSpeeds` keyed by canonical catalog names; a problem at each unknown or repeated
+    type."""
+    result: dict[str, float] = {}
+    written: dict[str, str] = {}
+    problems = []
+    for key, speed in speeds.items():
+        accel = catalog.find(key)
+        if accel is None:
+            message = f"unknown accelerator type {key!r}{_did_you_mean(key, catalog)}"
+            allowed = "a catalog name or alias (case-insensitive): " + ", ".join(
+                sorted(catalog.names()))
+            problems.append(FieldProblem(key, message, allowed))
+        elif accel.name in written:
+            message = f"{key!r} and {written[accel.name]!r} both name {accel.name}"
+            problems.append(FieldProblem(key, message, "each accelerator type once"))
+        else:
+            written[accel.name] = key
+            result[accel.name] = speed
+    if problems:
+        raise spec_error(problems)
+    return result
+
+
 class Metadata(_Strict):
     name: Name
     labels: dict[str, str] = Field(default_factory=dict)
@@ -515,6 +546,8 @@ class JobDocument(_Strict):
             restart_policy=spec.restart_policy,
             max_restarts=spec.max_restarts,
             model=spec.model,
+            type_speeds=tuple(sorted((spec.type_speeds or {}).items(),
+                                     key=lambda item: (-item[1], item[0]))),
         )
 
 

@@ -59,10 +59,15 @@ class Job:
 
     Times are seconds on the injected clock. `runtime_estimate_s` is the user's estimate (used
     by backfill); `duration_s` is the true duration, known only to simulators (oracle policies).
-    `attained_service_s` is device-seconds already received (least-attained-service ordering);
+    `attained_service_s` is device-seconds received before the current run (service-class and
+    least-attained-service ordering; a running job's service grows from its allocation's start);
     `last_checkpoint_s` is when the job last saved its state (victim choice in preemption).
     `model` names the model it trains (a built-in planner name or a config path): when it
     accepts several accelerator types, the planner's throughput on each orders them.
+    `type_speeds` is the job's own measured relative throughput per accelerator type, as
+    (canonical type name, speed > 0) pairs; only ratios matter. When given it orders the types
+    the job is tried on (fastest first, unlisted types after, in the listed order) and lets a
+    heterogeneity-aware policy move the job to a faster type (`suan.sched.hetero`).
     """
 
     name: str
@@ -82,6 +87,7 @@ class Job:
     restart_policy: str = "on-failure"
     max_restarts: int = 3
     model: str | None = None
+    type_speeds: tuple[tuple[str, float], ...] = ()
     if TYPE_CHECKING:
         shape_id: int  # set by __post_init__: a small process-wide id of `shape`
 
@@ -92,7 +98,8 @@ class Job:
     @property
     def shape(self) -> tuple[object, ...]:
         """A key equal for jobs that every placement treats alike: the replica groups, the
-        topology constraint and the runtime estimate (name, queue and priority aside)."""
+        topology constraint, the runtime estimate, the model and the per-type speeds (name,
+        queue and priority aside)."""
         groups = tuple(
             (g.replicas, g.accelerators, g.accelerator_milli, g.accelerator_types, g.cpu_milli,
              g.memory_mib, g.min_replicas)
@@ -100,7 +107,7 @@ class Job:
         )
         t = self.topology
         return (groups, t.replica_in_domain, t.within, t.placement, self.runtime_estimate_s,
-                self.model)
+                self.model, self.type_speeds)
 
     def __post_init__(self) -> None:
         # The shape is part of what a job is: its id is set when the job is made (a plain
@@ -119,6 +126,13 @@ class Job:
         state = dict(self.__dict__)
         state.pop("shape_id", None)
         return state
+
+    def speed_on(self, accelerator: str | None) -> float | None:
+        """The job's measured relative speed on `accelerator`, or None when it has none."""
+        for name, speed in self.type_speeds:
+            if name == accelerator:
+                return speed
+        return None
 
     @property
     def replicas(self) -> int:

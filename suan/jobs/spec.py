@@ -365,6 +365,8 @@ def job_to_document(job: Job) -> dict[str, Any]:
     spec["topology"] = topology
     if job.model is not None:
         spec["model"] = job.model
+    if job.type_speeds:
+        spec["typeSpeeds"] = dict(job.type_speeds)
     return {"apiVersion": API_VERSION, "kind": "Job", "metadata": {"name": job.name}, "spec": spec}
 
 

@@ -4,8 +4,10 @@ only where they cannot delay it.
 The reservation is found by releasing running allocations in order of their expected end
 (start + runtime estimate, or the policy's assumed runtime when a job has none) on the ledger
 until the blocked job fits; that end is its reserved start time, and the devices it would use
-are held. A later job may use held devices only if its own estimate says it ends before the
-reserved start.
+are held. Under a policy that assumes nothing (`assumed_runtime_s=None`) only jobs with an
+estimate are released: when they do not free enough, no reservation is made, since holding
+devices for an unknown time would leave them idle. A later job may use held devices only if
+its own estimate says it ends before the reserved start.
 """
 
 from __future__ import annotations
@@ -89,10 +91,12 @@ def make_reservation(cycle: Cycle, job: Job, ctx: PlaceContext) -> Reservation |
     """Reserve for `job` at the earliest time running work frees enough devices, or None."""
     ledger, now = cycle.ledger, cycle.now
     ends = []
+    assumed = cycle.policy.assumed_runtime_s
     for alloc in cycle.live.values():
         estimate = alloc.job.runtime_estimate_s
-        runtime = estimate if estimate is not None else cycle.policy.assumed_runtime_s
-        ends.append((max(now, alloc.start_time + runtime), alloc.job.name, alloc))
+        runtime = estimate if estimate is not None else assumed
+        if runtime is not None:
+            ends.append((max(now, alloc.start_time + runtime), alloc.job.name, alloc))
     ends.sort(key=lambda item: (item[0], item[1]))
     mark = ledger.savepoint()
     found: GangFit | None = None

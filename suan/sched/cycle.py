@@ -22,12 +22,14 @@ from suan.jobs.model import Job
 from suan.sched.backfill import Reservation, make_reservation
 from suan.sched.decisions import Decisions, Pending, Start, WaitCode
 from suan.sched.gang import GangFit, GangMiss, place_gang
+from suan.sched.hetero import rebalance
 from suan.sched.ledger import Ledger
-from suan.sched.order import ordered
+from suan.sched.order import ordered, running_level
 from suan.sched.placement import PlaceContext
 from suan.sched.policy import Policy, get_policy
 from suan.sched.preempt import try_preemption
 from suan.sched.quota import QuotaBook, request_vector
+from suan.sched.service import LAS_CLASSES
 
 MEMO_CODES = frozenset(
     {WaitCode.CAPACITY, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE, WaitCode.RESERVED,
@@ -85,7 +87,8 @@ class Cycle:
         self.failed_shapes: dict[object, tuple[int, str, WaitCode]] = {}
         self.preemption_attempts = 0
         self.started_now: set[str] = set()
-        self.victim_order: list[tuple[float, float, float, str, Allocation]] | None = None
+        self.victim_order: list[tuple[float, int, float, float, str, Allocation]] | None = None
+        self.worst_levels: dict[tuple[str, int], int] | None = None
         victims = [a.job for a in snapshot.running if a.job.preemptible]
         self.lowest_victim_priority = min((j.priority for j in victims), default=float("inf"))
         self.borrowers_at_start = any(self.quota.borrowing(j.queue) for j in victims)
@@ -94,12 +97,15 @@ class Cycle:
     def run(self, pending: Sequence[Job]) -> Decisions:
         ctx = PlaceContext(rng=random.Random(f"{self.now}:{len(pending)}"), pending=pending)
         waiting = self.decisions.pending
-        for job in ordered(pending, self.policy.order, self.quota, self.policy.fair_share):
+        for job in ordered(pending, self.policy.order, self.quota, self.policy.fair_share,
+                           self.snapshot.service):
             verdict = self.remembered(job)
             if verdict is None:
                 verdict = self.consider(job, ctx)
             if verdict is not None:
                 waiting.append(verdict)
+        if self.policy.migrate:
+            rebalance(self, ctx)
         if self.reservation is not None:
             self.decisions.reservation = self.reservation.to_dict()
         return self.decisions
@@ -189,7 +195,27 @@ class Cycle:
         if job.priority > self.lowest_victim_priority:
             return True
         spec = self.quota.specs.get(job.queue)
-        return self.borrowers_at_start and spec is not None and not spec.unlimited
+        if self.borrowers_at_start and spec is not None and not spec.unlimited:
+            return True
+        return self.policy.order_preemption and self._worst_level(job) > self.job_level(job)
+
+    def job_level(self, job: Job) -> int:
+        """A waiting job's service class under the snapshot's learned classes."""
+        return (self.snapshot.service or LAS_CLASSES).level(job.queue, job.attained_service_s)
+
+    def _worst_level(self, job: Job) -> int:
+        """The worst service class among preemptible running jobs of `job`'s queue and
+        priority (computed once per cycle)."""
+        if self.worst_levels is None:
+            service = self.snapshot.service or LAS_CLASSES
+            worst: dict[tuple[str, int], int] = {}
+            for alloc in self.snapshot.running:
+                if alloc.job.preemptible:
+                    key = (alloc.job.queue, alloc.job.priority)
+                    level = running_level(service, alloc, self.now)
+                    worst[key] = max(worst.get(key, level), level)
+            self.worst_levels = worst
+        return self.worst_levels.get((job.queue, job.priority), -1)
 
 
 def allocation_usage(alloc: Allocation, ledger: Ledger) -> dict[str, float]:

@@ -8,7 +8,9 @@ group fails, everything it booked is rolled back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from suan.cluster.snapshot import ReplicaPlacement
 from suan.jobs.model import Job, ReplicaGroup
@@ -47,16 +49,33 @@ class GangMiss:
 def candidate_types(
     job: Job, group: ReplicaGroup, ledger: Ledger
 ) -> list[str] | tuple[str, ...]:
-    """Types to try for a group: its preference list, or every type fastest first; for a job
-    that names its model, the planner's tokens/s on each type orders them (ties keep the
-    listed order)."""
+    """Types to try for a group: its preference list, or every type fastest first. A job that
+    carries its own per-type speeds (`Job.type_speeds`) is tried fastest first by them (types
+    it gives no speed for after, in the listed order); else, for a job that names its model,
+    the planner's tokens/s on each type orders them (ties keep the listed order)."""
     types = group.accelerator_types or ledger.types_by_speed
-    if job.model is None or len(types) < 2:
+    if len(types) < 2:
+        return types
+    if job.type_speeds:
+        return by_job_speed(job, types)
+    if job.model is None:
         return types
     speeds = planned_speeds(job.model, tuple(types), group.replicas * group.accelerators)
     if not speeds:
         return types
     return sorted(types, key=lambda name: -speeds.get(name, 0.0))
+
+
+def by_job_speed(job: Job, types: Sequence[str]) -> tuple[str, ...]:
+    """`types` fastest first by the job's own speeds; types without one last, in order."""
+    return _by_speed(job.type_speeds, tuple(types))
+
+
+@lru_cache(maxsize=4096)
+def _by_speed(speeds: tuple[tuple[str, float], ...], types: tuple[str, ...]
+              ) -> tuple[str, ...]:
+    known = dict(speeds)
+    return tuple(sorted(types, key=lambda name: (0, -known[name]) if name in known else (1, 0)))
 
 
 def planned_speeds(model: str, types: tuple[str, ...], devices: int) -> dict[str, float]:
@@ -161,7 +180,8 @@ def _place_group(
                     continue
             fit = place_scoped(placer, ledger, ask, ctx)
             if isinstance(fit, GroupFit):
-                fit.why += _planner_note(job, group, accelerator)
+                fit.why += (_speed_note(job, group, accelerator, ledger) if job.type_speeds
+                            else _planner_note(job, group, accelerator))
                 return fit, accelerator, usage
             misses.append(GangMiss(fit, _miss_code(fit, job)))
     return _explain(misses, group)
@@ -192,6 +212,22 @@ def _place_cpu_group(
     return GangMiss(
         f"group {group.name}: {group.replicas} replica(s) of {cpu / 1000:g} CPU and "
         f"{mem} MiB do not fit on the nodes that take work", WaitCode.CAPACITY)
+
+
+def _speed_note(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger) -> str:
+    """Why this type, when the job's own speeds ordered the candidates."""
+    types = group.accelerator_types or ledger.types_by_speed
+    if len(types) < 2:
+        return ""
+    ranked = by_job_speed(job, types)
+    listed = ", ".join(f"{name} {job.speed_on(name):.2f}" for name in ranked
+                       if job.speed_on(name) is not None)
+    best = job.speed_on(ranked[0]) or 1.0
+    own = job.speed_on(accelerator)
+    where = "its fastest type" if accelerator == ranked[0] else (
+        f"the fastest with room, at {own / best:.2f}x its best" if own else
+        "a type it gives no speed for")
+    return f"; {accelerator} is {where} by the job's measured speeds ({listed})"
 
 
 def _planner_note(job: Job, group: ReplicaGroup, accelerator: str) -> str:

@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
+from suan.cluster.snapshot import Allocation
 from suan.jobs.model import Job
 from suan.sched.quota import QuotaBook
+from suan.sched.service import LAS_CLASSES, ServiceClasses
 
 SortKey = tuple[float | str, ...]
 
@@ -36,11 +38,38 @@ def _duration(job: Job) -> float:
 
 @dataclass(frozen=True)
 class OrderPlugin:
-    """A named queue order. `key(job)` sorts ascending; earlier is considered first."""
+    """A named queue order. `key(job)` sorts ascending; earlier is considered first.
+
+    A `classed` order sorts by the job's service class (`suan.sched.service`), then FIFO; its
+    classes come from the cycle's snapshot (`key_for`), and `key` uses the LAS classes.
+    """
 
     name: str
     key: Callable[[Job], SortKey]
     description: str
+    classed: bool = False
+
+    def key_for(self, service: ServiceClasses | None) -> Callable[[Job], SortKey]:
+        """The sort key under the snapshot's learned service classes."""
+        if not self.classed or service is None:
+            return self.key
+        return _class_key(service)
+
+
+def _class_key(service: ServiceClasses) -> Callable[[Job], SortKey]:
+    level = service.level
+
+    def key(job: Job) -> SortKey:
+        return (level(job.queue, job.attained_service_s), job.submit_time, job.name)
+
+    return key
+
+
+def running_level(service: ServiceClasses, alloc: Allocation, now: float) -> int:
+    """The service class of a running allocation at `now` (its service grows while it runs)."""
+    job = alloc.job
+    attained = job.attained_service_s + job.devices * max(0.0, now - alloc.start_time)
+    return service.level(job.queue, attained)
 
 
 def las_level(job: Job, thresholds: Sequence[float] = LAS_THRESHOLDS_S) -> int:
@@ -74,6 +103,14 @@ ORDERS: dict[str, OrderPlugin] = {
             "las",
             lambda j: (las_level(j), j.submit_time, j.name),
             "discretised least attained service (device-seconds), FIFO inside a level",
+        ),
+        OrderPlugin(
+            "gittins",
+            _class_key(LAS_CLASSES),
+            "service classes from the Gittins index of attained device-seconds under each "
+            "queue's learned distribution of finished jobs (LAS levels until it has history), "
+            "FIFO inside a class",
+            classed=True,
         ),
     )
 }
@@ -112,10 +149,12 @@ def interleave_fair_share(
 
 
 def ordered(
-    jobs: Sequence[Job], plugin: OrderPlugin, quota: QuotaBook, fair_share: bool
+    jobs: Sequence[Job], plugin: OrderPlugin, quota: QuotaBook, fair_share: bool,
+    service: ServiceClasses | None = None,
 ) -> Iterator[Job]:
-    """Pending jobs in the order the policy considers them."""
-    key = _plain_key(jobs, plugin)
+    """Pending jobs in the order the policy considers them (`service`: the snapshot's learned
+    classes, for a classed order)."""
+    key = _plain_key(jobs, plugin, service)
     if fair_share:
         return interleave_fair_share(jobs, key, quota)
     return iter(sorted(jobs, key=key))
@@ -124,11 +163,16 @@ def ordered(
 _ATTAINED = attrgetter("attained_service_s")
 
 
-def _plain_key(jobs: Sequence[Job], plugin: OrderPlugin) -> Callable[[Job], SortKey]:
-    """LAS orders exactly like FIFO while no job has passed the first threshold: then use
-    the FIFO key, which is computed without a Python call per job."""
+def _plain_key(jobs: Sequence[Job], plugin: OrderPlugin, service: ServiceClasses | None
+               ) -> Callable[[Job], SortKey]:
+    """LAS orders exactly like FIFO while no job has passed the first threshold, and a classed
+    order while no job has any service: then use the FIFO key, which is computed without a
+    Python call per job."""
     if plugin.name == "las" and max(
         map(_ATTAINED, jobs), default=0.0
     ) < LAS_THRESHOLDS_S[0]:
         return ORDERS["fifo"].key
-    return plugin.key
+    if plugin.classed and not any(map(_ATTAINED, jobs)) and (
+            service is None or len({service.level(q, 0.0) for q in {j.queue for j in jobs}}) < 2):
+        return ORDERS["fifo"].key
+    return plugin.key_for(service)

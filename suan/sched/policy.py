@@ -8,7 +8,8 @@ Extension points, in the order a cycle meets them:
 - filter + score: the placement strategy (`suan.sched.placement`), which only proposes nodes
   that pass the ledger's filters (type, health, free devices, CPU, memory, link domains);
 - gang reserve: all replicas or none, through a ledger savepoint (`suan.sched.gang`);
-- preempt: by priority and by reclaim of borrowed quota (`suan.sched.preempt`);
+- preempt: by priority, by reclaim of borrowed quota and, for a classed order, by service
+  class inside a queue (`suan.sched.preempt`);
 - backfill: EASY — the first blocked job gets a reservation that later jobs may not delay.
 """
 
@@ -28,6 +29,8 @@ class Policy:
     `head_of_line_blocks`: without backfill, a blocked job stops every later job (strict
     order); with it off and no backfill, later jobs go around it (best effort).
     `assumed_runtime_s`: the runtime backfill assumes for a running job with no estimate.
+    `migrate`: at the end of each cycle, move running jobs that carry per-type speeds to a
+    faster accelerator type with room (`suan.sched.hetero`).
     """
 
     name: str
@@ -39,8 +42,10 @@ class Policy:
     preemption: bool = False
     backfill: bool = False
     head_of_line_blocks: bool = False
-    assumed_runtime_s: float = 86_400.0
+    assumed_runtime_s: float | None = 86_400.0
+    order_preemption: bool = False
     max_preemption_attempts: int = 16
+    migrate: bool = False
     extras: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, object]:
@@ -52,8 +57,10 @@ class Policy:
             "fair_share": self.fair_share,
             "quotas": self.quotas,
             "preemption": self.preemption,
+            "order_preemption": self.order_preemption,
             "backfill": "easy" if self.backfill else None,
             "head_of_line_blocks": self.head_of_line_blocks,
+            "migrate": self.migrate,
         }
 
 
@@ -93,11 +100,15 @@ def _build_registry() -> PolicyRegistry:
     register = registry.register
     register(Policy(
         "default",
-        "priority classes; queues interleaved by dominant-resource fair share; "
-        "least-attained-service then FIFO inside a queue; quotas with borrowing and reclaim; "
-        "topology-compact gang placement with fragmentation-aware sharing; preemption by "
-        "priority and reclaim; EASY backfill",
-        ORDERS["las"], _placer("compact"), fair_share=True, preemption=True, backfill=True,
+        "priority classes; queues interleaved by dominant-resource fair share; inside a "
+        "queue, service classes learned from finished jobs (Gittins index of attained "
+        "service; LAS until a queue has history), then FIFO; quotas with borrowing and "
+        "reclaim; topology-compact gang placement with fragmentation-aware sharing; "
+        "preemption by priority, reclaim and service class; EASY backfill against runtime "
+        "estimates",
+        ORDERS["gittins"], _placer("compact"), fair_share=True, preemption=True,
+        backfill=True, assumed_runtime_s=None, order_preemption=True,
+        migrate=True,
     ))
     register(Policy("fifo", "strict FIFO, head of line blocks, compact placement", fifo,
                     _placer("compact"), head_of_line_blocks=True))

@@ -1,14 +1,18 @@
-"""Preemption by priority and by reclaim, choosing victims that lose the least work.
+"""Preemption by priority, by reclaim and by service class, choosing victims that lose the
+least work.
 
 Candidates for a blocked job J:
 - priority: preemptible running jobs of lower priority, in J's own queue or in a queue that is
   borrowing (a queue's guaranteed share is never taken by priority from another queue);
 - reclaim: when J's queue has a quota, preemptible jobs of other queues that borrow beyond their
-  guarantee and whose priority is not above J's.
-Candidates are ordered by priority, then by work lost since their last checkpoint (times
-devices), then youngest first; they are removed one by one on the ledger until J fits. Then each
-removed job is put back, most valuable first, if J still fits without removing it. J starts in
-the same cycle; the victims are reported as preemptions.
+  guarantee and whose priority is not above J's;
+- service class (policies with `order_preemption`): preemptible jobs of J's queue and priority
+  whose service class (`suan.sched.service`, from the service they have attained by now) is
+  strictly worse than J's.
+Candidates are ordered by priority, then worst service class, then by work lost since their
+last checkpoint (times devices), then youngest first; they are removed one by one on the
+ledger until J fits. Then each removed job is put back, most valuable first, if J still fits
+without removing it. J starts in the same cycle; the victims are reported as preemptions.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from suan.cluster.snapshot import Allocation
 from suan.jobs.model import Job
 from suan.sched.decisions import Preemption
 from suan.sched.gang import GangFit, place_gang
+from suan.sched.order import running_level
 from suan.sched.placement import PlaceContext
+from suan.sched.service import LAS_CLASSES
 
 if TYPE_CHECKING:
     from suan.sched.cycle import Cycle
@@ -28,6 +34,7 @@ MAX_VICTIMS = 64
 """Most running jobs considered as victims for one blocked job."""
 
 Candidate = tuple[float, float, float, str, Allocation, str]
+Ranked = tuple[float, int, float, float, str, Allocation]
 
 
 def _candidates(cycle: Cycle, job: Job) -> list[Candidate]:
@@ -35,12 +42,14 @@ def _candidates(cycle: Cycle, job: Job) -> list[Candidate]:
     quota, ledger = cycle.quota, cycle.ledger
     spec = quota.specs.get(job.queue)
     can_reclaim = spec is not None and not spec.unlimited
+    own_level = cycle.job_level(job) if cycle.policy.order_preemption else None
     borrowing: dict[str, bool] = {}
     found: list[Candidate] = []
-    for priority, lost, newest, name, alloc in _ranked(cycle):
+    for priority, worse, lost, newest, name, alloc in _ranked(cycle):
         if priority > job.priority or len(found) == MAX_VICTIMS:
             break
-        if name not in cycle.live or (priority == job.priority and not can_reclaim):
+        same = priority == job.priority
+        if name not in cycle.live or (same and not can_reclaim and own_level is None):
             continue
         other = alloc.job
         if other.queue not in borrowing:
@@ -50,6 +59,9 @@ def _candidates(cycle: Cycle, job: Job) -> list[Candidate]:
             kind = "priority"
         elif can_reclaim and other.queue != job.queue and lends:
             kind = "reclaim"
+        elif (own_level is not None and same and other.queue == job.queue
+              and -worse > own_level):
+            kind = "class"
         else:
             continue
         first = alloc.replicas[0] if alloc.replicas else None
@@ -59,15 +71,19 @@ def _candidates(cycle: Cycle, job: Job) -> list[Candidate]:
     return found
 
 
-def _ranked(cycle: Cycle) -> list[tuple[float, float, float, str, Allocation]]:
-    """The snapshot's preemptible running jobs in victim order — lowest priority, then least
-    work lost since the last checkpoint (times devices), then youngest — computed once per
-    cycle (jobs started in the cycle are never victims)."""
+def _ranked(cycle: Cycle) -> list[Ranked]:
+    """The snapshot's preemptible running jobs in victim order — lowest priority, then worst
+    service class (under `order_preemption`), then least work lost since the last checkpoint
+    (times devices), then youngest — computed once per cycle (jobs started in the cycle are
+    never victims)."""
     if cycle.victim_order is None:
         now = cycle.now
+        service = (cycle.snapshot.service or LAS_CLASSES) if cycle.policy.order_preemption \
+            else None
         cycle.victim_order = sorted(
-            (alloc.job.priority, alloc.lost_work_s(now) * alloc.job.devices, -alloc.start_time,
-             alloc.job.name, alloc)
+            (alloc.job.priority, -running_level(service, alloc, now) if service else 0,
+             alloc.lost_work_s(now) * alloc.job.devices, -alloc.start_time, alloc.job.name,
+             alloc)
             for alloc in cycle.snapshot.running if alloc.job.preemptible
         )
     return cycle.victim_order
@@ -143,6 +159,14 @@ def _reason(cycle: Cycle, job: Job, candidate: Candidate) -> str:
         return (
             f"preempted for job {job.name} (priority {job.priority} > {priority:g}); loses "
             f"{lost_s:.0f}s of work since its last checkpoint, the least among candidates"
+        )
+    if kind == "class":
+        service = cycle.snapshot.service or LAS_CLASSES
+        return (
+            f"preempted for job {job.name} of the same queue and priority: it is in service "
+            f"class {cycle.job_level(job)}, this job has reached class "
+            f"{running_level(service, alloc, cycle.now)} ({service.describe(job.queue)}); "
+            f"loses {lost_s:.0f}s of work since its last checkpoint"
         )
     return (
         f"reclaimed for queue {job.queue}, which is within its guarantee; queue "

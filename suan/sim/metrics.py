@@ -78,6 +78,7 @@ def summarise(result: SimResult) -> dict[str, Any]:
         "ftf_p95": float(np.percentile(rho, 95)) if rho else 0.0,
         "ftf_max": float(np.max(rho)) if rho else 0.0,
         "preemptions": sum(s.preemptions for s in result.jobs),
+        "migrations": sum(s.migrations for s in result.jobs),
         "failure_restarts": sum(s.failures for s in result.jobs),
         "node_failures": result.failures,
         "lost_gpu_hours": sum(s.lost_gpu_s for s in result.jobs) / 3600,
@@ -121,6 +122,7 @@ def job_rows(result: SimResult) -> list[dict[str, Any]]:
             "jct_s": None if state.end is None else state.end - submit,
             "queue_s": None if state.first_start is None else state.first_start - submit,
             "accelerator": state.accelerator, "preemptions": state.preemptions,
+            "migrations": state.migrations,
             "failures": state.failures, "status": state.status.name.lower(),
         })
     return rows

@@ -29,6 +29,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("ftf_mean", "finish-time fairness (mean)", "x"),
     ("ftf_max", "finish-time fairness (max)", "x"),
     ("preemptions", "preemptions", ""),
+    ("migrations", "moves to a faster type", ""),
     ("lost_gpu_hours", "GPU-hours lost", ""),
     ("finished", "jobs finished", ""),
     ("rejected", "jobs rejected", ""),

@@ -21,6 +21,7 @@ from suan.cluster.snapshot import Allocation
 from suan.jobs.model import Job, ReplicaGroup
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
 from suan.sched import Policy, Start
+from suan.sched.service import ServiceHistory
 from suan.sim.events import Event, EventQueue, Kind
 from suan.sim.failures import FailureModel, with_failure
 from suan.sim.policies import SimPolicy, resolve_policy
@@ -92,6 +93,9 @@ class Simulator:
         self.total = cluster.capacity()
         self.capacity = sum(self.total.values())
         self.largest = self.node_sizes
+        order = self.policy.policy.order
+        self.history = ServiceHistory() if order.classed else None
+        self.order_key = order.key
 
     # ------------------------------------------------------------------ set-up
     def _job(self, trace: TraceJob) -> Job:
@@ -105,6 +109,7 @@ class Simulator:
             priority=trace.priority, submit_time=trace.submit_time,
             runtime_estimate_s=trace.duration_s if self.config.oracle_estimates else None,
             duration_s=trace.duration_s, checkpoint_interval_s=interval or None,
+            type_speeds=type_speeds(trace, self.catalog),
         )
 
     def _fits_ever(self, state: JobState) -> bool:
@@ -144,12 +149,16 @@ class Simulator:
             changed = False
             for event in batch:
                 changed = handlers[event.kind](event, now) or changed
-            if changed and self.pending:
+            if changed and (self.pending or self._may_move()):
                 self._cycle(now)
             self.timeline.append((now, self.allocated, len(self.pending), self.capacity))
         return SimResult(self.policy.name, sum(self.sched.cluster.capacity().values()),
                          self.states, self.timeline, self.queue.popped, self.sched.cycles,
                          time.perf_counter() - started, self.failures)
+
+    def _may_move(self) -> bool:
+        """A cycle with no job waiting can still move running jobs to faster types."""
+        return self.policy.policy.migrate and bool(self.sched.live)
 
     # ------------------------------------------------------------------ handlers
     def _on_arrival(self, event: Event, now: float) -> bool:
@@ -165,6 +174,9 @@ class Simulator:
         state = self.states[int(event.subject)]
         if event.epoch != state.epoch or state.status != Status.RUNNING:
             return False
+        if self.history is not None and self.history.add(state.job.queue,
+                                                          state.attained_at(now)):
+            self._relearned(now)
         self._release(state)
         state.useful_gpu_s += state.devices * max(0.0, now - state.work_start)
         state.progress = 1.0
@@ -179,12 +191,28 @@ class Simulator:
         return True
 
     def _on_wake(self, event: Event, now: float) -> bool:
-        """A running job crossed a priority threshold (preemptive LAS): re-label it."""
+        """A running job crossed a priority threshold (preemptive LAS: re-label it) or a
+        service-class bound (a waiting job may now preempt it)."""
         state = self.states[int(event.subject)]
         if event.epoch != state.epoch or state.status != Status.RUNNING:
             return False
-        self._relabel_running(state, now)
+        if self.policy.view is not None:
+            self._relabel_running(state, now)
+        self._schedule_demotion(state, now)
         return True
+
+    def _relearned(self, now: float) -> None:
+        """The service classes changed: re-file the waiting jobs under the new order and
+        wake running jobs at their new class bounds."""
+        assert self.history is not None
+        classes = self.history.classes
+        self.sched.service = classes
+        self.order_key = self.policy.policy.order.key_for(classes)
+        if self.config.queue_depth:
+            self.waiting = sorted((self.order_key(self.states[i].job), i)
+                                  for _, i in self.waiting)
+        for name in self.sched.live:
+            self._schedule_demotion(self.by_name[name], now)
 
     def _on_failure(self, event: Event, now: float) -> bool:
         subject = str(event.subject)
@@ -228,7 +256,7 @@ class Simulator:
         state.status = Status.PENDING
         self.pending[state.job.name] = state
         if self.config.queue_depth:
-            bisect.insort(self.waiting, (self.policy.policy.order.key(state.job), state.index))
+            bisect.insort(self.waiting, (self.order_key(state.job), state.index))
 
     def _waiting_jobs(self) -> list[Job]:
         depth = self.config.queue_depth
@@ -242,7 +270,8 @@ class Simulator:
                 self._relabel_running(self.by_name[name], now)
         decisions = self.sched.run(self._waiting_jobs(), self.policy.policy, now)
         for preemption in decisions.preemptions:
-            self._stop(self.by_name[preemption.job], now, failed=False)
+            moved = preemption.for_job == preemption.job
+            self._stop(self.by_name[preemption.job], now, failed=False, moved=moved)
         for start in decisions.starts:
             self._start(self.by_name[start.job.name], start, now)
 
@@ -251,8 +280,7 @@ class Simulator:
         assert view is not None and state.alloc is not None
         priority = view(state.attained_at(now), state.remaining_s(now), state.devices)
         if priority != state.job.priority:
-            state.job = replace(state.job, priority=priority,
-                                attained_service_s=state.attained_at(now))
+            state.job = replace(state.job, priority=priority)
             state.alloc = replace(state.alloc, job=state.job)
             self.sched.relabel(state.alloc)
 
@@ -274,7 +302,7 @@ class Simulator:
             state.first_start = now
         self.pending.pop(state.job.name, None)
         if self.config.queue_depth:
-            self.waiting.remove((self.policy.policy.order.key(state.job), state.index))
+            self.waiting.remove((self.order_key(state.job), state.index))
         self.sched.add(state.alloc)
         self.allocated += _devices(state.alloc)
         finish = state.work_start + max(0.0, 1.0 - state.progress) / state.rate
@@ -282,15 +310,25 @@ class Simulator:
         self._schedule_demotion(state, now)
 
     def _schedule_demotion(self, state: JobState, now: float) -> None:
-        """Wake up when a running job's attained service crosses the next LAS threshold."""
-        for limit in self.policy.thresholds:
-            if state.attained < limit:
-                self.queue.push(now + (limit - state.attained) / state.devices, Kind.WAKE,
-                                state.index, state.epoch)
-                return
+        """Wake up when a running job's attained service crosses the next threshold (of the
+        priority view, or of its service class)."""
+        attained = state.attained_at(now)
+        limit = self._next_bound(state.job.queue, attained)
+        if limit is not None:
+            self.queue.push(now + (limit - attained) / state.devices, Kind.WAKE,
+                            state.index, state.epoch)
 
-    def _stop(self, state: JobState, now: float, *, failed: bool) -> None:
-        """Preempt or fail a running job: keep its checkpointed work, requeue it."""
+    def _next_bound(self, queue: str, attained: float) -> float | None:
+        if self.history is not None:
+            return self.history.classes.next_change(queue, attained + 1e-6)
+        for limit in self.policy.thresholds:
+            if attained < limit - 1e-6:
+                return limit
+        return None
+
+    def _stop(self, state: JobState, now: float, *, failed: bool, moved: bool = False) -> None:
+        """Preempt, move or fail a running job: keep its checkpointed work (a fraction of the
+        whole, whatever the type), requeue it."""
         self._release(state)
         interval = self.runtime.checkpoint_interval_s
         worked = max(0.0, now - state.work_start)
@@ -306,6 +344,8 @@ class Simulator:
         state.attained += state.devices * (now - state.run_start)
         if failed:
             state.failures += 1
+        elif moved:
+            state.migrations += 1
         else:
             state.preemptions += 1
         state.job = replace(state.job, attained_service_s=state.attained)
@@ -323,6 +363,28 @@ class Simulator:
         self.done += 1
         if self.progress is not None:
             self.progress(self.done, len(self.states))
+
+
+SPEED_DIGITS = 4
+"""Significant digits kept of a job's relative speeds: jobs of one kind get equal speeds,
+hence one scheduler shape."""
+
+
+def type_speeds(trace: TraceJob, catalog: Catalog) -> tuple[tuple[str, float], ...]:
+    """The job's relative speed per type from its per-type durations (the fastest type is 1,
+    a type twice as slow 0.5), canonical names, fastest first; () without durations."""
+    known = {_canonical(name, catalog): seconds for name, seconds in trace.durations.items()
+             if seconds > 0}
+    if not known:
+        return ()
+    best = min(known.values())
+    speeds = {name: float(f"{best / seconds:.{SPEED_DIGITS}g}") for name, seconds in known.items()}
+    return tuple(sorted(speeds.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _canonical(name: str, catalog: Catalog) -> str:
+    found = catalog.find(name)
+    return found.name if found else name
 
 
 def _all_queues(queues: tuple[QueueSpec, ...], jobs: Sequence[TraceJob]

@@ -25,6 +25,7 @@ from suan.sched import Decisions, Policy, schedule
 from suan.sched.cycle import Cycle, allocation_usage
 from suan.sched.ledger import Ledger
 from suan.sched.quota import QuotaBook
+from suan.sched.service import ServiceClasses
 
 EMPTY = Cluster((), name="empty")
 
@@ -55,6 +56,7 @@ class WarmScheduler:
         self.victim_priorities: Counter[int] = Counter()
         self.victim_queues: Counter[str] = Counter()
         self.cycles = 0
+        self.service: ServiceClasses | None = None
         self.set_cluster(cluster)
 
     def set_cluster(self, cluster: Cluster) -> None:
@@ -70,7 +72,8 @@ class WarmScheduler:
             self._count(alloc, 1.0)
 
     def snapshot(self, now: float) -> Snapshot:
-        return Snapshot(self.cluster, tuple(self.live.values()), self.queues, now)
+        return Snapshot(self.cluster, tuple(self.live.values()), self.queues, now,
+                        service=self.service)
 
     def add(self, alloc: Allocation) -> None:
         """Book a started allocation."""
