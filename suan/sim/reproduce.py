@@ -7,7 +7,9 @@ published numbers. The data files live in the shared folder beside the repositor
   consolidated placement.
 - `philly-contended`: the same jobs on the shrunken VCs of `contended_nodes.csv`, beside the
   Tiresias simulator's numbers.
-- `peers`: the Tiresias and Gavel peer traces on their clusters, beside the peers' numbers.
+- `peers`: the Tiresias and Gavel peer traces on their clusters, beside the peers' numbers
+  (on Gavel's heterogeneous V100/P100/K80 clusters, our heterogeneity-aware `default` beside
+  Gavel's best heterogeneity-aware policy).
 - `fgd-openb`: the FGD (ATC'23) packing experiment on Alibaba openb (see `suan.sim.pack`).
 """
 
@@ -218,10 +220,14 @@ PEER_RUNS: tuple[tuple[str, str, str, str, str, float], ...] = (
      "fifo-besteffort", "Gavel fifo", 54_975.8),
     ("gavel/gavel_cm_500_lam2400_s0.trace", "gavel", "9x4xV100+9x4xP100+9x4xK80",
      "las-preemptive", "Gavel max_min_fairness", 72_330.3),
+    ("gavel/gavel_cm_500_lam2400_s0.trace", "gavel", "9x4xV100+9x4xP100+9x4xK80",
+     "default", "Gavel max_min_fairness_perf (its best)", 51_788.8),
     ("gavel/philly_103959_s0.trace", "gavel", "5x4xV100", "fifo-besteffort", "Gavel fifo",
      148_842.8),
     ("gavel/philly_103959_s0.trace", "gavel", "3x4xV100+3x4xP100+3x4xK80",
      "fifo-besteffort", "Gavel fifo", 96_908.9),
+    ("gavel/philly_103959_s0.trace", "gavel", "3x4xV100+3x4xP100+3x4xK80",
+     "default", "Gavel finish_time_fairness_perf (its best)", 54_645.2),
     ("gavel/philly_ed69ec_s0.trace", "gavel", "6x4xV100", "fifo-besteffort", "Gavel fifo",
      601_931.0),
     ("gavel/philly_ed69ec_s0.trace", "gavel", "6x4xV100", "las-preemptive",
