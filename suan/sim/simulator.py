@@ -157,8 +157,9 @@ class Simulator:
                          time.perf_counter() - started, self.failures)
 
     def _may_move(self) -> bool:
-        """A cycle with no job waiting can still move running jobs to faster types."""
-        return self.policy.policy.migrate and bool(self.sched.live)
+        """A cycle with no job waiting can still move running jobs to faster types (when the
+        cluster has more than one type)."""
+        return self.policy.policy.migrate and len(self.total) > 1 and bool(self.sched.live)
 
     # ------------------------------------------------------------------ handlers
     def _on_arrival(self, event: Event, now: float) -> bool:
