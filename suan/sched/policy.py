@@ -105,7 +105,8 @@ def _build_registry() -> PolicyRegistry:
         "service; LAS until a queue has history), then FIFO; quotas with borrowing and "
         "reclaim; topology-compact gang placement with fragmentation-aware sharing; "
         "preemption by priority, reclaim and service class; EASY backfill against runtime "
-        "estimates",
+        "estimates; heterogeneity-aware: jobs with measured per-type speeds go to their "
+        "fastest type and move or swap to faster types as they free up",
         ORDERS["gittins"], _placer("compact"), fair_share=True, preemption=True,
         backfill=True, assumed_runtime_s=None, order_preemption=True,
         migrate=True,
