@@ -110,8 +110,7 @@ def record_swap(cycle: Cycle, placed: Placed, target: str, fit: GangFit, partner
              f"took job {other_name}'s place on {target} ({gained:.2f}x faster than on "
              f"{placed.current}: {because})")
     relocate(cycle, partner.alloc, other,
-             f"gives its place on {target} to job {name} ({gained:.2f}x faster there, and "
-             f"{because.replace('it ', 'it ', 1)}); restarts on {landed} at {kept:.2f}x its "
-             f"speed on {target}",
+             f"gives its place on {target} to job {name} ({gained:.2f}x faster there; "
+             f"{because}); restarts on {landed} at {kept:.2f}x its speed on {target}",
              f"gave its place on {target} to job {name}; on {landed} at {kept:.2f}x its "
              f"speed there")
