@@ -11,7 +11,6 @@ backfill reservation that later jobs may not delay.
 from __future__ import annotations
 
 import gc
-import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,17 +69,19 @@ class Cycle:
     """The mutable state of one cycle. Use `schedule()`; this class is its implementation."""
 
     def __init__(self, snapshot: Snapshot, policy: Policy, catalog: Catalog, *,
-                 state: WorkingState | None = None):
+                 state: WorkingState | None = None, live: dict[str, Allocation] | None = None):
         """Derive the working state from the snapshot, or take `state` — a ledger and quota
         book that already hold exactly `snapshot.running` (a simulator keeps them between
-        cycles; the cycle may change both, so pass copies or roll the ledger back after)."""
+        cycles; the cycle may change both, so pass copies or roll both back after) and,
+        optionally, `live`: the snapshot's running allocations by job name (copied)."""
         self.snapshot = snapshot
         self.policy = policy
         self.now = snapshot.now
         if state is None:
             state = WorkingState.build(snapshot, catalog)
         self.ledger, self.quota = state.ledger, state.quota
-        self.live: dict[str, Allocation] = {a.job.name: a for a in snapshot.running}
+        self.live: dict[str, Allocation] = (
+            dict(live) if live is not None else {a.job.name: a for a in snapshot.running})
         self.decisions = Decisions()
         self.reservation: Reservation | None = None
         self.blocked_by: str | None = None
@@ -89,13 +90,11 @@ class Cycle:
         self.started_now: set[str] = set()
         self.victim_order: list[tuple[float, int, float, float, str, Allocation]] | None = None
         self.worst_levels: dict[tuple[str, int], int] | None = None
-        victims = [a.job for a in snapshot.running if a.job.preemptible]
-        self.lowest_victim_priority = min((j.priority for j in victims), default=float("inf"))
-        self.borrowers_at_start = any(self.quota.borrowing(j.queue) for j in victims)
+        self.victim_summary: tuple[float, bool] | None = None
 
     # ------------------------------------------------------------------ driver
     def run(self, pending: Sequence[Job]) -> Decisions:
-        ctx = PlaceContext(rng=random.Random(f"{self.now}:{len(pending)}"), pending=pending)
+        ctx = PlaceContext(seed=f"{self.now}:{len(pending)}", pending=pending)
         waiting = self.decisions.pending
         for job in ordered(pending, self.policy.order, self.quota, self.policy.fair_share,
                            self.snapshot.service):
@@ -104,7 +103,7 @@ class Cycle:
                 verdict = self.consider(job, ctx)
             if verdict is not None:
                 waiting.append(verdict)
-        if self.policy.migrate:
+        if self.policy.migrate and len(self.ledger.types_by_speed) > 1:
             rebalance(self, ctx)
         if self.reservation is not None:
             self.decisions.reservation = self.reservation.to_dict()
@@ -192,12 +191,24 @@ class Cycle:
 
     def _has_victims_for(self, job: Job) -> bool:
         """Cheap test (from the snapshot) that some running job could be a victim."""
-        if job.priority > self.lowest_victim_priority:
+        lowest_priority, borrowers = self._victims()
+        if job.priority > lowest_priority:
             return True
         spec = self.quota.specs.get(job.queue)
-        if self.borrowers_at_start and spec is not None and not spec.unlimited:
+        if borrowers and spec is not None and not spec.unlimited:
             return True
         return self.policy.order_preemption and self._worst_level(job) > self.job_level(job)
+
+    def _victims(self) -> tuple[float, bool]:
+        """(lowest priority among preemptible running jobs, whether any of their queues
+        borrows), computed once per cycle when a job first blocks."""
+        if self.victim_summary is None:
+            victims = [a.job for a in self.snapshot.running if a.job.preemptible]
+            self.victim_summary = (
+                min((j.priority for j in victims), default=float("inf")),
+                any(self.quota.borrowing(q) for q in {j.queue for j in victims}),
+            )
+        return self.victim_summary
 
     def job_level(self, job: Job) -> int:
         """A waiting job's service class under the snapshot's learned classes."""

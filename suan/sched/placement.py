@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import Protocol
 
@@ -65,12 +65,20 @@ class GroupFit:
 
 @dataclass
 class PlaceContext:
-    """Per-cycle inputs a strategy may use: a seeded RNG and the pending work, whose common
-    shapes (computed on first use) are the workload fragmentation is measured against."""
+    """Per-cycle inputs a strategy may use: an RNG seeded with `seed` (made on first use) and
+    the pending work, whose common shapes (computed on first use) are the workload
+    fragmentation is measured against."""
 
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    seed: str | int = 0
     pending: Sequence[Job] = ()
     _workload: list[TaskShape] | None = None
+    _rng: random.Random | None = None
+
+    @property
+    def rng(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
 
     @property
     def workload(self) -> list[TaskShape]:

@@ -50,6 +50,18 @@ class QuotaBook:
         self.children: dict[str | None, list[str]] = {}
         for spec in self.specs.values():
             self.children.setdefault(spec.parent, []).append(spec.name)
+        self._journal: list[tuple[str, Mapping[str, float], float]] | None = None
+
+    def begin(self) -> None:
+        """Start recording usage changes, so that `rollback` can undo them (a caller that
+        keeps one book between cycles runs each cycle between the two)."""
+        self._journal = []
+
+    def rollback(self) -> None:
+        """Undo every usage change since `begin` and stop recording."""
+        journal, self._journal = self._journal, None
+        for queue, request, sign in reversed(journal or ()):
+            self.add(queue, request, -sign)
 
     def copy(self) -> QuotaBook:
         """An independent copy: usage can be added to it without touching this book."""
@@ -96,6 +108,8 @@ class QuotaBook:
 
     def add(self, queue: str, request: Mapping[str, float], sign: float = 1.0) -> None:
         """Count a running request (sign -1 to remove it) in the queue and its ancestors."""
+        if self._journal is not None:
+            self._journal.append((queue, request, sign))
         self.ensure(queue)
         self.version += 1
         held = self._held

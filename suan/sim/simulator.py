@@ -151,6 +151,8 @@ class Simulator:
                 changed = handlers[event.kind](event, now) or changed
             if changed and (self.pending or self._may_move()):
                 self._cycle(now)
+                if self.history is not None and self.pending:
+                    self._arm(now)
             self.timeline.append((now, self.allocated, len(self.pending), self.capacity))
         return SimResult(self.policy.name, sum(self.sched.cluster.capacity().values()),
                          self.states, self.timeline, self.queue.popped, self.sched.cycles,
@@ -198,9 +200,31 @@ class Simulator:
         if event.epoch != state.epoch or state.status != Status.RUNNING:
             return False
         if self.policy.view is not None:
+            self._schedule_demotion(state, now)
             self._relabel_running(state, now)
+            return True
+        if not self.pending:
+            state.armed = False
+            return False
         self._schedule_demotion(state, now)
-        return True
+        return self._class_worsened(state, now)
+
+    def _arm(self, now: float) -> None:
+        """Jobs wait: wake every running job at its next service-class bound (wake-ups stop
+        while no job waits, since no one could preempt it then)."""
+        for name in self.sched.live:
+            state = self.by_name[name]
+            if not state.armed:
+                state.armed = True
+                self._schedule_demotion(state, now)
+
+    def _class_worsened(self, state: JobState, now: float) -> bool:
+        """Whether a running job just moved to a worse service class (only then may a
+        waiting job preempt it, so only then is a cycle worth running)."""
+        assert self.history is not None
+        classes, attained = self.history.classes, state.attained_at(now)
+        queue = state.job.queue
+        return classes.level(queue, attained + 1e-6) > classes.level(queue, attained - 1e-6)
 
     def _relearned(self, now: float) -> None:
         """The service classes changed: re-file the waiting jobs under the new order and
@@ -213,7 +237,9 @@ class Simulator:
             self.waiting = sorted((self.order_key(self.states[i].job), i)
                                   for _, i in self.waiting)
         for name in self.sched.live:
-            self._schedule_demotion(self.by_name[name], now)
+            self.by_name[name].armed = False
+        if self.pending:
+            self._arm(now)
 
     def _on_failure(self, event: Event, now: float) -> bool:
         subject = str(event.subject)
@@ -308,7 +334,8 @@ class Simulator:
         self.allocated += _devices(state.alloc)
         finish = state.work_start + max(0.0, 1.0 - state.progress) / state.rate
         self.queue.push(finish, Kind.FINISH, state.index, state.epoch)
-        self._schedule_demotion(state, now)
+        if self.history is None:
+            self._schedule_demotion(state, now)
 
     def _schedule_demotion(self, state: JobState, now: float) -> None:
         """Wake up when a running job's attained service crosses the next threshold (of the
@@ -356,6 +383,7 @@ class Simulator:
         assert state.alloc is not None
         self.sched.remove(state.job.name)
         self.allocated -= _devices(state.alloc)
+        state.armed = False
         state.alloc = None
         state.epoch += 1
 

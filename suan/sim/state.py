@@ -23,9 +23,9 @@ class JobState:
     (fraction per second)."""
 
     __slots__ = (
-        "accelerator", "alloc", "attained", "devices", "end", "epoch", "failures", "first_start",
-        "index", "job", "kept_s", "lost_gpu_s", "migrations", "preemptions", "progress", "rate",
-        "run_start", "runs", "status", "trace", "useful_gpu_s", "work_start",
+        "accelerator", "alloc", "armed", "attained", "devices", "end", "epoch", "failures",
+        "first_start", "index", "job", "kept_s", "lost_gpu_s", "migrations", "preemptions",
+        "progress", "rate", "run_start", "runs", "status", "trace", "useful_gpu_s", "work_start",
     )
 
     def __init__(self, index: int, trace: TraceJob, job: Job):
@@ -46,6 +46,7 @@ class JobState:
         self.end: float | None = None
         self.preemptions = 0
         self.migrations = 0
+        self.armed = False
         self.failures = 0
         self.runs = 0
         self.kept_s = 0.0

@@ -22,26 +22,29 @@ from suan.cluster.snapshot import Allocation, Snapshot
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
 from suan.sched import Decisions, Policy, schedule
-from suan.sched.cycle import Cycle, allocation_usage
+from suan.sched.cycle import Cycle, WorkingState, allocation_usage
 from suan.sched.ledger import Ledger
 from suan.sched.quota import QuotaBook
 from suan.sched.service import ServiceClasses
-
-EMPTY = Cluster((), name="empty")
 
 
 class WarmCycle(Cycle):
     """A `Cycle` whose ledger, quota usage and live set come from a `WarmScheduler`."""
 
     def __init__(self, snapshot: Snapshot, policy: Policy, state: WarmScheduler):
-        super().__init__(Snapshot(EMPTY, (), (), snapshot.now), policy,
-                         state.catalog)
-        self.snapshot = snapshot
-        self.ledger = state.ledger
-        self.quota = state.quota.copy()
-        self.live = dict(state.live)
-        self.lowest_victim_priority = min(state.victim_priorities, default=float("inf"))
-        self.borrowers_at_start = any(self.quota.borrowing(q) for q in state.victim_queues)
+        super().__init__(snapshot, policy, state.catalog,
+                         state=WorkingState(state.ledger, state.quota), live=state.live)
+        self.warm_state = state
+
+    def _victims(self) -> tuple[float, bool]:
+        """From the scheduler's counters instead of a pass over the running jobs."""
+        if self.victim_summary is None:
+            state = self.warm_state
+            self.victim_summary = (
+                min(state.victim_priorities, default=float("inf")),
+                any(self.quota.borrowing(q) for q in state.victim_queues),
+            )
+        return self.victim_summary
 
 
 class WarmScheduler:
@@ -109,8 +112,10 @@ class WarmScheduler:
         try:
             running = self.live
             waiting = [job for job in pending if job.name not in running]
+            self.quota.begin()
             return WarmCycle(snapshot, policy, self).run(waiting)
         finally:
+            self.quota.rollback()
             self.ledger.rollback(mark)
 
     def _count(self, alloc: Allocation, sign: float) -> None:
