@@ -44,7 +44,7 @@ HELIOS_POLICIES = {"fifo": "fifo", "sjf": "sjf", "srtf": "srtf-preemptive"}
 """Helios policy -> ours."""
 CONTENDED_POLICIES: dict[str, str | None] = {
     "fifo": None, "fifo-besteffort": "fifo", "las-preemptive": "dlas-gpu",
-    "srtf-preemptive": "shortest-gpu", "default": None, "default+las": None,
+    "srtf-preemptive": "shortest-gpu", "default": None,
 }
 """Our policy -> the Tiresias policy it is compared with."""
 TIRESIAS_CONTENDED = {"fifo": 146_083, "dlas-gpu": 40_965, "shortest-gpu": 25_061}
@@ -94,27 +94,13 @@ def _one_vc(task: tuple[str, int, str]) -> dict[str, Any]:
     jobs = read_philly(PHILLY / "philly_jobs_sorted.csv.gz", vcs={vc}, start=HELIOS_WINDOW[0],
                        end=HELIOS_WINDOW[1]).jobs
     cluster = cluster_from_shorthand(f"{nodes}x8xV100", name=vc)
-    result = simulate(jobs, cluster, _policy(policy), EVENT_DRIVEN)
+    result = simulate(jobs, cluster, policy, EVENT_DRIVEN)
     figures = summarise(result)
     figures.pop("queues")
     figures["vc"] = vc
     figures["sum_jct_s"] = figures["avg_jct_s"] * figures["finished"]
     figures["sum_queue_s"] = figures["avg_queue_s"] * figures["finished"]
     return figures
-
-
-def _policy(name: str) -> Any:
-    """Our policy names, plus `default+las`: the default policy with LAS-level priorities."""
-    if name != "default+las":
-        return name
-    from dataclasses import replace
-
-    from suan.sched import get_policy
-    from suan.sim.policies import EXTRA, SimPolicy
-
-    las = EXTRA["las-preemptive"]
-    policy = replace(get_policy("default"), name="default+las")
-    return SimPolicy(policy, las.view, las.thresholds)
 
 
 def run_vcs(nodes: dict[str, int], policies: Sequence[str], console: Console,
