@@ -136,3 +136,23 @@ def test_the_simulator_learns_classes_from_the_jobs_that_finish():
     assert all(s.end is not None for s in result.jobs)
     assert sim.history is not None and "default" in sim.history.classes.per_queue
     assert sim.sched.service is sim.history.classes
+
+
+def test_kaplan_meier_gives_the_mass_of_unfinished_jobs_to_longer_needs():
+    from suan.sched.service import kaplan_meier
+
+    # Needs 1 and 2 finished; one job has run 1.5 and goes on. At 1, 3 are at risk and one
+    # ends (survival 2/3); at 2 only one is at risk and it ends: the censored job's share
+    # moves to 2 (2/3 there rather than the naive 1/2).
+    needs, mass = kaplan_meier([1.0, 2.0], [1.5])
+    assert list(needs) == [1.0, 2.0]
+    assert list(mass) == pytest.approx([1 / 3, 2 / 3])
+    # A job still running beyond every finished need keeps the leftover mass there.
+    needs, mass = kaplan_meier([1.0], [5.0])
+    assert list(needs) == [1.0, 5.0] and list(mass) == pytest.approx([0.5, 0.5])
+
+
+def test_weighted_gittins_equals_repeated_samples():
+    weighted = gittins_indices([1.0, 10.0], [0.0, 1.0], [3.0, 1.0])
+    repeated = gittins_indices([1.0, 1.0, 1.0, 10.0], [0.0, 1.0])
+    assert list(weighted) == pytest.approx(list(repeated))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,23 +39,49 @@ LAS_BOUNDS: tuple[float, ...] = (3_600.0, 36_000.0)
 """Fallback classes: Tiresias-style discretised LAS (0 below 1 h, 1 below 10 h, then 2)."""
 
 
-def gittins_indices(samples: Sequence[float], points: Sequence[float]) -> np.ndarray:
+def gittins_indices(samples: Sequence[float], points: Sequence[float],
+                    weights: Sequence[float] | None = None) -> np.ndarray:
     """The Gittins index of a job that has attained each of `points`, for needs drawn from
-    `samples` (device-seconds); 0 where no sample exceeds the point."""
-    needs = np.sort(np.asarray(samples, dtype=float))
-    prefix = np.concatenate(([0.0], np.cumsum(needs)))
+    `samples` (device-seconds, with probability proportional to `weights`, equal by
+    default); 0 where no sample exceeds the point."""
+    order = np.argsort(np.asarray(samples, dtype=float), kind="stable")
+    needs = np.asarray(samples, dtype=float)[order]
+    mass = np.ones(len(needs)) if weights is None else np.asarray(weights, dtype=float)[order]
+    total_mass = np.concatenate(([0.0], np.cumsum(mass)))
+    total_work = np.concatenate(([0.0], np.cumsum(mass * needs)))
     out = np.zeros(len(points))
     for i, attained in enumerate(points):
         first = int(np.searchsorted(needs, attained, side="right"))
-        left = len(needs) - first
-        if left == 0:
+        alive = total_mass[-1] - total_mass[first]
+        if first == len(needs) or alive <= 0:
             continue
-        ends = needs[first:]
-        done = np.arange(1, left + 1)
-        spent = prefix[first + done] - prefix[first] - attained * done + (left - done) * (
-            ends - attained)
+        done = total_mass[first + 1:] - total_mass[first]
+        worked = total_work[first + 1:] - total_work[first] - attained * done
+        spent = worked + (alive - done) * (needs[first:] - attained)
         out[i] = float(np.max(done / np.maximum(spent, 1e-9)))
     return out
+
+
+def kaplan_meier(finished: Sequence[float], unfinished: Sequence[float]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Needs and their probabilities from finished jobs' needs and unfinished jobs' service so
+    far (right-censored: they need more). Without this, a sample of finished jobs
+    under-represents long jobs, which are still running. The mass beyond the last finished
+    need goes to the largest service seen."""
+    ends = np.sort(np.asarray(finished, dtype=float))
+    if not len(unfinished):
+        return ends, np.full(len(ends), 1.0 / max(len(ends), 1))
+    cut = np.sort(np.asarray(unfinished, dtype=float))
+    values, counts = np.unique(ends, return_counts=True)
+    at_risk = (len(ends) - np.searchsorted(ends, values, side="left")) + (
+        len(cut) - np.searchsorted(cut, values, side="left"))
+    survival = np.cumprod(1.0 - counts / at_risk)
+    before = np.concatenate(([1.0], survival[:-1]))
+    needs, mass = list(values), list(before - survival)
+    if survival[-1] > 0:
+        needs.append(max(float(cut[-1]), float(values[-1])))
+        mass.append(float(survival[-1]))
+    return np.asarray(needs), np.asarray(mass)
 
 
 def classes_from_indices(indices: np.ndarray) -> tuple[int, ...]:
@@ -138,8 +164,11 @@ class ServiceHistory:
         self.every = every
         self.classes = LAS_CLASSES
 
-    def add(self, queue: str, device_seconds: float) -> bool:
-        """Record a finished job; True when the classes changed."""
+    def add(self, queue: str, device_seconds: float,
+            unfinished: Callable[[str], Sequence[float]] | None = None) -> bool:
+        """Record a finished job; True when the classes changed. `unfinished(queue)` gives the
+        service so far of the queue's jobs that started and have not finished, which the
+        relearning counts as censored needs (`kaplan_meier`)."""
         samples = self.samples.setdefault(queue, [])
         samples.append(device_seconds)
         if len(samples) > self.keep:
@@ -150,7 +179,8 @@ class ServiceHistory:
             return False
         self.fresh[queue] = 0
         grid = self.classes.grid
-        table = classes_from_indices(gittins_indices(samples, (0.0, *grid)))
+        needs, mass = kaplan_meier(samples, unfinished(queue) if unfinished else ())
+        table = classes_from_indices(gittins_indices(needs, (0.0, *grid), mass))
         if self.tables.get(queue) == table:
             return False
         self.tables[queue] = table

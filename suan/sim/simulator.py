@@ -177,8 +177,8 @@ class Simulator:
         state = self.states[int(event.subject)]
         if event.epoch != state.epoch or state.status != Status.RUNNING:
             return False
-        if self.history is not None and self.history.add(state.job.queue,
-                                                          state.attained_at(now)):
+        if self.history is not None and self.history.add(
+                state.job.queue, state.attained_at(now), lambda q: self._unfinished(q, now)):
             self._relearned(now)
         self._release(state)
         state.useful_gpu_s += state.devices * max(0.0, now - state.work_start)
@@ -225,6 +225,13 @@ class Simulator:
         classes, attained = self.history.classes, state.attained_at(now)
         queue = state.job.queue
         return classes.level(queue, attained + 1e-6) > classes.level(queue, attained - 1e-6)
+
+    def _unfinished(self, queue: str, now: float) -> list[float]:
+        """Service so far of the queue's jobs that started and have not finished."""
+        running = (self.by_name[name] for name in self.sched.live)
+        stopped = (state for state in self.pending.values() if state.attained > 0)
+        return [state.attained_at(now) for group in (running, stopped) for state in group
+                if state.job.queue == queue]
 
     def _relearned(self, now: float) -> None:
         """The service classes changed: re-file the waiting jobs under the new order and
