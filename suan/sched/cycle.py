@@ -90,6 +90,8 @@ class Cycle:
         self.started_now: set[str] = set()
         self.victim_order: list[tuple[float, int, float, float, str, Allocation]] | None = None
         self.worst_levels: dict[tuple[str, int], int] | None = None
+        self.preempt_failed: set[tuple[object, ...]] = set()
+        self.levels: dict[tuple[str, float], int] = {}
         self.victim_summary: tuple[float, bool] | None = None
 
     # ------------------------------------------------------------------ driver
@@ -167,6 +169,7 @@ class Cycle:
             self.preemption_attempts += 1
             if try_preemption(self, job, ctx):
                 return None
+            self.preempt_failed.add(self._preempt_key(job))
         verdict = Pending(job.name, miss.reason, miss.code)
         if miss.code in MEMO_CODES:
             memo_key = (job.queue, key) if miss.queue_dependent else key
@@ -187,7 +190,14 @@ class Cycle:
             self.policy.preemption
             and self.preemption_attempts < self.policy.max_preemption_attempts
             and self._has_victims_for(job)
+            and self._preempt_key(job) not in self.preempt_failed
         )
+
+    def _preempt_key(self, job: Job) -> tuple[object, ...]:
+        """Jobs with equal keys find the same victims: a failed attempt holds for all of them
+        until capacity next grows (victims only leave within a cycle)."""
+        level = self.job_level(job) if self.policy.order_preemption else 0
+        return (job.shape_id, job.queue, job.priority, level, self.ledger.generation)
 
     def _has_victims_for(self, job: Job) -> bool:
         """Cheap test (from the snapshot) that some running job could be a victim."""
@@ -212,7 +222,12 @@ class Cycle:
 
     def job_level(self, job: Job) -> int:
         """A waiting job's service class under the snapshot's learned classes."""
-        return (self.snapshot.service or LAS_CLASSES).level(job.queue, job.attained_service_s)
+        key = (job.queue, job.attained_service_s)
+        level = self.levels.get(key)
+        if level is None:
+            service = self.snapshot.service or LAS_CLASSES
+            level = self.levels[key] = service.level(*key)
+        return level
 
     def _worst_level(self, job: Job) -> int:
         """The worst service class among preemptible running jobs of `job`'s queue and
