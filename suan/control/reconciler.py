@@ -28,11 +28,13 @@ from suan.control.config import ControlConfig
 from suan.control.jobs import load_queues, placement_json, placement_of, scheduler_job
 from suan.control.lifecycle import JobState, after_exit, check_transition, restart_backoff_s
 from suan.control.models import JobRow, RankRow
+from suan.control.service import device_seconds, load_history
 from suan.control.store import Store, add_event
 from suan.errors import SuanError
 from suan.exec import Executor, JobLaunch, JobStatus, RankHandle
 from suan.sched import schedule
 from suan.sched.decisions import Decisions, Start
+from suan.sched.service import ServiceHistory
 
 log = logging.getLogger("suan.reconciler")
 LIVE = tuple(s.value for s in JobState if not s.final)
@@ -50,6 +52,7 @@ class Reconciler:
         self._thread: threading.Thread | None = None
         self.last_decisions: Decisions | None = None
         self.ticks = 0
+        self.service: ServiceHistory | None = None
 
     # -- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -208,6 +211,9 @@ class Reconciler:
         else:
             row.end_time = now
             row.reason, row.reason_code = why, ""
+            used = device_seconds(row) if target == JobState.SUCCEEDED else None
+            if used is not None and self.service is not None:
+                self.service.add(row.queue, used)
         self._transition(session, row, target, target.value, why)
 
     # -- cancel ------------------------------------------------------------------------------
@@ -249,7 +255,10 @@ class Reconciler:
                 )
         if not waiting:
             return []
-        snapshot = Snapshot(self.config.cluster, running, load_queues(session), now)
+        if self.service is None:
+            self.service = load_history(session)
+        snapshot = Snapshot(self.config.cluster, running, load_queues(session), now,
+                            service=self.service.classes)
         decisions = schedule(snapshot, [scheduler_job(r) for r in waiting], self.config.policy)
         self.last_decisions = decisions
         for wait in decisions.pending:
