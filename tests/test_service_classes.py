@@ -53,11 +53,15 @@ def test_a_queue_without_enough_history_uses_las_classes():
 
 def test_history_relearns_after_every_n_finished_jobs_from_a_recent_window():
     history = ServiceHistory(keep=100, every=10)
-    changed = [history.add("q", 3600.0) for _ in range(MIN_SAMPLES)]
-    assert changed[-1] and not any(changed[:-1])
+    for _ in range(MIN_SAMPLES - 1):
+        history.add("q", 3600.0)
+    assert not history.due and not history.relearn()
+    history.add("q", 3600.0)
+    assert history.due == {"q"} and history.relearn() and not history.due
     assert "q" in history.classes.per_queue
     for _ in range(300):
         history.add("q", 60.0)
+    history.relearn()
     assert len(history.samples["q"]) == 100
     # Only short jobs are left in the window: a job past a minute is now the worst bet.
     assert history.classes.level("q", 120.0) > history.classes.level("q", 0.0)

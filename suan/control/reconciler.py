@@ -257,6 +257,7 @@ class Reconciler:
             return []
         if self.service is None:
             self.service = load_history(session)
+        self.service.relearn()
         snapshot = Snapshot(self.config.cluster, running, load_queues(session), now,
                             service=self.service.classes)
         decisions = schedule(snapshot, [scheduler_job(r) for r in waiting], self.config.policy)

@@ -43,23 +43,25 @@ def gittins_indices(samples: Sequence[float], points: Sequence[float],
                     weights: Sequence[float] | None = None) -> np.ndarray:
     """The Gittins index of a job that has attained each of `points`, for needs drawn from
     `samples` (device-seconds, with probability proportional to `weights`, equal by
-    default); 0 where no sample exceeds the point."""
+    default); 0 where no sample exceeds the point.
+
+    Computed for all points at once: row i, column k is the stop at the k-th smallest need.
+    """
     order = np.argsort(np.asarray(samples, dtype=float), kind="stable")
     needs = np.asarray(samples, dtype=float)[order]
     mass = np.ones(len(needs)) if weights is None else np.asarray(weights, dtype=float)[order]
+    at = np.asarray(points, dtype=float)[:, None]
     total_mass = np.concatenate(([0.0], np.cumsum(mass)))
     total_work = np.concatenate(([0.0], np.cumsum(mass * needs)))
-    out = np.zeros(len(points))
-    for i, attained in enumerate(points):
-        first = int(np.searchsorted(needs, attained, side="right"))
-        alive = total_mass[-1] - total_mass[first]
-        if first == len(needs) or alive <= 0:
-            continue
-        done = total_mass[first + 1:] - total_mass[first]
-        worked = total_work[first + 1:] - total_work[first] - attained * done
-        spent = worked + (alive - done) * (needs[first:] - attained)
-        out[i] = float(np.max(done / np.maximum(spent, 1e-9)))
-    return out
+    first = np.searchsorted(needs, at[:, 0], side="right")
+    alive = (total_mass[-1] - total_mass[first])[:, None]
+    done = total_mass[None, 1:] - total_mass[first][:, None]
+    worked = total_work[None, 1:] - total_work[first][:, None] - at * done
+    spent = worked + (alive - done) * (needs[None, :] - at)
+    ratio = np.where(np.arange(len(needs))[None, :] >= first[:, None],
+                     done / np.maximum(spent, 1e-9), 0.0)
+    best = ratio.max(axis=1, initial=0.0)
+    return np.where(alive[:, 0] > 0, best, 0.0)
 
 
 def kaplan_meier(finished: Sequence[float], unfinished: Sequence[float]
@@ -153,39 +155,48 @@ def learn_classes(samples_by_queue: Mapping[str, Sequence[float]],
 
 class ServiceHistory:
     """The device-seconds of each queue's most recent `keep` finished jobs, and the classes
-    learned from them. A queue's classes are relearned after `every` more of its jobs finish
-    (workloads drift: a window of recent jobs tracks them)."""
+    learned from them. A queue becomes due for relearning after `every` more of its jobs
+    finish (workloads drift: a window of recent jobs tracks them); `relearn` does it, which a
+    caller runs when the order matters, i.e. when jobs wait."""
 
     def __init__(self, keep: int = 500, every: int = 50):
         self.samples: dict[str, list[float]] = {}
         self.fresh: dict[str, int] = {}
         self.tables: dict[str, tuple[int, ...]] = {}
+        self.due: set[str] = set()
         self.keep = keep
         self.every = every
         self.classes = LAS_CLASSES
 
-    def add(self, queue: str, device_seconds: float,
-            unfinished: Callable[[str], Sequence[float]] | None = None) -> bool:
-        """Record a finished job; True when the classes changed. `unfinished(queue)` gives the
-        service so far of the queue's jobs that started and have not finished, which the
-        relearning counts as censored needs (`kaplan_meier`)."""
+    def add(self, queue: str, device_seconds: float) -> None:
+        """Record a finished job of `queue`."""
         samples = self.samples.setdefault(queue, [])
         samples.append(device_seconds)
         if len(samples) > self.keep:
             del samples[: len(samples) - self.keep]
         fresh = self.fresh.get(queue, 0) + 1
         self.fresh[queue] = fresh
-        if len(samples) < MIN_SAMPLES or fresh < self.every:
-            return False
-        self.fresh[queue] = 0
+        if len(samples) >= MIN_SAMPLES and fresh >= self.every:
+            self.due.add(queue)
+
+    def relearn(self, unfinished: Callable[[str], Sequence[float]] | None = None) -> bool:
+        """Relearn the queues that are due; True when the classes changed. `unfinished(q)`
+        gives the service so far of queue q's jobs that started and have not finished,
+        counted as censored needs (`kaplan_meier`)."""
+        changed = False
         grid = self.classes.grid
-        needs, mass = kaplan_meier(samples, unfinished(queue) if unfinished else ())
-        table = classes_from_indices(gittins_indices(needs, (0.0, *grid), mass))
-        if self.tables.get(queue) == table:
-            return False
-        self.tables[queue] = table
-        self.classes = ServiceClasses(dict(self.tables), grid, self.classes.fallback)
-        return True
+        for queue in sorted(self.due):
+            self.fresh[queue] = 0
+            needs, mass = kaplan_meier(self.samples[queue],
+                                       unfinished(queue) if unfinished else ())
+            table = classes_from_indices(gittins_indices(needs, (0.0, *grid), mass))
+            if self.tables.get(queue) != table:
+                self.tables[queue] = table
+                changed = True
+        self.due.clear()
+        if changed:
+            self.classes = ServiceClasses(dict(self.tables), grid, self.classes.fallback)
+        return changed
 
     def extend(self, finished: Iterable[tuple[str, float]]) -> ServiceClasses:
         """Record many finished jobs at once (e.g. a store's history) and return the
@@ -197,4 +208,5 @@ class ServiceHistory:
         self.classes = learn_classes(self.samples, self.classes.grid)
         self.tables = dict(self.classes.per_queue)
         self.fresh = {q: 0 for q in self.samples}
+        self.due.clear()
         return self.classes

@@ -152,7 +152,7 @@ class Simulator:
             if changed and (self.pending or self._may_move()):
                 self._cycle(now)
                 if self.history is not None and self.pending:
-                    self._arm(now)
+                    self._learn_and_arm(now)
             self.timeline.append((now, self.allocated, len(self.pending), self.capacity))
         return SimResult(self.policy.name, sum(self.sched.cluster.capacity().values()),
                          self.states, self.timeline, self.queue.popped, self.sched.cycles,
@@ -177,9 +177,8 @@ class Simulator:
         state = self.states[int(event.subject)]
         if event.epoch != state.epoch or state.status != Status.RUNNING:
             return False
-        if self.history is not None and self.history.add(
-                state.job.queue, state.attained_at(now), lambda q: self._unfinished(q, now)):
-            self._relearned(now)
+        if self.history is not None:
+            self.history.add(state.job.queue, state.attained_at(now))
         self._release(state)
         state.useful_gpu_s += state.devices * max(0.0, now - state.work_start)
         state.progress = 1.0
@@ -209,6 +208,14 @@ class Simulator:
         self._schedule_demotion(state, now)
         return self._class_worsened(state, now)
 
+    def _learn_and_arm(self, now: float) -> None:
+        """Jobs wait after a cycle: relearn the service classes that are due (for the next
+        cycles), then arm the running jobs' wake-ups."""
+        assert self.history is not None
+        if self.history.due and self.history.relearn(lambda q: self._unfinished(q, now)):
+            self._relearned()
+        self._arm(now)
+
     def _arm(self, now: float) -> None:
         """Jobs wait: wake every running job at its next service-class bound (wake-ups stop
         while no job waits, since no one could preempt it then)."""
@@ -233,9 +240,9 @@ class Simulator:
         return [state.attained_at(now) for group in (running, stopped) for state in group
                 if state.job.queue == queue]
 
-    def _relearned(self, now: float) -> None:
+    def _relearned(self) -> None:
         """The service classes changed: re-file the waiting jobs under the new order and
-        wake running jobs at their new class bounds."""
+        disarm the running jobs' wake-ups (the caller re-arms them at the new bounds)."""
         assert self.history is not None
         classes = self.history.classes
         self.sched.service = classes
@@ -245,8 +252,6 @@ class Simulator:
                                   for _, i in self.waiting)
         for name in self.sched.live:
             self.by_name[name].armed = False
-        if self.pending:
-            self._arm(now)
 
     def _on_failure(self, event: Event, now: float) -> bool:
         subject = str(event.subject)
