@@ -1,11 +1,14 @@
-"""The FGD packing experiment (Weng et al., ATC'23) on Alibaba openb.
+"""The FGD packing experiment (Weng et al., ATC'23) on Alibaba openb, as the paper's simulator
+runs it (github.com/hkust-adsl/kubernetes-scheduler-simulator, `-tune 1.3 -tuneseed SEED
+--shuffle-pod=true`).
 
-For each seed: shuffle the pods, inflate the workload by cloning randomly chosen pods up to
-`inflate` times the pod count (stopping early once the requested CPU or GPU would exceed
-`inflate` times the cluster's), then place the pods one by one with no departures. A pod no
-node can take is skipped. After every pod the arrived GPU demand (sum of num_gpu x gpu_milli,
-as a % of the cluster's GPUs) and the unallocated GPU % are recorded; the headline figure is
-the unallocated GPU % when the arrived demand first reaches 100 %.
+For each seed: shuffle the pods, then append clones of uniformly random pods until the next
+clone would take the requested GPUs past `inflate` x the cluster's GPUs. Place the pods one by
+one with no departures; a pod no node can take is skipped. After every pod the arrived GPU
+demand (sum of num_gpu x gpu_milli, as a % of the cluster's GPUs) and the allocated GPU % are
+recorded. The headline figure is the unallocated GPU % at 100 % arrived: 100 minus the mean
+allocated % over the pods at whose arrival the arrived demand rounds to 100 % (the paper's
+`merge_alloc_discrete` reading of its logs).
 """
 
 from __future__ import annotations
@@ -28,21 +31,10 @@ from rich.table import Table
 from suan.catalog import default_catalog
 from suan.cluster.model import Cluster
 from suan.cluster.traces import read_openb_nodes
-from suan.sched.fragmentation import TaskShape, workload_shapes
-from suan.sim.packing import (
-    GPU_CHOOSERS,
-    STRATEGIES,
-    PackState,
-    Shapes,
-    choose,
-    choose_gpu,
-    fragmentation,
-)
+from suan.sim.packing import STRATEGIES, PackState, Shapes, choose, fragmentation
 from suan.sim.pods import Pod, read_openb_pods
 from suan.sim.report import write_json
 
-SHAPES = 100
-"""Task shapes (the most common (GPUs, share, CPU) triples) FGD scores against."""
 FGD_NAMES = {"Random": "random", "DotProd": "dotprod", "GpuClustering": "gpu-clustering",
              "GpuPacking": "gpu-packing", "BestFit": "bestfit", "FGD": "fgd"}
 
@@ -64,67 +56,85 @@ class PackRun:
     """GPUs that no task shape of the workload could use, when arrived demand reaches 100 %."""
 
 
-def inflated(pods: Sequence[Pod], seed: int, factor: float, gpus: float, cpu: float
-             ) -> list[Pod]:
-    """The shuffled pods followed by random clones, up to `factor` x the count and
-    `factor` x the cluster's GPUs and CPU."""
+def inflated(pods: Sequence[Pod], seed: int, factor: float, gpus: float) -> list[Pod]:
+    """The shuffled pods, then clones of uniformly random pods appended until the next clone
+    would take the requested GPUs past `factor` x `gpus` (the paper's workload tuning; when
+    the pods alone ask for more, random pods are dropped until they fit)."""
     rng = random.Random(seed)
     order = list(pods)
     rng.shuffle(order)
-    want_gpu, want_cpu = sum(p.gpus for p in order), sum(p.cpu_milli for p in order)
-    target = round(factor * len(order))
+    demand = sum(p.gpus for p in order)
+    while order and demand > factor * gpus:
+        demand -= order.pop(rng.randrange(len(order))).gpus
+    if not any(p.gpus for p in pods):
+        return order
     clones = 0
-    while len(order) < target:
+    while True:
         pod = pods[rng.randrange(len(pods))]
-        if want_gpu + pod.gpus > factor * gpus or want_cpu + pod.cpu_milli > factor * cpu:
-            break
+        if demand + pod.gpus > factor * gpus:
+            return order
         clones += 1
         order.append(replace(pod, name=f"{pod.name}-clone-{clones}"))
-        want_gpu += pod.gpus
-        want_cpu += pod.cpu_milli
-    return order
+        demand += pod.gpus
 
 
 def run_pack(cluster: Cluster, pods: Sequence[Pod], strategy: str, seed: int,
-             inflate: float = 1.3, shapes: Sequence[TaskShape] | None = None) -> PackRun:
-    """Place the inflated, shuffled workload one pod at a time with `strategy`."""
+             inflate: float = 1.3, shapes: Shapes | None = None) -> PackRun:
+    """Place the inflated, shuffled workload one pod at a time with `strategy`, scoring
+    fragmentation against `shapes` (by default the pods' typical shapes)."""
     started = time.perf_counter()
-    state = PackState(cluster, default_catalog())
-    capacity = state.capacity
-    workload = inflated(pods, seed, inflate, capacity, float(state.cpu.sum()))
-    table = Shapes(shapes if shapes is not None else pod_shapes(pods))
+    state = PackState(cluster, default_catalog(), seed)
+    workload = inflated(pods, seed, inflate, state.capacity)
+    table = shapes if shapes is not None else Shapes.typical(pods)
+    arrived, allocated, placed, fragmented = _place(state, workload, strategy, table, seed)
+    arrived_pct = 100 * arrived / state.capacity
+    allocated_pct = 100 * allocated / state.capacity
+    return PackRun(strategy, seed, 100 - at_arrived(arrived_pct, allocated_pct, 100),
+                   float(allocated_pct[-1]) if len(workload) else 0.0,
+                   float(arrived_pct[-1]) if len(workload) else 0.0, placed,
+                   len(workload) - placed, time.perf_counter() - started,
+                   _curve(arrived_pct, 100 - allocated_pct), fragmented)
+
+
+def _place(state: PackState, workload: Sequence[Pod], strategy: str, shapes: Shapes,
+           seed: int) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """Book every pod that fits: per pod the arrived and allocated GPUs after it, the pods
+    placed, and the fragmented GPUs when the arrived demand first reaches the capacity."""
     rng = np.random.default_rng(seed)
-    arrived = 0.0
-    curve: list[tuple[float, float]] = []
-    at_100 = None
-    fragmented = float("nan")
-    placed = failed = 0
-    for pod in workload:
-        arrived += pod.gpus
+    arrived = np.cumsum([pod.gpus for pod in workload], dtype=float)
+    allocated = np.zeros(len(workload))
+    placed, fragmented = 0, float("nan")
+    for index, pod in enumerate(workload):
         rows = state.feasible(pod)
         if len(rows):
-            if strategy in GPU_CHOOSERS and pod.num_gpu and pod.gpu_milli < 1000:
-                row, device = choose_gpu(state, pod, rows, strategy, table)
-                state.book(row, pod, device)
-            else:
-                state.book(choose(state, pod, rows, strategy, table, rng), pod)
+            row, device = choose(state, pod, rows, strategy, shapes, rng)
+            state.book(row, pod, device)
             placed += 1
-        else:
-            failed += 1
-        unallocated = 100 * (capacity - state.allocated_milli / 1000) / capacity
-        arrived_pct = 100 * arrived / capacity
-        if not curve or arrived_pct >= curve[-1][0] + 1:
-            curve.append((arrived_pct, unallocated))
-        if at_100 is None and arrived_pct >= 100:
-            at_100 = unallocated
-            fragmented = float(fragmentation(state.free, state.cpu, table).sum()) / 1000
-    return PackRun(strategy, seed, at_100 if at_100 is not None else float("nan"),
-                   100 * state.allocated_milli / 1000 / capacity, 100 * arrived / capacity,
-                   placed, failed, time.perf_counter() - started, curve, fragmented)
+        allocated[index] = state.allocated_milli / 1000
+        if np.isnan(fragmented) and arrived[index] >= state.capacity:
+            fragmented = float(fragmentation(state.free, state.cpu, shapes,
+                                             state.access(shapes)).sum()) / 1000
+    return arrived, allocated, placed, fragmented
 
 
-def pod_shapes(pods: Sequence[Pod]) -> list[TaskShape]:
-    return workload_shapes([(p.num_gpu, p.gpu_milli, p.cpu_milli) for p in pods], SHAPES)
+def at_arrived(arrived_pct: np.ndarray, allocated_pct: np.ndarray, level: int) -> float:
+    """Mean allocated % over the pods at whose arrival the arrived GPU demand, rounded to a
+    whole percent, is `level` (within one percent when none is); NaN if never reached."""
+    rounded = np.array([round(float(x)) for x in arrived_pct])
+    for width in (0, 1):
+        hit = np.abs(rounded - level) <= width
+        if hit.any():
+            return float(np.mean(allocated_pct[hit]))
+    return float("nan")
+
+
+def _curve(arrived_pct: np.ndarray, unallocated_pct: np.ndarray) -> list[tuple[float, float]]:
+    """(arrived %, unallocated %) at the first pod past each further whole percent."""
+    curve: list[tuple[float, float]] = []
+    for x, y in zip(arrived_pct, unallocated_pct, strict=True):
+        if not curve or x >= curve[-1][0] + 1:
+            curve.append((float(x), float(y)))
+    return curve
 
 
 def _job(task: tuple[str, str, str, int, float]) -> PackRun:
@@ -155,13 +165,15 @@ def pack_experiment(nodes: Path, pods: Path, strategies: Sequence[str], seeds: S
 
 
 def summary(runs: dict[str, list[PackRun]]) -> dict[str, dict[str, Any]]:
-    """Per strategy: the mean over seeds of the headline figures."""
+    """Per strategy: the mean (and spread) over seeds of the headline figures."""
     table = {}
     for strategy, items in runs.items():
         values = [r.unallocated_at_100 for r in items]
         table[strategy] = {
             "unallocated_gpu_pct_at_100": float(np.mean(values)),
             "unallocated_gpu_pct_at_100_median": float(np.median(values)),
+            "unallocated_gpu_pct_at_100_min": float(np.min(values)),
+            "unallocated_gpu_pct_at_100_max": float(np.max(values)),
             "fragmented_gpus_at_100": float(np.mean([r.fragmented_at_100 for r in items])),
             "allocated_gpu_pct_final": float(np.mean([r.allocated_final_pct for r in items])),
             "arrived_gpu_pct_final": float(np.mean([r.arrived_final_pct for r in items])),
@@ -186,21 +198,14 @@ def pack_report(nodes: Path, pods: Path, strategies: Sequence[str], seeds: Seque
                 inflate: float, console: Console, *, json_path: Path | None = None,
                 plots: Path | None = None, published: dict[str, float] | None = None
                 ) -> dict[str, Any]:
-    """Run the experiment and print unallocated GPU % at 100 % arrived, per placement."""
+    """Run the experiment and print unallocated GPU % at 100 % arrived, per placement, beside
+    the published figures (by default those of the pod list's workload, when the shared
+    folder has them)."""
     runs = pack_experiment(nodes, pods, strategies, seeds, inflate, console)
     figures = summary(runs)
-    table = Table(title=f"unallocated GPU % at 100 % arrived GPU demand ({len(seeds)} seeds)",
-                  title_justify="left")
-    for column in ("placement", "ours (mean)", "published", "fragmented GPUs at 100 %",
-                   "allocated at end %", "wall s"):
-        table.add_column(column, justify="left" if column == "placement" else "right")
-    for strategy, item in figures.items():
-        theirs = (published or {}).get(strategy)
-        table.add_row(strategy, f"{item['unallocated_gpu_pct_at_100']:.2f}",
-                      "-" if theirs is None else f"{theirs:.2f}",
-                      f"{item['fragmented_gpus_at_100']:.1f}",
-                      f"{item['allocated_gpu_pct_final']:.1f}", f"{item['wall_s']:.0f}")
-    console.print(table)
+    if published is None:
+        published = published_for(pods)
+    console.print(_table(figures, published, len(seeds)))
     document = {"nodes": str(nodes), "pods": str(pods), "inflate": inflate,
                 "seeds": list(seeds), "placements": figures, "published": published or {}}
     if json_path:
@@ -215,6 +220,37 @@ def pack_report(nodes: Path, pods: Path, strategies: Sequence[str], seeds: Seque
     return document
 
 
+def _table(figures: dict[str, dict[str, Any]], published: dict[str, float], seeds: int
+           ) -> Table:
+    table = Table(title=f"unallocated GPU % at 100 % arrived GPU demand ({seeds} seeds)",
+                  title_justify="left")
+    for column in ("placement", "ours (mean)", "min-max", "published", "published FGD",
+                   "fragmented GPUs at 100 %", "allocated at end %", "wall s"):
+        table.add_column(column, justify="left" if column == "placement" else "right")
+    for strategy, item in figures.items():
+        theirs, fgd = published.get(strategy), published.get("fgd")
+        table.add_row(strategy, f"{item['unallocated_gpu_pct_at_100']:.2f}",
+                      f"{item['unallocated_gpu_pct_at_100_min']:.2f}-"
+                      f"{item['unallocated_gpu_pct_at_100_max']:.2f}",
+                      "-" if theirs is None else f"{theirs:.2f}",
+                      "-" if fgd is None else f"{fgd:.2f}",
+                      f"{item['fragmented_gpus_at_100']:.1f}",
+                      f"{item['allocated_gpu_pct_final']:.1f}", f"{item['wall_s']:.0f}")
+    return table
+
+
+def published_for(pods: Path) -> dict[str, float]:
+    """The published figures of the pod list's workload (its file name without `.csv` or
+    `.csv.gz`), from `fgd_atc23_published/` beside the pod list or one folder up; empty when
+    there are none."""
+    workload = pods.name.removesuffix(".gz").removesuffix(".csv")
+    for folder in (pods.parent, pods.parent.parent):
+        path = folder / "fgd_atc23_published" / "summary_at_arrived_100pct.csv"
+        if path.is_file():
+            return published_fgd(path, workload)
+    return {}
+
+
 def published_fgd(path: Path, workload: str = "openb_pod_list_default") -> dict[str, float]:
     """FGD's published unallocated GPU % at 100 % arrived, by our strategy names."""
     with path.open(newline="") as handle:
@@ -224,12 +260,12 @@ def published_fgd(path: Path, workload: str = "openb_pod_list_default") -> dict[
 
 
 def fgd_reproduction(console: Console, quick: bool) -> dict[str, Any]:
-    """`suan sim reproduce fgd-openb`: the six FGD placements and ours, seeds 42-51."""
+    """`suan sim reproduce fgd-openb`: the six FGD placements and ours on the default
+    workload, seeds 42-51 (42-43 when `quick`)."""
     from suan.sim.reproduce import SHARED
 
     folder = SHARED / "traces" / "alibaba_pai_openb_v2023"
-    published = published_fgd(folder / "fgd_atc23_published" / "summary_at_arrived_100pct.csv")
     seeds = [42, 43] if quick else list(range(42, 52))
     return pack_report(folder / "openb_node_list_gpu_node.csv",
                        folder / "openb_pod_list_default.csv", list(STRATEGIES), seeds, 1.3,
-                       console, published=published)
+                       console)
