@@ -14,7 +14,14 @@ from suan.cluster.generate import cluster_from_shorthand
 from suan.cluster.model import Cluster, Node
 from suan.sched.fragmentation import TaskShape, node_fragmentation
 from suan.sim.pack import at_arrived, inflated, published_for, run_pack
-from suan.sim.packing import PackState, Shapes, choose, fragmentation, sigmoid_score
+from suan.sim.packing import (
+    PackState,
+    Shapes,
+    choose,
+    fragmentation,
+    shortage_growth,
+    sigmoid_score,
+)
 from suan.sim.pods import Pod, read_openb_pods
 
 
@@ -93,7 +100,7 @@ def test_fgd_strand_keeps_cpu_for_the_gpus_of_a_cpu_poor_node():
     assert place(state_of(("T4", 2, 8000), ("T4", 2, 64000), order=(0, 1)), cpu_pod, "fgd",
                  shapes) == (0, None)
     assert place(state_of(("T4", 2, 8000), ("T4", 2, 64000), order=(0, 1)), cpu_pod,
-                 "fgd-strand", shapes) == (1, None)
+                 "fgd-ahead", shapes) == (1, None)
 
 
 def test_gpu_packing_prefers_a_shared_gpu_then_a_used_node_then_an_idle_one():
@@ -189,3 +196,15 @@ def test_openb_pod_lists_read_with_all_columns_and_with_five(tmp_path):
     assert pods[0].gpu_spec == ("V100M16", "V100M32") and pods[0].gpus == pytest.approx(0.46)
     assert pods[1].num_gpu == 0
     assert read_openb_pods(five)[0][0].gpus == 2
+
+
+def test_fgd_ahead_keeps_gpus_of_a_model_typed_pods_ask_for():
+    shapes = Shapes([TaskShape(1, 1000, 0, 0.5), TaskShape(1, 1000, 0, 0.5)],
+                    specs=[(), ("T4",)])  # half the GPU demand can only run on T4
+    state = state_of(("T4", 2, 64000), ("P100", 2, 64000), order=(0, 1))
+    state.book(0, Pod("on T4", 0, 0, 1, 1000))
+    one = Pod("one", 0, 0, 1, 1000)
+    # 3000 milli free, 1000 of it on T4 where 1500 is wanted: 500 short. One GPU more from
+    # T4 leaves 0 of the 1000 wanted (1000 short); from P100, 1000 of 1000 (none short).
+    assert list(shortage_growth(state, one, np.array([0, 1]), shapes)) == [500, 0]
+    assert place(state, one, "fgd-ahead", shapes) == (1, None)

@@ -24,14 +24,17 @@ tightest one that fits, except for `random` (a random one) and `fgd` (chosen by 
 
 Ours (not in the paper):
 
-- `fgd-strand`: FGD whose fragmentation drop also subtracts the growth of the node's GPU
-  capacity stranded by CPU: free GPU beyond what the node's free CPU can serve at the
-  workload's CPU per GPU (`stranded`). It is scored, rounded and tie-broken like `fgd`; the
-  GPU of a fractional pod is the one with the largest unrounded value.
+- `fgd-ahead`: FGD whose fragmentation drop also subtracts what the placement takes from
+  arrivals still to come: the growth of the node's GPU stranded by CPU (free GPU beyond what
+  its free CPU serves at the workload's CPU per GPU, `stranded`) and the growth of the
+  shortage of GPUs of the models that typical pods ask for (`shortage_growth`). It is scored,
+  rounded and tie-broken like `fgd`; the GPU of a fractional pod is the one with the largest
+  unrounded value.
 
 CPU-only pods score 0 everywhere under `gpu-packing` and `gpu-clustering`, so they go to the
-first feasible node in the tie order. Link-domain rules are not applied (openb's GPU types have
-none that bind a single replica).
+first feasible node in the tie order. A fractional request (share below 1000) is one GPU's
+share, as all of openb's are. Link-domain rules are not applied (openb's GPU types have none
+that bind a single replica).
 """
 
 from __future__ import annotations
@@ -55,10 +58,8 @@ DEFAULT_CPU = 100
 KINDS = 9
 """GPU kinds `gpu-clustering` tells apart: shares, and 1 to 8 whole GPUs."""
 PAPER = ("random", "dotprod", "gpu-clustering", "gpu-packing", "bestfit", "fgd")
-OURS = ("fgd-strand",)
+OURS = ("fgd-ahead",)
 STRATEGIES = PAPER + OURS
-STRAND_WEIGHT = 1.0
-"""Milli GPU of fragmentation that one milli GPU of newly stranded capacity counts as."""
 
 Scored = tuple[np.ndarray, np.ndarray | None]
 """Per candidate row: the score (higher is better) and the GPU chosen for a fractional pod."""
@@ -202,6 +203,7 @@ class Shapes:
         demand = float(self.weight @ (self.devices * self.milli))
         own = float(self.weight @ self.cpu) / demand if demand else 1.0
         self.cpu_per_gpu = cpu_per_gpu or own
+        self.typed = typed_shares(self.specs, self.weight * self.devices * self.milli)
 
     @classmethod
     def typical(cls, pods: Sequence[Pod], coverage: float = 0.95) -> Shapes:
@@ -227,6 +229,19 @@ class Shapes:
         demand = sum(pod.num_gpu * pod.gpu_milli for pod in pods)
         per_gpu = sum(pod.cpu_milli for pod in pods) / demand if demand else None
         return cls(shapes, [key[3] for key, _ in gpu], cpu_only, per_gpu)
+
+
+def typed_shares(specs: Sequence[tuple[str, ...]], demand: np.ndarray
+                 ) -> list[tuple[int, float]]:
+    """Per set of GPU models that shapes ask for: a shape column with that set, and the
+    set's share of the shapes' GPU demand."""
+    total = float(demand.sum())
+    shares: dict[frozenset[str], tuple[int, float]] = {}
+    for column, spec in enumerate(specs):
+        if spec and total:
+            first, share = shares.get(frozenset(spec), (column, 0.0))
+            shares[frozenset(spec)] = (first, share + float(demand[column]) / total)
+    return list(shares.values())
 
 
 def fragmentation(free: np.ndarray, cpu: np.ndarray, shapes: Shapes,
@@ -350,27 +365,50 @@ def repeats(free: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------- ours
 def stranded(gpu: np.ndarray, cpu: np.ndarray, cpu_per_gpu: float) -> np.ndarray:
-    """Free GPU (milli) that the node's free CPU cannot serve at `cpu_per_gpu`."""
+    """Free GPU (milli) that the node's free CPU cannot serve at `cpu_per_gpu` (none when
+    the workload asks for no CPU)."""
+    if cpu_per_gpu <= 0:
+        return np.zeros(len(gpu))
     return np.maximum(0.0, gpu - cpu / cpu_per_gpu)
 
 
-def fgd_strand_score(state: PackState, pod: Pod, rows: np.ndarray, shapes: Shapes) -> Scored:
-    """`fgd-strand`: FGD's score of (fragmentation drop - growth of the node's stranded GPU,
-    `stranded` at the workload's CPU per GPU); a fractional pod takes the GPU with the
+def shortage_growth(state: PackState, pod: Pod, rows: np.ndarray, shapes: Shapes
+                    ) -> np.ndarray:
+    """Per candidate row, how much placing the pod deepens the shortage of GPUs kept for
+    typical pods that ask for certain GPU models (never negative).
+
+    For each set of models asked for, the shortage is how far the free GPU of those models
+    falls below the set's share of the workload's GPU demand times all the free GPU: arrivals
+    keep coming in those proportions, so the free GPU should too."""
+    if not shapes.typed or not pod.num_gpu:
+        return np.zeros(len(rows))
+    columns, shares = zip(*shapes.typed, strict=True)
+    inside = state.access(shapes)[:, list(columns)]
+    node_free = np.maximum(state.free, 0).sum(axis=1)
+    total, gpu, share = float(node_free.sum()), pod.num_gpu * pod.gpu_milli, np.array(shares)
+    kept = node_free @ inside
+    before = np.maximum(0.0, share * total - kept)
+    after = np.maximum(0.0, share * (total - gpu) - kept + gpu * inside[rows])
+    return np.maximum(after - before, 0.0).sum(axis=1)
+
+
+def fgd_ahead_score(state: PackState, pod: Pod, rows: np.ndarray, shapes: Shapes) -> Scored:
+    """`fgd-ahead`: FGD's score of (fragmentation drop - growth of the node's GPU stranded
+    by CPU - growth of the typed pods' shortage); a fractional pod takes the GPU with the
     largest exact value (the first on ties)."""
     gpu, cpu = np.maximum(state.free[rows], 0).sum(axis=1), state.cpu[rows]
     before = stranded(gpu, cpu, shapes.cpu_per_gpu)
     after = stranded(gpu - pod.num_gpu * pod.gpu_milli, cpu - pod.cpu_milli,
                      shapes.cpu_per_gpu)
-    drops = fragmentation_drops(state, pod, rows, shapes)
-    drops -= STRAND_WEIGHT * np.maximum(after - before, 0.0)[:, None]
+    penalty = np.maximum(after - before, 0.0) + shortage_growth(state, pod, rows, shapes)
+    drops = fragmentation_drops(state, pod, rows, shapes) - penalty[:, None]
     device = np.round(drops, 6).argmax(axis=1) if drops.shape[1] > 1 else None
     return sigmoid_score(drops).max(axis=1), device
 
 
 SCORES: dict[str, Callable[[PackState, Pod, np.ndarray, Shapes], Scored]] = {
     "bestfit": bestfit_score, "dotprod": dotprod_score, "gpu-packing": gpu_packing_score,
-    "gpu-clustering": gpu_clustering_score, "fgd": fgd_score, "fgd-strand": fgd_strand_score,
+    "gpu-clustering": gpu_clustering_score, "fgd": fgd_score, "fgd-ahead": fgd_ahead_score,
 }
 
 
