@@ -209,7 +209,8 @@ class Shapes:
     def typical(cls, pods: Sequence[Pod], coverage: float = 0.95) -> Shapes:
         """The paper's typical pods: the most common (CPU, GPU share, GPUs, GPU models)
         requests, CPU-only pods included, most common first (ties: larger request first)
-        until they cover `coverage` of all pods, weighted by count over the chosen ones."""
+        until they cover `coverage` of all pods, weighted by count over the chosen ones;
+        `cpu_per_gpu` is all the pods' CPU over all their GPU."""
         counts: dict[tuple[int, int, int, tuple[str, ...]], int] = {}
         for pod in pods:
             key = (pod.cpu_milli or DEFAULT_CPU, pod.gpu_milli, pod.num_gpu, pod.gpu_spec)
