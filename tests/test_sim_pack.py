@@ -92,7 +92,7 @@ def test_fgd_rounds_its_score_so_ties_go_to_the_node_first_in_the_tie_order():
         assert place(state, half, "fgd", shapes) == expected
 
 
-def test_fgd_strand_keeps_cpu_for_the_gpus_of_a_cpu_poor_node():
+def test_fgd_ahead_keeps_cpu_for_the_gpus_of_a_cpu_poor_node():
     shapes = Shapes([TaskShape(1, 1000, 2000, 1.0)])  # 2 milli CPU per milli GPU
     cpu_pod = Pod("cpu", 6000, 0, 0, 0)
     # the CPU-poor node 0 still has 2000 milli CPU for a GPU pod afterwards: FGD sees no
