@@ -42,6 +42,11 @@ class Allocation:
     def nodes(self) -> list[str]:
         return list(dict.fromkeys(r.node for r in self.replicas))
 
+    def attained_at(self, now: float) -> float:
+        """Device-seconds the job has received by `now`: before this run, plus this run."""
+        job = self.job
+        return job.attained_service_s + job.devices * max(0.0, now - self.start_time)
+
     def lost_work_s(self, now: float) -> float:
         """Seconds of progress a preemption would throw away (since the last checkpoint)."""
         saved = self.last_checkpoint_s if self.last_checkpoint_s is not None else self.start_time

@@ -28,7 +28,7 @@ from suan.sched.placement import PlaceContext
 from suan.sched.policy import Policy, get_policy
 from suan.sched.preempt import try_preemption
 from suan.sched.quota import QuotaBook, request_vector
-from suan.sched.service import LAS_CLASSES
+from suan.sched.service import LAS_CLASSES, ServiceClasses
 
 MEMO_CODES = frozenset(
     {WaitCode.CAPACITY, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE, WaitCode.RESERVED,
@@ -93,6 +93,11 @@ class Cycle:
         self.preempt_failed: set[tuple[object, ...]] = set()
         self.levels: dict[tuple[str, float], int] = {}
         self.victim_summary: tuple[float, bool] | None = None
+
+    @property
+    def service(self) -> ServiceClasses:
+        """The snapshot's learned service classes, or the LAS classes when it has none."""
+        return self.snapshot.service or LAS_CLASSES
 
     # ------------------------------------------------------------------ driver
     def run(self, pending: Sequence[Job]) -> Decisions:
@@ -225,15 +230,14 @@ class Cycle:
         key = (job.queue, job.attained_service_s)
         level = self.levels.get(key)
         if level is None:
-            service = self.snapshot.service or LAS_CLASSES
-            level = self.levels[key] = service.level(*key)
+            level = self.levels[key] = self.service.level(*key)
         return level
 
     def _worst_level(self, job: Job) -> int:
         """The worst service class among preemptible running jobs of `job`'s queue and
         priority (computed once per cycle)."""
         if self.worst_levels is None:
-            service = self.snapshot.service or LAS_CLASSES
+            service = self.service
             worst: dict[tuple[str, int], int] = {}
             for alloc in self.snapshot.running:
                 if alloc.job.preemptible:

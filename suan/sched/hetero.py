@@ -76,9 +76,8 @@ def rebalance(cycle: Cycle, ctx: PlaceContext) -> None:
 
 def band_of(alloc: Allocation, now: float) -> Band:
     """(-priority, LAS level of the device-seconds attained so far): smaller is more urgent."""
-    job = alloc.job
-    attained = job.attained_service_s + job.devices * max(0.0, now - alloc.start_time)
-    return (-job.priority, sum(1 for limit in LAS_THRESHOLDS_S if attained >= limit))
+    attained = alloc.attained_at(now)
+    return (-alloc.job.priority, sum(1 for limit in LAS_THRESHOLDS_S if attained >= limit))
 
 
 def movable(cycle: Cycle) -> list[Placed]:

@@ -67,9 +67,7 @@ def _class_key(service: ServiceClasses) -> Callable[[Job], SortKey]:
 
 def running_level(service: ServiceClasses, alloc: Allocation, now: float) -> int:
     """The service class of a running allocation at `now` (its service grows while it runs)."""
-    job = alloc.job
-    attained = job.attained_service_s + job.devices * max(0.0, now - alloc.start_time)
-    return service.level(job.queue, attained)
+    return service.level(alloc.job.queue, alloc.attained_at(now))
 
 
 def las_level(job: Job, thresholds: Sequence[float] = LAS_THRESHOLDS_S) -> int:

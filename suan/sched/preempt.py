@@ -25,7 +25,6 @@ from suan.sched.decisions import Preemption
 from suan.sched.gang import GangFit, place_gang
 from suan.sched.order import running_level
 from suan.sched.placement import PlaceContext
-from suan.sched.service import LAS_CLASSES
 
 if TYPE_CHECKING:
     from suan.sched.cycle import Cycle
@@ -78,8 +77,7 @@ def _ranked(cycle: Cycle) -> list[Ranked]:
     never victims)."""
     if cycle.victim_order is None:
         now = cycle.now
-        service = (cycle.snapshot.service or LAS_CLASSES) if cycle.policy.order_preemption \
-            else None
+        service = cycle.service if cycle.policy.order_preemption else None
         cycle.victim_order = sorted(
             (alloc.job.priority, -running_level(service, alloc, now) if service else 0,
              alloc.lost_work_s(now) * alloc.job.devices, -alloc.start_time, alloc.job.name,
@@ -161,7 +159,7 @@ def _reason(cycle: Cycle, job: Job, candidate: Candidate) -> str:
             f"{lost_s:.0f}s of work since its last checkpoint, the least among candidates"
         )
     if kind == "class":
-        service = cycle.snapshot.service or LAS_CLASSES
+        service = cycle.service
         return (
             f"preempted for job {job.name} of the same queue and priority: it is in service "
             f"class {cycle.job_level(job)}, this job has reached class "

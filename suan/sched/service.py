@@ -145,12 +145,19 @@ def learn_classes(samples_by_queue: Mapping[str, Sequence[float]],
                   grid: Sequence[float] = GRID) -> ServiceClasses:
     """Service classes from each queue's finished jobs' device-seconds (queues with fewer
     than MIN_SAMPLES keep the LAS fallback)."""
-    points = (0.0, *grid)
     per_queue = {
-        queue: classes_from_indices(gittins_indices(samples, points))
+        queue: queue_classes(samples, (), grid)
         for queue, samples in samples_by_queue.items() if len(samples) >= MIN_SAMPLES
     }
     return ServiceClasses(per_queue, tuple(grid), _las_classes(grid))
+
+
+def queue_classes(finished: Sequence[float], unfinished: Sequence[float],
+                  grid: Sequence[float] = GRID) -> tuple[int, ...]:
+    """One queue's class per grid cell, from its finished jobs' needs and its unfinished
+    jobs' service so far (`kaplan_meier`)."""
+    needs, mass = kaplan_meier(finished, unfinished)
+    return classes_from_indices(gittins_indices(needs, (0.0, *grid), mass))
 
 
 class ServiceHistory:
@@ -187,9 +194,8 @@ class ServiceHistory:
         grid = self.classes.grid
         for queue in sorted(self.due):
             self.fresh[queue] = 0
-            needs, mass = kaplan_meier(self.samples[queue],
-                                       unfinished(queue) if unfinished else ())
-            table = classes_from_indices(gittins_indices(needs, (0.0, *grid), mass))
+            table = queue_classes(self.samples[queue],
+                                  unfinished(queue) if unfinished else (), grid)
             if self.tables.get(queue) != table:
                 self.tables[queue] = table
                 changed = True
