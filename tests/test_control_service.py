@@ -16,8 +16,9 @@ from suan.jobs.spec import job_to_document
 from suan.sched.service import MIN_SAMPLES
 
 
-def _row(index: int, state: str, run_s: float | None, devices: int = 2) -> JobRow:
-    job = Job(f"j{index}", (ReplicaGroup(replicas=1, accelerators=devices),))
+def _row(index: int, state: str, run_s: float | None, devices: int = 2,
+         series: str = "") -> JobRow:
+    job = Job(f"j{index}", (ReplicaGroup(replicas=1, accelerators=devices),), series=series)
     start = None if run_s is None else 100.0 + index
     return JobRow(
         id=f"j-{index}", name="j", user="alice", queue="team", state=state,
@@ -51,3 +52,21 @@ def test_history_comes_from_succeeded_jobs_only(tmp_path):
     assert "team" in classes.per_queue
     # Every job needed two hours of device time: one that has had 100 minutes is served first.
     assert classes.level("team", 6000.0) < classes.level("team", 0.0)
+
+
+def test_history_learns_the_series_named_in_job_specs(tmp_path):
+    store = Store.open(database_url(tmp_path))
+    try:
+        with store.session() as session:
+            for i in range(MIN_SAMPLES):
+                session.add(_row(i, "succeeded", 3600.0 if i % 2 else 36_000.0))
+            for i in range(MIN_SAMPLES, MIN_SAMPLES + 5):
+                session.add(_row(i, "succeeded", 60.0, series="lr-sweep"))
+        with store.session() as session:
+            history = load_history(session)
+    finally:
+        store.close()
+    assert history.series["team", "lr-sweep"].finished == [120.0] * 5
+    classes = history.classes
+    # The sweep's jobs took two device-minutes: its next member goes before an unknown job.
+    assert classes.level("team", 0.0, "lr-sweep") < classes.level("team", 0.0)

@@ -673,6 +673,8 @@ def _job_documents(draw) -> dict[str, Any]:
             st.sampled_from(["V100", "P100", "k80", "H100"]),
             st.one_of(st.integers(1, 10), st.floats(0.01, 10.0)), min_size=1))
     if draw(st.booleans()):
+        spec["series"] = draw(_NAMES)
+    if draw(st.booleans()):
         spec["checkpoint"] = {"intervalSeconds": draw(st.integers(1, 10**6))}
     if draw(st.booleans()):
         spec["command"] = draw(st.lists(st.text(min_size=1, max_size=6), max_size=4))
@@ -761,6 +763,16 @@ def test_type_speeds_become_canonical_pairs_fastest_first():
     assert job_to_document(job)["spec"]["typeSpeeds"] == {"V100-16GB": 1, "P100": 0.65,
                                                            "K80": 0.1}
     assert parse_job(job_to_document(job)) == job
+
+
+def test_a_series_is_a_name_and_survives_the_round_trip():
+    job = parse_job(job_doc({**one_group(), "series": "lr-sweep-3"}))
+    assert job.series == "lr-sweep-3"
+    assert parse_job(job_to_document(job)) == job
+    with pytest.raises(SpecError) as caught:
+        parse_job(job_doc({**one_group(), "series": "Bad Name!"}))
+    [problem] = caught.value.problems
+    assert problem.path.endswith("series")
 
 
 def test_jobs_that_differ_only_in_speeds_have_different_shapes():

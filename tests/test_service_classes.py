@@ -10,6 +10,8 @@ from suan.sched.decisions import WaitCode
 from suan.sched.service import (
     LAS_CLASSES,
     MIN_SAMPLES,
+    NO_INDEX_CLASS,
+    TOP_INDEX,
     ServiceClasses,
     ServiceHistory,
     classes_from_indices,
@@ -28,10 +30,12 @@ def test_gittins_index_worked_by_hand():
     assert indices[2] == 0.0
 
 
-def test_classes_halve_per_level_and_put_finished_needs_last():
+def test_classes_halve_per_level_on_one_scale_and_put_finished_needs_last():
     import numpy as np
 
-    assert classes_from_indices(np.array([0.8, 0.4, 0.1, 0.0])) == (0, 1, 3, 4)
+    top = TOP_INDEX
+    assert classes_from_indices(np.array([2 * top, top, top / 2, top / 8.5, 0.0])) == (
+        0, 0, 1, 3, NO_INDEX_CLASS)
 
 
 def test_a_job_close_to_the_common_need_is_served_before_a_new_one():
@@ -160,3 +164,112 @@ def test_weighted_gittins_equals_repeated_samples():
     weighted = gittins_indices([1.0, 10.0], [0.0, 1.0], [3.0, 1.0])
     repeated = gittins_indices([1.0, 1.0, 1.0, 10.0], [0.0, 1.0])
     assert list(weighted) == pytest.approx(list(repeated))
+
+
+def _history_with_queue(queue_needs: list[float]) -> ServiceHistory:
+    history = ServiceHistory()
+    history.extend(("q", need) for need in queue_needs)
+    return history
+
+
+MIXED_QUEUE = [60.0] * 10 + [3_600.0] * 60 + [36_000.0] * 30
+
+
+def test_a_series_whose_members_finished_short_is_served_before_unknown_jobs():
+    history = _history_with_queue(MIXED_QUEUE)
+    for _ in range(3):
+        history.add("q", 100.0, series="sweep-a")
+        history.add("q", 30_000.0, series="sweep-b")
+    assert history.relearn()
+    classes = history.classes
+    unknown = classes.level("q", 0.0)
+    assert classes.level("q", 0.0, "sweep-a") < unknown < classes.level("q", 0.0, "sweep-b")
+    # An unseen series, or none, uses the queue's classes.
+    assert classes.level("q", 0.0, "other") == unknown
+    assert "series sweep-a" in classes.describe("q", "sweep-a")
+    # A member that outlives its siblings by far falls back toward the queue's long jobs.
+    assert classes.level("q", 2_000.0, "sweep-a") > classes.level("q", 0.0, "sweep-a")
+
+
+def test_one_finished_member_says_less_than_many():
+    one, many = _history_with_queue(MIXED_QUEUE), _history_with_queue(MIXED_QUEUE)
+    one.add("q", 3_000.0, series="s")
+    for _ in range(10):
+        many.add("q", 3_000.0, series="s")
+    one.relearn(), many.relearn()
+    queue_level = one.classes.level("q", 0.0)
+    assert queue_level <= one.classes.level("q", 0.0, "s") <= many.classes.level("q", 0.0, "s")
+    assert one.classes.level("q", 0.0, "s") < many.classes.level("q", 0.0, "s")
+
+
+def test_siblings_of_a_running_probe_wait_for_it_and_fall_as_it_runs_on():
+    history = _history_with_queue(MIXED_QUEUE)
+    queue_level = history.classes.level("q", 0.0)
+    history.running("q", "s", 0.0)
+    history.relearn()
+    started = history.classes.level("q", 0.0, "s")
+    assert started > queue_level
+    # The probe itself (past the first cell) keeps the queue's classes.
+    assert history.classes.level("q", 100.0, "s") == history.classes.level("q", 100.0)
+    history.running("q", "s", 10_000.0)
+    history.relearn()
+    assert history.classes.level("q", 0.0, "s") > started
+    # Its end tells: the series now has its own classes.
+    history.add("q", 12_000.0, series="s")
+    history.relearn()
+    assert history.series["q", "s"].outlived is None
+
+
+def test_the_history_keeps_a_bounded_number_of_series():
+    history = ServiceHistory(keep_series=3)
+    history.extend(("q", need) for need in MIXED_QUEUE)
+    for index in range(5):
+        history.add("q", 100.0, series=f"s{index}")
+    history.relearn()
+    assert list(history.series) == [("q", "s2"), ("q", "s3"), ("q", "s4")]
+    assert set(history.classes.per_series) <= {("q", "s2"), ("q", "s3"), ("q", "s4")}
+
+
+def test_burst_series_groups_close_submissions_of_one_shape():
+    from suan.sim.workload import TraceJob, burst_series
+
+    jobs = [TraceJob("a", 0.0, 10.0, 1), TraceJob("b", 30.0, 10.0, 1),
+            TraceJob("c", 50.0, 10.0, 2), TraceJob("d", 80.0, 10.0, 2),
+            TraceJob("e", 500.0, 10.0, 2), TraceJob("f", 10.0, 10.0, 1, queue="other"),
+            TraceJob("g", 0.0, 10.0, 1, queue="named", series="given")]
+    named = {job.job_id: job.series for job in burst_series(jobs, gap_s=60.0, span_s=600.0)}
+    assert named["a"] == named["b"] == "burst-a"
+    assert named["c"] == named["d"] == "burst-c"
+    assert named["e"] == "burst-e" and named["f"] == "burst-f" and named["g"] == "given"
+    # A long chain of close submissions is cut into series of at most span_s.
+    chain = [TraceJob(str(i), 50.0 * i, 10.0, 1) for i in range(30)]
+    spans = {job.series for job in burst_series(chain, gap_s=60.0, span_s=600.0)}
+    assert len(spans) == 3
+
+
+def test_the_simulator_serves_a_series_known_to_be_short_first():
+    from dataclasses import replace
+
+    from suan.cluster.generate import cluster_from_shorthand
+    from suan.sim.metrics import summarise
+    from suan.sim.simulator import SimConfig, Simulator
+    from suan.sim.workload import TraceJob
+
+    # A history of mixed jobs, then two sweeps submitted together on one busy GPU: ten
+    # 2,000-s jobs just before ten 20-s ones. The queue alone cannot tell them apart; once a
+    # member of each has finished, the short sweep's members go first.
+    warm = [TraceJob(f"w{i}", float(i), 20.0 if i % 2 else 2_000.0, 1) for i in range(60)]
+    start = 80_000.0
+    sweeps = [TraceJob(f"l{i}", start + i, 2_000.0, 1, series="long") for i in range(10)]
+    sweeps += [TraceJob(f"s{i}", start + 10 + i, 20.0, 1, series="short") for i in range(10)]
+
+    def short_jct(jobs: list[TraceJob]) -> float:
+        sim = Simulator(jobs, cluster_from_shorthand("1x1xV100"),
+                        replace(SimConfig(tick_s=None), policy="default"))
+        result = sim.run()
+        assert summarise(result)["finished"] == len(jobs)
+        ends = [s.end - s.trace.submit_time for s in result.jobs if s.trace.job_id[0] == "s"]
+        return sum(ends) / len(ends)
+
+    plain = [replace(job, series="") for job in sweeps]
+    assert short_jct(warm + sweeps) < 0.5 * short_jct(warm + plain)

@@ -32,6 +32,13 @@ def test_the_helios_selection_has_68503_jobs():
     trace = read_philly(PHILLY / "philly_jobs_sorted.csv.gz", vcs=vcs,
                         start="2017-10-01 00:00:00", end="2017-11-30 23:59:00")
     assert len(trace.jobs) == 68_503
+    # Each job's series is its submission burst: far fewer series than jobs, none across VCs.
+    series = {(job.queue, job.series) for job in trace.jobs}
+    assert len(trace.jobs) > 3 * len(series)
+    assert len({name for _, name in series}) == len(series)
+    plain = read_philly(PHILLY / "philly_jobs_sorted.csv.gz", vcs={"ed69ec"},
+                        series_gap_s=None)
+    assert {job.series for job in plain.jobs} == {""}
 
 
 @needs_data
@@ -57,6 +64,13 @@ def test_generic_csv_reads_optional_columns(tmp_path):
     jobs = read_generic(path).jobs
     assert jobs[0].gpu_type == "H100" and jobs[0].queue == "research" and jobs[0].priority == 2
     assert jobs[1].gpu_type is None and jobs[1].queue == "default"
+    assert jobs[0].series == jobs[1].series == ""
+
+
+def test_generic_csv_reads_a_series_column(tmp_path):
+    path = write(tmp_path, "job_id,submit_time,duration,num_gpus,series\n"
+                           "j1,0,60,1,sweep-1\nj2,5,60,1,sweep-1\nj3,9,60,1,\n")
+    assert [j.series for j in read_generic(path).jobs] == ["sweep-1", "sweep-1", ""]
 
 
 def test_a_bad_row_names_its_line(tmp_path):

@@ -213,7 +213,7 @@ class Reconciler:
             row.reason, row.reason_code = why, ""
             used = device_seconds(row) if target == JobState.SUCCEEDED else None
             if used is not None and self.service is not None:
-                self.service.add(row.queue, used)
+                self.service.add(row.queue, used, scheduler_job(row).series)
         self._transition(session, row, target, target.value, why)
 
     # -- cancel ------------------------------------------------------------------------------
@@ -257,6 +257,10 @@ class Reconciler:
             return []
         if self.service is None:
             self.service = load_history(session)
+        for alloc in running:
+            if alloc.job.series:
+                self.service.running(alloc.job.queue, alloc.job.series,
+                                     alloc.attained_at(now))
         self.service.relearn()
         snapshot = Snapshot(self.config.cluster, running, load_queues(session), now,
                             service=self.service.classes)

@@ -1,9 +1,10 @@
 """What the control plane learns from finished jobs for the scheduler's service classes.
 
 A job that succeeded needed, at least, its devices times the run time of its last attempt
-(earlier attempts are not recorded). Per queue, these device-seconds feed
-`suan.sched.service.ServiceHistory`, whose classes go into every snapshot (`Snapshot.service`),
-so that the `default` policy orders and preempts by them as it does in the simulator.
+(earlier attempts are not recorded). Per queue, and per series for jobs that name one
+(`spec.series`), these device-seconds feed `suan.sched.service.ServiceHistory`, whose classes go
+into every snapshot (`Snapshot.service`), so that the `default` policy orders and preempts by
+them as it does in the simulator.
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ def device_seconds(row: JobRow) -> float | None:
     return scheduler_job(row).devices * max(0.0, row.end_time - row.start_time)
 
 
-def _finished(session: Session, limit: int) -> Iterator[tuple[str, float]]:
+def _finished(session: Session, limit: int) -> Iterator[tuple[str, float, str]]:
     query = (select(JobRow).where(JobRow.state == JobState.SUCCEEDED.value)
              .order_by(JobRow.end_time.desc()).limit(limit))
     for row in reversed(list(session.scalars(query))):
         used = device_seconds(row)
         if used is not None:
-            yield row.queue, used
+            yield row.queue, used, scheduler_job(row).series
 
 
 def load_history(session: Session, keep: int = 500) -> ServiceHistory:

@@ -401,6 +401,7 @@ class JobSpec(GroupFields):
 
     queue: Name = "default"
     user: str = ""
+    series: Name | None = None
     priority: Priority = 0
     preemptible: bool = True
     replica_groups: list[ReplicaGroupSpec] | None = Field(default=None, min_length=1)
@@ -548,6 +549,7 @@ class JobDocument(_Strict):
             model=spec.model,
             type_speeds=tuple(sorted((spec.type_speeds or {}).items(),
                                      key=lambda item: (-item[1], item[0]))),
+            series=spec.series or "",
         )
 
 

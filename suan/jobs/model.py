@@ -68,6 +68,9 @@ class Job:
     (canonical type name, speed > 0) pairs; only ratios matter. When given it orders the types
     the job is tried on (fastest first, unlisted types after, in the listed order) and lets a
     heterogeneity-aware policy move the job to a faster type (`suan.sched.hetero`).
+    `series` names the series the job belongs to in its queue (a sweep, an array, repeated
+    runs of one script; empty for none): a policy with service classes predicts its need from
+    its finished siblings' (`suan.sched.service`).
     """
 
     name: str
@@ -88,6 +91,7 @@ class Job:
     max_restarts: int = 3
     model: str | None = None
     type_speeds: tuple[tuple[str, float], ...] = ()
+    series: str = ""
     if TYPE_CHECKING:
         shape_id: int  # set by __post_init__: a small process-wide id of `shape`
 

@@ -345,6 +345,8 @@ def job_to_document(job: Job) -> dict[str, Any]:
     spec: dict[str, Any] = {"queue": job.queue}
     if job.user:
         spec["user"] = job.user
+    if job.series:
+        spec["series"] = job.series
     spec["priority"] = _priority_text(job.priority)
     spec["preemptible"] = job.preemptible
     spec["replicaGroups"] = [_group_document(group) for group in job.groups]

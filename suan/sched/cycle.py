@@ -91,7 +91,7 @@ class Cycle:
         self.victim_order: list[tuple[float, int, float, float, str, Allocation]] | None = None
         self.worst_levels: dict[tuple[str, int], int] | None = None
         self.preempt_failed: set[tuple[object, ...]] = set()
-        self.levels: dict[tuple[str, float], int] = {}
+        self.levels: dict[tuple[str, float, str], int] = {}
         self.victim_summary: tuple[float, bool] | None = None
 
     @property
@@ -227,7 +227,7 @@ class Cycle:
 
     def job_level(self, job: Job) -> int:
         """A waiting job's service class under the snapshot's learned classes."""
-        key = (job.queue, job.attained_service_s)
+        key = (job.queue, job.attained_service_s, job.series)
         level = self.levels.get(key)
         if level is None:
             level = self.levels[key] = self.service.level(*key)

@@ -60,14 +60,15 @@ def _class_key(service: ServiceClasses) -> Callable[[Job], SortKey]:
     level = service.level
 
     def key(job: Job) -> SortKey:
-        return (level(job.queue, job.attained_service_s), job.submit_time, job.name)
+        return (level(job.queue, job.attained_service_s, job.series), job.submit_time, job.name)
 
     return key
 
 
 def running_level(service: ServiceClasses, alloc: Allocation, now: float) -> int:
     """The service class of a running allocation at `now` (its service grows while it runs)."""
-    return service.level(alloc.job.queue, alloc.attained_at(now))
+    job = alloc.job
+    return service.level(job.queue, alloc.attained_at(now), job.series)
 
 
 def las_level(job: Job, thresholds: Sequence[float] = LAS_THRESHOLDS_S) -> int:
@@ -171,6 +172,7 @@ def _plain_key(jobs: Sequence[Job], plugin: OrderPlugin, service: ServiceClasses
     ) < LAS_THRESHOLDS_S[0]:
         return ORDERS["fifo"].key
     if plugin.classed and not any(map(_ATTAINED, jobs)) and (
-            service is None or len({service.level(q, 0.0) for q in {j.queue for j in jobs}}) < 2):
+            service is None or len({service.level(q, 0.0, s)
+                                    for q, s in {(j.queue, j.series) for j in jobs}}) < 2):
         return ORDERS["fifo"].key
     return plugin.key_for(service)

@@ -159,11 +159,12 @@ def _reason(cycle: Cycle, job: Job, candidate: Candidate) -> str:
             f"{lost_s:.0f}s of work since its last checkpoint, the least among candidates"
         )
     if kind == "class":
-        service = cycle.service
+        service, victim = cycle.service, alloc.job
         return (
             f"preempted for job {job.name} of the same queue and priority: it is in service "
             f"class {cycle.job_level(job)}, this job has reached class "
-            f"{running_level(service, alloc, cycle.now)} ({service.describe(job.queue)}); "
+            f"{running_level(service, alloc, cycle.now)} "
+            f"({service.describe(victim.queue, victim.series)}); "
             f"loses {lost_s:.0f}s of work since its last checkpoint"
         )
     return (

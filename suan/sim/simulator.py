@@ -109,7 +109,7 @@ class Simulator:
             priority=trace.priority, submit_time=trace.submit_time,
             runtime_estimate_s=trace.duration_s if self.config.oracle_estimates else None,
             duration_s=trace.duration_s, checkpoint_interval_s=interval or None,
-            type_speeds=type_speeds(trace, self.catalog),
+            type_speeds=type_speeds(trace, self.catalog), series=trace.series,
         )
 
     def _fits_ever(self, state: JobState) -> bool:
@@ -178,7 +178,7 @@ class Simulator:
         if event.epoch != state.epoch or state.status != Status.RUNNING:
             return False
         if self.history is not None:
-            self.history.add(state.job.queue, state.attained_at(now))
+            self.history.add(state.job.queue, state.attained_at(now), state.job.series)
         self._release(state)
         state.useful_gpu_s += state.devices * max(0.0, now - state.work_start)
         state.progress = 1.0
@@ -208,11 +208,18 @@ class Simulator:
         self._schedule_demotion(state, now)
         return self._class_worsened(state, now)
 
+    def _outlived(self, state: JobState, now: float) -> None:
+        """Tell the history how long a job of a series has run without finishing."""
+        if self.history is not None and state.job.series:
+            self.history.running(state.job.queue, state.job.series, state.attained_at(now))
+
     def _learn_and_arm(self, now: float) -> None:
         """Jobs wait after a cycle: relearn the service classes that are due (for the next
         cycles), then arm the running jobs' wake-ups."""
         assert self.history is not None
-        if self.history.due and self.history.relearn(lambda q: self._unfinished(q, now)):
+        for name in self.sched.live:
+            self._outlived(self.by_name[name], now)
+        if self.history.pending and self.history.relearn(lambda q: self._unfinished(q, now)):
             self._relearned()
         self._arm(now)
 
@@ -230,8 +237,9 @@ class Simulator:
         waiting job preempt it, so only then is a cycle worth running)."""
         assert self.history is not None
         classes, attained = self.history.classes, state.attained_at(now)
-        queue = state.job.queue
-        return classes.level(queue, attained + 1e-6) > classes.level(queue, attained - 1e-6)
+        queue, series = state.job.queue, state.job.series
+        return (classes.level(queue, attained + 1e-6, series)
+                > classes.level(queue, attained - 1e-6, series))
 
     def _unfinished(self, queue: str, now: float) -> list[float]:
         """Service so far of the queue's jobs that started and have not finished."""
@@ -353,14 +361,14 @@ class Simulator:
         """Wake up when a running job's attained service crosses the next threshold (of the
         priority view, or of its service class)."""
         attained = state.attained_at(now)
-        limit = self._next_bound(state.job.queue, attained)
+        limit = self._next_bound(state.job, attained)
         if limit is not None:
             self.queue.push(now + (limit - attained) / state.devices, Kind.WAKE,
                             state.index, state.epoch)
 
-    def _next_bound(self, queue: str, attained: float) -> float | None:
+    def _next_bound(self, job: Job, attained: float) -> float | None:
         if self.history is not None:
-            return self.history.classes.next_change(queue, attained + 1e-6)
+            return self.history.classes.next_change(job.queue, attained + 1e-6, job.series)
         for limit in self.policy.thresholds:
             if attained < limit - 1e-6:
                 return limit
@@ -369,6 +377,7 @@ class Simulator:
     def _stop(self, state: JobState, now: float, *, failed: bool, moved: bool = False) -> None:
         """Preempt, move or fail a running job: keep its checkpointed work (a fraction of the
         whole, whatever the type), requeue it."""
+        self._outlived(state, now)
         self._release(state)
         interval = self.runtime.checkpoint_interval_s
         worked = max(0.0, now - state.work_start)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TextIO
 
 from suan.errors import FieldProblem, SpecError
-from suan.sim.workload import TraceJob
+from suan.sim.workload import BURST_GAP_S, TraceJob, burst_series
 
 FORMATS = ("philly", "csv", "tiresias", "gavel")
 MAX_PROBLEMS = 20
@@ -140,7 +140,8 @@ GENERIC = ("job_id", "submit_time", "duration", "num_gpus")
 
 
 def read_generic(path: str | Path, *, skip_bad: bool = False) -> Trace:
-    """The generic CSV: `job_id,submit_time,duration,num_gpus[,gpu_type,user,queue,priority]`."""
+    """The generic CSV: `job_id,submit_time,duration,num_gpus[,gpu_type,user,queue,priority]`,
+    and optionally a `series` column (a job's series in its queue: a sweep, an array)."""
 
     def make(cells: dict[str, str]) -> TraceJob:
         job_id = (cells.get("job_id") or "").strip()
@@ -154,6 +155,7 @@ def read_generic(path: str | Path, *, skip_bad: bool = False) -> Trace:
             queue=(cells.get("queue") or "").strip() or "default",
             priority=int(_number(cells, "priority", whole=True, low=-(10**9)))
             if (cells.get("priority") or "").strip() else 0,
+            series=(cells.get("series") or "").strip(),
         )
 
     return _read_rows(Path(path), GENERIC, make, skip_bad)
@@ -177,9 +179,12 @@ def read_tiresias(path: str | Path, *, skip_bad: bool = False) -> Trace:
 
 # ---------------------------------------------------------------------- Philly
 def read_philly(path: str | Path, *, vcs: set[str] | None = None, start: str | None = None,
-                end: str | None = None, skip_bad: bool = False) -> Trace:
+                end: str | None = None, skip_bad: bool = False,
+                series_gap_s: float | None = BURST_GAP_S) -> Trace:
     """Philly jobs (either file), optionally only those of `vcs` submitted in
-    [`start`, `end`] (`YYYY-MM-DD HH:MM:SS`, inclusive)."""
+    [`start`, `end`] (`YYYY-MM-DD HH:MM:SS`, inclusive). The file names no users or jobs:
+    each job's series is its submission burst (`burst_series` with `series_gap_s`; None for
+    no series)."""
     source = Path(path)
     collector = _Collector(str(source), skip_bad)
     rows: list[tuple[datetime, int, float, int, str]] = []
@@ -210,6 +215,8 @@ def read_philly(path: str | Path, *, vcs: set[str] | None = None, start: str | N
                  gpus, queue=vc)
         for rank, (when, _, dur, gpus, vc) in enumerate(rows)
     ]
+    if series_gap_s is not None:
+        jobs = burst_series(jobs, series_gap_s)
     return Trace(jobs, str(source), collector.skipped, collector.notes)
 
 
