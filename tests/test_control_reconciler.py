@@ -98,3 +98,29 @@ def test_a_launch_cut_before_any_spawn_runs_the_job_exactly_once(tmp_path):
     row = run_until_final(store, second, job_id)
     assert row.state == "succeeded"
     assert sorted(line.split()[1] for line in launches(row)) == ["0", "1"]
+
+
+def test_the_reconciler_learns_a_series_from_its_running_and_finished_members(tmp_path):
+    store, reconciler = control_plane(tmp_path)
+    ids = []
+    with store.session() as session:
+        for name in ("first", "second"):
+            document = job_yaml(name, ranks=1, devices=8, steps=2, extra="  series: sweep\n")
+            ids.append(submit(session, Identity("admin", admin=True), document, None,
+                              tmp_path).jobs[0]["id"])
+    try:
+        deadline = time.monotonic() + 30.0
+        seen_running = False
+        while time.monotonic() < deadline and state_of(store, ids[1]).state != "succeeded":
+            reconciler.tick()
+            history = reconciler.service
+            record = history.series.get(("default", "sweep")) if history else None
+            # While the first runs and the second waits, the first is the series' probe.
+            seen_running = seen_running or (record is not None and record.outlived is not None)
+            time.sleep(0.05)
+        assert state_of(store, ids[1]).state == "succeeded"
+        assert seen_running
+        record = reconciler.service.series["default", "sweep"]
+        assert len(record.finished) == 2 and record.outlived is None
+    finally:
+        store.close()
