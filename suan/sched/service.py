@@ -18,6 +18,10 @@ bucketed into *classes* (class 0 is served first; each class down is a factor `C
 lower index), so that jobs change class only at a few known points and a scheduler can
 preempt a running job only when a waiting one is in a strictly better class. A queue with
 fewer than `MIN_SAMPLES` finished jobs uses the LAS classes of `suan.sched.order`.
+
+A job may belong to a series (a sweep, an array, repeated runs of one script), whose members
+tend to need alike: once some have finished, the others are ranked by their needs rather than
+the queue's (`series_classes`), and while none has, one runs first as the series' probe.
 """
 
 from __future__ import annotations
