@@ -179,7 +179,12 @@ def queue_classes(finished: Sequence[float], unfinished: Sequence[float],
     """One queue's class per grid cell, from its finished jobs' needs and its unfinished
     jobs' service so far (`kaplan_meier`)."""
     needs, mass = kaplan_meier(finished, unfinished)
-    return classes_from_indices(gittins_indices(needs, (0.0, *grid), mass))
+    return _classes(needs, mass, (0.0, *grid))
+
+
+def _classes(needs: np.ndarray, mass: np.ndarray, points: Sequence[float]) -> tuple[int, ...]:
+    """The class at each of `points` of a job whose need is `needs` with probability `mass`."""
+    return classes_from_indices(gittins_indices(needs, points, mass))
 
 
 SERIES_SPREAD: tuple[float, ...] = (0.5, 0.7, 1.0, 1.4, 2.0)
@@ -194,6 +199,7 @@ SERIES_RECENT = 20
 
 def series_classes(finished: Sequence[float], outlived: float | None,
                    queue_needs: np.ndarray, queue_mass: np.ndarray,
+                   queue_table: tuple[int, ...],
                    grid: Sequence[float] = GRID) -> tuple[int, ...] | None:
     """The class per grid cell of a job of a series, or None when its queue's table holds.
 
@@ -202,11 +208,11 @@ def series_classes(finished: Sequence[float], outlived: float | None,
       more members finished, at least SERIES_DOUBT), the queue's (`queue_needs`,
       `queue_mass`).
     - None finished, and a member has run `outlived` without finishing: that member is the
-      series' probe and keeps the queue's classes; the members that have not started (cell 0)
-      rank as jobs that need more than the smallest spread of `outlived`, SERIES_PROBE_WAIT
-      classes down: they wait for the probe's end to tell what they need.
+      series' probe and keeps the queue's classes (`queue_table`, learned from that
+      distribution); the members that have not started (cell 0) rank as jobs that need more
+      than the smallest spread of `outlived`, SERIES_PROBE_WAIT classes down: they wait for
+      the probe's end to tell what they need.
     """
-    points = (0.0, *grid)
     if not len(finished):
         if outlived is None:
             return None
@@ -215,12 +221,11 @@ def series_classes(finished: Sequence[float], outlived: float | None,
         if not len(needs) or own.sum() <= 0:
             needs, own = np.array([outlived * max(SERIES_SPREAD)]), np.array([1.0])
         first = _mixed_classes(needs, own, SERIES_DOUBT, queue_needs, queue_mass, (0.0,))
-        queue = classes_from_indices(gittins_indices(queue_needs, points, queue_mass))
-        return (first[0] + SERIES_PROBE_WAIT, *queue[1:])
+        return (first[0] + SERIES_PROBE_WAIT, *queue_table[1:])
     needs = np.outer(np.asarray(finished, dtype=float), SERIES_SPREAD).ravel()
     own = np.full(len(needs), 1.0 / len(needs))
     doubt = max(SERIES_DOUBT, 1.0 / (1.0 + len(finished)))
-    return _mixed_classes(needs, own, doubt, queue_needs, queue_mass, points)
+    return _mixed_classes(needs, own, doubt, queue_needs, queue_mass, (0.0, *grid))
 
 
 def _mixed_classes(needs: np.ndarray, own: np.ndarray, doubt: float, queue_needs: np.ndarray,
@@ -229,7 +234,7 @@ def _mixed_classes(needs: np.ndarray, own: np.ndarray, doubt: float, queue_needs
     total = float(queue_mass.sum()) or 1.0
     mixed = np.concatenate((needs, queue_needs))
     mass = np.concatenate((own * ((1.0 - doubt) / own.sum()), queue_mass * (doubt / total)))
-    return classes_from_indices(gittins_indices(mixed, points, mass))
+    return _classes(mixed, mass, points)
 
 
 SERIES_PROBE_WAIT = 1
@@ -302,8 +307,9 @@ class ServiceHistory:
         if record is not None and record.finished:
             return
         before = None if record is None else record.outlived
-        if before is None or (attained_s > before and bisect.bisect_right(GRID, attained_s)
-                              != bisect.bisect_right(GRID, before)):
+        grid = self.classes.grid
+        if before is None or (attained_s > before and bisect.bisect_right(grid, attained_s)
+                              != bisect.bisect_right(grid, before)):
             self._touch(key).outlived = attained_s
 
     def _touch(self, key: tuple[str, str]) -> SeriesRecord:
@@ -343,7 +349,7 @@ class ServiceHistory:
             needs, mass = kaplan_meier(self.samples[queue],
                                        unfinished(queue) if unfinished else ())
             self.distributions[queue] = (needs, mass)
-            table = classes_from_indices(gittins_indices(needs, (0.0, *grid), mass))
+            table = _classes(needs, mass, (0.0, *grid))
             if self.tables.get(queue) != table:
                 self.tables[queue] = table
                 changed = True
@@ -359,7 +365,8 @@ class ServiceHistory:
             if distribution is None or record is None:
                 continue
             self.series_due.discard(key)
-            table = series_classes(record.finished, record.outlived, *distribution, grid)
+            table = series_classes(record.finished, record.outlived, *distribution,
+                                   self.tables[key[0]], grid)
             if self.series_tables.get(key) != table:
                 if table is None:
                     del self.series_tables[key]
