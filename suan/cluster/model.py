@@ -42,7 +42,8 @@ class Node:
     """One machine. `domains` lists device ids per intra-node link domain.
 
     `accelerator` is a canonical catalog name, or None for a CPU-only node. Devices listed in
-    `unhealthy_devices` are never allocated.
+    `unhealthy_devices` are never allocated. `health_reason` says why a node is not ready, in
+    the words of whoever found it (an engine's drain reason, a health check).
     """
 
     name: str
@@ -56,6 +57,7 @@ class Node:
     rack: str = ""
     supernode: str = ""
     health: NodeHealth = NodeHealth.READY
+    health_reason: str = field(default="", compare=False)
     unhealthy_devices: frozenset[int] = frozenset()
     labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 

@@ -1,8 +1,14 @@
 """Executors: the port through which the control plane runs a job's ranks.
 
-Every backend is one module with the same operations (the `Executor` protocol):
+Every backend (engine) is one module with the same operations (the `Executor` protocol):
 
-- `launch(job, placement)` starts every rank of one attempt and returns their handles;
+- `inventory()` reports the engine's nodes as scheduler `Node`s: accelerator type and count
+  mapped through the catalog, topology tiers from the engine's labels or features, and health
+  with the engine's own reason (`Node.health_reason`); raises `EngineError` when the engine
+  cannot be reached;
+- `launch(job, placement)` starts every rank of one attempt on exactly the placement's nodes and
+  returns their handles (`RankHandle.engine_id` is the engine's id for the launch: a Slurm job
+  id, a Ray placement group, a Pod); raises `EngineError` quoting the engine when it refuses;
 - `poll()` reports, for every job it tracks, which ranks run and how the others ended;
 - `stop(job_id, grace_s)` sends SIGTERM to every rank, SIGKILL after the grace period;
 - `logs(job_id, rank, offset)` returns a rank's output from `offset` on;
@@ -10,7 +16,13 @@ Every backend is one module with the same operations (the `Executor` protocol):
 - `forget(job_id)` stops tracking a job whose ranks are all gone;
 - `discover(job_id, attempt)` finds the ranks of a launch that a server crash interrupted.
 
-`suan.exec.local` runs ranks as processes of this machine. This module imports nothing heavy.
+Every launch carries a fixed engine-side name, `launch_name(job, attempt)`, so that `discover`
+finds a launch whose submission a server crash cut short and it is never submitted twice.
+Where the engine picks device ids itself (Slurm GRES), `poll()` reports the ids it assigned
+(`RankStatus.devices`) and they become the placement of record.
+
+`suan.exec.local` runs ranks as processes of this machine, `suan.exec.slurm` as Slurm jobs.
+This module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -19,7 +31,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from suan.cluster.model import Node
 from suan.cluster.snapshot import ReplicaPlacement
+from suan.errors import SuanError
+
+
+class EngineError(SuanError):
+    """The engine could not be reached or refused a request; the message quotes the engine."""
+
+
+def launch_name(job_id: str, attempt: int) -> str:
+    """The engine-side name of one launch: `suan-<job>-<attempt>`."""
+    return f"suan-{job_id}-{attempt}"
 
 
 @dataclass(frozen=True)
@@ -53,15 +76,21 @@ class RankHandle:
     pid: int
     start_ticks: int
     log_path: str
+    engine_id: str = ""
 
 
 @dataclass(frozen=True)
 class RankStatus:
-    """One rank as `poll()` saw it. `exit_code` is None while it runs or when it is unknown."""
+    """One rank as `poll()` saw it. `exit_code` is None while it runs or when it is unknown.
+
+    `devices` are the ids the engine actually gave the rank on its node, when the engine picks
+    them itself and they are known (None otherwise).
+    """
 
     rank: int
     running: bool
     exit_code: int | None = None
+    devices: tuple[int, ...] | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -70,12 +99,17 @@ class RankStatus:
 
 @dataclass(frozen=True)
 class JobStatus:
-    """Every rank of the current attempt of one job; `stopping` while a stop is under way."""
+    """Every rank of the current attempt of one job; `stopping` while a stop is under way.
+
+    `message` is the engine's own word on the launch when it has one (a Slurm job's state and
+    reason such as "PENDING (ReqNodeNotAvail)", "NODE_FAIL").
+    """
 
     job_id: str
     attempt: int
     ranks: tuple[RankStatus, ...]
     stopping: bool = False
+    message: str = ""
 
     @property
     def all_exited(self) -> bool:
@@ -89,6 +123,10 @@ class JobStatus:
 
 class Executor(Protocol):
     """The executor port; see the module docstring for the contract of each operation."""
+
+    engine: str
+
+    def inventory(self) -> tuple[Node, ...]: ...
 
     def launch(
         self, job: JobLaunch, placement: tuple[ReplicaPlacement, ...]

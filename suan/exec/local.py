@@ -1,11 +1,6 @@
 """The local executor: every rank is a process of this machine, in its own process group.
 
-Layout under `home` (SUAN_HOME) for job J, attempt A, rank R:
-
-    jobs/J/logs/rank-R.log          the rank's stdout and stderr, appended across attempts
-    jobs/J/run/A/rank-R.pid         "pid start_ticks node devices", written right after spawn
-    jobs/J/run/A/rank-R.exit        its exit code, written by the shim (suan.exec._shim)
-
+Its files under `home` follow `suan.exec.files`; the pid file is written right after spawn.
 A rank is the shim process (the group leader) and the command under it. The server records each
 shim's pid and start time (from /proc); a later server re-adopts the ranks with `adopt()` and
 tells a live rank from a reused pid by the start time. Ranks outlive the server.
@@ -20,13 +15,16 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from suan.catalog import Catalog, default_catalog
+from suan.cluster.model import Node
 from suan.cluster.snapshot import ReplicaPlacement
 from suan.exec import JobLaunch, JobStatus, RankHandle, RankStatus
 from suan.exec.environment import rank_environments
+from suan.exec.files import JobFiles
+from suan.exec.local_node import local_node
 
 SHIM = Path(__file__).with_name("_shim.py")
 """Run as a plain script (`python -I -S`): only the standard library, no package imports."""
@@ -67,25 +65,45 @@ class _Tracked:
 
 
 class LocalExecutor:
-    """Runs ranks as local processes; see the module docstring for the files it keeps."""
+    """Runs ranks as local processes; see the module docstring for the files it keeps.
 
-    def __init__(self, home: Path, master_addr: str = "127.0.0.1", catalog: Catalog | None = None):
+    `node` is this machine as the scheduler sees it (its whole inventory); None builds it from
+    the detected GPUs or 8 simulated H100 slots.
+    """
+
+    engine = "local"
+
+    def __init__(
+        self,
+        home: Path,
+        master_addr: str = "127.0.0.1",
+        catalog: Catalog | None = None,
+        node: Node | None = None,
+    ):
         self.home = Path(home)
+        self.files = JobFiles(self.home)
         self.master_addr = master_addr
         self.catalog = catalog or default_catalog()
+        if node is None:
+            node, _ = local_node(None, self.catalog)
+        self.node = replace(node, labels={**node.labels, "engine": self.engine})
         self._jobs: dict[str, _Tracked] = {}
 
     # -- paths -------------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
-        return self.home / "jobs" / job_id
+        return self.files.job_dir(job_id)
 
     def log_path(self, job_id: str, rank: int) -> Path:
-        return self.job_dir(job_id) / "logs" / f"rank-{rank}.log"
+        return self.files.log_path(job_id, rank)
 
     def exit_path(self, job_id: str, attempt: int, rank: int) -> Path:
-        return self.job_dir(job_id) / "run" / str(attempt) / f"rank-{rank}.exit"
+        return self.files.exit_path(job_id, attempt, rank)
 
     # -- the port ----------------------------------------------------------------------------
+    def inventory(self) -> tuple[Node, ...]:
+        """This machine, labelled with the engine."""
+        return (self.node,)
+
     def launch(self, job: JobLaunch, placement: tuple[ReplicaPlacement, ...]) -> list[RankHandle]:
         """Start every rank of `job` now, each in its own process group; return their handles."""
         if not job.command:
@@ -138,14 +156,14 @@ class LocalExecutor:
             )
 
     def _write_pid_file(self, handle: RankHandle) -> None:
-        path = self.exit_path(handle.job_id, handle.attempt, handle.rank).with_suffix(".pid")
+        path = self.files.pid_path(handle.job_id, handle.attempt, handle.rank)
         devices = ",".join(str(device) for device in handle.devices)
         path.write_text(f"{handle.pid} {handle.start_ticks} {handle.node} {devices}\n")
 
     def discover(self, job_id: str, attempt: int) -> list[RankHandle]:
         """Ranks of `job_id`'s attempt found on disk (pid files), for a launch a crash cut."""
         handles = []
-        for path in sorted((self.job_dir(job_id) / "run" / str(attempt)).glob("rank-*.pid")):
+        for path in sorted(self.files.run_dir(job_id, attempt).glob("rank-*.pid")):
             try:
                 pid, ticks, node, *rest = path.read_text().split()
                 rank = int(path.stem.removeprefix("rank-"))
@@ -200,12 +218,10 @@ class LocalExecutor:
         return RankStatus(handle.rank, False, self._exit_code(job_id, handle, returncode))
 
     def _exit_code(self, job_id: str, handle: RankHandle, returncode: int | None) -> int | None:
-        try:
-            return int(self.exit_path(job_id, handle.attempt, handle.rank).read_text())
-        except (OSError, ValueError):
-            if returncode is None:
-                return None
-            return 128 - returncode if returncode < 0 else returncode
+        code = self.files.exit_code(job_id, handle.attempt, handle.rank)
+        if code is not None or returncode is None:
+            return code
+        return 128 - returncode if returncode < 0 else returncode
 
     def stop(self, job_id: str, grace_s: float) -> None:
         """SIGTERM every rank's process group now; `poll()` sends SIGKILL after `grace_s`."""
@@ -230,13 +246,7 @@ class LocalExecutor:
         self, job_id: str, rank: int, offset: int = 0, limit: int = 1 << 20
     ) -> tuple[bytes, int]:
         """Up to `limit` bytes of rank `rank`'s log from `offset`, and the offset after them."""
-        try:
-            with open(self.log_path(job_id, rank), "rb") as handle:
-                handle.seek(max(0, offset))
-                data = handle.read(limit)
-        except FileNotFoundError:
-            return b"", offset
-        return data, max(0, offset) + len(data)
+        return self.files.read_log(job_id, rank, offset, limit)
 
     def adopt(self, handles: list[RankHandle]) -> None:
         """Track ranks that an earlier server launched (not children of this process)."""

@@ -1,0 +1,385 @@
+"""The Slurm executor: each placed gang is one Slurm job pinned to the nodes Suan chose.
+
+- `inventory()` reads `sinfo --json` (suan.exec.slurm_inventory);
+- `launch()` writes `launch.json` and a batch script (suan.exec.slurm_script) into the run
+  directory and submits it with `sbatch --parsable` under the name `suan-<job>-<attempt>`;
+  a launch whose name Slurm already knows is adopted, never submitted again;
+- `poll()` reads `squeue --json --states=all` for the tracked jobs, and each rank's exit file
+  and device file (written on the node by suan.exec._rank and the shim, on shared storage);
+- `stop()` sends SIGTERM to every step (`scancel --signal=TERM`), and after the grace period
+  cancels the job (`scancel`, Slurm's own SIGTERM then SIGKILL);
+- `discover()` finds a launch by its name (`squeue --name`), `logs()` reads the shared files.
+
+Slurm picks device ids itself (GRES); the ids a rank got are read back from its device file
+and reported in `RankStatus.devices`. Suan needs its own partition (or all of the cluster):
+Slurm jobs that Suan did not submit are not seen as holding devices (docs/engines.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from suan.catalog import Catalog, default_catalog
+from suan.cluster.model import Node
+from suan.cluster.snapshot import ReplicaPlacement
+from suan.exec import EngineError, JobLaunch, JobStatus, RankHandle, RankStatus, launch_name
+from suan.exec.environment import HIDDEN, base_environment, rank_environments
+from suan.exec.files import JobFiles
+from suan.exec.local import SHIM
+from suan.exec.slurm_inventory import SlurmInventoryRules, slurm_nodes
+from suan.exec.slurm_script import batch_script, node_shapes
+
+RANK_STARTER = Path(__file__).with_name("_rank.py")
+ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "SUSPENDED", "REQUEUED", "RESIZING", "SIGNALING"}
+"""Slurm job states in which a rank without an exit file still counts as running."""
+
+
+@dataclass(frozen=True)
+class SlurmSettings:
+    """How Suan drives one Slurm cluster.
+
+    `conf` is the slurm.conf path for the client commands (SLURM_CONF; None: Slurm's own
+    default); `partition` the partition Suan owns; `default_type` the catalog type of an
+    untyped `gpu:N` GRES; `topology_prefixes` the feature prefix per topology tier;
+    `simulated` says the GRES are stand-ins (no real devices: ranks use gloo); `python` the
+    interpreter on the nodes (default: the server's own, which works on shared installs).
+    """
+
+    conf: str | None = None
+    partition: str | None = None
+    default_type: str | None = None
+    gres_name: str = "gpu"
+    topology_prefixes: Mapping[str, str] | None = None
+    simulated: bool = False
+    python: str = sys.executable
+    command_timeout_s: float = 30.0
+    master_port_base: int = 29500
+
+    def inventory_rules(self) -> SlurmInventoryRules:
+        rules = SlurmInventoryRules(self.gres_name, self.default_type, partition=self.partition)
+        if self.topology_prefixes is None:
+            return rules
+        return replace(rules, topology_prefixes=dict(self.topology_prefixes))
+
+
+@dataclass
+class _Tracked:
+    attempt: int
+    handles: list[RankHandle]
+    slurm_id: str
+    stop_deadline: float | None = None
+    cancelled: bool = False
+    last: dict[str, Any] = field(default_factory=dict)
+
+
+class SlurmExecutor:
+    """Runs gangs as Slurm jobs; see the module docstring."""
+
+    engine = "slurm"
+
+    def __init__(self, home: Path, settings: SlurmSettings, catalog: Catalog | None = None):
+        self.home = Path(home)
+        self.files = JobFiles(self.home)
+        self.settings = settings
+        self.catalog = catalog or default_catalog()
+        self._jobs: dict[str, _Tracked] = {}
+        self._nodes: dict[str, Node] = {}
+
+    # -- talking to Slurm --------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        env = {key: value for key, value in base_environment().items() if key not in HIDDEN}
+        if self.settings.conf:
+            env["SLURM_CONF"] = self.settings.conf
+        return env
+
+    def _run(self, argv: Sequence[str]) -> str:
+        """Run a Slurm command; its stdout, or EngineError quoting Slurm's message."""
+        try:
+            done = subprocess.run(
+                list(argv),
+                capture_output=True,
+                text=True,
+                env=self._env(),
+                timeout=self.settings.command_timeout_s,
+            )
+        except FileNotFoundError:
+            raise EngineError(f"slurm: {argv[0]} is not installed on this machine") from None
+        except subprocess.TimeoutExpired:
+            raise EngineError(
+                f"slurm: {argv[0]} did not answer within {self.settings.command_timeout_s:g}s"
+            ) from None
+        if done.returncode != 0:
+            message = (done.stderr or done.stdout).strip().splitlines()
+            raise EngineError(f"slurm: {argv[0]} failed: {' '.join(message)[-500:]}")
+        return done.stdout
+
+    def _json(self, argv: Sequence[str]) -> dict[str, Any]:
+        text = self._run(argv)
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise EngineError(f"slurm: {argv[0]} printed no JSON: {text[:200]!r}") from None
+
+    # -- inventory ---------------------------------------------------------------------------
+    def inventory(self) -> tuple[Node, ...]:
+        """The partition's nodes (see suan.exec.slurm_inventory)."""
+        nodes = slurm_nodes(
+            self._json(["sinfo", "--json"]), self.settings.inventory_rules(), self.catalog
+        )
+        self._nodes = {node.name: node for node in nodes}
+        return nodes
+
+    def _node(self, name: str) -> Node:
+        if name not in self._nodes:
+            self.inventory()
+        if name not in self._nodes:
+            raise EngineError(f"slurm does not know node {name!r} (sinfo lists none by that name)")
+        return self._nodes[name]
+
+    # -- launch ------------------------------------------------------------------------------
+    def launch(self, job: JobLaunch, placement: tuple[ReplicaPlacement, ...]) -> list[RankHandle]:
+        """Submit one Slurm job for the gang; adopt it instead when its name is already known."""
+        if not job.command:
+            raise ValueError(f"job {job.job_id} has no command")
+        name = launch_name(job.job_id, job.attempt)
+        found = self._find(name)
+        if found is not None:
+            handles = self._handles(job.job_id, job.attempt, found, placement)
+        else:
+            handles = self._submit(job, placement, name)
+        self._jobs[job.job_id] = _Tracked(job.attempt, handles, handles[0].engine_id)
+        return handles
+
+    def _submit(
+        self, job: JobLaunch, placement: tuple[ReplicaPlacement, ...], name: str
+    ) -> list[RankHandle]:
+        nodes = [self._node(replica.node) for replica in placement]
+        run_dir = self.files.run_dir(job.job_id, job.attempt)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.files.log_path(job.job_id, 0).parent.mkdir(parents=True, exist_ok=True)
+        if job.checkpoint_dir:
+            Path(job.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        launch_file = run_dir / "launch.json"
+        _write_private(launch_file, json.dumps(self._launch_document(job, placement, nodes)))
+        shapes = node_shapes(placement, {n.name: n.labels.get("slurm.gres") for n in nodes})
+        script = batch_script(
+            name,
+            shapes,
+            [self.settings.python, "-I", "-S", str(RANK_STARTER), str(launch_file)],
+            output=str(run_dir / "slurm-%j.out"),
+            partition=self.settings.partition,
+            extra=[f"--chdir={self._workdir(job)}"],
+        )
+        script_file = run_dir / "batch.sh"
+        _write_private(script_file, script)
+        slurm_id = self._run(["sbatch", "--parsable", str(script_file)]).strip().split(";")[0]
+        return self._handles(job.job_id, job.attempt, slurm_id, placement)
+
+    def _workdir(self, job: JobLaunch) -> str:
+        if job.workdir and Path(job.workdir).is_dir():
+            return job.workdir
+        return str(self.files.job_dir(job.job_id))
+
+    def _launch_document(
+        self, job: JobLaunch, placement: tuple[ReplicaPlacement, ...], nodes: list[Node]
+    ) -> dict[str, Any]:
+        name = launch_name(job.job_id, job.attempt)
+        master = nodes[0].labels.get("address") or nodes[0].name
+        port = self.settings.master_port_base + zlib.crc32(name.encode()) % 10000
+        envs = rank_environments(job, placement, master, port, base={}, catalog=self.catalog)
+        visible = self.catalog.get(job.accelerator).visible_devices_env if job.accelerator else ""
+        ranks = []
+        for rank, (replica, env) in enumerate(zip(placement, envs, strict=True)):
+            env.pop(visible, None)  # _rank.py sets it from the devices Slurm gave
+            ranks.append(
+                {
+                    "node": replica.node,
+                    "devices": len(replica.devices),
+                    "env": env,
+                    "log": str(self.files.log_path(job.job_id, rank)),
+                    "exit": str(self.files.exit_path(job.job_id, job.attempt, rank)),
+                    "devices_file": str(self._devices_path(job.job_id, job.attempt, rank)),
+                }
+            )
+        return {
+            "attempt": job.attempt,
+            "python": self.settings.python,
+            "shim": str(SHIM),
+            "command": list(job.command),
+            "node_var": "SLURMD_NODENAME",
+            "local_var": "SLURM_LOCALID",
+            "devices_var": "SLURM_STEP_GPUS",
+            "visible_var": visible,
+            "workdir": self._workdir(job),
+            "ranks": ranks,
+        }
+
+    def _devices_path(self, job_id: str, attempt: int, rank: int) -> Path:
+        return self.files.run_dir(job_id, attempt) / f"rank-{rank}.devices"
+
+    def _handles(
+        self, job_id: str, attempt: int, slurm_id: str, placement: Sequence[ReplicaPlacement]
+    ) -> list[RankHandle]:
+        return [
+            RankHandle(
+                job_id,
+                attempt,
+                rank,
+                replica.node,
+                replica.devices,
+                0,
+                0,
+                str(self.files.log_path(job_id, rank)),
+                engine_id=slurm_id,
+            )
+            for rank, replica in enumerate(placement)
+        ]
+
+    # -- finding launches --------------------------------------------------------------------
+    def _queue(self) -> list[dict[str, Any]]:
+        """Every job slurmctld still knows, finished ones included.
+
+        Slurm 22.05 ignores squeue's filters with --json, so callers filter the records.
+        """
+        return list(self._json(["squeue", "--json", "--states=all"]).get("jobs") or [])
+
+    def _find(self, name: str) -> str | None:
+        """The Slurm job id of a launch named `name` that Slurm still knows, else None."""
+        ids = [_slurm_id(j) for j in self._queue() if j.get("name") == name]
+        return ids[-1] if ids else None
+
+    def discover(self, job_id: str, attempt: int) -> list[RankHandle]:
+        """The ranks of a launch that Slurm knows by its name (after a server crash)."""
+        slurm_id = self._find(launch_name(job_id, attempt))
+        if slurm_id is None:
+            return []
+        try:
+            document = json.loads((self.files.run_dir(job_id, attempt) / "launch.json").read_text())
+        except (OSError, ValueError):
+            return []
+        placement = [
+            ReplicaPlacement(0, rank["node"], tuple(range(rank["devices"])))
+            for rank in document["ranks"]
+        ]
+        return self._handles(job_id, attempt, slurm_id, placement)
+
+    def adopt(self, handles: list[RankHandle]) -> None:
+        by_job: dict[str, list[RankHandle]] = {}
+        for handle in handles:
+            by_job.setdefault(handle.job_id, []).append(handle)
+        for job_id, ranks in by_job.items():
+            if job_id not in self._jobs and ranks[0].engine_id:
+                ranks.sort(key=lambda h: h.rank)
+                self._jobs[job_id] = _Tracked(ranks[0].attempt, ranks, ranks[0].engine_id)
+
+    def forget(self, job_id: str) -> None:
+        self._jobs.pop(job_id, None)
+
+    def tracked(self) -> set[str]:
+        return set(self._jobs)
+
+    # -- watching ----------------------------------------------------------------------------
+    def _states(self) -> dict[str, dict[str, Any]]:
+        """Slurm's record of every tracked job by id (the first component of a het job)."""
+        wanted = {t.slurm_id for t in self._jobs.values()}
+        return {
+            _slurm_id(record): record
+            for record in self._queue()
+            if _slurm_id(record) in wanted and not record.get("het_job_offset")
+        }
+
+    def poll(self) -> dict[str, JobStatus]:
+        """Every tracked job's ranks; escalates stops whose grace period is over."""
+        if not self._jobs:
+            return {}
+        records = self._states()
+        now = time.monotonic()
+        report = {}
+        for job_id, tracked in self._jobs.items():
+            record = records.get(tracked.slurm_id)
+            state = str(record.get("job_state", "")) if record else "GONE"
+            ranks = tuple(self._rank_status(job_id, tracked, h, state) for h in tracked.handles)
+            if tracked.stop_deadline is not None and not tracked.cancelled:
+                self._escalate(tracked, state, now)
+            report[job_id] = JobStatus(
+                job_id,
+                tracked.attempt,
+                ranks,
+                stopping=tracked.stop_deadline is not None,
+                message=_describe(tracked.slurm_id, record),
+            )
+        return report
+
+    def _rank_status(
+        self, job_id: str, tracked: _Tracked, handle: RankHandle, state: str
+    ) -> RankStatus:
+        code = self.files.exit_code(job_id, handle.attempt, handle.rank)
+        devices = self._assigned(job_id, handle)
+        if code is not None:
+            return RankStatus(handle.rank, False, code, devices)
+        return RankStatus(handle.rank, state in ACTIVE, None, devices)
+
+    def _assigned(self, job_id: str, handle: RankHandle) -> tuple[int, ...] | None:
+        try:
+            text = self._devices_path(job_id, handle.attempt, handle.rank).read_text()
+            return tuple(int(item) for item in text.split(",") if item.strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self, job_id: str, grace_s: float) -> None:
+        """SIGTERM every rank now; the job is cancelled after `grace_s` (by `poll()`)."""
+        tracked = self._jobs.get(job_id)
+        if tracked is None or tracked.stop_deadline is not None:
+            return
+        tracked.stop_deadline = time.monotonic() + grace_s
+        try:
+            self._run(["scancel", "--signal=TERM", tracked.slurm_id])
+        except EngineError:
+            self._cancel(tracked)
+
+    def _escalate(self, tracked: _Tracked, state: str, now: float) -> None:
+        """Cancel a stopping job once its grace is over; at once when no rank started yet."""
+        if state not in ACTIVE:
+            tracked.cancelled = True  # it ended by itself
+        elif now >= (tracked.stop_deadline or now) or state == "PENDING":
+            self._cancel(tracked)
+
+    def _cancel(self, tracked: _Tracked) -> None:
+        tracked.cancelled = True
+        self._run(["scancel", tracked.slurm_id])
+
+    def logs(
+        self, job_id: str, rank: int, offset: int = 0, limit: int = 1 << 20
+    ) -> tuple[bytes, int]:
+        return self.files.read_log(job_id, rank, offset, limit)
+
+
+def _slurm_id(record: Mapping[str, Any]) -> str:
+    """A job's id, or the id of the heterogeneous job it is a component of."""
+    return str(record.get("het_job_id") or record["job_id"])
+
+
+def _describe(slurm_id: str, record: Mapping[str, Any] | None) -> str:
+    """ "slurm job 12: PENDING (ReqNodeNotAvail, UnavailableNodes:n2)"-style words."""
+    if record is None:
+        return f"slurm job {slurm_id}: no longer known to slurmctld"
+    state = record.get("job_state", "?")
+    reason = record.get("state_reason") or ""
+    suffix = f" ({reason})" if reason and reason != "None" else ""
+    return f"slurm job {slurm_id}: {state}{suffix}"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds the job's environment)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)

@@ -1,0 +1,29 @@
+"""The engines the executor contract suite runs against (tests/test_executor_contract.py).
+
+Each engine is a module here named in ENGINES with `start(workdir: Path) -> EngineUnderTest`,
+called once per test session; it returns a string instead when the engine cannot run on this
+machine, and the suite skips that engine with the string as the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from suan.exec import Executor
+
+ENGINES = ("local", "slurm")
+
+
+@dataclass
+class EngineUnderTest:
+    """A running engine: how to make an executor over it (a new one per call, as a restarted
+    server would), the nodes a contract test may place ranks on (at least two, with at least
+    two free devices each), and how to stop it."""
+
+    name: str
+    make_executor: Callable[[Path], Executor]
+    nodes: tuple[str, ...]
+    stop: Callable[[], None] = lambda: None
+    extra: dict = field(default_factory=dict)
