@@ -5,6 +5,7 @@
 set -euo pipefail
 D=${SUAN_CLUSTER_DIR:-/tmp/suan-clusters/slurm}
 NODES=${SUAN_SLURM_NODES:-4}
+PORT=${SUAN_SLURM_PORT:-16800}   # slurmctld on PORT+17, slurmd n<i> on PORT+200+i
 export SLURM_CONF=$D/slurm.conf
 
 say_env() { echo "export SLURM_CONF=$SLURM_CONF"; }
@@ -28,8 +29,8 @@ write_config() {
   cat > "$D/slurm.conf" <<CONF
 ClusterName=suan
 SlurmctldHost=localhost(127.0.0.1)
-SlurmctldPort=16817
-SlurmdPort=16818
+SlurmctldPort=$((PORT + 17))
+SlurmdPort=$((PORT + 18))
 CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
 AuthType=auth/munge
 AuthInfo=socket=$D/munge/munge.sock
@@ -60,8 +61,8 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$D/log/jobcomp.txt
-NodeName=n[1-2] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[17001-17002] CPUs=8 RealMemory=4000 Gres=gpu:h100:8 Feature=rack_r1 State=UNKNOWN
-NodeName=n[3-$NODES] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[17003-$((17000 + NODES))] CPUs=8 RealMemory=4000 Gres=gpu:h100:8 Feature=rack_r2 State=UNKNOWN
+NodeName=n[1-2] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[$((PORT + 201))-$((PORT + 202))] CPUs=8 RealMemory=4000 Gres=gpu:h100:8 Feature=rack_r1 State=UNKNOWN
+NodeName=n[3-$NODES] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[$((PORT + 203))-$((PORT + 200 + NODES))] CPUs=8 RealMemory=4000 Gres=gpu:h100:8 Feature=rack_r2 State=UNKNOWN
 PartitionName=suan Nodes=n[1-$NODES] Default=YES MaxTime=INFINITE State=UP
 CONF
   : > "$D/gres.conf"

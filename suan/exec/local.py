@@ -21,7 +21,7 @@ from pathlib import Path
 from suan.catalog import Catalog, default_catalog
 from suan.cluster.model import Node
 from suan.cluster.snapshot import ReplicaPlacement
-from suan.exec import JobLaunch, JobStatus, RankHandle, RankStatus
+from suan.exec import EngineError, JobLaunch, JobStatus, RankHandle, RankStatus
 from suan.exec.environment import rank_environments
 from suan.exec.files import JobFiles
 from suan.exec.local_node import local_node
@@ -108,6 +108,9 @@ class LocalExecutor:
         """Start every rank of `job` now, each in its own process group; return their handles."""
         if not job.command:
             raise ValueError(f"job {job.job_id} has no command")
+        unknown = sorted({r.node for r in placement} - {self.node.name})
+        if unknown:
+            raise EngineError(f"the local engine has one node, {self.node.name!r}, not {unknown}")
         envs = rank_environments(
             job, placement, self.master_addr, free_port(self.master_addr), catalog=self.catalog
         )

@@ -7,6 +7,8 @@ machine, and the suite skips that engine with the string as the reason.
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,10 @@ from pathlib import Path
 from suan.exec import Executor
 
 ENGINES = ("local", "slurm")
+SELECTED = tuple(
+    name for name in os.environ.get("SUAN_TEST_ENGINES", ",".join(ENGINES)).split(",") if name
+)
+"""The engines this run tests: SUAN_TEST_ENGINES (a comma list) or all of ENGINES."""
 
 
 @dataclass
@@ -27,3 +33,9 @@ class EngineUnderTest:
     nodes: tuple[str, ...]
     stop: Callable[[], None] = lambda: None
     extra: dict = field(default_factory=dict)
+
+
+def start_engine(name: str, workdir: Path) -> EngineUnderTest | str:
+    """Start engine `name` (tests/engines/<name>.py) under `workdir`; a string means skip."""
+    module = importlib.import_module(f"engines.{name}")
+    return module.start(workdir)
