@@ -32,10 +32,17 @@ def free_port() -> int:
 class Server:
     """One `suan server` process for `home`; `start()` again after `kill()` to restart it."""
 
-    def __init__(self, home: Path, devices: str = "8xH100", db: str | None = None):
+    def __init__(
+        self,
+        home: Path,
+        devices: str = "8xH100",
+        db: str | None = None,
+        config: Path | None = None,
+    ):
         self.home = home
         self.devices = devices
         self.db = db
+        self.config = config
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -57,8 +64,7 @@ class Server:
             str(self.home),
             "--port",
             str(self.port),
-            "--devices",
-            self.devices,
+            *(["--config", str(self.config)] if self.config else ["--devices", self.devices]),
             "--tick",
             "0.1",
             "--restart-backoff",

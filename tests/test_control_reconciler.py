@@ -28,10 +28,10 @@ def control_plane(home: Path) -> tuple[Store, Reconciler]:
     """A fresh 'server process': store, executor and reconciler over `home` (not started)."""
     node, simulated = local_node("8xH100")
     config = ControlConfig(
-        home=home, node=node, simulated=simulated, restart_backoff_s=0.1, stop_grace_s=1.0
+        home=home, simulated=simulated, restart_backoff_s=0.1, stop_grace_s=1.0
     )
     store = Store.open(database_url(home))
-    return store, Reconciler(store, LocalExecutor(home), config)
+    return store, Reconciler(store, LocalExecutor(home, node=node), config)
 
 
 def submitted(store: Store, home: Path, ranks: int) -> str:

@@ -109,6 +109,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--context", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument(
+        "--step-seconds", type=float, default=0.0, help="pause after each step (to watch it)"
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(1)
@@ -152,6 +155,7 @@ def main() -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        time.sleep(args.step_seconds)
         done = step + 1
         if done % args.checkpoint_every == 0 or done == args.steps:
             if rank == 0:
@@ -162,7 +166,7 @@ def main() -> None:
             print(f"step {done:4d}  loss {loss.item():.3f}  tokens/s {rate:,.0f}", flush=True)
     if rank == 0:
         print("sample:", sample(model, stoi, itos, "the ", 40, args.context).replace("\n", " | "))
-        print(f"final loss {loss.item():.3f}", flush=True)
+        print(f"final loss {loss.item():.6f}", flush=True)
     dist.destroy_process_group()
 
 

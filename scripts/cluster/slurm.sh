@@ -8,7 +8,10 @@ NODES=${SUAN_SLURM_NODES:-4}
 PORT=${SUAN_SLURM_PORT:-16800}   # slurmctld on PORT+17, slurmd n<i> on PORT+200+i
 export SLURM_CONF=$D/slurm.conf
 
-say_env() { echo "export SLURM_CONF=$SLURM_CONF"; }
+say_env() {
+  echo "export SLURM_CONF=$SLURM_CONF"
+  echo "# suan server config for this cluster: suan up --config $D/suan.yaml"
+}
 
 install() {
   command -v slurmctld >/dev/null && command -v munged >/dev/null && return 0
@@ -65,6 +68,15 @@ NodeName=n[1-2] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[$((PORT + 201))-
 NodeName=n[3-$NODES] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[$((PORT + 203))-$((PORT + 200 + NODES))] CPUs=8 RealMemory=4000 Gres=gpu:h100:8 Feature=rack_r2 State=UNKNOWN
 PartitionName=suan Nodes=n[1-$NODES] Default=YES MaxTime=INFINITE State=UP
 CONF
+  cat > "$D/suan.yaml" <<YAML
+# Suan on the local test cluster: its GRES are stand-ins, so ranks use gloo on the CPU.
+engine: slurm
+slurm:
+  conf: $D/slurm.conf
+  partition: suan
+  simulated: true
+inventorySeconds: 1
+YAML
   : > "$D/gres.conf"
   for n in $(seq 1 "$NODES"); do
     echo "NodeName=n$n Name=gpu Type=h100 File=$D/dev/n$n/gpu[0-7]" >> "$D/gres.conf"

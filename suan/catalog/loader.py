@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from suan.catalog.model import (
     AcceleratorType,
@@ -53,6 +53,13 @@ MERGED_KEYS: tuple[str, ...] = ("allocation", "sources")
 
 PositiveInt = Annotated[int, Field(ge=1)]
 
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+KUBERNETES_RESOURCE_PATTERN = (
+    rf"^$|^{_DNS_LABEL}(\.{_DNS_LABEL})+/[A-Za-z0-9]([-A-Za-z0-9_.]{{0,61}}[A-Za-z0-9])?$"
+)
+"""A Kubernetes extended resource name (`<domain>/<name>`: a DNS subdomain outside
+`kubernetes.io`, a slash, a name), or empty for a type without a known device plugin."""
+
 
 class _RuleSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -77,6 +84,7 @@ class _AcceleratorSpec(BaseModel):
     supernode_devices: int = Field(default=0, ge=0)
     allocation: _RuleSpec = Field(default_factory=_RuleSpec)
     visible_devices_env: str = Field(min_length=1)
+    kubernetes_resource: str = Field(default="", pattern=KUBERNETES_RESOURCE_PATTERN)
     collective_backend: str = Field(min_length=1)
     dist_backend: str = ""
     torch_device: str = "cuda"
@@ -84,6 +92,14 @@ class _AcceleratorSpec(BaseModel):
     relative_speed: float | None = Field(default=None, gt=0)
     notes: str = ""
     sources: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("kubernetes_resource")
+    @classmethod
+    def _not_kubernetes_domain(cls, value: str) -> str:
+        domain = value.partition("/")[0]
+        if domain == "kubernetes.io" or domain.endswith(".kubernetes.io"):
+            raise ValueError("extended resources may not use the kubernetes.io domain")
+        return value
 
     def domains(self) -> tuple[int, ...]:
         """The link domain sizes; one domain of the whole node when none are given."""
@@ -123,6 +139,7 @@ class _AcceleratorSpec(BaseModel):
             notes=" ".join(self.notes.split()),
             sources=sources,
             dist_backend=self.dist_backend or self.collective_backend,
+            kubernetes_resource=self.kubernetes_resource,
         )
 
 

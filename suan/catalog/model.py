@@ -59,6 +59,8 @@ class AcceleratorType:
     a dual-die package such as the Ascend 910C or the Cambricon MLU370-X8. `collective_backend`
     names the vendor's collective library; `dist_backend` is the name a job passes to
     `torch.distributed.init_process_group` (empty means the same as `collective_backend`).
+    `kubernetes_resource` is the extended resource name the vendor's Kubernetes device plugin
+    advertises (`nvidia.com/gpu`, `huawei.com/Ascend910`; empty when none is known).
     """
 
     name: str
@@ -82,6 +84,7 @@ class AcceleratorType:
     notes: str = ""
     sources: dict[str, str] = field(default_factory=dict)
     dist_backend: str = ""
+    kubernetes_resource: str = ""
 
     def domain_layout(self, devices: int | None = None) -> tuple[tuple[int, ...], ...]:
         """Device ids grouped by intra-node link domain for a node with `devices` devices."""

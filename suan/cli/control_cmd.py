@@ -20,6 +20,11 @@ DEVICES_HELP = (
     "Device slots of this node, e.g. 8xH100 or 4x910B (simulated by CPU "
     "processes), or none. Default: the GPUs nvidia-smi sees, else 8xH100."
 )
+ENGINE_HELP = (
+    "What runs the ranks: local (this machine), slurm, ray or kubernetes, with the "
+    "engine's defaults (e.g. SLURM_CONF); --config gives its settings. Default: local."
+)
+CONFIG_HELP = "A server config file: engine, its settings, policy (docs/engines.md)."
 
 
 def _home(home: Path | None) -> Path:
@@ -38,7 +43,7 @@ def server_command(
     devices: str | None = typer.Option(None, "--devices", help=DEVICES_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8765, "--port", help="Port to listen on."),
-    policy: str = typer.Option("default", "--policy", help="Scheduling policy."),
+    policy: str | None = typer.Option(None, "--policy", help="Scheduling policy (default)."),
     restart_backoff: float = typer.Option(
         2.0, "--restart-backoff", help="Seconds before the first gang restart."
     ),
@@ -46,28 +51,34 @@ def server_command(
         10.0, "--stop-grace", help="Seconds between SIGTERM and SIGKILL."
     ),
     tick: float = typer.Option(0.25, "--tick", help="Reconciler period in seconds."),
+    engine: str | None = typer.Option(None, "--engine", help=ENGINE_HELP),
+    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
-    """Run the control plane (REST API, reconciler, local executor) in the foreground."""
-    from suan.control.server import ServerOptions, serve
+    """Run the control plane (REST API, reconciler, executor) in the foreground."""
+    from suan.control.server import ServerOptions, options_from_file, serve
     from suan.exec.local_node import parse_devices
     from suan.sched import get_policy
 
-    get_policy(policy)
     if devices is not None:
         parse_devices(devices)
-    serve(
-        ServerOptions(
-            home=_home(home),
-            db=db,
-            devices=devices,
-            host=host,
-            port=port,
-            policy=policy,
-            tick_s=tick,
-            restart_backoff_s=restart_backoff,
-            stop_grace_s=stop_grace,
-        )
-    )
+    flags = {
+        "home": _home(home),
+        "db": db,
+        "devices": devices,
+        "host": host,
+        "port": port,
+        "policy": policy,
+        "tick_s": tick,
+        "restart_backoff_s": restart_backoff,
+        "stop_grace_s": stop_grace,
+        "engine": engine,
+    }
+    if config is not None:
+        options = options_from_file(config, **flags)
+    else:
+        options = ServerOptions(**{k: v for k, v in flags.items() if v is not None})
+    get_policy(options.policy)
+    serve(options)
 
 
 def _running_server(home: Path) -> dict | None:
@@ -85,6 +96,8 @@ def up_command(
     home: Path | None = typer.Option(None, "--home", help=HOME_HELP),
     db: str | None = typer.Option(None, "--db", help="Database URL (default: SQLite)."),
     devices: str | None = typer.Option(None, "--devices", help=DEVICES_HELP),
+    engine: str | None = typer.Option(None, "--engine", help=ENGINE_HELP),
+    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
     port: int = typer.Option(8765, "--port", help="Port on 127.0.0.1."),
     restart_backoff: float = typer.Option(
         2.0, "--restart-backoff", help="Seconds before the first gang restart."
@@ -114,6 +127,8 @@ def up_command(
         ]
         argv += ["--db", db] if db else []
         argv += ["--devices", devices] if devices else []
+        argv += ["--engine", engine] if engine else []
+        argv += ["--config", str(config.resolve())] if config else []
         info = _spawn_server(argv, where)
     typer.echo(f"suan server {info['url']} (pid {info['pid']}, home {where})")
     typer.echo(f"logs: {where / 'server.log'}")

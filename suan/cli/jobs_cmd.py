@@ -106,9 +106,9 @@ def describe_command(
         out.print(f"[bold]placement:[/] {job['placement']['why']}", highlight=False)
     for rank in job["ranks_detail"]:
         code = "" if rank["exit_code"] is None else f" exit {rank['exit_code']}"
+        where = f"engine id {rank['engine_id']}" if rank.get("engine_id") else f"pid {rank['pid']}"
         out.print(
-            f"  rank {rank['rank']}: {rank['node']} devices [{rank['devices']}] "
-            f"pid {rank['pid']}{code}",
+            f"  rank {rank['rank']}: {rank['node']} devices [{rank['devices']}] {where}{code}",
             highlight=False,
         )
     out.print(f"[bold]checkpoints:[/] {job['checkpoint_dir']}", highlight=False)
@@ -157,18 +157,21 @@ def nodes_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP))
         _print_json(nodes)
         return
     table = Table(box=None, header_style="bold")
-    for column in ("NODE", "TYPE", "DEVICES", "FREE", "SIMULATED", "HEALTH", "JOBS"):
+    columns = ("NODE", "ENGINE", "TYPE", "DEVICES", "FREE", "SIMULATED", "HEALTH", "JOBS")
+    for column in (*columns, "REASON"):
         table.add_column(column)
     for node in nodes:
         jobs = ", ".join(sorted(set(node["used"].values())))
         table.add_row(
             node["name"],
+            node.get("engine", ""),
             node["accelerator"] or "cpu",
             str(node["devices"]),
             str(node["free"]),
             "yes" if node["simulated"] else "no",
             node["health"],
             jobs,
+            node.get("health_reason", ""),
         )
     Console().print(table)
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 import suan
 from suan.control.auth import Identity, can_manage, create_user, identify
 from suan.control.config import ControlConfig
+from suan.control.inventory import ClusterInventory
 from suan.control.jobs import load_queues, scheduler_job
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow
@@ -35,11 +36,13 @@ JobId = Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9][-a-z0-9]*$")]
 
 @dataclass
 class Services:
-    """What the handlers use: the store, the executor (for logs), the reconciler's wake-up."""
+    """What the handlers use: the store, the executor (for logs), the cluster as the engine
+    reports it, the reconciler's wake-up."""
 
     store: Store
     executor: Executor
     config: ControlConfig
+    inventory: ClusterInventory
     wake: Any = None
 
 
@@ -132,7 +135,7 @@ def create_app(services: Services) -> FastAPI:
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics(session: SessionDep) -> str:
         """Prometheus text format: jobs per state, devices in use and in total."""
-        return metrics_text(session, services.config)
+        return metrics_text(session, services.inventory.current())
 
     @app.get("/v1/whoami")
     def whoami(caller: Caller) -> dict[str, Any]:
@@ -225,8 +228,10 @@ def create_app(services: Services) -> FastAPI:
                 )
             )
         )
-        node = node_view(services.config.node, services.config.simulated, holding)
-        return {"nodes": [node]}
+        cluster = services.inventory.current()
+        views = [node_view(node, services.config.simulated, holding) for node in cluster]
+        return {"engine": services.executor.engine, "error": services.inventory.error,
+                "nodes": views}
 
     @app.get("/v1/queues")
     def queues(_caller: Caller, session: SessionDep) -> dict[str, Any]:

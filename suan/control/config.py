@@ -5,25 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from suan.cluster.model import Cluster, Node
-
 
 @dataclass(frozen=True)
 class ControlConfig:
-    """Where state lives, which node this is, and the reconciler's timings (seconds).
+    """Where state lives, whether devices are simulated, and the reconciler's timings (s).
 
+    The nodes come from the executor's inventory, asked at most every `inventory_s`.
     `restart_backoff_s` is the wait before the first gang restart (doubling after each);
-    `stop_grace_s` the time between SIGTERM and SIGKILL when a job is stopped.
+    `stop_grace_s` the time between SIGTERM and SIGKILL when a job is stopped;
+    `launch_refusals` how many times in a row an engine may refuse a job's launch before the
+    job fails with the engine's message.
     """
 
     home: Path
-    node: Node
     simulated: bool = True
     policy: str = "default"
     tick_s: float = 0.25
     restart_backoff_s: float = 2.0
     stop_grace_s: float = 10.0
-
-    @property
-    def cluster(self) -> Cluster:
-        return Cluster([self.node], name="local")
+    inventory_s: float = 5.0
+    launch_refusals: int = 3

@@ -1,6 +1,7 @@
 """A job's lifecycle: its states and the transitions allowed between them.
 
     pending -> scheduled -> running -> succeeded | failed | cancelled
+               scheduled -> pending                (the engine refused the launch)
                                     -> restarting -> pending     (a rank failed; gang restart)
                                     -> preempted  -> scheduled   (stopped for another job)
 
@@ -43,7 +44,13 @@ FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.PENDING: frozenset({JobState.SCHEDULED, JobState.CANCELLED}),
     JobState.SCHEDULED: frozenset(
-        {JobState.RUNNING, JobState.FAILED, JobState.CANCELLED, JobState.RESTARTING}
+        {
+            JobState.RUNNING,
+            JobState.FAILED,
+            JobState.CANCELLED,
+            JobState.RESTARTING,
+            JobState.PENDING,
+        }
     ),
     JobState.RUNNING: frozenset(
         {

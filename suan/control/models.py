@@ -74,7 +74,11 @@ class JobRow(Base):
 
 
 class RankRow(Base):
-    """One process of one launch of a job: enough to find it again after a restart."""
+    """One process of one launch of a job: enough to find it again after a restart.
+
+    `pid` and `start_ticks` are 0 where the engine runs the rank on another machine;
+    `engine_id` is the engine's id for the launch (a Slurm job id, ...).
+    """
 
     __tablename__ = "ranks"
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
@@ -86,6 +90,7 @@ class RankRow(Base):
     start_ticks: Mapped[int] = mapped_column(BigInteger)
     log_path: Mapped[str] = mapped_column(Text)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    engine_id: Mapped[str] = mapped_column(String(255), default="")
 
 
 class EventRow(Base):

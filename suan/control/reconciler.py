@@ -20,18 +20,20 @@ import threading
 import time
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
 from suan.control.config import ControlConfig
+from suan.control.inventory import ClusterInventory
 from suan.control.jobs import load_queues, placement_json, placement_of, scheduler_job
 from suan.control.lifecycle import JobState, after_exit, check_transition, restart_backoff_s
-from suan.control.models import JobRow, RankRow
+from suan.control.models import EventRow, JobRow, RankRow
 from suan.control.service import device_seconds, load_history
 from suan.control.store import Store, add_event
 from suan.errors import SuanError
-from suan.exec import Executor, JobLaunch, JobStatus, RankHandle
+from suan.exec import EngineError, Executor, JobLaunch, JobStatus, RankHandle
 from suan.sched import schedule
 from suan.sched.decisions import Decisions, Start
 from suan.sched.service import ServiceHistory
@@ -53,6 +55,8 @@ class Reconciler:
         self.last_decisions: Decisions | None = None
         self.ticks = 0
         self.service: ServiceHistory | None = None
+        self.inventory = ClusterInventory(executor, config.inventory_s)
+        self._engine_said: dict[str, str] = {}
 
     # -- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -139,6 +143,7 @@ class Reconciler:
             self._settle_lost(session, row, now)
             return
         _record_exit_codes(session, row, status)
+        self._record_engine_view(session, row, status)
         if status.stopping or row.stop_target is not None:
             if status.all_exited:
                 self._finish_stop(session, row, now)
@@ -146,13 +151,44 @@ class Reconciler:
                 self.executor.stop(row.id, self.config.stop_grace_s)
             return
         failure = status.first_failure
+        lost = self._lost_node(row)
         if failure is not None:
             self._gang_failed(session, row, failure.rank, failure.exit_code, status)
+        elif lost:
+            self._gang_failed(session, row, lost[0], None, status, lost[1])
         elif status.all_exited:
             self.executor.forget(row.id)
             job = scheduler_job(row)
             target = after_exit(job.restart_policy, True, row.restarts, job.max_restarts)
             self._settle(session, row, target, now, 0, "all ranks exited with code 0")
+
+    def _record_engine_view(self, session: Session, row: JobRow, status: JobStatus) -> None:
+        """Devices the engine picked itself become the placement of record; a new word from
+        the engine on the launch becomes an event."""
+        if status.message and self._engine_said.get(row.id) != status.message:
+            self._engine_said[row.id] = status.message
+            add_event(session, row.id, "engine", status.message)
+        given = {r.rank: r.devices for r in status.ranks if r.devices is not None}
+        if not given or not row.placement:
+            return
+        document = json.loads(row.placement)
+        replicas = document["replicas"]
+        changed = {
+            rank: devices
+            for rank, devices in given.items()
+            if rank < len(replicas) and tuple(replicas[rank]["devices"]) != devices
+        }
+        if not changed:
+            return
+        for rank, devices in changed.items():
+            replicas[rank]["devices"] = list(devices)
+        row.placement = json.dumps(document)
+        query = select(RankRow).where(RankRow.job_id == row.id, RankRow.attempt == row.attempt)
+        for rank_row in session.scalars(query):
+            if rank_row.rank in changed:
+                rank_row.devices = ",".join(str(d) for d in changed[rank_row.rank])
+        words = "; ".join(f"rank {rank}: {list(d)}" for rank, d in sorted(changed.items()))
+        add_event(session, row.id, "placement", f"devices the engine assigned: {words}")
 
     def _settle_lost(self, session: Session, row: JobRow, now: float) -> None:
         target = JobState(row.stop_target) if row.stop_target else None
@@ -161,12 +197,28 @@ class Reconciler:
             target = after_exit(job.restart_policy, False, row.restarts, job.max_restarts)
         self._settle(session, row, target, now, None, row.stop_reason or "ranks lost")
 
+    def _lost_node(self, row: JobRow) -> tuple[int, str] | None:
+        """(a rank, why) when a node under the job is down by the engine's last word."""
+        cluster = self.inventory.current()
+        for rank, replica in enumerate(placement_of(row)):
+            if replica.node in cluster.index:
+                node = cluster.node(replica.node)
+                if node.health == NodeHealth.DOWN:
+                    return rank, f"node {node.name} is down ({node.health_reason or 'no reason'})"
+        return None
+
     def _gang_failed(
-        self, session: Session, row: JobRow, rank: int, code: int | None, status: JobStatus
+        self,
+        session: Session,
+        row: JobRow,
+        rank: int,
+        code: int | None,
+        status: JobStatus,
+        why: str = "",
     ) -> None:
         job = scheduler_job(row)
         how = f"exited with code {code}" if code is not None else "vanished"
-        message = f"rank {rank} {how}"
+        message = why or f"rank {rank} {how}"
         add_event(session, row.id, "rank-failed", message)
         row.exit_code = code
         target = after_exit(job.restart_policy, False, row.restarts, job.max_restarts)
@@ -193,6 +245,7 @@ class Reconciler:
     ) -> None:
         """Move a job whose ranks are all gone to `target`, freeing its devices."""
         self.executor.forget(row.id)
+        self._engine_said.pop(row.id, None)
         row.placement = None
         row.stop_target = None
         row.stop_reason = ""
@@ -255,6 +308,13 @@ class Reconciler:
                 )
         if not waiting:
             return []
+        cluster = self.inventory.current()
+        if self.inventory.error and not len(cluster):
+            engine, error = self.executor.engine, self.inventory.error
+            for row in waiting:
+                row.reason = f"waiting for the {engine} engine: {error}"
+                row.reason_code = "engine"
+            return []
         if self.service is None:
             self.service = load_history(session)
         for alloc in running:
@@ -262,7 +322,7 @@ class Reconciler:
                 self.service.running(alloc.job.queue, alloc.job.series,
                                      alloc.attained_at(now))
         self.service.relearn()
-        snapshot = Snapshot(self.config.cluster, running, load_queues(session), now,
+        snapshot = Snapshot(cluster, running, load_queues(session), now,
                             service=self.service.classes)
         decisions = schedule(snapshot, [scheduler_job(r) for r in waiting], self.config.policy)
         self.last_decisions = decisions
@@ -290,16 +350,14 @@ class Reconciler:
                 row.reason = f"placed; waiting for {', '.join(sorted(blocking))} to stop"
                 row.reason_code = "preempting"
                 continue
-            self._mark_scheduled(session, row, start, now)
+            self._mark_scheduled(session, row, start, snapshot.cluster, now)
             starts.append((row.id, start))
         return starts
 
     def _ready(self, row: JobRow, now: float) -> bool:
-        if row.cancel_requested:
+        if row.cancel_requested or (row.not_before is not None and row.not_before > now):
             return False
-        if row.state == JobState.RESTARTING:
-            return row.not_before is None or row.not_before <= now
-        return JobState(row.state) in (JobState.PENDING, JobState.PREEMPTED)
+        return JobState(row.state).waiting
 
     def _allocation(self, row: JobRow) -> Allocation:
         return Allocation(
@@ -317,8 +375,12 @@ class Reconciler:
         add_event(session, row.id, "preempting", row.stop_reason)
         self.executor.stop(row.id, self.config.stop_grace_s)
 
-    def _mark_scheduled(self, session: Session, row: JobRow, start: Start, now: float) -> None:
-        accelerator = next((a for a in start.accelerators if a), self.config.node.accelerator)
+    def _mark_scheduled(
+        self, session: Session, row: JobRow, start: Start, cluster: Cluster, now: float
+    ) -> None:
+        first_node = cluster.node(start.replicas[0].node) if start.replicas else None
+        fallback = first_node.accelerator if first_node else None
+        accelerator = next((a for a in start.accelerators if a), fallback)
         row.placement = placement_json(start.replicas, accelerator, start.why)
         row.attempt += 1
         row.start_time = now
@@ -344,19 +406,40 @@ class Reconciler:
             request = self._launch_request(row)
             try:
                 handles = self.executor.launch(request, start.replicas)
+            except EngineError as exc:
+                self._launch_refused(session, row, str(exc), now)
+                return
             except (OSError, ValueError) as exc:
                 row.placement, row.end_time = None, now
                 row.reason = f"launch failed: {exc}"
                 self._transition(session, row, JobState.FAILED, "failed", row.reason)
                 return
             _record_ranks(session, handles)
-            self._transition(
-                session,
-                row,
-                JobState.RUNNING,
-                "running",
-                f"{len(handles)} ranks started (pids {', '.join(str(h.pid) for h in handles)})",
+            self._transition(session, row, JobState.RUNNING, "running", _started(handles))
+
+    def _launch_refused(self, session: Session, row: JobRow, message: str, now: float) -> None:
+        """The engine refused a launch: back to pending with its words, or failed after
+        `launch_refusals` refusals in a row."""
+        add_event(session, row.id, "launch-refused", message)
+        session.flush()
+        refusals = session.scalar(
+            select(func.count()).where(
+                EventRow.job_id == row.id,
+                EventRow.kind == "launch-refused",
+                EventRow.id > _last_event_id(session, row.id, "running"),
             )
+        )
+        row.placement = None
+        if refusals >= self.config.launch_refusals:
+            row.end_time = now
+            row.reason = f"the {self.executor.engine} engine refused it {refusals} times: {message}"
+            row.reason_code = ""
+            self._transition(session, row, JobState.FAILED, "failed", row.reason)
+            return
+        row.not_before = now + restart_backoff_s(refusals, self.config.restart_backoff_s)
+        row.reason = f"the {self.executor.engine} engine refused the launch: {message}"
+        row.reason_code = "engine"
+        self._transition(session, row, JobState.PENDING, "pending", row.reason)
 
     def _launch_request(self, row: JobRow) -> JobLaunch:
         job = scheduler_job(row)
@@ -375,6 +458,7 @@ class Reconciler:
             restart_count=row.attempt - 1,
             accelerator=placement.get("accelerator"),
             simulated=self.config.simulated,
+            image=job.image,
         )
 
     @staticmethod
@@ -422,9 +506,23 @@ def _handles(session: Session, row: JobRow) -> list[RankHandle]:
             r.pid,
             r.start_ticks,
             r.log_path,
+            r.engine_id,
         )
         for r in session.scalars(query)
     ]
+
+
+def _started(handles: list[RankHandle]) -> str:
+    """The 'running' event: pids for local ranks, the engine's ids otherwise."""
+    ids = sorted({h.engine_id for h in handles if h.engine_id})
+    if ids:
+        return f"{len(handles)} ranks started (engine ids {', '.join(ids)})"
+    return f"{len(handles)} ranks started (pids {', '.join(str(h.pid) for h in handles)})"
+
+
+def _last_event_id(session: Session, job_id: str, kind: str) -> int:
+    query = select(func.max(EventRow.id)).where(EventRow.job_id == job_id, EventRow.kind == kind)
+    return session.scalar(query) or 0
 
 
 def _record_ranks(session: Session, handles: list[RankHandle]) -> None:
@@ -439,6 +537,7 @@ def _record_ranks(session: Session, handles: list[RankHandle]) -> None:
                 pid=h.pid,
                 start_ticks=h.start_ticks,
                 log_path=h.log_path,
+                engine_id=h.engine_id,
             )
         )
 

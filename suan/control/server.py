@@ -15,28 +15,37 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
 from suan.control.api import Services, create_app
 from suan.control.auth import create_user, identify
 from suan.control.config import ControlConfig
+from suan.control.probe import check_shared_storage
 from suan.control.reconciler import Reconciler
+from suan.control.settings import read_server_file
 from suan.control.store import Store, database_url
 from suan.errors import SuanError
-from suan.exec.local import LocalExecutor
-from suan.exec.local_node import local_node
+from suan.exec.engines import open_executor
 
+log = logging.getLogger("suan.server")
 DEFAULT_PORT = 8765
 ADMIN_USER = "admin"
 
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """How to run the server; `devices` None means detected GPUs or 8 simulated H100."""
+    """How to run the server.
+
+    `engine` runs the ranks (local, slurm, ray, kubernetes) with `engine_settings` (its
+    section of the server config file, docs/engines.md); on the local engine `devices` None
+    means detected GPUs or 8 simulated H100. Engines other than local check at start that
+    every node sees `home` (`probe_storage`, bounded by `probe_timeout_s`).
+    """
 
     home: Path
     db: str | None = None
@@ -47,6 +56,28 @@ class ServerOptions:
     tick_s: float = 0.25
     restart_backoff_s: float = 2.0
     stop_grace_s: float = 10.0
+    engine: str = "local"
+    engine_settings: Mapping[str, Any] = field(default_factory=dict)
+    probe_storage: bool = True
+    probe_timeout_s: float = 60.0
+    inventory_s: float = 5.0
+
+
+def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
+    """ServerOptions from a server config file (suan.control.settings), then `overrides`
+    (the CLI's flags; None values are left to the file)."""
+    settings = read_server_file(path)
+    engine = overrides.pop("engine", None) or settings.engine
+    values: dict[str, Any] = {
+        "engine": engine,
+        "engine_settings": settings.engine_section(engine),
+        "policy": settings.policy,
+        "probe_storage": settings.storage.probe,
+        "probe_timeout_s": settings.storage.timeout_s,
+        "inventory_s": settings.inventory_s,
+    }
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return ServerOptions(**values)
 
 
 def default_home() -> Path:
@@ -83,22 +114,30 @@ def ensure_admin_token(store: Store, home: Path) -> str:
 
 
 def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
-    """The app, its reconciler (not started) and the store for `options`."""
-    node, simulated = local_node(options.devices)
+    """The app, its reconciler (not started) and the store for `options`.
+
+    Raises SuanError (or SpecError for a settings mistake) when the engine cannot be used:
+    unreachable at start, or nodes that do not see the server's home.
+    """
+    section = dict(options.engine_settings)
+    if options.engine == "local" and options.devices is not None:
+        section.setdefault("devices", options.devices)
+    executor, simulated = open_executor(options.engine, options.home, section)
     config = ControlConfig(
         home=options.home,
-        node=node,
         simulated=simulated,
         policy=options.policy,
         tick_s=options.tick_s,
         restart_backoff_s=options.restart_backoff_s,
         stop_grace_s=options.stop_grace_s,
+        inventory_s=options.inventory_s,
     )
     store = Store.open(database_url(options.home, options.db))
     ensure_admin_token(store, options.home)
-    executor = LocalExecutor(options.home)
     reconciler = Reconciler(store, executor, config)
-    app = create_app(Services(store, executor, config, reconciler.wake))
+    if options.engine != "local":
+        _check_engine(reconciler, options)
+    app = create_app(Services(store, executor, config, reconciler.inventory, reconciler.wake))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -114,6 +153,19 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
 
     app.router.lifespan_context = lifespan
     return app, reconciler, store
+
+
+def _check_engine(reconciler: Reconciler, options: ServerOptions) -> None:
+    """Refuse to start on an unreachable engine, or where nodes do not see the home."""
+    cluster = reconciler.inventory.refresh()
+    if reconciler.inventory.error:
+        raise SuanError(f"cannot reach the {options.engine} engine: {reconciler.inventory.error}")
+    log.info("%s engine: %d nodes", options.engine, len(cluster))
+    if options.probe_storage:
+        seen = check_shared_storage(
+            reconciler.executor, cluster, options.home, options.probe_timeout_s
+        )
+        log.info("storage probe: %d nodes see %s", len(seen), options.home)
 
 
 def _write_server_file(options: ServerOptions) -> None:

@@ -8,12 +8,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from suan.cluster.model import Node
-from suan.control.config import ControlConfig
+from suan.cluster.model import TOPOLOGY_TIERS, Cluster, Node
 from suan.control.jobs import job_document, placement_of, scheduler_job
 from suan.control.lifecycle import JobState
 from suan.control.models import EventRow, JobRow, RankRow
 from suan.jobs.queue import ANY_ACCELERATOR, QueueSpec
+
+TIERS = (*TOPOLOGY_TIERS, "supernode")
 
 
 def job_summary(row: JobRow) -> dict[str, Any]:
@@ -64,6 +65,7 @@ def job_detail(session: Session, row: JobRow) -> dict[str, Any]:
                     "node": r.node,
                     "devices": r.devices,
                     "pid": r.pid,
+                    "engine_id": r.engine_id,
                     "exit_code": r.exit_code,
                     "log": r.log_path,
                 }
@@ -84,10 +86,13 @@ def node_view(node: Node, simulated: bool, holding: list[JobRow]) -> dict[str, A
                 used.update({device: row.id for device in replica.devices})
     return {
         "name": node.name,
+        "engine": node.labels.get("engine", ""),
         "accelerator": node.accelerator,
         "devices": node.devices,
         "simulated": simulated,
         "health": str(node.health),
+        "health_reason": node.health_reason,
+        "topology": {tier: node.tier(tier) for tier in TIERS if node.tier(tier)},
         "domains": node.domains,
         "cpu": node.cpu_milli / 1000,
         "memory_mib": node.memory_mib,
@@ -114,7 +119,7 @@ def queue_view(queue: QueueSpec, rows: list[JobRow]) -> dict[str, Any]:
     }
 
 
-def metrics_text(session: Session, config: ControlConfig) -> str:
+def metrics_text(session: Session, cluster: Cluster) -> str:
     """The Prometheus text exposition of job counts per state and device use."""
     counts = dict(
         session.execute(select(JobRow.state, func.count()).group_by(JobRow.state)).tuples().all()
@@ -126,13 +131,14 @@ def metrics_text(session: Session, config: ControlConfig) -> str:
             )
         )
     )
-    used = config.node.devices - node_view(config.node, config.simulated, holding)["free"]
+    total = sum(node.devices for node in cluster)
+    used = sum(node.devices - node_view(node, False, holding)["free"] for node in cluster)
     lines = ["# HELP suan_jobs Jobs per lifecycle state.", "# TYPE suan_jobs gauge"]
     lines += [f'suan_jobs{{state="{state}"}} {counts.get(state.value, 0)}' for state in JobState]
     lines += [
         "# HELP suan_devices Devices of the cluster.",
         "# TYPE suan_devices gauge",
-        f"suan_devices {config.node.devices}",
+        f"suan_devices {total}",
         "# HELP suan_devices_used Devices held by scheduled or running jobs.",
         "# TYPE suan_devices_used gauge",
         f"suan_devices_used {used}",

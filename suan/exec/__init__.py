@@ -50,7 +50,8 @@ class JobLaunch:
     """What an executor needs to start one attempt of a job (placement aside).
 
     `accelerator` is the catalog name of the node's devices (None: a CPU-only node);
-    `simulated` says the devices are slots backed by CPU processes.
+    `simulated` says the devices are slots backed by CPU processes; `image` is the container
+    image of engines that run containers (Kubernetes requires it; others ignore it).
     """
 
     job_id: str
@@ -62,6 +63,7 @@ class JobLaunch:
     restart_count: int = 0
     accelerator: str | None = None
     simulated: bool = True
+    image: str = ""
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,8 @@ class SlurmExecutor:
 
     def _run(self, argv: Sequence[str]) -> str:
         """Run a Slurm command; its stdout, or EngineError quoting Slurm's message."""
+        if self.settings.conf and not Path(self.settings.conf).is_file():
+            raise EngineError(f"slurm: the config file {self.settings.conf} does not exist")
         try:
             done = subprocess.run(
                 list(argv),

@@ -126,8 +126,18 @@ def _priority(value: Any) -> int:
     return value
 
 
+def _check_image(value: str) -> str:
+    if value and not any(ch.isspace() for ch in value):
+        return value
+    raise field_error(
+        f"{value!r} is not a container image reference",
+        "an image reference without spaces, e.g. 'registry.example.com/team/trainer:1.4'",
+    )
+
+
 Name = Annotated[str, AfterValidator(_check_name)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
+Image = Annotated[str, AfterValidator(_check_image)]
 Text = Annotated[str, BeforeValidator(_scalar_text)]
 Duration = Annotated[float, _units(parse_duration), Field(gt=0)]
 CpuMilli = Annotated[int, _units(parse_cpu_milli)]
@@ -412,6 +422,7 @@ class JobSpec(GroupFields):
     topology: Topology = Field(default_factory=Topology)
     model: str | None = None
     type_speeds: dict[str, Speed] | None = None
+    image: Image | None = None
 
     @field_validator("type_speeds")
     @classmethod
@@ -550,6 +561,7 @@ class JobDocument(_Strict):
             type_speeds=tuple(sorted((spec.type_speeds or {}).items(),
                                      key=lambda item: (-item[1], item[0]))),
             series=spec.series or "",
+            image=spec.image or "",
         )
 
 

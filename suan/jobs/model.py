@@ -71,6 +71,8 @@ class Job:
     `series` names the series the job belongs to in its queue (a sweep, an array, repeated
     runs of one script; empty for none): a policy with service classes predicts its need from
     its finished siblings' (`suan.sched.service`).
+    `image` is the container image the job's ranks run in, on engines that run containers
+    (Kubernetes); empty for none.
     """
 
     name: str
@@ -92,6 +94,7 @@ class Job:
     model: str | None = None
     type_speeds: tuple[tuple[str, float], ...] = ()
     series: str = ""
+    image: str = ""
     if TYPE_CHECKING:
         shape_id: int  # set by __post_init__: a small process-wide id of `shape`
 

@@ -369,6 +369,8 @@ def job_to_document(job: Job) -> dict[str, Any]:
         spec["model"] = job.model
     if job.type_speeds:
         spec["typeSpeeds"] = dict(job.type_speeds)
+    if job.image:
+        spec["image"] = job.image
     return {"apiVersion": API_VERSION, "kind": "Job", "metadata": {"name": job.name}, "spec": spec}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from suan.exec import Executor
 
-ENGINES = ("local", "slurm")
+ENGINES = ("local", "slurm", "kubernetes")
 SELECTED = tuple(
     name for name in os.environ.get("SUAN_TEST_ENGINES", ",".join(ENGINES)).split(",") if name
 )

@@ -1,0 +1,68 @@
+"""The server config file: which engine, its settings, the policy, timings.
+
+    engine: slurm                      # local | slurm | ray | kubernetes
+    policy: default
+    slurm:                             # the engine's own section (docs/engines.md)
+      conf: /etc/slurm/slurm.conf
+      partition: suan
+    storage:
+      probe: true                      # check at start that every node sees SUAN_HOME
+      timeoutSeconds: 60
+
+`suan server --config FILE` reads it; `--engine` and the other flags override its values.
+A mistake names the field, what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from suan.errors import FieldProblem, SpecError
+from suan.exec.engines import EngineName
+from suan.jobs._problems import describe_errors
+
+
+class StorageSection(BaseModel):
+    """`storage:` the start-up check that every node sees the server's home."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    probe: bool = True
+    timeout_s: float = Field(default=60.0, gt=0, le=3600, alias="timeoutSeconds")
+
+
+class ServerFile(BaseModel):
+    """The whole file; engine sections stay raw here and are checked by the engine."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    engine: EngineName = "local"
+    policy: str = "default"
+    local: dict[str, Any] = Field(default_factory=dict)
+    slurm: dict[str, Any] = Field(default_factory=dict)
+    ray: dict[str, Any] = Field(default_factory=dict)
+    kubernetes: dict[str, Any] = Field(default_factory=dict)
+    storage: StorageSection = Field(default_factory=StorageSection)
+    inventory_s: float = Field(default=5.0, gt=0, le=3600, alias="inventorySeconds")
+
+    def engine_section(self, engine: str | None = None) -> dict[str, Any]:
+        return dict(getattr(self, engine or self.engine))
+
+
+def read_server_file(path: Path) -> ServerFile:
+    """Parse and check a server config file (see the module docstring)."""
+    source = str(path)
+    try:
+        document = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as exc:
+        raise SpecError(source, [FieldProblem("", f"cannot read it: {exc.strerror}")]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(source, [FieldProblem("", f"not YAML: {exc}")]) from None
+    if not isinstance(document, dict):
+        raise SpecError(source, [FieldProblem("", "expected a mapping of settings")])
+    try:
+        return ServerFile.model_validate(document)
+    except ValidationError as exc:
+        raise SpecError(source, describe_errors(exc, ServerFile)) from None
