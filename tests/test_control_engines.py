@@ -43,7 +43,7 @@ def test_a_server_refuses_to_start_on_an_engine_it_cannot_reach(tmp_path):
         engine="slurm",
         engine_settings={"conf": str(tmp_path / "no-slurm.conf")},
     )
-    with pytest.raises(SuanError, match="cannot reach the slurm engine: slurm: .*no-slurm.conf"):
+    with pytest.raises(SuanError, match=r"cannot reach the slurm engine: slurm: .*no-slurm\.conf"):
         build(options)
 
 
