@@ -10,6 +10,7 @@ import json
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from engines import SELECTED
@@ -175,3 +176,19 @@ def test_a_node_the_engine_does_not_know_is_refused(engine, home):
     launch = job("print('never')")
     with pytest.raises(EngineError, match="no-such-node"):
         executor.launch(launch, (ReplicaPlacement(0, "no-such-node", (0,)),))
+
+
+def test_replicas_that_run_torchrun_form_one_world(engine, home):
+    """Two replicas of two devices, each `torchrun --nproc-per-node=2`: one world of 4."""
+    pytest.importorskip("torch")
+    executor = engine.make_executor(home)
+    probe = str(Path(__file__).with_name("world_probe.py"))
+    name = f"c{uuid.uuid4().hex[:10]}"
+    command = (sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", probe)
+    launch = JobLaunch(name, 1, command, env={"OMP_NUM_THREADS": "1"}, accelerator=H100)
+    executor.launch(launch, two_nodes(engine, devices_per_rank=2))
+    status = until(executor, name, exited, timeout=120)
+    logs = "".join(executor.logs(name, rank)[0].decode() for rank in (0, 1))
+    assert [r.exit_code for r in status.ranks] == [0, 0], logs[-2000:]
+    worlds = sorted(line.split()[1:] for line in logs.splitlines() if line.startswith("WORLD "))
+    assert worlds == [[str(rank), "4", "10"] for rank in range(4)], logs[-2000:]

@@ -104,15 +104,19 @@ start() {
 }
 
 stop() {
-  # SIGTERM each recorded process (a `ray start --block` then stops its node), then SIGKILL
-  # what is still in the namespace after 10 s, by PID.
-  local f pid left i
+  # SIGTERM each recorded process (a `ray start --block` then stops its node), wait up to 6 s
+  # for them, then SIGKILL what is still in the namespace, by PID.
+  local f pids="" left i
   for f in "$D"/pids/*; do
     [ -f "$f" ] || continue
+    pids="$pids $(cat "$f")"
     kill -TERM "$(cat "$f")" 2>/dev/null || true
   done
+  for i in $(seq 1 30); do
+    left=""; for f in $pids; do kill -0 "$f" 2>/dev/null && left="$left $f"; done
+    [ -z "$left" ] && break; sleep 0.2
+  done
   if ip netns list 2>/dev/null | grep -qw "$NS"; then
-    for i in $(seq 1 50); do [ -z "$(ip netns pids "$NS")" ] && break; sleep 0.2; done
     left=$(ip netns pids "$NS")
     [ -n "$left" ] && kill -9 $left 2>/dev/null || true
     for i in $(seq 1 25); do [ -z "$(ip netns pids "$NS")" ] && break; sleep 0.2; done

@@ -21,7 +21,7 @@ import suan
 from suan.control.auth import Identity, can_manage, create_user, identify
 from suan.control.config import ControlConfig
 from suan.control.inventory import ClusterInventory
-from suan.control.jobs import load_queues, scheduler_job
+from suan.control.jobs import load_queues, rank_count, scheduler_job
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow
 from suan.control.store import Store, add_event
@@ -195,7 +195,7 @@ def create_app(services: Services) -> FastAPI:
     ) -> dict[str, Any]:
         """A chunk of one rank's log from byte `offset`; follow with `next_offset`."""
         row = visible_job(session, caller, job_id)
-        world = scheduler_job(row).replicas
+        world = rank_count(scheduler_job(row))
         if rank >= world:
             raise HTTPException(
                 422,

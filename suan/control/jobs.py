@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from suan.cluster.snapshot import ReplicaPlacement
 from suan.control.models import JobRow, QueueRow
+from suan.exec.processes import process_count
 from suan.jobs.model import Job
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
 from suan.jobs.spec import parse_job, parse_queue
@@ -25,6 +26,12 @@ def scheduler_job(row: JobRow) -> Job:
     """The scheduler's Job for a stored job: named by its id, with the submitter as user."""
     job = _parsed(row.document)
     return replace(job, name=row.id, user=row.user, queue=row.queue, submit_time=row.submit_time)
+
+
+def rank_count(job: Job) -> int:
+    """How many processes (ranks) each launch of `job` starts (suan.exec.processes)."""
+    counts = [group.accelerators for group in job.groups for _ in range(group.replicas)]
+    return process_count([int(c) for c in counts], job.processes)
 
 
 def placement_of(row: JobRow) -> tuple[ReplicaPlacement, ...]:

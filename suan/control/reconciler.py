@@ -34,6 +34,7 @@ from suan.control.service import device_seconds, load_history
 from suan.control.store import Store, add_event
 from suan.errors import SuanError
 from suan.exec import EngineError, Executor, JobLaunch, JobStatus, RankHandle
+from suan.exec.processes import processes, with_assigned_devices
 from suan.sched import schedule
 from suan.sched.decisions import Decisions, Start
 from suan.sched.service import ServiceHistory
@@ -119,7 +120,7 @@ class Reconciler:
 
     def _recover_launch(self, session: Session, row: JobRow) -> None:
         found = self.executor.discover(row.id, row.attempt)
-        expected = len(placement_of(row))
+        expected = len(processes(placement_of(row), scheduler_job(row).processes))
         if found:
             self.executor.adopt(found)
         if found and len(found) == expected:
@@ -171,23 +172,25 @@ class Reconciler:
         given = {r.rank: r.devices for r in status.ranks if r.devices is not None}
         if not given or not row.placement:
             return
-        document = json.loads(row.placement)
-        replicas = document["replicas"]
-        changed = {
-            rank: devices
-            for rank, devices in given.items()
-            if rank < len(replicas) and tuple(replicas[rank]["devices"]) != devices
-        }
-        if not changed:
+        mode = scheduler_job(row).processes
+        current = placement_of(row)
+        updated = with_assigned_devices(current, mode, given)
+        if updated == current:
             return
-        for rank, devices in changed.items():
-            replicas[rank]["devices"] = list(devices)
+        document = json.loads(row.placement)
+        for item, replica in zip(document["replicas"], updated, strict=True):
+            item["devices"] = list(replica.devices)
         row.placement = json.dumps(document)
+        before, after = processes(current, mode), processes(updated, mode)
         query = select(RankRow).where(RankRow.job_id == row.id, RankRow.attempt == row.attempt)
         for rank_row in session.scalars(query):
-            if rank_row.rank in changed:
-                rank_row.devices = ",".join(str(d) for d in changed[rank_row.rank])
-        words = "; ".join(f"rank {rank}: {list(d)}" for rank, d in sorted(changed.items()))
+            if rank_row.rank < len(after):
+                rank_row.devices = ",".join(str(d) for d in after[rank_row.rank].devices)
+        words = "; ".join(
+            f"rank {rank}: {list(new.devices)}"
+            for rank, (old, new) in enumerate(zip(before, after, strict=True))
+            if old.devices != new.devices
+        )
         add_event(session, row.id, "placement", f"devices the engine assigned: {words}")
 
     def _settle_lost(self, session: Session, row: JobRow, now: float) -> None:
@@ -404,8 +407,9 @@ class Reconciler:
             if row is None or row.state != JobState.SCHEDULED:
                 return
             request = self._launch_request(row)
+            ranks = processes(start.replicas, scheduler_job(row).processes)
             try:
-                handles = self.executor.launch(request, start.replicas)
+                handles = self.executor.launch(request, ranks)
             except EngineError as exc:
                 self._launch_refused(session, row, str(exc), now)
                 return

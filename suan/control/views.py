@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from suan.cluster.model import TOPOLOGY_TIERS, Cluster, Node
-from suan.control.jobs import job_document, placement_of, scheduler_job
+from suan.control.jobs import job_document, placement_of, rank_count, scheduler_job
 from suan.control.lifecycle import JobState
 from suan.control.models import EventRow, JobRow, RankRow
 from suan.jobs.queue import ANY_ACCELERATOR, QueueSpec
@@ -27,7 +27,7 @@ def job_summary(row: JobRow) -> dict[str, Any]:
         "queue": row.queue,
         "state": row.state,
         "priority": job.priority,
-        "ranks": job.replicas,
+        "ranks": rank_count(job),
         "devices": job.devices,
         "submit_time": row.submit_time,
         "start_time": row.start_time,

@@ -1,8 +1,12 @@
 """The environment every rank gets: torchrun's variables, the vendor's, and Suan's own.
 
-Ranks are numbered in placement order; one replica is one rank (one process). NODE_RANK is the
-index of the replica's node among the job's nodes (in order of first appearance), LOCAL_RANK
-its index among the job's replicas on that node, LOCAL_WORLD_SIZE their number. `job.accelerator`
+Ranks are numbered in placement order; each placement entry is one process (suan.exec.processes
+expands replicas into processes). NODE_RANK is the index of the process's node among the job's
+nodes (in order of first appearance), LOCAL_RANK its index among the job's processes on that
+node, LOCAL_WORLD_SIZE their number. For a process that starts its replica's workers itself,
+torchrun's own variables say how (`torchrun --nproc-per-node=N` needs no other flag): PET_NNODES
+(the number of processes), PET_NODE_RANK (this one's rank), PET_NPROC_PER_NODE (its devices,
+at least 1), PET_MASTER_ADDR and PET_MASTER_PORT, so that R replicas form one world of R*N. `job.accelerator`
 is the type of the node's devices: a rank given none of them gets an empty visible-devices
 variable (it sees no device) and gloo.
 """
@@ -72,6 +76,11 @@ def rank_environments(
                 "LOCAL_RANK": str(local_rank),
                 "LOCAL_WORLD_SIZE": str(per_node[replica.node]),
                 "NODE_RANK": str(nodes.index(replica.node)),
+                "PET_NNODES": str(len(placement)),
+                "PET_NODE_RANK": str(rank),
+                "PET_NPROC_PER_NODE": str(max(1, len(replica.devices))),
+                "PET_MASTER_ADDR": master_addr,
+                "PET_MASTER_PORT": str(master_port),
                 "SUAN_JOB_ID": job.job_id,
                 "SUAN_CHECKPOINT_DIR": job.checkpoint_dir,
                 "SUAN_RESTART_COUNT": str(job.restart_count),

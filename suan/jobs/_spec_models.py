@@ -423,6 +423,7 @@ class JobSpec(GroupFields):
     model: str | None = None
     type_speeds: dict[str, Speed] | None = None
     image: Image | None = None
+    processes: Literal["per-replica", "per-device"] = "per-replica"
 
     @field_validator("type_speeds")
     @classmethod
@@ -562,6 +563,7 @@ class JobDocument(_Strict):
                                      key=lambda item: (-item[1], item[0]))),
             series=spec.series or "",
             image=spec.image or "",
+            processes=spec.processes,
         )
 
 

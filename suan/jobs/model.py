@@ -73,6 +73,9 @@ class Job:
     its finished siblings' (`suan.sched.service`).
     `image` is the container image the job's ranks run in, on engines that run containers
     (Kubernetes); empty for none.
+    `processes` says who starts a replica's processes: `per-replica` (Suan starts one, which
+    sees all of the replica's devices and may start more itself, e.g. torchrun
+    --nproc-per-node) or `per-device` (Suan starts one process per device).
     """
 
     name: str
@@ -95,6 +98,7 @@ class Job:
     type_speeds: tuple[tuple[str, float], ...] = ()
     series: str = ""
     image: str = ""
+    processes: str = "per-replica"
     if TYPE_CHECKING:
         shape_id: int  # set by __post_init__: a small process-wide id of `shape`
 

@@ -371,6 +371,8 @@ def job_to_document(job: Job) -> dict[str, Any]:
         spec["typeSpeeds"] = dict(job.type_speeds)
     if job.image:
         spec["image"] = job.image
+    if job.processes != "per-replica":
+        spec["processes"] = job.processes
     return {"apiVersion": API_VERSION, "kind": "Job", "metadata": {"name": job.name}, "spec": spec}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from suan.exec import Executor
 
-ENGINES = ("local", "slurm", "kubernetes")
+ENGINES = ("local", "slurm", "ray", "kubernetes")
 SELECTED = tuple(
     name for name in os.environ.get("SUAN_TEST_ENGINES", ",".join(ENGINES)).split(",") if name
 )
