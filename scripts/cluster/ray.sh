@@ -28,6 +28,20 @@ say_env() {
   echo "export SUAN_RAY_ADDRESS=127.0.0.1:$PORT"
   echo "export SUAN_RAY_SOCKET=$SOCK"
   echo "export SUAN_RAY_NETNS=$NS"
+  echo "# suan server config for this cluster: suan up --config $D/suan.yaml"
+}
+
+write_server_config() {
+  cat > "$D/suan.yaml" <<YAML
+# Suan on the local Ray cluster: its GPUs are stand-ins, so ranks use gloo on the CPU.
+engine: ray
+ray:
+  socket: $SOCK
+  address: 127.0.0.1:$PORT
+  netns: $NS
+  simulated: true
+inventorySeconds: 1
+YAML
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -100,6 +114,7 @@ start() {
   for w in $(seq 1 "$WORKERS"); do alive "$D/pids/w$w" || start_worker "$w"; done
   alive "$D/pids/adapter" || start_adapter
   wait_alive $((WORKERS + 1)) || { tail -5 "$D"/log/*.log >&2; exit 1; }
+  write_server_config
   say_env
 }
 
