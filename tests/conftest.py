@@ -1,6 +1,11 @@
 """Test configuration: make the scenario helpers importable; engines start once per session."""
 
+import os
+import pwd
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,3 +39,46 @@ def slurm_engine(engines_started):
     if isinstance(engine, str):
         pytest.skip(engine)
     return engine
+
+
+TENANT = "suan-tenant"
+
+
+@pytest.fixture(scope="session")
+def os_account():
+    """An unprivileged OS account for jobs to run as (made once, as root; skips otherwise)."""
+    try:
+        return pwd.getpwnam(TENANT)
+    except KeyError:
+        pass
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("running ranks as another account needs root and useradd")
+    subprocess.run(["useradd", "--system", "--no-create-home", TENANT], check=True)
+    return pwd.getpwnam(TENANT)
+
+
+@pytest.fixture(scope="session")
+def tenant_can_run_python(os_account):
+    """Let other accounts execute this interpreter: it may live under a 0700 home (/root).
+
+    Adds the search (x) bit for others on the directories above it that lack it, for the test
+    session only, as an operator installing Suan system-wide would."""
+    changed = []
+    for path in (Path(sys.executable).resolve(), Path(sys.prefix).resolve()):
+        for directory in path.parents:
+            mode = directory.stat().st_mode
+            if not mode & 0o001:
+                directory.chmod(mode | 0o001)
+                changed.append((directory, mode))
+    yield os_account
+    for directory, mode in reversed(changed):
+        directory.chmod(mode)
+
+
+@pytest.fixture
+def open_home():
+    """A server home that other accounts can traverse (pytest's own tmp dirs are 0700)."""
+    home = Path(tempfile.mkdtemp(prefix="suan-home-"))
+    home.chmod(0o755)
+    yield home
+    shutil.rmtree(home, ignore_errors=True)

@@ -13,6 +13,7 @@ from control_helpers import job_yaml
 
 from suan.control.auth import Identity
 from suan.control.config import ControlConfig
+from suan.control.identity import IdentityPolicy
 from suan.control.models import EventRow, JobRow
 from suan.control.reconciler import Reconciler
 from suan.control.server import ServerOptions, build, options_from_file
@@ -20,6 +21,7 @@ from suan.control.settings import read_server_file
 from suan.control.store import Store, database_url
 from suan.control.submit import submit
 from suan.errors import SpecError, SuanError
+from suan.exec import EngineError, OsIdentity
 from suan.exec.slurm import SlurmExecutor, SlurmSettings
 
 
@@ -116,3 +118,15 @@ def test_a_launch_the_engine_refuses_waits_then_fails_with_its_words(slurm_engin
     assert len(refusals) == 3
     assert "Requested node configuration is not available" in row.reason
     assert row.reason.startswith("the slurm engine refused it 3 times")
+
+
+def test_each_job_runs_as_its_users_account_or_is_refused_with_the_reason(os_account):
+    policy = IdentityPolicy("submitter", {"alice": os_account.pw_name, "mallory": "root"})
+    assert policy.resolve("alice") == OsIdentity(
+        os_account.pw_name, os_account.pw_uid, os_account.pw_gid
+    )
+    with pytest.raises(EngineError, match="no OS account 'nobody-here' for Suan user"):
+        policy.resolve("nobody-here")
+    with pytest.raises(EngineError, match="a root account: refused"):
+        policy.resolve("mallory")
+    assert IdentityPolicy().resolve("alice") is None

@@ -17,7 +17,7 @@ from engines import SELECTED
 
 from suan.catalog import default_catalog
 from suan.cluster.snapshot import ReplicaPlacement
-from suan.exec import EngineError, Executor, JobLaunch, JobStatus
+from suan.exec import EngineError, Executor, JobLaunch, JobStatus, OsIdentity
 
 H100 = default_catalog().get("H100").name
 ENV_KEYS = (
@@ -192,3 +192,36 @@ def test_replicas_that_run_torchrun_form_one_world(engine, home):
     assert [r.exit_code for r in status.ranks] == [0, 0], logs[-2000:]
     worlds = sorted(line.split()[1:] for line in logs.splitlines() if line.startswith("WORLD "))
     assert worlds == [[str(rank), "4", "10"] for rank in range(4)], logs[-2000:]
+
+
+def test_ranks_run_as_the_launch_account_and_own_their_files(
+    engine, tenant_can_run_python, open_home
+):
+    os_account = tenant_can_run_python
+    executor = engine.make_executor(open_home)
+    account = OsIdentity(os_account.pw_name, os_account.pw_uid, os_account.pw_gid)
+    name = f"c{uuid.uuid4().hex[:10]}"
+    checkpoints = open_home / "jobs" / name / "checkpoints"
+    probe = (
+        "import os; d = os.environ['SUAN_CHECKPOINT_DIR']; "
+        "open(os.path.join(d, 'r' + os.environ['RANK']), 'w').write('x'); "
+        "print('UID', os.getuid(), os.getgid(), flush=True)"
+    )
+    launch = JobLaunch(
+        name,
+        1,
+        (sys.executable, "-c", probe),
+        checkpoint_dir=str(checkpoints),
+        accelerator=H100,
+        run_as=account,
+        image="",
+    )
+    executor.launch(launch, two_nodes(engine))
+    status = until(executor, name, exited)
+    logs = [executor.logs(name, rank)[0].decode() for rank in (0, 1)]
+    assert [r.exit_code for r in status.ranks] == [0, 0], logs
+    for text in logs:
+        assert f"UID {account.uid} {account.gid}" in text, text
+    for rank in (0, 1):
+        assert (checkpoints / f"r{rank}").stat().st_uid == account.uid
+    assert (open_home / "jobs" / name).stat().st_mode & 0o077 == 0

@@ -22,13 +22,14 @@ install() {
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 write_config() {
-  mkdir -p "$D"/{state,log,spool,dev,munge}
+  mkdir -p "$D"/{state,log,spool,dev,munge,munge-key}
+  chmod 755 "$D" "$D/munge"   # jobs run as other accounts read slurm.conf and use munge's socket
   for n in $(seq 1 "$NODES"); do
     mkdir -p "$D/dev/n$n" "$D/spool/n$n"
     for g in 0 1 2 3 4 5 6 7; do ln -sfn /dev/null "$D/dev/n$n/gpu$g"; done
   done
-  [ -f "$D/munge/munge.key" ] || { dd if=/dev/urandom of="$D/munge/munge.key" bs=1024 count=1 status=none; }
-  chmod 700 "$D/munge"; chmod 600 "$D/munge/munge.key"
+  [ -f "$D/munge-key/munge.key" ] || dd if=/dev/urandom of="$D/munge-key/munge.key" bs=1024 count=1 status=none
+  chmod 700 "$D/munge-key"; chmod 600 "$D/munge-key/munge.key"
   cat > "$D/slurm.conf" <<CONF
 ClusterName=suan
 SlurmctldHost=localhost(127.0.0.1)
@@ -93,9 +94,9 @@ start() {
   install
   if alive "$D/ctld.bgpid"; then say_env; return 0; fi
   write_config
-  munged --force --socket="$D/munge/munge.sock" --key-file="$D/munge/munge.key" \
+  munged --force --socket="$D/munge/munge.sock" --key-file="$D/munge-key/munge.key" \
     --pid-file="$D/munge/munged.pid" --log-file="$D/log/munged.log" \
-    --seed-file="$D/munge/munge.seed" >&2
+    --seed-file="$D/munge-key/munge.seed" >&2
   wait_for "[ -S $D/munge/munge.sock ]"
   cp "$D/munge/munged.pid" "$D/munge.bgpid"
   slurmctld -D -c -f "$SLURM_CONF" > "$D/log/slurmctld.out" 2>&1 &

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from suan.control.identity import IdentityPolicy
 
 
 @dataclass(frozen=True)
@@ -14,7 +16,7 @@ class ControlConfig:
     `restart_backoff_s` is the wait before the first gang restart (doubling after each);
     `stop_grace_s` the time between SIGTERM and SIGKILL when a job is stopped;
     `launch_refusals` how many times in a row an engine may refuse a job's launch before the
-    job fails with the engine's message.
+    job fails with the engine's message; `identity` which OS account each job's ranks run as.
     """
 
     home: Path
@@ -25,3 +27,4 @@ class ControlConfig:
     stop_grace_s: float = 10.0
     inventory_s: float = 5.0
     launch_refusals: int = 3
+    identity: IdentityPolicy = field(default_factory=IdentityPolicy)

@@ -406,9 +406,9 @@ class Reconciler:
             row = session.get(JobRow, row_id)
             if row is None or row.state != JobState.SCHEDULED:
                 return
-            request = self._launch_request(row)
             ranks = processes(start.replicas, scheduler_job(row).processes)
             try:
+                request = self._launch_request(row)
                 handles = self.executor.launch(request, ranks)
             except EngineError as exc:
                 self._launch_refused(session, row, str(exc), now)
@@ -463,6 +463,7 @@ class Reconciler:
             accelerator=placement.get("accelerator"),
             simulated=self.config.simulated,
             image=job.image,
+            run_as=self.config.identity.resolve(row.user),
         )
 
     @staticmethod

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from suan.control.api import Services, create_app
 from suan.control.auth import create_user, identify
 from suan.control.config import ControlConfig
+from suan.control.identity import IdentityPolicy
 from suan.control.probe import check_shared_storage
 from suan.control.reconciler import Reconciler
 from suan.control.settings import read_server_file
@@ -61,6 +62,7 @@ class ServerOptions:
     probe_storage: bool = True
     probe_timeout_s: float = 60.0
     inventory_s: float = 5.0
+    identity: IdentityPolicy = field(default_factory=IdentityPolicy)
 
 
 def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
@@ -75,6 +77,7 @@ def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
         "probe_storage": settings.storage.probe,
         "probe_timeout_s": settings.storage.timeout_s,
         "inventory_s": settings.inventory_s,
+        "identity": IdentityPolicy(settings.identity.run_as, dict(settings.identity.accounts)),
     }
     values.update({key: value for key, value in overrides.items() if value is not None})
     return ServerOptions(**values)
@@ -119,6 +122,11 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
     Raises SuanError (or SpecError for a settings mistake) when the engine cannot be used:
     unreachable at start, or nodes that do not see the server's home.
     """
+    if options.identity.run_as == "submitter" and os.geteuid() != 0:
+        raise SuanError(
+            "identity.runAs: submitter needs the server to run as root "
+            "(it hands each job's files to the job's account)"
+        )
     section = dict(options.engine_settings)
     if options.engine == "local" and options.devices is not None:
         section.setdefault("devices", options.devices)
@@ -131,6 +139,7 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
         restart_backoff_s=options.restart_backoff_s,
         stop_grace_s=options.stop_grace_s,
         inventory_s=options.inventory_s,
+        identity=options.identity,
     )
     store = Store.open(database_url(options.home, options.db))
     ensure_admin_token(store, options.home)

@@ -8,6 +8,9 @@
     storage:
       probe: true                      # check at start that every node sees SUAN_HOME
       timeoutSeconds: 60
+    identity:
+      runAs: submitter                 # server (default) | submitter: each job as its user's
+      accounts: {alice: alice}         # Suan user -> OS account (default: the same name)
 
 `suan server --config FILE` reads it; `--engine` and the other flags override its values.
 A mistake names the field, what was wrong and what is allowed.
@@ -16,7 +19,7 @@ A mistake names the field, what was wrong and what is allowed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,6 +37,14 @@ class StorageSection(BaseModel):
     timeout_s: float = Field(default=60.0, gt=0, le=3600, alias="timeoutSeconds")
 
 
+class IdentitySection(BaseModel):
+    """`identity:` which OS account each job's ranks run as (suan.control.identity)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    run_as: Literal["server", "submitter"] = Field(default="server", alias="runAs")
+    accounts: dict[str, str] = Field(default_factory=dict)
+
+
 class ServerFile(BaseModel):
     """The whole file; engine sections stay raw here and are checked by the engine."""
 
@@ -45,6 +56,7 @@ class ServerFile(BaseModel):
     ray: dict[str, Any] = Field(default_factory=dict)
     kubernetes: dict[str, Any] = Field(default_factory=dict)
     storage: StorageSection = Field(default_factory=StorageSection)
+    identity: IdentitySection = Field(default_factory=IdentitySection)
     inventory_s: float = Field(default=5.0, gt=0, le=3600, alias="inventorySeconds")
 
     def engine_section(self, engine: str | None = None) -> dict[str, Any]:

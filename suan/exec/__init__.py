@@ -46,12 +46,23 @@ def launch_name(job_id: str, attempt: int) -> str:
 
 
 @dataclass(frozen=True)
+class OsIdentity:
+    """The operating-system account a job's ranks run as: its name, uid and primary gid."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
 class JobLaunch:
     """What an executor needs to start one attempt of a job (placement aside).
 
     `accelerator` is the catalog name of the node's devices (None: a CPU-only node);
     `simulated` says the devices are slots backed by CPU processes; `image` is the container
-    image of engines that run containers (Kubernetes requires it; others ignore it).
+    image of engines that run containers (Kubernetes requires it; others ignore it). `run_as`
+    is the OS account the ranks run as (None: the server's own); every engine honours it and
+    hands the job's directories to that account (`JobFiles.prepare`).
     """
 
     job_id: str
@@ -63,7 +74,16 @@ class JobLaunch:
     restart_count: int = 0
     accelerator: str | None = None
     simulated: bool = True
+    run_as: OsIdentity | None = None
     image: str = ""
+
+    @property
+    def uid(self) -> int | None:
+        return self.run_as.uid if self.run_as else None
+
+    @property
+    def gid(self) -> int | None:
+        return self.run_as.gid if self.run_as else None
 
 
 @dataclass(frozen=True)

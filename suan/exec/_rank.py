@@ -9,10 +9,13 @@ rank in the placement, takes its share of the device ids the engine gave the nod
 variable `devices_var`: Slurm's SLURM_STEP_GPUS), writes them to `rank-R.devices` (the
 placement of record), sets the rank's variables and the vendor's visible-devices variable,
 appends its output to the rank's log, and becomes the shim (suan.exec._shim), which records the
-exit code. It uses only the standard library, so it starts in milliseconds.
+exit code. When the launch names an account (`run_as`) and the engine started this script as
+root (a Ray worker), it becomes that account before running anything of the job's. It uses
+only the standard library, so it starts in milliseconds.
 
 LAUNCH_JSON holds {"python", "shim", "command", "node_var", "local_var", "devices_var",
-"visible_var", "ranks": [{"node", "devices", "env", "log", "exit", "devices_file"}]}.
+"visible_var", "run_as": {"name", "uid", "gid"} | null,
+"ranks": [{"node", "devices", "env", "log", "exit", "devices_file"}]}.
 """
 
 from __future__ import annotations
@@ -38,6 +41,19 @@ def share_of_devices(given: str, ranks: list[dict], node: str, rank: int) -> lis
     return ids[before : before + ranks[rank]["devices"]]
 
 
+def become(account: dict | None, log: int, env: dict[str, str]) -> None:
+    """Switch to `account` (and hand it the log) when running as root for another account."""
+    if not account or os.getuid() == account["uid"]:
+        return
+    if os.getuid() != 0:
+        raise SystemExit(f"suan: cannot run as {account['name']}: this rank starter is not root")
+    os.fchown(log, account["uid"], account["gid"])
+    os.setgroups([])
+    os.setgid(account["gid"])
+    os.setuid(account["uid"])
+    env.update(USER=account["name"], LOGNAME=account["name"])
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: _rank.py LAUNCH_JSON", file=sys.stderr)
@@ -59,6 +75,7 @@ def main(argv: list[str]) -> int:
             handle.write(",".join(mine) + "\n")
         os.replace(spec["devices_file"] + ".tmp", spec["devices_file"])
     log = os.open(spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    become(launch.get("run_as"), log, env)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     header = f"--- suan: attempt {launch['attempt']}, rank {rank}, {node}, {stamp} ---\n"
     os.write(log, header.encode())

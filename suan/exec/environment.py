@@ -6,9 +6,9 @@ nodes (in order of first appearance), LOCAL_RANK its index among the job's proce
 node, LOCAL_WORLD_SIZE their number. For a process that starts its replica's workers itself,
 torchrun's own variables say how (`torchrun --nproc-per-node=N` needs no other flag): PET_NNODES
 (the number of processes), PET_NODE_RANK (this one's rank), PET_NPROC_PER_NODE (its devices,
-at least 1), PET_MASTER_ADDR and PET_MASTER_PORT, so that R replicas form one world of R*N. `job.accelerator`
-is the type of the node's devices: a rank given none of them gets an empty visible-devices
-variable (it sees no device) and gloo.
+at least 1), PET_MASTER_ADDR and PET_MASTER_PORT, so that R replicas form one world of R*N.
+`job.accelerator` is the type of the node's devices: a rank given none of them gets an empty
+visible-devices variable (it sees no device) and gloo.
 """
 
 from __future__ import annotations

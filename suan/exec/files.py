@@ -13,7 +13,13 @@ node; the server checks that at start-up with a probe job.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from suan.exec import JobLaunch
 
 
 class JobFiles:
@@ -37,6 +43,36 @@ class JobFiles:
     def pid_path(self, job_id: str, attempt: int, rank: int) -> Path:
         return self.run_dir(job_id, attempt) / f"rank-{rank}.pid"
 
+    def prepare(self, job: JobLaunch) -> Path:
+        """Make the attempt's run directory, the log directory and the checkpoint directory;
+        when the job runs as another account, hand them to it (the job directory 0700, so no
+        other account reads the job's files). Returns the run directory."""
+        run_dir = self.run_dir(job.job_id, job.attempt)
+        logs = self.log_path(job.job_id, 0).parent
+        for directory in (run_dir, logs):
+            directory.mkdir(parents=True, exist_ok=True)
+        owned = [self.job_dir(job.job_id), run_dir.parent, run_dir, logs, *logs.glob("*.log")]
+        if job.checkpoint_dir:
+            Path(job.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+            owned.append(Path(job.checkpoint_dir))
+        if job.run_as is not None:
+            for path in owned:
+                os.chown(path, job.run_as.uid, job.run_as.gid)
+            self.job_dir(job.job_id).chmod(0o700)
+        return run_dir
+
+    def write_launch(self, job: JobLaunch, document: dict) -> Path:
+        """Write the attempt's `launch.json` for suan.exec._rank: readable by its owner only (it
+        holds the job's environment), owned by the account the ranks run as."""
+        path = self.run_dir(job.job_id, job.attempt) / "launch.json"
+        document = {**document, "run_as": _identity(job)}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, indent=1)
+        if job.run_as is not None:
+            os.chown(path, job.run_as.uid, job.run_as.gid)
+        return path
+
     def exit_code(self, job_id: str, attempt: int, rank: int) -> int | None:
         """The exit code the shim wrote for a rank, None while there is none."""
         try:
@@ -55,3 +91,9 @@ class JobFiles:
         except FileNotFoundError:
             return b"", offset
         return data, max(0, offset) + len(data)
+
+
+def _identity(job: JobLaunch) -> dict | None:
+    if job.run_as is None:
+        return None
+    return {"name": job.run_as.name, "uid": job.run_as.uid, "gid": job.run_as.gid}

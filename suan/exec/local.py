@@ -115,8 +115,7 @@ class LocalExecutor:
             job, placement, self.master_addr, free_port(self.master_addr), catalog=self.catalog
         )
         workdir = job.workdir if job.workdir and Path(job.workdir).is_dir() else None
-        if job.checkpoint_dir:
-            Path(job.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        self.files.prepare(job)
         tracked = _Tracked(job.attempt, [])
         for rank, (replica, env) in enumerate(zip(placement, envs, strict=True)):
             child = self._spawn(job, rank, env, workdir or str(self.job_dir(job.job_id)))
@@ -139,11 +138,11 @@ class LocalExecutor:
 
     def _spawn(self, job: JobLaunch, rank: int, env: dict[str, str], cwd: str) -> subprocess.Popen:
         exit_file = self.exit_path(job.job_id, job.attempt, rank)
-        exit_file.parent.mkdir(parents=True, exist_ok=True)
         exit_file.unlink(missing_ok=True)
         log = self.log_path(job.job_id, rank)
-        log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
+            if job.run_as is not None:
+                os.fchown(out.fileno(), job.run_as.uid, job.run_as.gid)
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             out.write(f"--- suan: attempt {job.attempt}, rank {rank}, {stamp} ---\n".encode())
             out.flush()
@@ -156,6 +155,7 @@ class LocalExecutor:
                 cwd=cwd,
                 env=env,
                 start_new_session=True,
+                **_identity_options(job),
             )
 
     def _write_pid_file(self, handle: RankHandle) -> None:
@@ -266,6 +266,13 @@ class LocalExecutor:
 
     def tracked(self) -> set[str]:
         return set(self._jobs)
+
+
+def _identity_options(job: JobLaunch) -> dict:
+    """Popen's options to run a rank as the job's account (the server must be root)."""
+    if job.run_as is None:
+        return {}
+    return {"user": job.run_as.uid, "group": job.run_as.gid, "extra_groups": []}
 
 
 def _killpg(pgid: int, number: int) -> None:

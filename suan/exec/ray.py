@@ -222,11 +222,7 @@ class RayExecutor:
         master = nodes[placement[0].node].labels.get("address") or "127.0.0.1"
         envs = rank_environments(job, placement, master, free_port(), base, self.catalog)
         visible = visible_devices_variable(job.accelerator, self.catalog)
-        if job.checkpoint_dir:
-            Path(job.checkpoint_dir).mkdir(parents=True, exist_ok=True)
-        run_dir = self.files.run_dir(job.job_id, job.attempt)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.files.log_path(job.job_id, 0).parent.mkdir(parents=True, exist_ok=True)
+        run_dir = self.files.prepare(job)
         ranks, specs, seen, engine_devices = [], [], {}, False
         for rank, (replica, env) in enumerate(zip(placement, envs, strict=True)):
             node = nodes[replica.node]
@@ -287,8 +283,7 @@ class RayExecutor:
             "workdir": workdir or str(self.files.job_dir(job.job_id)),
             "ranks": ranks,
         }
-        launch_json = run_dir / "launch.json"
-        launch_json.write_text(json.dumps(document, indent=1))
+        launch_json = self.files.write_launch(job, document)
         argv = [self.settings.python, "-I", "-S", str(RANK_SCRIPT), str(launch_json)]
         for spec in specs:
             spec["start"]["argv"] = argv

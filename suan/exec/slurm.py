@@ -165,13 +165,8 @@ class SlurmExecutor:
         self, job: JobLaunch, placement: tuple[ReplicaPlacement, ...], name: str
     ) -> list[RankHandle]:
         nodes = [self._node(replica.node) for replica in placement]
-        run_dir = self.files.run_dir(job.job_id, job.attempt)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.files.log_path(job.job_id, 0).parent.mkdir(parents=True, exist_ok=True)
-        if job.checkpoint_dir:
-            Path(job.checkpoint_dir).mkdir(parents=True, exist_ok=True)
-        launch_file = run_dir / "launch.json"
-        _write_private(launch_file, json.dumps(self._launch_document(job, placement, nodes)))
+        run_dir = self.files.prepare(job)
+        launch_file = self.files.write_launch(job, self._launch_document(job, placement, nodes))
         shapes = node_shapes(placement, {n.name: n.labels.get("slurm.gres") for n in nodes})
         script = batch_script(
             name,
@@ -179,7 +174,7 @@ class SlurmExecutor:
             [self.settings.python, "-I", "-S", str(RANK_STARTER), str(launch_file)],
             output=str(run_dir / "slurm-%j.out"),
             partition=self.settings.partition,
-            extra=[f"--chdir={self._workdir(job)}"],
+            extra=[f"--chdir={self._workdir(job)}", *_identity_options(job)],
         )
         script_file = run_dir / "batch.sh"
         _write_private(script_file, script)
@@ -378,6 +373,13 @@ def _describe(slurm_id: str, record: Mapping[str, Any] | None) -> str:
     reason = record.get("state_reason") or ""
     suffix = f" ({reason})" if reason and reason != "None" else ""
     return f"slurm job {slurm_id}: {state}{suffix}"
+
+
+def _identity_options(job: JobLaunch) -> list[str]:
+    """sbatch's options to run the job as its account (root may submit for any user)."""
+    if job.run_as is None:
+        return []
+    return [f"--uid={job.run_as.uid}", f"--gid={job.run_as.gid}"]
 
 
 def _write_private(path: Path, text: str) -> None:

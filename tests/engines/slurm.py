@@ -18,7 +18,9 @@ SCRIPT = ROOT / "scripts" / "local-cluster.sh"
 def start(workdir: Path) -> EngineUnderTest | str:
     if shutil.which("slurmctld") is None and os.geteuid() != 0:
         return "Slurm is not installed and installing it (apt-get) needs root"
-    cluster = workdir / "slurm-cluster"
+    # Outside pytest's 0700 tmp dirs: ranks that run as other accounts read slurm.conf and
+    # talk to munge's socket.
+    cluster = Path(f"/tmp/suan-slurm-{os.getpid()}")
     env = {**os.environ, "SUAN_CLUSTER_DIR": str(cluster), "SUAN_SLURM_PORT": "36800"}
     done = subprocess.run(
         ["bash", str(SCRIPT), "slurm", "start"],
@@ -33,6 +35,7 @@ def start(workdir: Path) -> EngineUnderTest | str:
 
     def stop() -> None:
         subprocess.run(["bash", str(SCRIPT), "slurm", "stop"], env=env, timeout=120)
+        shutil.rmtree(cluster, ignore_errors=True)
 
     return EngineUnderTest(
         "slurm",
