@@ -15,7 +15,22 @@ HTTP on 127.0.0.1, and answers in Kubernetes' shapes:
   409 when the Pod is already bound); `pods/<name>/log`;
 - every error is a `Status` object (`reason` NotFound / AlreadyExists / Conflict / Invalid).
   Deleting an object deletes the objects whose ownerReferences name its uid (garbage
-  collection, in the foreground of the request).
+  collection, in the foreground of the request);
+- resource versions: one counter for the whole store, as etcd's revision. Every change
+  (create, patch, bind, a kubelet status update, the start of a graceful delete, the removal)
+  takes the next value into the object's `metadata.resourceVersion`; a list answers the
+  counter's current value as the collection's `metadata.resourceVersion`;
+- watches: `GET .../pods?watch=1&resourceVersion=N` (and `/api/v1/nodes?watch=1`, or
+  `/api/v1/pods?watch=1` across namespaces) streams newline-delimited JSON events
+  `{"type": "ADDED"|"MODIFIED"|"DELETED", "object": {...}}` (chunked HTTP/1.1) for every
+  change after N whose object matches `labelSelector`, in order, until `timeoutSeconds`
+  (default 1800) pass or the fake stops. Without N (or N = "0") the stream starts with an
+  ADDED event per existing object, as the real server does. With `allowWatchBookmarks=true`
+  a `BOOKMARK` carrying the current resourceVersion ends a watch that times out. The fake
+  remembers the last `history` changes (and `compact()` forgets them all, as etcd compaction
+  does): a watch from a resourceVersion older than that, or an open watch that falls behind
+  it, gets an `ERROR` event with a 410 `Expired` Status and ends, as kube-apiserver answers
+  "too old resource version", so the client relists.
 
 The fake kubelet runs each bound Pod whose node exists and is Ready as a local process (the
 image is ignored): the container's `command` + `args`, the Pod's env over this process's own
@@ -29,23 +44,30 @@ that is a Pod's `<host>.<subdomain>.<ns>.svc[.<domain>]` name becomes 127.0.0.1 
 shares this host's network). `fail_node` marks a node NotReady and its Pods Failed
 (reason NodeLost), killing their processes.
 
-What it proves: request shapes, the executor's handling of phases, exit codes, conflicts and
-node health. What it does not: scheduling, admission webhooks, quotas, real DNS, containers.
+`requests` records every request as (method, path); `audit` as (verb, path) with the
+apiserver's audit verbs (get, list, watch, create, patch, delete), so tests can count lists.
+
+What it proves: request shapes, the executor's handling of phases, exit codes, conflicts,
+node health, and watch/relist. What it does not: scheduling, admission webhooks, quotas,
+real DNS, containers, selector changes during a watch (an event is matched on its object).
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import copy
 import json
 import os
 import re
+import select
 import signal
+import socket
 import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -164,21 +186,48 @@ class _Process:
     kill_at: float | None = None
 
 
-class FakeKubernetes:
-    """The fake API server and kubelet (see the module docstring)."""
+@dataclass(frozen=True)
+class _Event:
+    """One change of the store: the object as it was right after it, at `version`."""
 
-    def __init__(self, nodes: Iterable[Mapping[str, Any]], workdir: Path, tick_s: float = 0.05):
+    version: int
+    plural: str
+    namespace: str
+    type: str
+    object: dict[str, Any]
+
+
+class FakeKubernetes:
+    """The fake API server and kubelet (see the module docstring).
+
+    `history` is how many changes the fake remembers for watches (older resourceVersions get
+    410); `tick_s` is the fake kubelet's period.
+    """
+
+    def __init__(
+        self,
+        nodes: Iterable[Mapping[str, Any]],
+        workdir: Path,
+        tick_s: float = 0.05,
+        history: int = 10000,
+    ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.tick_s = tick_s
+        self.history = history
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
         self._objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._version = 0
+        self._events: list[_Event] = []
+        self._compacted = 0  # every change after this version is in _events
+        self._epoch = 0  # expire_watches() ends the watches opened before it
         self._procs: dict[tuple[str, str], _Process] = {}
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self.requests: list[tuple[str, str]] = []
+        self.audit: list[tuple[str, str]] = []
         for node in nodes:
             self.create("nodes", "", copy.deepcopy(dict(node)))
 
@@ -207,6 +256,8 @@ class FakeKubernetes:
     def stop(self) -> None:
         """Stop serving, kill every process the kubelet started, and wait for them."""
         self._stopping.set()
+        with self._changed:
+            self._changed.notify_all()  # open watches end
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -221,9 +272,46 @@ class FakeKubernetes:
             self._procs.clear()
 
     # -- the store ---------------------------------------------------------------------------
-    def _next_version(self) -> str:
+    def _record(self, type_: str, plural: str, namespace: str, obj: dict[str, Any]) -> None:
+        """A change: the next resourceVersion into `obj`, an event for watches (lock held)."""
         self._version += 1
-        return str(self._version)
+        obj["metadata"]["resourceVersion"] = str(self._version)
+        event = _Event(self._version, plural, namespace, type_, copy.deepcopy(obj))
+        self._events.append(event)
+        if len(self._events) > self.history:
+            dropped = len(self._events) - self.history
+            self._compacted = self._events[dropped - 1].version
+            del self._events[:dropped]
+        self._changed.notify_all()
+
+    def _modified(self, plural: str, namespace: str, obj: dict[str, Any]) -> None:
+        self._record("MODIFIED", plural, namespace, obj)
+
+    def _remove(self, plural: str, namespace: str, name: str) -> None:
+        obj = self._objects.pop((plural, namespace, name), None)
+        if obj is not None:
+            self._record("DELETED", plural, namespace, obj)
+
+    @property
+    def resource_version(self) -> str:
+        """The store's current resourceVersion (what a list now answers)."""
+        with self._lock:
+            return str(self._version)
+
+    def compact(self) -> None:
+        """Forget every change so far, as etcd compaction does: a watch from an older
+        resourceVersion, or an open one that has not sent every change yet, gets 410."""
+        with self._lock:
+            self._compacted = self._version
+            self._events.clear()
+            self._changed.notify_all()
+
+    def expire_watches(self) -> None:
+        """End every open watch with an ERROR 410 event (as when the server's watch cache
+        is reset): the clients must relist. Later changes are remembered as before."""
+        with self._lock:
+            self._epoch += 1
+            self._changed.notify_all()
 
     def list(self, plural: str, namespace: str | None, selector: str = "") -> dict[str, Any]:
         with self._lock:
@@ -262,7 +350,6 @@ class FakeKubernetes:
                 )
             meta.update(
                 uid=meta.get("uid") or str(uuid.uuid4()),
-                resourceVersion=self._next_version(),
                 creationTimestamp=meta.get("creationTimestamp") or _now(),
             )
             if namespace:
@@ -274,6 +361,7 @@ class FakeKubernetes:
             if plural == "services" and body.get("spec", {}).get("clusterIP") != "None":
                 body.setdefault("spec", {})["clusterIP"] = "10.96.0.10"
             self._objects[(plural, namespace, name)] = body
+            self._record("ADDED", plural, namespace, body)
             return copy.deepcopy(body)
 
     @staticmethod
@@ -303,7 +391,7 @@ class FakeKubernetes:
             if obj is None:
                 raise _not_found(plural, name)
             _merge(obj, patch)
-            obj["metadata"]["resourceVersion"] = self._next_version()
+            self._modified(plural, namespace, obj)
             return copy.deepcopy(obj)
 
     def delete(
@@ -316,7 +404,7 @@ class FakeKubernetes:
             if plural == "pods":
                 self._delete_pod(namespace, name, obj, grace_s)
             else:
-                del self._objects[(plural, namespace, name)]
+                self._remove(plural, namespace, name)
             self._collect_dependents(obj["metadata"]["uid"])
             return copy.deepcopy(obj)
 
@@ -325,7 +413,7 @@ class FakeKubernetes:
     ) -> None:
         proc = self._procs.get((namespace, name))
         if proc is None or proc.popen.poll() is not None:
-            self._objects.pop(("pods", namespace, name), None)
+            self._remove("pods", namespace, name)
             self._procs.pop((namespace, name), None)
             return
         meta = pod["metadata"]
@@ -336,7 +424,7 @@ class FakeKubernetes:
             proc.kill_at = deadline
             meta["deletionGracePeriodSeconds"] = grace_s
         meta.setdefault("deletionTimestamp", _now())
-        meta["resourceVersion"] = self._next_version()
+        self._modified("pods", namespace, pod)
         if not proc.term_sent:
             proc.term_sent = True
             _killpg(proc.popen.pid, signal.SIGTERM)
@@ -374,7 +462,7 @@ class FakeKubernetes:
             pod["status"]["conditions"] = [
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": _now()}
             ]
-            pod["metadata"]["resourceVersion"] = self._next_version()
+            self._modified("pods", namespace, pod)
         return {
             "kind": "Status",
             "apiVersion": "v1",
@@ -399,6 +487,88 @@ class FakeKubernetes:
         except FileNotFoundError:
             return b""
 
+    # -- watches -----------------------------------------------------------------------------
+    def watch(
+        self,
+        plural: str,
+        namespace: str | None,
+        selector: str = "",
+        resource_version: str = "",
+        timeout_s: float = 1800.0,
+        bookmarks: bool = False,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> Iterator[dict[str, Any]]:
+        """The events of a watch from `resource_version` (see the module docstring), each
+        yielded as it happens. The stream ends after `timeout_s`, when the fake stops, when
+        `alive()` turns false (the client went away), or after an ERROR event (410).
+        A resourceVersion that is not a number is refused now (400), before any event."""
+        since: int | None = None
+        if resource_version not in ("", "0"):
+            try:
+                since = int(resource_version)
+            except ValueError:
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    f"resourceVersion: Invalid value: {resource_version!r}: not a number",
+                ) from None
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        return self._events_after(plural, namespace, selector, since, deadline, bookmarks, alive)
+
+    def _events_after(
+        self,
+        plural: str,
+        namespace: str | None,
+        selector: str,
+        since: int | None,
+        deadline: float,
+        bookmarks: bool,
+        alive: Callable[[], bool],
+    ) -> Iterator[dict[str, Any]]:
+        def matches(kind: str, ns: str, obj: Mapping[str, Any]) -> bool:
+            return (
+                kind == plural
+                and (namespace is None or ns == namespace)
+                and _selector_matches(selector, obj["metadata"].get("labels") or {})
+            )
+
+        with self._lock:
+            epoch = self._epoch
+            position = self._version if since is None else since
+            batch: list[dict[str, Any]] = []
+            if since is None:  # no resourceVersion: the current objects first, as ADDED
+                batch = [
+                    {"type": "ADDED", "object": copy.deepcopy(obj)}
+                    for (kind, ns, _), obj in sorted(self._objects.items())
+                    if matches(kind, ns, obj)
+                ]
+        while True:
+            yield from batch
+            batch, end = [], False
+            with self._changed:
+                while not batch and not end:
+                    if self._stopping.is_set() or not alive():
+                        return
+                    if epoch != self._epoch or position < self._compacted:
+                        batch, end = [_expired(position, self._compacted)], True
+                    elif position < self._version:
+                        start = bisect.bisect_right(self._events, position, key=lambda e: e.version)
+                        batch = [
+                            {"type": e.type, "object": copy.deepcopy(e.object)}
+                            for e in self._events[start:]
+                            if matches(e.plural, e.namespace, e.object)
+                        ]
+                        position = self._version
+                    elif (remaining := deadline - time.monotonic()) <= 0:
+                        if bookmarks:
+                            batch = [_bookmark(plural, position)]
+                        end = True
+                    else:
+                        self._changed.wait(min(remaining, 0.25))
+            if end:
+                yield from batch
+                return
+
     # -- test helpers ------------------------------------------------------------------------
     def pods(self, selector: str = "") -> list[dict[str, Any]]:
         return self.list("pods", None, selector)["items"]
@@ -415,7 +585,7 @@ class FakeKubernetes:
                         message=message or ("kubelet is posting ready status" if ready else ""),
                         lastTransitionTime=_now(),
                     )
-            node["metadata"]["resourceVersion"] = self._next_version()
+            self._modified("nodes", "", node)
 
     def fail_node(self, name: str, message: str = "node stopped posting status") -> None:
         """The node dies: NotReady, its Pods' processes killed, the Pods Failed (NodeLost)."""
@@ -433,7 +603,7 @@ class FakeKubernetes:
                         reason="NodeLost",
                         message=f"Node {name} which was running pod {pod_name} is unresponsive",
                     )
-                    pod["metadata"]["resourceVersion"] = self._next_version()
+                    self._modified("pods", namespace, pod)
 
     # -- the kubelet -------------------------------------------------------------------------
     def _kubelet_loop(self) -> None:
@@ -457,9 +627,10 @@ class FakeKubernetes:
             code = proc.popen.poll()
             if code is not None:
                 self._terminated(pod, code)
+                self._modified("pods", namespace, pod)
         if pod["metadata"].get("deletionTimestamp"):
             if proc is None or proc.popen.poll() is not None:
-                self._objects.pop(("pods", namespace, name), None)
+                self._remove("pods", namespace, name)
                 self._procs.pop((namespace, name), None)
             elif proc.kill_at is not None and time.monotonic() >= proc.kill_at:
                 _killpg(proc.popen.pid, signal.SIGKILL)
@@ -471,7 +642,7 @@ class FakeKubernetes:
                 status.update(phase="Failed", reason=refusal[0], message=refusal[1])
             else:
                 self._start(namespace, name, pod)
-            pod["metadata"]["resourceVersion"] = self._next_version()
+            self._modified("pods", namespace, pod)
 
     def _admission(self, pod: dict[str, Any], node_name: str) -> tuple[str, str] | None:
         """Device-plugin resources: the Pod's limits must fit what the node has left."""
@@ -558,7 +729,33 @@ class FakeKubernetes:
         status["phase"] = "Succeeded" if code == 0 else "Failed"
         name = pod["spec"]["containers"][0].get("name", "rank")
         status["containerStatuses"] = [_container_status(name, code, reason)]
-        pod["metadata"]["resourceVersion"] = self._next_version()
+
+
+def _expired(position: int, compacted: int) -> dict[str, Any]:
+    """The ERROR event kube-apiserver sends a watch whose resourceVersion is gone."""
+    return {
+        "type": "ERROR",
+        "object": {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": f"too old resource version: {position} ({compacted})",
+            "reason": "Expired",
+            "code": 410,
+        },
+    }
+
+
+def _bookmark(plural: str, position: int) -> dict[str, Any]:
+    return {
+        "type": "BOOKMARK",
+        "object": {
+            "kind": _KINDS[plural],
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": str(position)},
+        },
+    }
 
 
 def _container_status(name: str, code: int, reason: str) -> dict[str, Any]:
@@ -593,6 +790,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     api: FakeKubernetes
     protocol_version = "HTTP/1.1"
+    verb = ""
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
@@ -614,18 +812,47 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _alive(self) -> bool:
+        """Whether the client is still there (its end of the connection is not closed)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return not readable or self.connection.recv(1, socket.MSG_PEEK) != b""
+        except OSError:
+            return False
+
+    def _stream(self, events: Iterator[dict[str, Any]]) -> None:
+        """A watch answer: 200, then one JSON event a line, each line its own chunk."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for event in events:
+                data = json.dumps(event).encode() + b"\n"
+                self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client went away
+            self.close_connection = True
+        if self.api._stopping.is_set():
+            self.close_connection = True
+
     def _route(self, method: str) -> None:
         url = urlparse(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = [p for p in url.path.split("/") if p]
         self.api.requests.append((method, url.path))
+        self.verb = ""
         try:
             handler = self._dispatch(method, parts, query)
+            self.api.audit.append((self.verb, url.path))
             code, payload, content_type = handler()
         except ApiError as exc:
             self._send(exc.code, exc.status())
             return
-        self._send(code, payload, content_type)
+        if isinstance(payload, Iterator):
+            self._stream(payload)
+        else:
+            self._send(code, payload, content_type)
 
     def _dispatch(
         self, method: str, parts: list[str], query: Mapping[str, str]
@@ -644,24 +871,39 @@ class _Handler(BaseHTTPRequestHandler):
         plural, name = rest[0], rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
         ns = namespace if plural != "nodes" else ""
+        selector = query.get("labelSelector", "")
         if not name:
+            scope = None if namespace is None and plural != "nodes" else (ns or "")
+            if method == "GET" and query.get("watch", "").lower() in ("1", "true"):
+                self.verb = "watch"
+                since = query.get("resourceVersion", "")
+                timeout = float(query.get("timeoutSeconds") or 1800)
+                marks = query.get("allowWatchBookmarks", "").lower() in ("1", "true")
+                events = api.watch(plural, scope, selector, since, timeout, marks, self._alive)
+                return lambda: (200, events, js)
             if method == "GET":
-                scope = None if namespace is None and plural != "nodes" else (ns or "")
-                return lambda: (200, api.list(plural, scope, query.get("labelSelector", "")), js)
+                self.verb = "list"
+                return lambda: (200, api.list(plural, scope, selector), js)
             if method == "POST":
+                self.verb = "create"
                 body = self._body()
                 return lambda: (201, api.create(plural, ns or "", body), js)
         elif sub == "binding" and method == "POST" and plural == "pods":
+            self.verb = "create"
             body = self._body()
             return lambda: (201, api.bind(ns or "", name, body), js)
         elif sub == "log" and method == "GET" and plural == "pods":
+            self.verb = "get"
             return lambda: (200, api.log(ns or "", name), "text/plain")
         elif not sub and method == "GET":
+            self.verb = "get"
             return lambda: (200, api.get(plural, ns or "", name), js)
         elif not sub and method == "PATCH":
+            self.verb = "patch"
             body = self._body()
             return lambda: (200, api.patch(plural, ns or "", name, body), js)
         elif not sub and method == "DELETE":
+            self.verb = "delete"
             body = self._body()
             grace = query.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
             grace_s = None if grace is None else int(grace)
