@@ -143,6 +143,16 @@ class JobStatus:
         return next((r for r in self.ranks if not r.running and r.exit_code != 0), None)
 
 
+def handles_by_job(handles: list[RankHandle]) -> dict[str, list[RankHandle]]:
+    """Handles grouped by job, each group in rank order (what `adopt` receives)."""
+    grouped: dict[str, list[RankHandle]] = {}
+    for handle in handles:
+        grouped.setdefault(handle.job_id, []).append(handle)
+    for ranks in grouped.values():
+        ranks.sort(key=lambda h: h.rank)
+    return grouped
+
+
 class Executor(Protocol):
     """The executor port; see the module docstring for the contract of each operation."""
 

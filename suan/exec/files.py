@@ -61,6 +61,21 @@ class JobFiles:
             self.job_dir(job.job_id).chmod(0o700)
         return run_dir
 
+    def rank_entry(self, job: JobLaunch, rank: int, node: str, devices: int, env: dict) -> dict:
+        """One rank of `launch.json`: where it runs, its environment and its files."""
+        return {
+            "node": node,
+            "devices": devices,
+            "env": env,
+            "log": str(self.log_path(job.job_id, rank)),
+            "exit": str(self.exit_path(job.job_id, job.attempt, rank)),
+            "devices_file": str(self.devices_path(job.job_id, job.attempt, rank)),
+        }
+
+    def devices_path(self, job_id: str, attempt: int, rank: int) -> Path:
+        """The device ids the engine gave a rank, as suan.exec._rank wrote them."""
+        return self.run_dir(job_id, attempt) / f"rank-{rank}.devices"
+
     def write_launch(self, job: JobLaunch, document: dict) -> Path:
         """Write the attempt's `launch.json` for suan.exec._rank: readable by its owner only (it
         holds the job's environment), owned by the account the ranks run as."""

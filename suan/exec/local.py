@@ -21,7 +21,14 @@ from pathlib import Path
 from suan.catalog import Catalog, default_catalog
 from suan.cluster.model import Node
 from suan.cluster.snapshot import ReplicaPlacement
-from suan.exec import EngineError, JobLaunch, JobStatus, RankHandle, RankStatus
+from suan.exec import (
+    EngineError,
+    JobLaunch,
+    JobStatus,
+    RankHandle,
+    RankStatus,
+    handles_by_job,
+)
 from suan.exec.environment import rank_environments
 from suan.exec.files import JobFiles
 from suan.exec.local_node import local_node
@@ -253,12 +260,8 @@ class LocalExecutor:
 
     def adopt(self, handles: list[RankHandle]) -> None:
         """Track ranks that an earlier server launched (not children of this process)."""
-        by_job: dict[str, list[RankHandle]] = {}
-        for handle in handles:
-            by_job.setdefault(handle.job_id, []).append(handle)
-        for job_id, ranks in by_job.items():
+        for job_id, ranks in handles_by_job(handles).items():
             if job_id not in self._jobs:
-                ranks.sort(key=lambda h: h.rank)
                 self._jobs[job_id] = _Tracked(ranks[0].attempt, ranks)
 
     def forget(self, job_id: str) -> None:

@@ -56,7 +56,15 @@ from suan.catalog import Catalog, default_catalog
 from suan.cluster.model import Node
 from suan.cluster.snapshot import ReplicaPlacement
 from suan.errors import FieldProblem, SpecError
-from suan.exec import EngineError, JobLaunch, JobStatus, RankHandle, RankStatus, launch_name
+from suan.exec import (
+    EngineError,
+    JobLaunch,
+    JobStatus,
+    RankHandle,
+    RankStatus,
+    handles_by_job,
+    launch_name,
+)
 from suan.exec.environment import base_environment, rank_environments, visible_devices_variable
 from suan.exec.files import JobFiles
 from suan.exec.local import free_port
@@ -222,7 +230,7 @@ class RayExecutor:
         master = nodes[placement[0].node].labels.get("address") or "127.0.0.1"
         envs = rank_environments(job, placement, master, free_port(), base, self.catalog)
         visible = visible_devices_variable(job.accelerator, self.catalog)
-        run_dir = self.files.prepare(job)
+        self.files.prepare(job)
         ranks, specs, seen, engine_devices = [], [], {}, False
         for rank, (replica, env) in enumerate(zip(placement, envs, strict=True)):
             node = nodes[replica.node]
@@ -233,17 +241,9 @@ class RayExecutor:
             if gpu and visible:
                 env.pop(visible, None)  # the actor sets it from the ids Ray gives it
             self.files.exit_path(job.job_id, job.attempt, rank).unlink(missing_ok=True)
-            devices_file = run_dir / f"rank-{rank}.devices"
-            ranks.append(
-                {
-                    "node": replica.node,
-                    "devices": len(replica.devices),
-                    "env": env,
-                    "log": str(self.files.log_path(job.job_id, rank)),
-                    "exit": str(self.files.exit_path(job.job_id, job.attempt, rank)),
-                    "devices_file": str(devices_file),
-                }
-            )
+            entry = self.files.rank_entry(job, rank, replica.node, len(replica.devices), env)
+            devices_file = entry["devices_file"]
+            ranks.append(entry)
             specs.append(
                 {
                     "node": replica.node,
@@ -263,7 +263,7 @@ class RayExecutor:
                         "node_var": NODE_VAR,
                         "local_var": LOCAL_VAR,
                         "pid_file": str(self.files.pid_path(job.job_id, job.attempt, rank)),
-                        "devices_file": str(devices_file),
+                        "devices_file": devices_file,
                         "visible_var": visible if gpu else None,
                         "gpu": gpu,
                         "placed": list(replica.devices),
@@ -413,13 +413,9 @@ class RayExecutor:
 
     def adopt(self, handles: list[RankHandle]) -> None:
         """Track ranks that an earlier server launched (their group and actors are detached)."""
-        by_job: dict[str, list[RankHandle]] = {}
-        for handle in handles:
-            by_job.setdefault(handle.job_id, []).append(handle)
-        for job_id, ranks in by_job.items():
+        for job_id, ranks in handles_by_job(handles).items():
             if job_id in self._jobs:
                 continue
-            ranks.sort(key=lambda h: h.rank)
             name = ranks[0].engine_id or launch_name(job_id, ranks[0].attempt)
             if [h.rank for h in ranks] != list(range(len(ranks))):
                 ranks = self._fill(ranks, name)

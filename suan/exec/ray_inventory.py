@@ -24,6 +24,7 @@ from typing import Any
 
 from suan.catalog import Catalog
 from suan.cluster.model import Node, NodeHealth
+from suan.exec.nodes import catalog_type, engine_node
 
 ACCEL_PREFIX = "accel:"
 RAY_TYPE_PREFIX = "accelerator_type:"
@@ -95,36 +96,23 @@ def ray_node(record: Mapping[str, Any], rules: RayInventoryRules, catalog: Catal
     }
     accelerator = None
     if count:
-        accel = catalog.find(type_name) if type_name else None
-        if accel is None:
-            if health == NodeHealth.READY:
-                health = NodeHealth.CORDONED
-                what = f"type {type_name!r}" if type_name else "untyped GPU resource"
-                reason = (
-                    f"ray: accelerator {what} is not in the accelerator catalog; add it there, "
-                    "or set the Ray engine's default type"
-                )
-            count = 0
-        else:
-            accelerator = accel.name
+        accelerator, problem = catalog_type(type_name, catalog, "ray", "accelerator type")
+        if problem and health == NodeHealth.READY:
+            health, reason = NodeHealth.CORDONED, problem
+        if accelerator:
             labels["ray.resource"] = key
             labels["ray.gpu"] = "1" if resources.get("GPU", 0) >= count else "0"
-    domains = catalog.get(accelerator).domain_layout(count) if accelerator else ()
-    tiers = {tier: str(labels_in.get(key, "")) for tier, key in rules.topology_labels.items()}
-    return Node(
-        name=node_name(record, rules),
-        accelerator=accelerator,
-        devices=count,
-        domains=domains,
+    return engine_node(
+        node_name(record, rules),
+        accelerator,
+        count,
+        catalog,
+        tiers={tier: str(labels_in.get(key, "")) for tier, key in rules.topology_labels.items()},
+        labels=labels,
+        health=health,
+        reason=reason,
         cpu_milli=int(resources.get("CPU", 0) * 1000),
         memory_mib=int(resources.get("memory", 0)) >> 20,
-        zone=tiers.get("zone", ""),
-        block=tiers.get("block", ""),
-        rack=tiers.get("rack", ""),
-        supernode=tiers.get("supernode", ""),
-        health=health,
-        health_reason=reason,
-        labels=labels,
     )
 
 

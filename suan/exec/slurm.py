@@ -24,14 +24,22 @@ import sys
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from suan.catalog import Catalog, default_catalog
 from suan.cluster.model import Node
 from suan.cluster.snapshot import ReplicaPlacement
-from suan.exec import EngineError, JobLaunch, JobStatus, RankHandle, RankStatus, launch_name
+from suan.exec import (
+    EngineError,
+    JobLaunch,
+    JobStatus,
+    RankHandle,
+    RankStatus,
+    handles_by_job,
+    launch_name,
+)
 from suan.exec.environment import HIDDEN, base_environment, rank_environments
 from suan.exec.files import JobFiles
 from suan.exec.local import SHIM
@@ -78,7 +86,6 @@ class _Tracked:
     slurm_id: str
     stop_deadline: float | None = None
     cancelled: bool = False
-    last: dict[str, Any] = field(default_factory=dict)
 
 
 class SlurmExecutor:
@@ -197,16 +204,7 @@ class SlurmExecutor:
         ranks = []
         for rank, (replica, env) in enumerate(zip(placement, envs, strict=True)):
             env.pop(visible, None)  # _rank.py sets it from the devices Slurm gave
-            ranks.append(
-                {
-                    "node": replica.node,
-                    "devices": len(replica.devices),
-                    "env": env,
-                    "log": str(self.files.log_path(job.job_id, rank)),
-                    "exit": str(self.files.exit_path(job.job_id, job.attempt, rank)),
-                    "devices_file": str(self._devices_path(job.job_id, job.attempt, rank)),
-                }
-            )
+            ranks.append(self.files.rank_entry(job, rank, replica.node, len(replica.devices), env))
         return {
             "attempt": job.attempt,
             "python": self.settings.python,
@@ -219,9 +217,6 @@ class SlurmExecutor:
             "workdir": self._workdir(job),
             "ranks": ranks,
         }
-
-    def _devices_path(self, job_id: str, attempt: int, rank: int) -> Path:
-        return self.files.run_dir(job_id, attempt) / f"rank-{rank}.devices"
 
     def _handles(
         self, job_id: str, attempt: int, slurm_id: str, placement: Sequence[ReplicaPlacement]
@@ -270,12 +265,8 @@ class SlurmExecutor:
         return self._handles(job_id, attempt, slurm_id, placement)
 
     def adopt(self, handles: list[RankHandle]) -> None:
-        by_job: dict[str, list[RankHandle]] = {}
-        for handle in handles:
-            by_job.setdefault(handle.job_id, []).append(handle)
-        for job_id, ranks in by_job.items():
+        for job_id, ranks in handles_by_job(handles).items():
             if job_id not in self._jobs and ranks[0].engine_id:
-                ranks.sort(key=lambda h: h.rank)
                 self._jobs[job_id] = _Tracked(ranks[0].attempt, ranks, ranks[0].engine_id)
 
     def forget(self, job_id: str) -> None:
@@ -327,7 +318,7 @@ class SlurmExecutor:
 
     def _assigned(self, job_id: str, handle: RankHandle) -> tuple[int, ...] | None:
         try:
-            text = self._devices_path(job_id, handle.attempt, handle.rank).read_text()
+            text = self.files.devices_path(job_id, handle.attempt, handle.rank).read_text()
             return tuple(int(item) for item in text.split(",") if item.strip())
         except (OSError, ValueError):
             return None

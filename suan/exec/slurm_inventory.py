@@ -22,6 +22,7 @@ from typing import Any
 
 from suan.catalog import Catalog
 from suan.cluster.model import Node, NodeHealth
+from suan.exec.nodes import catalog_type, engine_node
 
 _GRES = re.compile(r"^(?P<name>[^:()]+)(?::(?P<type>[^:()]+))?:(?P<count>\d+)")
 DOWN_STATES = {"down", "fail", "unknown", "future", "power_down", "powered_down"}
@@ -109,38 +110,27 @@ def slurm_node(record: Mapping[str, Any], rules: SlurmInventoryRules, catalog: C
     health, reason = node_health(record)
     gres = [g for g in parse_gres(record.get("gres")) if g.name == rules.gres_name]
     entry = max(gres, key=lambda g: g.count) if gres else None
-    accelerator, count, labels = None, 0, {"engine": "slurm"}
+    accelerator, labels = None, {"engine": "slurm"}
     if entry is not None:
-        type_name = entry.type or rules.default_type
-        accel = catalog.find(type_name) if type_name else None
         labels["slurm.gres"] = entry.request
-        if accel is None:
-            health = NodeHealth.CORDONED
-            what = f"GRES type {entry.type!r}" if entry.type else "untyped GRES"
-            reason = (
-                f"{what} on this node is not in the accelerator catalog; "
-                "add it there, or set the Slurm engine's default type"
-            )
-        else:
-            accelerator, count = accel.name, entry.count
+        accelerator, problem = catalog_type(
+            entry.type or rules.default_type, catalog, "slurm", "GRES type"
+        )
+        if problem:
+            health, reason = NodeHealth.CORDONED, problem
     features = str(record.get("active_features") or record.get("features") or "")
-    tiers = _topology(features, rules.topology_prefixes)
-    domains = catalog.get(accelerator).domain_layout(count) if accelerator else ()
     labels["address"] = str(record.get("address") or record.get("hostname") or "")
-    return Node(
-        name=str(record["name"]),
-        accelerator=accelerator,
-        devices=count,
-        domains=domains,
+    return engine_node(
+        str(record["name"]),
+        accelerator,
+        entry.count if entry else 0,
+        catalog,
+        tiers=_topology(features, rules.topology_prefixes),
+        labels=labels,
+        health=health,
+        reason=reason,
         cpu_milli=int(record.get("cpus") or 0) * 1000,
         memory_mib=int(record.get("real_memory") or 0),
-        zone=tiers.get("zone", ""),
-        block=tiers.get("block", ""),
-        rack=tiers.get("rack", ""),
-        supernode=tiers.get("supernode", ""),
-        health=health,
-        health_reason=reason,
-        labels=labels,
     )
 
 
