@@ -33,7 +33,7 @@ spec:
   command: [{command}]
   env: {{OMP_NUM_THREADS: "1"}}
   restartPolicy: on-failure
-  maxRestarts: 3
+  maxRestarts: 5
 """
 
 

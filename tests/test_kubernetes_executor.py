@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -179,6 +180,136 @@ def test_pods_are_bound_to_the_chosen_nodes_and_cleaned_up(fake, tmp_path) -> No
     _until(executor, job.job_id)
     assert fake.pods(f"{LABEL_LAUNCH}=suan-{job.job_id}-1") == []  # the Service took them
     assert b"ok" in executor.logs(job.job_id, 0)[0]
+
+
+# -- watch, resourceVersion, 410 --------------------------------------------------------------
+
+
+def _lists(fake: FakeKubernetes, path: str = "/api/v1/namespaces/suan/pods") -> int:
+    return sum(1 for verb, where in fake.audit if verb == "list" and where == path)
+
+
+def _wait_running(
+    fake: FakeKubernetes, executor: KubernetesExecutor, job_id: str, timeout: float = 10
+) -> None:
+    """Until the executor reports every rank running and the fake runs every Pod."""
+    deadline = time.monotonic() + timeout
+    while not all(r.running for r in executor.poll()[job_id].ranks) or not all(
+        p["status"]["phase"] == "Running" for p in fake.pods(f"{LABEL_LAUNCH}=suan-{job_id}-1")
+    ):
+        assert time.monotonic() < deadline, "the ranks did not start"
+        time.sleep(0.02)
+
+
+def test_a_watch_from_an_old_resource_version_sees_the_events_after_it(fake) -> None:
+    from kubernetes import client, watch
+    from kubernetes.client.exceptions import ApiException
+
+    configuration = client.Configuration()
+    configuration.host = fake.url
+    api = client.CoreV1Api(client.ApiClient(configuration))
+    listed = api.list_namespaced_pod("watched", _preload_content=False)
+    since = json.loads(listed.data)["metadata"]["resourceVersion"]
+    assert since == fake.resource_version
+    container = {"name": "c", "image": "img.invalid/x:1", "command": ["true"]}
+    for name, labels in (("p", {"watched": "yes"}), ("other", {})):
+        pod = {"metadata": {"name": name, "labels": labels}, "spec": {"containers": [container]}}
+        fake.create("pods", "watched", pod)
+    fake.patch("pods", "watched", "p", {"metadata": {"annotations": {"a": "1"}}})
+    fake.delete("pods", "watched", "p")
+    fake.delete("pods", "watched", "other")
+
+    def events(resource_version: str, count: int, timeout: int = 5) -> list[tuple[str, int]]:
+        seen, stream = [], watch.Watch()
+        for event in stream.stream(
+            api.list_namespaced_pod,
+            "watched",
+            label_selector="watched=yes",
+            resource_version=resource_version,
+            timeout_seconds=timeout,
+        ):
+            seen.append((event["type"], int(event["raw_object"]["metadata"]["resourceVersion"])))
+            if len(seen) == count:
+                stream.stop()
+        return seen
+
+    seen = events(since, 3)
+    assert [kind for kind, _ in seen] == ["ADDED", "MODIFIED", "DELETED"]
+    versions = [version for _, version in seen]
+    assert int(since) < versions[0] < versions[1] < versions[2]
+    assert [kind for kind, _ in events(str(versions[0]), 2)] == ["MODIFIED", "DELETED"]
+    fake.compact()  # etcd compaction: the versions before it are gone
+    with pytest.raises(ApiException) as gone:
+        events(since, 1)
+    assert gone.value.status == 410 and "too old resource version" in str(gone.value.reason)
+    assert events(fake.resource_version, 0, timeout=1) == []  # from now on: no 410
+
+
+def test_the_executor_sees_a_pod_fail_without_listing(fake, tmp_path) -> None:
+    executor = _executor(fake, tmp_path)
+    go = tmp_path / "go"
+    job = _job(
+        f"import os, sys, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+        "sys.exit(3 if os.environ['RANK'] == '1' else 0)"
+    )
+    executor.launch(job, _placement(1, 1))
+    _wait_running(fake, executor, job.job_id)
+    lists, watches = _lists(fake), sum(1 for verb, _ in fake.audit if verb == "watch")
+    go.touch()
+    started = time.monotonic()
+    status = _until(executor, job.job_id, timeout=10)
+    assert time.monotonic() - started < 2.0  # seen as it happened (the kubelet ticks 50 ms)
+    assert [r.exit_code for r in status.ranks] == [0, 3]
+    assert _lists(fake) == lists  # the watch told, no list in between
+    assert sum(1 for verb, _ in fake.audit if verb == "watch") == watches  # the same watch
+
+
+def test_a_410_makes_the_executor_relist_and_report_the_right_state(fake, tmp_path) -> None:
+    executor = _executor(fake, tmp_path)
+    job = _job("import time; time.sleep(30)")
+    executor.launch(job, _placement(1, 0, 1))
+    _wait_running(fake, executor, job.job_id)
+    lists = _lists(fake)
+    try:
+        with fake.atomic():  # the node dies and the history of it is compacted away at once:
+            fake.fail_node("suan-kube-2", "Kubelet stopped posting node status.")
+            fake.compact()  # the open watch gets 410 instead of the events
+        deadline = time.monotonic() + 5
+        while (status := executor.poll()[job.job_id]).ranks[2].running:
+            assert time.monotonic() < deadline, "the executor did not relist"
+            time.sleep(0.02)
+        assert _lists(fake) == lists + 1  # one relist
+        assert [r.running for r in status.ranks] == [True, True, False]
+        assert status.ranks[2].exit_code is None and "NodeLost" in status.message
+        fake.expire_watches()  # the server resets its watches: 410 again, relist again
+        deadline = time.monotonic() + 5
+        while _lists(fake) < lists + 2:
+            assert time.monotonic() < deadline, "the executor did not relist"
+            time.sleep(0.02)
+        assert [r.running for r in executor.poll()[job.job_id].ranks] == [True, True, False]
+        executor.stop(job.job_id, 1)
+        assert not any(r.running for r in _until(executor, job.job_id).ranks)
+    finally:
+        fake.set_node_ready("suan-kube-2", True)
+
+
+def test_inventory_follows_node_changes_through_the_watch(fake, tmp_path) -> None:
+    executor = _executor(fake, tmp_path)
+    assert {n.name: n for n in executor.inventory()}["suan-kube-1"].health is NodeHealth.READY
+    lists = _lists(fake, "/api/v1/nodes")
+    fake.set_node_ready("suan-kube-1", False, "PLEG is not healthy")
+    try:
+        deadline = time.monotonic() + 2
+        while (node := {n.name: n for n in executor.inventory()}["suan-kube-1"]).health is (
+            NodeHealth.READY
+        ):
+            assert time.monotonic() < deadline, "the node change was not seen"
+            time.sleep(0.02)
+        assert "PLEG is not healthy" in node.health_reason
+        assert _lists(fake, "/api/v1/nodes") == lists
+    finally:
+        fake.set_node_ready("suan-kube-1", True)
+    executor.close()
 
 
 # -- a real cluster, only with KUBECONFIG ---------------------------------------------------

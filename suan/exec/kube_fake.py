@@ -306,6 +306,13 @@ class FakeKubernetes:
             self._events.clear()
             self._changed.notify_all()
 
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Hold the store: what is changed inside reaches watches (and the kubelet) only after
+        it, together. Stages what a client missed, e.g. changes and then `compact()`."""
+        with self._lock:
+            yield
+
     def expire_watches(self) -> None:
         """End every open watch with an ERROR 410 event (as when the server's watch cache
         is reset): the clients must relist. Later changes are remembered as before."""
@@ -673,6 +680,8 @@ class FakeKubernetes:
         return None
 
     def _start(self, namespace: str, name: str, pod: dict[str, Any]) -> None:
+        """Run the Pod's first container as a local process (as its securityContext's uid and
+        gid, when it names them and the fake runs as root)."""
         container = pod["spec"]["containers"][0]
         argv = [*(container.get("command") or []), *(container.get("args") or [])]
         env = {k: v for k, v in os.environ.items() if k not in HIDDEN}
@@ -697,6 +706,7 @@ class FakeKubernetes:
                     cwd=cwd,
                     env=env,
                     start_new_session=True,
+                    **_run_as(pod),
                 )
         except (OSError, IndexError) as exc:
             log.write_text(f"fake kubelet: cannot start {argv!r}: {exc}\n")
@@ -921,3 +931,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._route("DELETE")
+
+
+def _run_as(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """Popen's options for the Pod's securityContext.runAsUser/runAsGroup (container first)."""
+    container = (pod["spec"].get("containers") or [{}])[0]
+    merged = {
+        **(pod["spec"].get("securityContext") or {}),
+        **(container.get("securityContext") or {}),
+    }
+    uid = merged.get("runAsUser")
+    if uid is None or os.geteuid() != 0:
+        return {}
+    return {"user": uid, "group": merged.get("runAsGroup", uid), "extra_groups": []}

@@ -1,17 +1,28 @@
 """The Kubernetes executor: each rank is a Pod that Suan binds to the node it chose.
 
-- `inventory()` lists Nodes (suan.exec.kube_inventory: device-plugin resources through the
-  catalog, labels as topology tiers, NotReady/cordoned/tainted nodes not ready with the
-  condition's own words);
+- Watching: the executor keeps two caches, Suan's Pods in its namespace (label
+  `app.kubernetes.io/managed-by=suan`) and the Nodes (the settings' selector), each filled by
+  a list and kept current by `kubernetes.watch.Watch` from the list's resourceVersion in a
+  background thread (`_Informer`, a small client-go reflector). The thread re-watches from the
+  last resourceVersion it saw when a watch times out, relists when the server answers 410
+  (the version is too old: compacted, or the watch cache reset) and when the connection
+  fails, and backs off while the server is away. poll() and inventory() read the caches, so
+  they cost no request and see a Pod's change as soon as the server sends it;
+- `inventory()` maps the cached Nodes (suan.exec.kube_inventory: device-plugin resources
+  through the catalog, labels as topology tiers, NotReady/cordoned/tainted nodes not ready
+  with the condition's own words);
 - `launch()` creates the launch's headless Service, then one Pod per rank
   (suan.exec.kube_objects) owned by the Service, and binds each Pod to its node with a
   Binding. A name that already exists (409) is adopted, never created twice; a launch that
   fails half-way deletes its Service, and with it every Pod it made. `spec.image` is required;
-- `poll()` lists the tracked launches' Pods: Pending/Running Pods (and terminating ones) run;
-  a terminated container's `exitCode` is the rank's exit code; a Failed Pod without one
-  (NodeLost, Evicted, OutOf<resource>) or a Pod that vanished ends with an unknown code. Exit
-  codes are also written to the shared files (`rank-R.exit`) so they outlive the Pods. Once
-  every rank has ended, the Service is deleted (and the Pods with it);
+- `poll()` reads the tracked launches' Pods from the Pod cache: Pending/Running Pods (and
+  terminating ones) run; a terminated container's `exitCode` is the rank's exit code; a
+  Failed Pod without one (NodeLost, Evicted, OutOf<resource>) or a Pod that vanished ends
+  with an unknown code. A Pod the cache lacks is read once (GET) before it counts as
+  vanished, since the cache may not have seen a Pod just created yet; a 404 marks it gone for
+  good. Exit codes are also written to the shared files (`rank-R.exit`) so they outlive the
+  Pods. Once every rank has ended, the Service is deleted (and the Pods with it). poll()
+  raises EngineError while the cache cannot be trusted (its last relist failed);
 - `stop()` deletes the Pods with `gracePeriodSeconds` = the grace (Kubernetes sends SIGTERM,
   then SIGKILL);
 - `discover()` finds a launch's Pods by the `suan.io/launch` label after a server crash;
@@ -20,16 +31,20 @@
 
 `RankHandle.engine_id` is the Pod name. The device plugin picks device ids; they are not
 reported (`RankStatus.devices` is None). The client is the official `kubernetes` package
-(optional extra `kubernetes`), imported when an executor is made.
+(optional extra `kubernetes`), imported when an executor is made. `close()` stops the
+watches (they also stop when the executor is garbage-collected).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import threading
 import time
+import weakref
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +65,7 @@ from suan.exec.kube_objects import (
     ANNOTATION_DEVICES,
     ANNOTATION_NODE,
     LABEL_LAUNCH,
+    LABEL_MANAGED,
     LaunchSpec,
     label_value,
     launch_service,
@@ -81,6 +97,9 @@ class KubernetesSettings:
     them). `type_labels`, `default_type`, `topology_labels`, `tolerated_taints` read the
     Nodes (suan.exec.kube_inventory). `default_image` is the image of jobs that name none
     (empty: `spec.image` is required). `simulated` says the devices are stand-ins (gloo).
+    `watch_timeout_s` is the `timeoutSeconds` of each watch (the server ends it then and the
+    executor watches again from where it was); `request_timeout_s` bounds every other call,
+    and how long a first poll()/inventory() waits for its cache's first list.
     """
 
     host: str | None = None
@@ -101,6 +120,7 @@ class KubernetesSettings:
     grace_s: int = 30
     master_port_base: int = 29500
     request_timeout_s: float = 30.0
+    watch_timeout_s: int = 300
 
     def inventory_rules(self) -> KubeInventoryRules:
         return KubeInventoryRules(
@@ -116,6 +136,7 @@ class _Tracked:
     stopping: bool = False
     cleaned: bool = False
     copied: dict[int, int] = field(default_factory=dict)
+    gone: set[int] = field(default_factory=set)  # ranks whose Pod a GET found missing
 
 
 def _api(settings: KubernetesSettings) -> Any:
@@ -147,8 +168,216 @@ def _in_cluster() -> bool:
     return Path("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
 
 
+@functools.cache
+def _raw_watch_type() -> type:
+    from kubernetes import watch
+
+    class RawWatch(watch.Watch):  # type: ignore[misc]
+        def get_return_type(self, func: Any) -> Any:
+            return None  # events keep `raw_object` as the `object`: JSON, like every read here
+
+    return RawWatch
+
+
+def _raw_watch() -> Any:
+    """A `kubernetes.watch.Watch` whose events carry plain JSON objects (no model types)."""
+    return _raw_watch_type()()
+
+
+class _Informer:
+    """One kind of object (by a list call and a label selector) kept current in a cache.
+
+    A daemon thread lists (the cache becomes the items, at the list's resourceVersion), then
+    streams `Watch` events from that resourceVersion, applying ADDED/MODIFIED/DELETED to the
+    cache and moving its resourceVersion with each event and BOOKMARK. When a watch ends at
+    its timeout the thread watches again from the last resourceVersion (no list). A 410 (the
+    server no longer has that version: an HTTP 410 or an ERROR event) or any other failure of
+    the watch makes it relist, at once the first time and then with a backoff (0.1 s doubling
+    to 2 s) while failures repeat; a failed relist sets `error` and leaves the cache unsynced
+    until a relist succeeds.
+
+    Why a thread rather than a watch step inside poll(): a watch is a long-lived stream and
+    `timeoutSeconds` is whole seconds, so a step inside poll() would either hold poll() for a
+    second or more, or cut each stream with a client read timeout and open a new request on
+    every poll (no cheaper than the list it replaces, and fragile mid-event). The thread sees
+    a change the moment the server sends it, poll() reads a dict, and reconnecting, relisting
+    and backing off live in one place. The cost is one thread (and one open connection) per
+    watched kind, stopped by `stop()`.
+
+    `snapshot()` is the only reader. `relists` and `expired` count lists and 410s.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        list_call: Callable[..., Any],
+        args: tuple[Any, ...],
+        selector: str,
+        watch_timeout_s: int,
+        request_timeout_s: float,
+    ):
+        self.what = what
+        self._list_call = list_call
+        self._args = args
+        self._selector = {"label_selector": selector} if selector else {}
+        self._watch_timeout_s = max(1, int(watch_timeout_s))
+        self._request_timeout_s = request_timeout_s
+        self._cond = threading.Condition()
+        self._items: dict[str, dict[str, Any]] = {}
+        self._version = ""
+        self._synced = False
+        self.error: str | None = None
+        self.relists = 0
+        self.expired = 0
+        self._delivered = 0
+        self._stop = threading.Event()
+        self._watch: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self._cond:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, daemon=True, name=f"suan-kube-watch-{self.what}"
+                )
+                self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to end and cut its open watch (best effort; it is a daemon)."""
+        self._stop.set()
+        watch = self._watch
+        if watch is not None:
+            with contextlib.suppress(Exception):
+                watch.stop()
+
+    def snapshot(self, wait_s: float) -> dict[str, dict[str, Any]]:
+        """The cached objects by name (copies of the mapping, shared objects: do not modify).
+
+        Starts the thread if needed and waits up to `wait_s` for a first list. Raises
+        EngineError when the cache is not synced: its last relist failed (the failure's
+        words), or the first list did not answer in time.
+        """
+        self.start()
+        deadline = time.monotonic() + wait_s
+        with self._cond:
+            while not self._synced and self.error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            if self._synced:
+                return dict(self._items)
+            raise EngineError(
+                self.error or f"kubernetes: list {self.what}: no answer within {wait_s:g}s"
+            )
+
+    # -- the thread --------------------------------------------------------------------------
+    def _run(self) -> None:
+        failures = 0
+        relist = True
+        while not self._stop.is_set():
+            if failures > 1 and self._stop.wait(min(2.0, 0.1 * 2 ** (failures - 2))):
+                return
+            if relist:
+                try:
+                    self._relist()
+                except EngineError as exc:
+                    with self._cond:
+                        self._synced, self.error = False, str(exc)
+                        self._cond.notify_all()
+                    failures += 1
+                    continue
+                relist = False
+            started, self._delivered = time.monotonic(), 0
+            try:
+                self._watch_once()
+            except Exception as exc:  # 410, other Status answers, connection errors
+                if self._stop.is_set():
+                    return
+                if getattr(exc, "status", None) == 410:
+                    self.expired += 1
+                relist, failures = True, 1 if self._delivered else failures + 1
+                continue
+            # ended by the server: fine, unless it ends at once again and again
+            quick = not self._delivered and time.monotonic() - started < 1.0
+            failures = failures + 1 if quick else 0
+
+    def _relist(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            response = self._list_call(
+                *self._args,
+                **self._selector,
+                _preload_content=False,
+                _request_timeout=self._request_timeout_s,
+            )
+            listed = json.loads(response.data)
+            items = {obj["metadata"]["name"]: obj for obj in listed.get("items") or []}
+            version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+        except ApiException as exc:
+            raise EngineError(str(_Status.of(exc, f"list {self.what}"))) from None
+        except Exception as exc:  # urllib3 connection errors, a garbled answer
+            raise EngineError(
+                f"kubernetes: list {self.what}: the API server did not answer: {exc}"
+            ) from None
+        with self._cond:
+            self._items, self._version = items, version
+            self._synced, self.error = True, None
+            self.relists += 1
+            self._cond.notify_all()
+
+    def _watch_once(self) -> None:
+        """One watch from the cache's resourceVersion until the server ends it (or stop());
+        raises what the stream raises (ApiException with status 410 when the version is too
+        old, urllib3 errors when the connection fails)."""
+        watch = _raw_watch()
+        self._watch = watch
+        if self._stop.is_set():
+            return
+        # the read timeout outlasts timeoutSeconds: the server, not the client, ends a watch
+        timeout = (self._request_timeout_s, self._watch_timeout_s + self._request_timeout_s)
+        for event in watch.stream(
+            self._list_call,
+            *self._args,
+            **self._selector,
+            resource_version=self._version,
+            timeout_seconds=self._watch_timeout_s,
+            allow_watch_bookmarks=True,
+            _request_timeout=timeout,
+        ):
+            if isinstance(event, dict):
+                self._apply(event)
+                self._delivered += 1
+            if self._stop.is_set():
+                watch.stop()
+
+    def _apply(self, event: Mapping[str, Any]) -> None:
+        obj = event.get("raw_object") or event.get("object")
+        if not isinstance(obj, dict):
+            return
+        meta = obj.get("metadata") or {}
+        kind, name = event.get("type"), meta.get("name")
+        with self._cond:
+            if kind in ("ADDED", "MODIFIED") and name:
+                self._items[name] = obj
+            elif kind == "DELETED" and name:
+                self._items.pop(name, None)
+            if meta.get("resourceVersion"):
+                self._version = str(meta["resourceVersion"])
+
+
+def _stop_all(informers: tuple[_Informer, ...]) -> None:
+    for informer in informers:
+        informer.stop()
+
+
 class KubernetesExecutor:
-    """Runs each rank as a Pod bound by Suan; see the module docstring."""
+    """Runs each rank as a Pod bound by Suan; see the module docstring.
+
+    The Pod watch starts with the first launch(), adopt() or poll(), the Node watch with the
+    first inventory(); both stop on close() or when the executor is garbage-collected.
+    """
 
     engine = "kubernetes"
 
@@ -159,6 +388,21 @@ class KubernetesExecutor:
         self.catalog = catalog or default_catalog()
         self.api = _api(settings)
         self._jobs: dict[str, _Tracked] = {}
+        ns = settings.namespace
+        timeouts = (settings.watch_timeout_s, settings.request_timeout_s)
+        self._pods = _Informer(
+            f"pods in namespace {ns}",
+            self.api.list_namespaced_pod,
+            (ns,),
+            f"{LABEL_MANAGED}=suan",
+            *timeouts,
+        )
+        self._nodes = _Informer("nodes", self.api.list_node, (), settings.node_selector, *timeouts)
+        self._closer = weakref.finalize(self, _stop_all, (self._pods, self._nodes))
+
+    def close(self) -> None:
+        """Stop watching (the threads end; their open watches are cut)."""
+        self._closer()
 
     # -- talking to the API server -----------------------------------------------------------
     def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -183,15 +427,11 @@ class KubernetesExecutor:
 
     # -- inventory ---------------------------------------------------------------------------
     def inventory(self) -> tuple[Node, ...]:
-        """Suan's Nodes (all, or those the settings' label selector picks)."""
-        selector = (
-            {"label_selector": self.settings.node_selector} if self.settings.node_selector else {}
-        )
-        try:
-            listed = self._call("list nodes", "list_node", **selector)
-        except _Status as exc:
-            raise EngineError(str(exc)) from None
-        return kube_nodes(listed.get("items") or [], self.settings.inventory_rules(), self.catalog)
+        """Suan's Nodes (all, or those the settings' label selector picks), by name, from the
+        Node cache (a change shows once the watch delivers it: milliseconds, not a list)."""
+        nodes = self._nodes.snapshot(self.settings.request_timeout_s)
+        items = [nodes[name] for name in sorted(nodes)]
+        return kube_nodes(items, self.settings.inventory_rules(), self.catalog)
 
     # -- launch ------------------------------------------------------------------------------
     def launch(self, job: JobLaunch, placement: tuple[ReplicaPlacement, ...]) -> list[RankHandle]:
@@ -205,6 +445,8 @@ class KubernetesExecutor:
                 "every rank runs in, e.g. 'registry.example.com/team/trainer:1.4')"
             )
         self._check_nodes(placement)
+        self.files.prepare(job)
+        self._pods.start()
         spec = self._launch_spec(job, placement, image)
         name = spec.launch
         service = self._create_or_adopt("services", launch_service(spec), name)
@@ -389,6 +631,7 @@ class KubernetesExecutor:
         ]
 
     def adopt(self, handles: list[RankHandle]) -> None:
+        self._pods.start()
         by_job: dict[str, list[RankHandle]] = {}
         for handle in handles:
             by_job.setdefault(handle.job_id, []).append(handle)
@@ -406,23 +649,18 @@ class KubernetesExecutor:
 
     # -- watching ----------------------------------------------------------------------------
     def poll(self) -> dict[str, JobStatus]:
-        """Every tracked job's ranks, from its Pods; cleans up launches that have ended."""
+        """Every tracked job's ranks, from the Pod cache; cleans up launches that have ended.
+
+        No list: the watch keeps the cache current. A Pod the cache lacks is read (GET) until
+        a 404 says it is gone. Raises EngineError when the cache cannot be trusted."""
         if not self._jobs:
             return {}
-        try:
-            listed = self._call(
-                "list pods",
-                "list_namespaced_pod",
-                self.settings.namespace,
-                label_selector="app.kubernetes.io/managed-by=suan",
-            )
-        except _Status as exc:
-            raise EngineError(str(exc)) from None
-        pods = {p["metadata"]["name"]: p for p in listed.get("items") or []}
+        cached = self._pods.snapshot(self.settings.request_timeout_s)
         report = {}
         for job_id, tracked in self._jobs.items():
+            pods = {h.engine_id: self._pod_of(tracked, h, cached) for h in tracked.handles}
             ranks = tuple(
-                self._rank_status(tracked, handle, pods.get(handle.engine_id))
+                self._rank_status(tracked, handle, pods[handle.engine_id])
                 for handle in tracked.handles
             )
             status = JobStatus(
@@ -436,6 +674,27 @@ class KubernetesExecutor:
                 self._finish(job_id, tracked)
             report[job_id] = status
         return report
+
+    def _pod_of(
+        self, tracked: _Tracked, handle: RankHandle, cached: Mapping[str, dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """The rank's Pod: the cached one, else (a Pod just created that the watch has not
+        delivered yet, or one deleted) the server's answer to a GET; None once it is gone."""
+        pod = cached.get(handle.engine_id)
+        if pod is not None or handle.rank in tracked.gone:
+            return pod
+        try:
+            return self._call(
+                f"read pods/{handle.engine_id}",
+                "read_namespaced_pod",
+                handle.engine_id,
+                self.settings.namespace,
+            )
+        except _Status as exc:
+            if exc.code != 404:
+                raise EngineError(str(exc)) from None
+        tracked.gone.add(handle.rank)
+        return None
 
     def _rank_status(
         self, tracked: _Tracked, handle: RankHandle, pod: Mapping[str, Any] | None
@@ -582,7 +841,7 @@ def pod_state(pod: Mapping[str, Any]) -> tuple[bool, int | None]:
     return True, None
 
 
-def _describe(tracked: _Tracked, pods: Mapping[str, Mapping[str, Any]]) -> str:
+def _describe(tracked: _Tracked, pods: Mapping[str, Mapping[str, Any] | None]) -> str:
     """ "kubernetes suan-j-1: 3 Running, r2 Failed (NodeLost: ...)"-style words."""
     phases: dict[str, int] = {}
     notes = []
