@@ -8,6 +8,7 @@ Skipped when SUAN_TEST_ENGINES is set and does not name `ray`. Timings go to std
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -349,3 +350,22 @@ def restart_w2(engine) -> None:
         check=True,
     )
     print(f"[ray] w2 back after {time.monotonic() - began:.1f}s")
+
+
+def test_shipped_code_runs_from_rays_copy_of_the_working_directory(ray_engine, tmp_path):
+    """With ship_code, a job's directory reaches the nodes as runtime_env.working_dir."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "hello.py").write_text("import os; print('HELLO from', os.getcwd(), flush=True)\n")
+    settings = dataclasses.replace(ray_engine.extra["settings"], ship_code=True)
+    executor = RayExecutor(tmp_path / "home", settings)
+    launch = JobLaunch(
+        f"ship{uuid.uuid4().hex[:6]}", 1, (sys.executable, "hello.py"), workdir=str(code)
+    )
+    executor.launch(launch, (ReplicaPlacement(0, "w1", ()),))
+    status = until(executor, launch.job_id, lambda s: s.all_exited)
+    text = executor.logs(launch.job_id, 0)[0].decode()
+    assert status.ranks[0].exit_code == 0, text
+    where = text.split("HELLO from ", 1)[1].split()[0]
+    assert where != str(code) and "working_dir_files" in where, where
+    finish(executor, launch.job_id)

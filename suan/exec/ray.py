@@ -28,11 +28,11 @@ uses it. Where the adapter answers but Ray refuses, the error quotes Ray.
   group a crash left without actors is removed and nothing is found.
 - `logs`: from the shared files (`suan.exec.files`).
 
-Code and files reach the nodes through storage every node mounts at the same path (the
-server's home and this checkout, as with Slurm). For clusters without shared storage, Ray's
-`runtime_env={"working_dir": ...}` on the rank actors would ship the code; that and logs over
-Ray are not implemented. Ranks never see RAY_* variables or the GCS address (see
-`suan.exec.ray_actor`).
+Files reach the nodes through storage every node mounts at the same path (the server's home,
+as with Slurm). The job's code does too, or, with `ship_code` (`shipCode: true`), as Ray's
+`runtime_env={"working_dir": ...}` on the rank actors: ranks then start in Ray's copy of the
+job's directory. Logs over Ray (without a shared home) are not implemented. Ranks never see
+RAY_* variables or the GCS address (see `suan.exec.ray_actor`).
 """
 
 from __future__ import annotations
@@ -88,6 +88,9 @@ class RaySettings:
     the adapter and of the ranks' wrapper, at the same path on every node. `cpus_per_rank`:
     Ray CPUs each rank's bundle holds. `ready_timeout_s`: how long a placement group may stay
     pending before `launch` gives up; `start_timeout_s`: the same for the rank actors.
+    `ship_code`: send the job's working directory to the nodes as Ray's
+    `runtime_env.working_dir` (ranks start in Ray's copy of it) instead of relying on the
+    directory being mounted on every node.
     """
 
     socket: Path | None = None
@@ -100,6 +103,7 @@ class RaySettings:
     start_timeout_s: float = 60.0
     request_timeout_s: float = 120.0
     adapter_start_timeout_s: float = 120.0
+    ship_code: bool = False
 
 
 class AdapterClient:
@@ -255,6 +259,7 @@ class RayExecutor:
                         "resources": {
                             k: v for k, v in bundle.items() if k not in ("CPU", "GPU", "memory")
                         },
+                        "runtime_env": self._runtime_env(job),
                     },
                     "start": {
                         "argv": [],  # filled below, once launch.json exists
@@ -271,6 +276,8 @@ class RayExecutor:
                 }
             )
         workdir = job.workdir if job.workdir and Path(job.workdir).is_dir() else None
+        if self._runtime_env(job):
+            workdir = ""  # the rank starts where Ray unpacked the working directory
         document = {
             "attempt": job.attempt,
             "python": self.settings.python,
@@ -280,7 +287,7 @@ class RayExecutor:
             "local_var": LOCAL_VAR,
             "devices_var": "",
             "visible_var": "",
-            "workdir": workdir or str(self.files.job_dir(job.job_id)),
+            "workdir": str(self.files.job_dir(job.job_id)) if workdir is None else workdir,
             "ranks": ranks,
         }
         launch_json = self.files.write_launch(job, document)
@@ -411,6 +418,12 @@ class RayExecutor:
         """Up to `limit` bytes of rank `rank`'s log from `offset`, and the offset after them."""
         return self.files.read_log(job_id, rank, offset, limit)
 
+    def _runtime_env(self, job: JobLaunch) -> dict[str, Any] | None:
+        """Ray's runtime_env for the rank actors: the job's directory when code is shipped."""
+        if self.settings.ship_code and job.workdir and Path(job.workdir).is_dir():
+            return {"working_dir": job.workdir}
+        return None
+
     def adopt(self, handles: list[RankHandle]) -> None:
         """Track ranks that an earlier server launched (their group and actors are detached)."""
         for job_id, ranks in handles_by_job(handles).items():
@@ -512,6 +525,7 @@ class RaySection(BaseModel):
     simulated: bool = False
     cpus_per_rank: float = PydanticField(default=0.01, gt=0, alias="cpusPerRank")
     ready_timeout_s: float = PydanticField(default=30.0, gt=0, alias="readyTimeoutSeconds")
+    ship_code: bool = PydanticField(default=False, alias="shipCode")
     start_timeout_s: float = PydanticField(default=60.0, gt=0, alias="startTimeoutSeconds")
 
 
@@ -553,6 +567,7 @@ def from_settings(
         cpus_per_rank=parsed.cpus_per_rank,
         ready_timeout_s=parsed.ready_timeout_s,
         start_timeout_s=parsed.start_timeout_s,
+        ship_code=parsed.ship_code,
         **({"python": parsed.python} if parsed.python else {}),
     )
     return RayExecutor(home, settings, catalog), parsed.simulated

@@ -180,6 +180,7 @@ class Adapter:
                         num_cpus=options.get("num_cpus", 0),
                         num_gpus=options.get("num_gpus", 0),
                         resources=options.get("resources") or None,
+                        runtime_env=uploaded(options.get("runtime_env")),
                         scheduling_strategy=PlacementGroupSchedulingStrategy(
                             pg, placement_group_bundle_index=index
                         ),
@@ -378,5 +379,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def uploaded(runtime_env: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`runtime_env` with a local `working_dir` uploaded to the cluster (as `ray.init` does for
+    a job; actors accept only the package URI). Ray 2.60's packaging helper, pinned with Ray."""
+    if not runtime_env or "working_dir" not in runtime_env:
+        return runtime_env or None
+    from ray._private.runtime_env.working_dir import upload_working_dir_if_needed
+
+    return upload_working_dir_if_needed(dict(runtime_env), include_gitignore=True)
+
+
 if __name__ == "__main__":
     sys.exit(main())
+
