@@ -17,13 +17,16 @@ from engines import start_engine
 
 @pytest.fixture(scope="session")
 def engines_started(tmp_path_factory):
-    """name -> EngineUnderTest or skip reason, filled lazily; stops every engine at the end."""
+    """name -> the running EngineUnderTest, started on first use; skips the asking test (with
+    the engine's reason) where the engine cannot run here; stops every engine at the end."""
     started: dict = {}
     workdir = tmp_path_factory.mktemp("engines")
 
     def get(name: str):
         if name not in started:
             started[name] = start_engine(name, workdir)
+        if isinstance(started[name], str):
+            pytest.skip(f"{name}: {started[name]}")
         return started[name]
 
     yield get
@@ -35,10 +38,7 @@ def engines_started(tmp_path_factory):
 @pytest.fixture
 def slurm_engine(engines_started):
     """The local Slurm cluster (skips, saying why, where it cannot run)."""
-    engine = engines_started("slurm")
-    if isinstance(engine, str):
-        pytest.skip(engine)
-    return engine
+    return engines_started("slurm")
 
 
 TENANT = "suan-tenant"

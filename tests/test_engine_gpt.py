@@ -74,10 +74,7 @@ DAEMONS = {"slurm": Slurmd(0.5), "ray": Raylet(0.3)}
 
 @pytest.fixture(params=sorted(DAEMONS))
 def engine(request, engines_started):
-    started = engines_started(request.param)
-    if isinstance(started, str):
-        pytest.skip(f"{request.param}: {started}")
-    return started
+    return engines_started(request.param)
 
 
 @pytest.fixture

@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from suan.exec import JobLaunch
+    from collections.abc import Callable, Sequence
+
+    from suan.cluster.snapshot import ReplicaPlacement
+    from suan.exec import JobLaunch, RankHandle
 
 
 class JobFiles:
@@ -60,6 +63,32 @@ class JobFiles:
                 os.chown(path, job.run_as.uid, job.run_as.gid)
             self.job_dir(job.job_id).chmod(0o700)
         return run_dir
+
+    def remote_handles(
+        self,
+        job_id: str,
+        attempt: int,
+        placement: Sequence[ReplicaPlacement],
+        engine_id: Callable[[int], str],
+    ) -> list[RankHandle]:
+        """Handles of ranks that run on other machines (no pid here): engine_id(rank) names
+        each rank's launch on the engine."""
+        from suan.exec import RankHandle
+
+        return [
+            RankHandle(
+                job_id,
+                attempt,
+                rank,
+                replica.node,
+                replica.devices,
+                0,
+                0,
+                str(self.log_path(job_id, rank)),
+                engine_id=engine_id(rank),
+            )
+            for rank, replica in enumerate(placement)
+        ]
 
     def rank_entry(self, job: JobLaunch, rank: int, node: str, devices: int, env: dict) -> dict:
         """One rank of `launch.json`: where it runs, its environment and its files."""

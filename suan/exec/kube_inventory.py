@@ -26,6 +26,7 @@ from typing import Any
 
 from suan.catalog import AcceleratorType, Catalog
 from suan.cluster.model import Node, NodeHealth
+from suan.exec.nodes import engine_node
 
 DEFAULT_TYPE_LABELS = (
     "suan.io/accelerator",
@@ -164,20 +165,17 @@ def kube_node(node: Mapping[str, Any], rules: KubeInventoryRules, catalog: Catal
     }
     addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
     suan_labels["address"] = str(addresses.get("InternalIP") or addresses.get("Hostname") or "")
-    return Node(
-        name=str(meta["name"]),
-        accelerator=accelerator,
-        devices=count,
-        domains=catalog.get(accelerator).domain_layout(count) if accelerator else (),
+    return engine_node(
+        str(meta["name"]),
+        accelerator,
+        count,
+        catalog,
+        tiers=tiers,
+        labels=suan_labels,
+        health=health,
+        reason=reason,
         cpu_milli=int(parse_quantity(allocatable.get("cpu", 0)) * 1000),
         memory_mib=int(parse_quantity(allocatable.get("memory", 0)) / (1 << 20)),
-        zone=tiers.get("zone", ""),
-        block=tiers.get("block", ""),
-        rack=tiers.get("rack", ""),
-        supernode=tiers.get("supernode", ""),
-        health=health,
-        health_reason=reason,
-        labels=suan_labels,
     )
 
 

@@ -573,20 +573,9 @@ class KubernetesExecutor:
         self.files.run_dir(job.job_id, job.attempt).mkdir(parents=True, exist_ok=True)
 
     def _handles(self, job_id: str, attempt: int, launch: str, placement: Any) -> list[RankHandle]:
-        return [
-            RankHandle(
-                job_id,
-                attempt,
-                rank,
-                replica.node,
-                replica.devices,
-                0,
-                0,
-                str(self.files.log_path(job_id, rank)),
-                engine_id=pod_name(launch, rank),
-            )
-            for rank, replica in enumerate(placement)
-        ]
+        return self.files.remote_handles(
+            job_id, attempt, placement, lambda rank: pod_name(launch, rank)
+        )
 
     # -- finding launches --------------------------------------------------------------------
     def _launch_pods(self, launch: str) -> list[dict[str, Any]]:

@@ -221,20 +221,7 @@ class SlurmExecutor:
     def _handles(
         self, job_id: str, attempt: int, slurm_id: str, placement: Sequence[ReplicaPlacement]
     ) -> list[RankHandle]:
-        return [
-            RankHandle(
-                job_id,
-                attempt,
-                rank,
-                replica.node,
-                replica.devices,
-                0,
-                0,
-                str(self.files.log_path(job_id, rank)),
-                engine_id=slurm_id,
-            )
-            for rank, replica in enumerate(placement)
-        ]
+        return self.files.remote_handles(job_id, attempt, placement, lambda _rank: slurm_id)
 
     # -- finding launches --------------------------------------------------------------------
     def _queue(self) -> list[dict[str, Any]]:
