@@ -6,6 +6,7 @@ loses no job."""
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,30 @@ def test_each_job_runs_as_its_users_account_or_is_refused_with_the_reason(os_acc
     with pytest.raises(EngineError, match="a root account: refused"):
         policy.resolve("mallory")
     assert IdentityPolicy().resolve("alice") is None
+
+
+class AnswerLost(SlurmExecutor):
+    """sbatch took the job, but its answer never came back (a timeout after the submit)."""
+
+    def launch(self, job, placement):
+        super().launch(job, placement)
+        raise EngineError("slurm: sbatch did not answer within 30s")
+
+
+def test_a_launch_whose_answer_was_lost_is_adopted_not_submitted_again(slurm_engine, tmp_path):
+    home = tmp_path / "home"
+    store, reconciler = reconciler_over(AnswerLost(home, slurm_engine.extra["settings"]), home)
+    job_id = submit_one(store, home, job_yaml("lost-answer", ranks=2, steps=2))
+    for _ in range(300):
+        reconciler.tick()
+        with store.session() as session:
+            row = session.get(JobRow, job_id)
+            if row.state in ("succeeded", "failed"):
+                break
+        time.sleep(0.1)
+    assert row.state == "succeeded", row.reason
+    with store.session() as session:
+        kinds = [e.kind for e in session.query(EventRow).filter_by(job_id=job_id)]
+    assert "launch-refused" not in kinds and kinds.count("running") == 1
+    queue = reconciler.executor._queue()
+    assert [j["name"] for j in queue].count(f"suan-{job_id}-1") == 1

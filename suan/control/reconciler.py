@@ -411,8 +411,10 @@ class Reconciler:
                 request = self._launch_request(row)
                 handles = self.executor.launch(request, ranks)
             except EngineError as exc:
-                self._launch_refused(session, row, str(exc), now)
-                return
+                handles = self._launched_anyway(row)
+                if not handles:
+                    self._launch_refused(session, row, str(exc), now)
+                    return
             except (OSError, ValueError) as exc:
                 row.placement, row.end_time = None, now
                 row.reason = f"launch failed: {exc}"
@@ -420,6 +422,17 @@ class Reconciler:
                 return
             _record_ranks(session, handles)
             self._transition(session, row, JobState.RUNNING, "running", _started(handles))
+
+    def _launched_anyway(self, row: JobRow) -> list[RankHandle]:
+        """The ranks of a launch the engine made although its answer was an error (a submit
+        that timed out after the engine took it), adopted; [] when it made none."""
+        try:
+            found = self.executor.discover(row.id, row.attempt)
+        except EngineError:
+            return []
+        if found:
+            self.executor.adopt(found)
+        return found
 
     def _launch_refused(self, session: Session, row: JobRow, message: str, now: float) -> None:
         """The engine refused a launch: back to pending with its words, or failed after
