@@ -119,6 +119,12 @@ stop() {
     kill "$(cat "$f")" 2>/dev/null || true
     rm -f "$f"
   done
+  # and any daemon of this cluster a recorded PID missed (its command line names $D)
+  for proc in /proc/[0-9]*; do
+    case "$(tr '\0' ' ' 2>/dev/null < "$proc/cmdline")" in
+      slurmd\ *"$D/slurm.conf"*|slurmctld\ *"$D/slurm.conf"*|munged\ *"$D/munge/"*) kill "${proc#/proc/}" 2>/dev/null || true ;;
+    esac
+  done
   sleep 0.5
 }
 

@@ -30,6 +30,7 @@ def start(workdir: Path) -> EngineUnderTest | str:
         timeout=600,
     )
     if done.returncode != 0:
+        subprocess.run(["bash", str(SCRIPT), "slurm", "stop"], env=env, timeout=120)
         raise RuntimeError(f"local Slurm cluster did not start:\n{done.stdout}\n{done.stderr}")
     settings = SlurmSettings(conf=str(cluster / "slurm.conf"), partition="suan", simulated=True)
 
