@@ -7,6 +7,7 @@ Each engine is started once per test session (tests/conftest.py); a job id is ne
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 import uuid
@@ -86,7 +87,11 @@ def test_inventory_names_nodes_through_the_catalog(engine, home):
 
 def test_each_rank_reports_its_own_exit_code(engine, home):
     executor = engine.make_executor(home)
-    launch = job("import os, sys; sys.exit(int(os.environ['RANK']) * 7)")
+    # rank 1 fails after rank 0 has finished: engines that end a step on the first failure
+    # (Slurm's --kill-on-bad-exit) would otherwise kill rank 0 first
+    launch = job(
+        "import os, sys, time; r = int(os.environ['RANK']); time.sleep(r); sys.exit(r * 7)"
+    )
     handles = executor.launch(launch, two_nodes(engine))
     assert [h.rank for h in handles] == [0, 1]
     status = until(executor, launch.job_id, exited)
@@ -187,7 +192,8 @@ def test_replicas_that_run_torchrun_form_one_world(engine, home):
     status = until(executor, name, exited, timeout=120)
     logs = "".join(executor.logs(name, rank)[0].decode() for rank in (0, 1))
     assert [r.exit_code for r in status.ranks] == [0, 0], logs[-2000:]
-    worlds = sorted(line.split()[1:] for line in logs.splitlines() if line.startswith("WORLD "))
+    # the two workers of a replica share one log, so their lines may interleave
+    worlds = sorted(list(found) for found in re.findall(r"WORLD (\d+) (\d+) (\d+)", logs))
     assert worlds == [[str(rank), "4", "10"] for rank in range(4)], logs[-2000:]
 
 

@@ -58,6 +58,7 @@ class Reconciler:
         self.service: ServiceHistory | None = None
         self.inventory = ClusterInventory(executor, config.inventory_s)
         self._engine_said: dict[str, str] = {}
+        self._next_due: float | None = None
 
     # -- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -82,8 +83,14 @@ class Reconciler:
                 self.tick()
             except Exception:  # the loop must outlive any one bad tick
                 log.exception("reconciler tick failed")
-            self._wake.wait(self.config.tick_s)
+            self._wake.wait(self._pause(time.time()))
             self._wake.clear()
+
+    def _pause(self, now: float) -> float:
+        """Until the next tick: `tick_s`, or less when a job's backoff ends sooner."""
+        if self._next_due is None:
+            return self.config.tick_s
+        return min(self.config.tick_s, max(0.0, self._next_due - now))
 
     def tick(self, now: float | None = None) -> None:
         """One pass: observe ranks, apply cancels, schedule, launch."""
@@ -296,6 +303,10 @@ class Reconciler:
         """Call the scheduler; record reasons and preemptions; mark starts `scheduled`."""
         live = self._live(session)
         rows = {row.id: row for row in live}
+        self._next_due = min(
+            (r.not_before for r in live if r.not_before is not None and r.not_before > now),
+            default=None,
+        )
         holding = [r for r in live if JobState(r.state).holds_devices]
         running = tuple(self._allocation(r) for r in holding if r.stop_target is None)
         waiting = [r for r in live if self._ready(r, now)]

@@ -90,7 +90,9 @@ class RaySettings:
     pending before `launch` gives up; `start_timeout_s`: the same for the rank actors.
     `ship_code`: send the job's working directory to the nodes as Ray's
     `runtime_env.working_dir` (ranks start in Ray's copy of it) instead of relying on the
-    directory being mounted on every node.
+    directory being mounted on every node. `status_interval_s`: how often `poll()` asks the
+    adapter about a launch that is not stopping and whose ranks wrote no new exit file (each
+    ask costs Ray calls on the nodes; exit files already say when ranks end).
     """
 
     socket: Path | None = None
@@ -104,6 +106,7 @@ class RaySettings:
     request_timeout_s: float = 120.0
     adapter_start_timeout_s: float = 120.0
     ship_code: bool = False
+    status_interval_s: float = 1.0
 
 
 class AdapterClient:
@@ -153,6 +156,10 @@ class _Tracked:
     engine_devices: bool = False
     vanished: dict[int, int] = field(default_factory=dict)
     """rank -> pid of ranks whose actor died (their process group is reaped on release)."""
+    report: dict[str, Any] | None = None
+    """The adapter's last word on the launch, and when it came (monotonic seconds)."""
+    report_at: float = 0.0
+    exits_seen: int = 0
 
 
 class RayExecutor:
@@ -356,11 +363,12 @@ class RayExecutor:
         """The status of every tracked job; escalates stops, releases finished launches."""
         if not self._jobs:
             return {}
-        launches = [{"name": t.name, "world": len(t.handles)} for t in self._jobs.values()]
-        reports = self._request("status", launches=launches)
         now = time.monotonic()
+        self._refresh_reports(now)
         result = {}
-        for (job_id, tracked), report in zip(self._jobs.items(), reports, strict=True):
+        for job_id, tracked in self._jobs.items():
+            report = tracked.report
+            assert report is not None  # every launch without one was asked about above
             ranks = tuple(self._rank_status(job_id, tracked, e) for e in report["ranks"])
             status = JobStatus(
                 job_id,
@@ -380,6 +388,26 @@ class RayExecutor:
                 self._release(tracked)
             result[job_id] = status
         return result
+
+    def _refresh_reports(self, now: float) -> None:
+        """Ask the adapter about the launches whose last report is stale: older than
+        `status_interval_s`, or a stop is under way, or a rank wrote its exit file since."""
+        stale = []
+        for job_id, tracked in self._jobs.items():
+            exits = sum(1 for _ in self.files.run_dir(job_id, tracked.attempt).glob("*.exit"))
+            if (
+                tracked.report is None
+                or tracked.stop_deadline is not None
+                or exits != tracked.exits_seen
+                or now - tracked.report_at >= self.settings.status_interval_s
+            ):
+                tracked.exits_seen = exits
+                stale.append(tracked)
+        if not stale:
+            return
+        launches = [{"name": t.name, "world": len(t.handles)} for t in stale]
+        for tracked, report in zip(stale, self._request("status", launches=launches), strict=True):
+            tracked.report, tracked.report_at = report, now
 
     def _rank_status(self, job_id: str, tracked: _Tracked, entry: dict[str, Any]) -> RankStatus:
         """Running while the subprocess runs (or Ray does not answer); else the exit file's

@@ -60,6 +60,8 @@ class SlurmSettings:
     untyped `gpu:N` GRES; `topology_prefixes` the feature prefix per topology tier;
     `simulated` says the GRES are stand-ins (no real devices: ranks use gloo); `python` the
     interpreter on the nodes (default: the server's own, which works on shared installs).
+    `status_interval_s` is how often `poll()` reads squeue while nothing changed (no stop under
+    way, no new launch, no new exit file): exit files already say when ranks end.
     """
 
     conf: str | None = None
@@ -71,6 +73,7 @@ class SlurmSettings:
     python: str = sys.executable
     command_timeout_s: float = 30.0
     master_port_base: int = 29500
+    status_interval_s: float = 1.0
 
     def inventory_rules(self) -> SlurmInventoryRules:
         rules = SlurmInventoryRules(self.gres_name, self.default_type, partition=self.partition)
@@ -86,6 +89,7 @@ class _Tracked:
     slurm_id: str
     stop_deadline: float | None = None
     cancelled: bool = False
+    exits_seen: int = -1
 
 
 class SlurmExecutor:
@@ -100,6 +104,8 @@ class SlurmExecutor:
         self.catalog = catalog or default_catalog()
         self._jobs: dict[str, _Tracked] = {}
         self._nodes: dict[str, Node] = {}
+        self._records: dict[str, dict[str, Any]] = {}
+        self._records_at = -float("inf")
 
     # -- talking to Slurm --------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
@@ -232,8 +238,16 @@ class SlurmExecutor:
         return list(self._json(["squeue", "--json", "--states=all"]).get("jobs") or [])
 
     def _find(self, name: str) -> str | None:
-        """The Slurm job id of a launch named `name` that Slurm still knows, else None."""
-        ids = [_slurm_id(j) for j in self._queue() if j.get("name") == name]
+        """The Slurm job id of a launch named `name` that Slurm took and still knows, else None.
+
+        A submission Slurm refused can leave a record that ended without nodes (e.g. FAILED,
+        BadConstraints); that is not a launch."""
+        ids = [
+            _slurm_id(record)
+            for record in self._queue()
+            if record.get("name") == name
+            and (record.get("nodes") or str(record.get("job_state")) in ACTIVE)
+        ]
         return ids[-1] if ids else None
 
     def discover(self, job_id: str, attempt: int) -> list[RankHandle]:
@@ -263,21 +277,32 @@ class SlurmExecutor:
         return set(self._jobs)
 
     # -- watching ----------------------------------------------------------------------------
-    def _states(self) -> dict[str, dict[str, Any]]:
-        """Slurm's record of every tracked job by id (the first component of a het job)."""
+    def _states(self, now: float) -> dict[str, dict[str, Any]]:
+        """Slurm's record of every tracked job by id (the first component of a het job), read
+        again when the last reading is stale (see `SlurmSettings.status_interval_s`)."""
+        changed = False
+        for job_id, tracked in self._jobs.items():
+            exits = sum(1 for _ in self.files.run_dir(job_id, tracked.attempt).glob("*.exit"))
+            changed |= exits != tracked.exits_seen or tracked.stop_deadline is not None
+            tracked.exits_seen = exits
         wanted = {t.slurm_id for t in self._jobs.values()}
-        return {
+        fresh = now - self._records_at < self.settings.status_interval_s
+        if fresh and not changed and wanted <= self._records.keys():
+            return self._records
+        self._records = {
             _slurm_id(record): record
             for record in self._queue()
             if _slurm_id(record) in wanted and not record.get("het_job_offset")
         }
+        self._records_at = now
+        return self._records
 
     def poll(self) -> dict[str, JobStatus]:
         """Every tracked job's ranks; escalates stops whose grace period is over."""
         if not self._jobs:
             return {}
-        records = self._states()
         now = time.monotonic()
+        records = self._states(now)
         report = {}
         for job_id, tracked in self._jobs.items():
             record = records.get(tracked.slurm_id)
