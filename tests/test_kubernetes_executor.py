@@ -343,3 +343,21 @@ def test_real_cluster_runs_a_cpu_pod(tmp_path) -> None:
     status = _until(executor, job.job_id, timeout=300)
     assert status.ranks[0].exit_code == 4
     assert b"hi" in executor.logs(job.job_id, 0)[0]
+
+
+def test_the_device_plugins_ids_are_read_back_from_each_pod(fake, tmp_path) -> None:
+    """Two ranks on one node: the (fake) NVIDIA device plugin picks their GPU indices; each
+    Pod prints them first, and poll() reports them as the placement of record."""
+    executor = _executor(fake, tmp_path / "home")
+    job = _job("import os, time; print('sees', os.environ['CUDA_VISIBLE_DEVICES']); time.sleep(2)")
+    same_node = (
+        ReplicaPlacement(0, NODES[0], (6, 7)),
+        ReplicaPlacement(0, NODES[0], (4, 5)),
+    )
+    executor.launch(job, same_node)
+    status = _until(executor, job.job_id)
+    given = [rank.devices for rank in status.ranks]
+    assert all(devices is not None and len(devices) == 2 for devices in given), given
+    assert set(given[0]).isdisjoint(given[1])
+    log = executor.logs(job.job_id, 1)[0].decode()
+    assert f"suan-devices: {','.join(map(str, given[1]))}" in log and "sees 0,1" in log

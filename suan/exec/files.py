@@ -105,6 +105,22 @@ class JobFiles:
         """The device ids the engine gave a rank, as suan.exec._rank wrote them."""
         return self.run_dir(job_id, attempt) / f"rank-{rank}.devices"
 
+    def assigned_devices(self, job_id: str, attempt: int, rank: int) -> tuple[int, ...] | None:
+        """The device ids the engine gave a rank, when they were read back; else None."""
+        try:
+            text = self.devices_path(job_id, attempt, rank).read_text()
+            return tuple(int(item) for item in text.split(",") if item.strip())
+        except (OSError, ValueError):
+            return None
+
+    def record_devices(self, job_id: str, attempt: int, rank: int, ids: str) -> None:
+        """Write the ids an engine reports for a rank ("0,3"), if they are device indices."""
+        items = [item.strip() for item in ids.split(",") if item.strip()]
+        if items and all(item.isdigit() for item in items):
+            path = self.devices_path(job_id, attempt, rank)
+            path.with_suffix(".tmp").write_text(",".join(items) + "\n")
+            path.with_suffix(".tmp").replace(path)
+
     def write_launch(self, job: JobLaunch, document: dict) -> Path:
         """Write the attempt's `launch.json` for suan.exec._rank: readable by its owner only (it
         holds the job's environment), owned by the account the ranks run as."""

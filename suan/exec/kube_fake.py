@@ -679,6 +679,25 @@ class FakeKubernetes:
                 )
         return None
 
+    def _plugin_devices(self, pod: dict[str, Any]) -> list[int] | None:
+        """The lowest nvidia.com/gpu indices of the Pod's node that no running Pod holds."""
+        count = _limits(pod).get("nvidia.com/gpu", 0)
+        if not count:
+            return None
+        node = pod["spec"].get("nodeName")
+        held = {
+            int(i)
+            for (plural, _, _), other in self._objects.items()
+            if plural == "pods"
+            and other is not pod
+            and other["spec"].get("nodeName") == node
+            and other["status"].get("phase") == "Running"
+            for i in (other["metadata"].get("annotations") or {}).get(FAKE_GPU_IDS, "").split(",")
+            if i
+        }
+        free = (i for i in range(1 << 16) if i not in held)
+        return [next(free) for _ in range(count)]
+
     def _start(self, namespace: str, name: str, pod: dict[str, Any]) -> None:
         """Run the Pod's first container as a local process (as its securityContext's uid and
         gid, when it names them and the fake runs as root)."""
@@ -689,6 +708,12 @@ class FakeKubernetes:
             value = str(item.get("value", ""))
             env[item["name"]] = "127.0.0.1" if _POD_DNS.match(value) else value
         env["HOSTNAME"] = name
+        ids = self._plugin_devices(pod)
+        if ids is not None:  # as NVIDIA's device plugin does (deviceIDStrategy: index)
+            env["NVIDIA_VISIBLE_DEVICES"] = ",".join(str(i) for i in ids)
+            pod["metadata"].setdefault("annotations", {})[FAKE_GPU_IDS] = env[
+                "NVIDIA_VISIBLE_DEVICES"
+            ]
         sandbox = self.workdir / "pods" / namespace / name
         sandbox.mkdir(parents=True, exist_ok=True)
         workdir = container.get("workingDir")
@@ -931,6 +956,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._route("DELETE")
+
+
+FAKE_GPU_IDS = "fake.suan.io/gpu-ids"
+"""Where the fake kubelet notes the GPU indices its stand-in device plugin gave a Pod."""
 
 
 def _run_as(pod: Mapping[str, Any]) -> dict[str, Any]:

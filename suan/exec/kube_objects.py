@@ -115,6 +115,10 @@ class LaunchSpec:
     run_as: tuple[int, int] | None = None
     tolerations: tuple[Mapping[str, Any], ...] = ()
     extra_labels: Mapping[str, str] = field(default_factory=dict)
+    devices_env: str = ""
+    """The variable the device plugin sets to the ids it gave the container (NVIDIA's plugin:
+    NVIDIA_VISIBLE_DEVICES); when set, ranks with devices first print it (`suan-devices: ...`)
+    so that the ids read back from the Pod's log become the placement of record."""
 
     @property
     def world_size(self) -> int:
@@ -170,6 +174,18 @@ def launch_service(spec: LaunchSpec) -> dict[str, Any]:
     return to_manifest(service)
 
 
+DEVICES_PREFIX = "suan-devices: "
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def devices_printer(variable: str) -> list[str]:
+    """The prefix of a rank's command that prints the device plugin's `variable` as the log's
+    first line (`suan-devices: 0,3`), then becomes the command."""
+    if not _VARIABLE.match(variable):
+        raise ValueError(f"{variable!r} is not an environment variable name")
+    return ["/bin/sh", "-c", f'echo "{DEVICES_PREFIX}${{{variable}-}}"; exec "$@"', "suan-rank"]
+
+
 def rank_pod(
     spec: LaunchSpec, rank: int, owner_uid: str = "", visible_devices_env: str = ""
 ) -> dict[str, Any]:
@@ -182,10 +198,13 @@ def rank_pod(
         environment[visible_devices_env] = ",".join(str(i) for i in range(devices))
     env = [k.V1EnvVar(name=key, value=value) for key, value in sorted(environment.items())]
     limits = {spec.resource: str(devices)} if spec.resource and devices else None
+    command = list(spec.command)
+    if spec.devices_env and devices:
+        command = [*devices_printer(spec.devices_env), *command]
     container = k.V1Container(
         name=CONTAINER_NAME,
         image=spec.image,
-        command=list(spec.command),
+        command=command,
         env=env,
         working_dir=spec.workdir or None,
         ports=[k.V1ContainerPort(name="rendezvous", container_port=spec.master_port)]

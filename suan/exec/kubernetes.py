@@ -64,6 +64,7 @@ from suan.exec.kube_inventory import (
 from suan.exec.kube_objects import (
     ANNOTATION_DEVICES,
     ANNOTATION_NODE,
+    DEVICES_PREFIX,
     LABEL_LAUNCH,
     LABEL_MANAGED,
     LaunchSpec,
@@ -118,6 +119,9 @@ class KubernetesSettings:
     default_image: str = ""
     simulated: bool = False
     grace_s: int = 30
+    devices_env: Mapping[str, str] = field(
+        default_factory=lambda: {"nvidia.com/gpu": "NVIDIA_VISIBLE_DEVICES"}
+    )
     master_port_base: int = 29500
     request_timeout_s: float = 30.0
     watch_timeout_s: int = 300
@@ -137,6 +141,7 @@ class _Tracked:
     cleaned: bool = False
     copied: dict[int, int] = field(default_factory=dict)
     gone: set[int] = field(default_factory=set)  # ranks whose Pod a GET found missing
+    no_ids: set[int] = field(default_factory=set)  # ranks whose log gave no device indices
 
 
 def _api(settings: KubernetesSettings) -> Any:
@@ -511,6 +516,7 @@ class KubernetesExecutor:
                 for replica, env in zip(placement, envs, strict=True)
             ),
             resource=resource,
+            devices_env=self.settings.devices_env.get(resource, ""),
             master_port=port,
             workdir=job.workdir,
             grace_s=self.settings.grace_s,
@@ -689,14 +695,27 @@ class KubernetesExecutor:
         self, tracked: _Tracked, handle: RankHandle, pod: Mapping[str, Any] | None
     ) -> RankStatus:
         recorded = self.files.exit_code(handle.job_id, handle.attempt, handle.rank)
+        devices = self._devices_given(tracked, handle, pod)
         if pod is None:
-            return RankStatus(handle.rank, False, recorded)
+            return RankStatus(handle.rank, False, recorded, devices)
         running, code = pod_state(pod)
         if running:
-            return RankStatus(handle.rank, True)
+            return RankStatus(handle.rank, True, devices=devices)
         if code is not None and recorded is None:
             self._record_exit(handle, code)
-        return RankStatus(handle.rank, False, code if code is not None else recorded)
+        return RankStatus(handle.rank, False, code if code is not None else recorded, devices)
+
+    def _devices_given(
+        self, tracked: _Tracked, handle: RankHandle, pod: Mapping[str, Any] | None
+    ) -> tuple[int, ...] | None:
+        """The ids the device plugin gave a rank, read back from the first line of its Pod's
+        log (kube_objects.devices_printer) once it has started; None while unknown."""
+        given = self.files.assigned_devices(handle.job_id, handle.attempt, handle.rank)
+        started = pod is not None and (pod.get("status") or {}).get("phase") != "Pending"
+        if given is None and handle.devices and started and handle.rank not in tracked.no_ids:
+            self._copy_log(tracked, handle)
+            given = self.files.assigned_devices(handle.job_id, handle.attempt, handle.rank)
+        return given
 
     def _record_exit(self, handle: RankHandle, code: int) -> None:
         path = self.files.exit_path(handle.job_id, handle.attempt, handle.rank)
@@ -765,6 +784,18 @@ class KubernetesExecutor:
                 self._copy_log(tracked, handle)
         return self.files.read_log(job_id, rank, offset, limit)
 
+    def _read_devices(self, tracked: _Tracked, handle: RankHandle, data: bytes) -> None:
+        """Record the ids on the log's first line (`suan-devices: 0,3`); a rank whose first
+        line says none, or ids that are not indices (UUIDs), is not asked again."""
+        line = _first_line(data)
+        if not line:
+            return  # nothing logged yet
+        if line.startswith(DEVICES_PREFIX):
+            ids = line.removeprefix(DEVICES_PREFIX)
+            self.files.record_devices(handle.job_id, handle.attempt, handle.rank, ids)
+        if self.files.assigned_devices(handle.job_id, handle.attempt, handle.rank) is None:
+            tracked.no_ids.add(handle.rank)
+
     def _copy_log(self, tracked: _Tracked, handle: RankHandle) -> None:
         """Append what the Pod logged since the last copy to the shared log file."""
         marker = self.files.run_dir(handle.job_id, handle.attempt) / f"rank-{handle.rank}.copied"
@@ -785,6 +816,8 @@ class KubernetesExecutor:
             return
         if len(data) <= done:
             return
+        if done == 0:
+            self._read_devices(tracked, handle, data)
         log = self.files.log_path(handle.job_id, handle.rank)
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
@@ -792,6 +825,10 @@ class KubernetesExecutor:
         tracked.copied[handle.rank] = len(data)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(str(len(data)))
+
+
+def _first_line(data: bytes) -> str:
+    return data.split(b"\n", 1)[0].decode(errors="replace") if b"\n" in data else ""
 
 
 def launch_identity(job: JobLaunch) -> tuple[int, int] | None:

@@ -323,17 +323,10 @@ class SlurmExecutor:
         self, job_id: str, tracked: _Tracked, handle: RankHandle, state: str
     ) -> RankStatus:
         code = self.files.exit_code(job_id, handle.attempt, handle.rank)
-        devices = self._assigned(job_id, handle)
+        devices = self.files.assigned_devices(job_id, handle.attempt, handle.rank)
         if code is not None:
             return RankStatus(handle.rank, False, code, devices)
         return RankStatus(handle.rank, state in ACTIVE, None, devices)
-
-    def _assigned(self, job_id: str, handle: RankHandle) -> tuple[int, ...] | None:
-        try:
-            text = self.files.devices_path(job_id, handle.attempt, handle.rank).read_text()
-            return tuple(int(item) for item in text.split(",") if item.strip())
-        except (OSError, ValueError):
-            return None
 
     def stop(self, job_id: str, grace_s: float) -> None:
         """SIGTERM every rank now; the job is cancelled after `grace_s` (by `poll()`)."""
