@@ -65,6 +65,7 @@ class KubernetesSection(_Section):
     default_image: str = Field(default="", alias="defaultImage")
     simulated: bool = False
     grace_s: int = Field(default=30, ge=0, alias="graceSeconds")
+    devices_env: dict[str, str] | None = Field(default=None, alias="devicesEnv")
 
 
 def _checked(model: type[_Section], section: Mapping[str, Any], engine: str) -> Any:
@@ -155,6 +156,8 @@ def _kubernetes(home: Path, section: KubernetesSection, catalog: Catalog) -> tup
         "simulated": section.simulated,
         "grace_s": section.grace_s,
     }
+    if section.devices_env is not None:
+        values["devices_env"] = dict(section.devices_env)
     if section.topology is not None:
         values["topology_labels"] = {tier: tuple(keys) for tier, keys in section.topology.items()}
     return KubernetesExecutor(home, KubernetesSettings(**values), catalog), section.simulated
