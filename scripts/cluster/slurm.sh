@@ -123,6 +123,9 @@ stop() {
   for proc in /proc/[0-9]*; do
     case "$(tr '\0' ' ' 2>/dev/null < "$proc/cmdline")" in
       slurmd\ *"$D/slurm.conf"*|slurmctld\ *"$D/slurm.conf"*|munged\ *"$D/munge/"*) kill "${proc#/proc/}" 2>/dev/null || true ;;
+      slurmstepd:*)  # a step of this cluster's jobs outlives its slurmd: its env names our conf
+        tr '\0' '\n' 2>/dev/null < "$proc/environ" | grep -qx "SLURM_CONF=$D/slurm.conf" \
+          && kill -9 "${proc#/proc/}" 2>/dev/null || true ;;
     esac
   done
   sleep 0.5
