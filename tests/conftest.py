@@ -44,17 +44,28 @@ def slurm_engine(engines_started):
 TENANT = "suan-tenant"
 
 
-@pytest.fixture(scope="session")
-def os_account():
-    """An unprivileged OS account for jobs to run as (made once, as root; skips otherwise)."""
+def account(name: str) -> pwd.struct_passwd:
+    """The unprivileged OS account `name`, made if missing (as root; skips otherwise)."""
     try:
-        return pwd.getpwnam(TENANT)
+        return pwd.getpwnam(name)
     except KeyError:
         pass
     if os.geteuid() != 0 or shutil.which("useradd") is None:
         pytest.skip("running ranks as another account needs root and useradd")
-    subprocess.run(["useradd", "--system", "--no-create-home", TENANT], check=True)
-    return pwd.getpwnam(TENANT)
+    subprocess.run(["useradd", "--system", "--no-create-home", name], check=True)
+    return pwd.getpwnam(name)
+
+
+@pytest.fixture(scope="session")
+def os_account():
+    """An unprivileged OS account for jobs to run as."""
+    return account(TENANT)
+
+
+@pytest.fixture(scope="session")
+def second_account(os_account):
+    """A second tenant's account, for attacks of one tenant on another."""
+    return account(TENANT + "2")
 
 
 @pytest.fixture(scope="session")

@@ -144,7 +144,14 @@ def create_app(services: Services) -> FastAPI:
     @app.post("/v1/jobs", status_code=201)
     def submit_jobs(body: SubmitRequest, caller: Caller, session: SessionDep) -> dict[str, Any]:
         """Submit a spec file: its Jobs are queued, its Queues defined (admins only)."""
-        result = submit(session, caller, body.yaml, body.workdir, services.config.home)
+        result = submit(
+            session,
+            caller,
+            body.yaml,
+            body.workdir,
+            services.config.home,
+            services.config.checkpoint_roots,
+        )
         session.commit()
         if services.wake:
             services.wake()

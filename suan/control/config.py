@@ -16,7 +16,9 @@ class ControlConfig:
     `restart_backoff_s` is the wait before the first gang restart (doubling after each);
     `stop_grace_s` the time between SIGTERM and SIGKILL when a job is stopped;
     `launch_refusals` how many times in a row an engine may refuse a job's launch before the
-    job fails with the engine's message; `identity` which OS account each job's ranks run as.
+    job fails with the engine's message; `identity` which OS account each job's ranks run as;
+    `checkpoint_roots` the operator's directories under which each user may name checkpoint
+    directories (`<root>/<user>/...`, beside `<home>/users/<user>/`).
     """
 
     home: Path
@@ -28,3 +30,4 @@ class ControlConfig:
     inventory_s: float = 5.0
     launch_refusals: int = 3
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
+    checkpoint_roots: tuple[str, ...] = ()

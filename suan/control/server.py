@@ -63,6 +63,7 @@ class ServerOptions:
     probe_timeout_s: float = 60.0
     inventory_s: float = 5.0
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
+    checkpoint_roots: tuple[str, ...] = ()
 
 
 def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
@@ -78,6 +79,7 @@ def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
         "probe_timeout_s": settings.storage.timeout_s,
         "inventory_s": settings.inventory_s,
         "identity": IdentityPolicy(settings.identity.run_as, dict(settings.identity.accounts)),
+        "checkpoint_roots": tuple(settings.storage.checkpoint_roots),
     }
     values.update({key: value for key, value in overrides.items() if value is not None})
     return ServerOptions(**values)
@@ -140,6 +142,7 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
         stop_grace_s=options.stop_grace_s,
         inventory_s=options.inventory_s,
         identity=options.identity,
+        checkpoint_roots=options.checkpoint_roots,
     )
     store = Store.open(database_url(options.home, options.db))
     ensure_admin_token(store, options.home)
@@ -190,7 +193,9 @@ def serve(options: ServerOptions) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    os.umask(0o077)  # the store, the admin token and job files are the server's alone
     with home_lock(options.home):
+        options.home.chmod(0o711)  # jobs run as other accounts pass through to their own dirs
         app, _, _ = build(options)
         uvicorn.run(
             app, host=options.host, port=options.port, log_level="warning", access_log=False

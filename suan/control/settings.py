@@ -8,6 +8,7 @@
     storage:
       probe: true                      # check at start that every node sees SUAN_HOME
       timeoutSeconds: 60
+      checkpointRoots: [/shared/ckpt]  # users may name checkpoint dirs under <root>/<user>/
     identity:
       runAs: submitter                 # server (default) | submitter: each job as its user's
       accounts: {alice: alice}         # Suan user -> OS account (default: the same name)
@@ -35,6 +36,7 @@ class StorageSection(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     probe: bool = True
     timeout_s: float = Field(default=60.0, gt=0, le=3600, alias="timeoutSeconds")
+    checkpoint_roots: list[str] = Field(default_factory=list, alias="checkpointRoots")
 
 
 class IdentitySection(BaseModel):

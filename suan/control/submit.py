@@ -10,6 +10,7 @@ unless the caller is an admin.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -53,9 +54,17 @@ def raw_documents(text: str) -> list[dict[str, Any]]:
 
 
 def submit(
-    session: Session, identity: Identity, text: str, workdir: str | None, home: Path
+    session: Session,
+    identity: Identity,
+    text: str,
+    workdir: str | None,
+    home: Path,
+    checkpoint_roots: tuple[str, ...] = (),
 ) -> Submission:
-    """Validate and store the spec file `text`; raise SpecError (422) or Forbidden (403)."""
+    """Validate and store the spec file `text`; raise SpecError (422) or Forbidden (403).
+
+    A job's `checkpoint.dir` must lie in its user's area: `<home>/users/<user>/`, or
+    `<root>/<user>/` under one of the operator's `checkpoint_roots`."""
     jobs, queues = load_documents_text(text, "request")
     if not jobs and not queues:
         raise SpecError(
@@ -75,6 +84,7 @@ def submit(
         raise Forbidden(f"only a cluster admin defines queues; {identity.user} is not one")
     known = {q.name for q in load_queues(session)} | {q.name for q in queues}
     problems = _job_problems(jobs, job_docs, known, identity)
+    problems += _checkpoint_problems(jobs, job_docs, identity, home, checkpoint_roots)
     if problems:
         raise SpecError("request", problems)
     result = Submission()
@@ -85,6 +95,36 @@ def submit(
         row = _store_job(session, identity, job, document, workdir, home)
         result.jobs.append({"id": row.id, "name": row.name, "queue": row.queue})
     return result
+
+
+def user_areas(user: str, home: Path, roots: tuple[str, ...]) -> list[Path]:
+    """Where `user`'s jobs may keep checkpoints of their own naming."""
+    return [Path(home) / "users" / user, *(Path(root) / user for root in roots)]
+
+
+def _checkpoint_problems(
+    jobs: list[Job],
+    job_docs: list[tuple[int, dict[str, Any]]],
+    identity: Identity,
+    home: Path,
+    roots: tuple[str, ...],
+) -> list[FieldProblem]:
+    problems = []
+    for job, (index, document) in zip(jobs, job_docs, strict=True):
+        wanted = ((document.get("spec") or {}).get("checkpoint") or {}).get("dir")
+        if not wanted:
+            continue
+        areas = user_areas(job.user or identity.user, home, roots)
+        path = Path(os.path.normpath(str(wanted)))
+        if not path.is_absolute() or not any(path.is_relative_to(area) for area in areas):
+            problems.append(
+                FieldProblem(
+                    f"documents[{index}].spec.checkpoint.dir",
+                    f"{wanted!r} is outside your area",
+                    "a path under " + " or ".join(f"{area}/" for area in areas),
+                )
+            )
+    return problems
 
 
 def _model_problems(model: str, path: str) -> list[FieldProblem]:

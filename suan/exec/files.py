@@ -56,12 +56,14 @@ class JobFiles:
             directory.mkdir(parents=True, exist_ok=True)
         owned = [self.job_dir(job.job_id), run_dir.parent, run_dir, logs, *logs.glob("*.log")]
         if job.checkpoint_dir:
-            Path(job.checkpoint_dir).mkdir(parents=True, exist_ok=True)
-            owned.append(Path(job.checkpoint_dir))
+            owned.append(self._checkpoint_dir(job))
         if job.run_as is not None:
             for path in owned:
                 os.chown(path, job.run_as.uid, job.run_as.gid)
             self.job_dir(job.job_id).chmod(0o700)
+            for shared in (self.home, self.home / "jobs", self.home / "users"):
+                if shared.exists():  # other accounts may pass through, not list or read
+                    shared.chmod(0o711)
         return run_dir
 
     def remote_handles(
@@ -120,6 +122,26 @@ class JobFiles:
             path = self.devices_path(job_id, attempt, rank)
             path.with_suffix(".tmp").write_text(",".join(items) + "\n")
             path.with_suffix(".tmp").replace(path)
+
+    def _checkpoint_dir(self, job: JobLaunch) -> Path:
+        """The job's checkpoint directory, made if missing. Refused (EngineError) when its path
+        goes through a symlink, or, for a job run as an account, when it exists and belongs to
+        another account: the server would otherwise hand someone else's files to this job."""
+        from suan.exec import EngineError
+
+        path = Path(os.path.abspath(job.checkpoint_dir))
+        if os.path.realpath(path) != str(path):
+            raise EngineError(f"checkpoint dir {path} goes through a symbolic link: refused")
+        if job.run_as is not None and path.exists():
+            owner = path.stat().st_uid
+            if owner not in (job.run_as.uid, os.geteuid()):
+                raise EngineError(f"checkpoint dir {path} belongs to another account: refused")
+        made = [parent for parent in (path, *path.parents) if not parent.exists()]
+        path.mkdir(parents=True, exist_ok=True)
+        if job.run_as is not None:
+            for directory in made:  # what the server made for the job is the job's
+                os.chown(directory, job.run_as.uid, job.run_as.gid)
+        return path
 
     def write_launch(self, job: JobLaunch, document: dict) -> Path:
         """Write the attempt's `launch.json` for suan.exec._rank: readable by its owner only (it
