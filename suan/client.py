@@ -191,6 +191,10 @@ class Client:
     def whoami(self) -> dict[str, Any]:
         return self._request("GET", "/v1/whoami")
 
+    def audit(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest mutating API calls, newest first (cluster admins only)."""
+        return self._request("GET", "/v1/audit", params={"limit": limit})["calls"]
+
     def create_user(self, name: str, admin: bool = False) -> str:
         """Create a user (cluster admins only); the new token, shown only this once."""
         return self._request("POST", "/v1/users", json={"name": name, "admin": admin})["token"]

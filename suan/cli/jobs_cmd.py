@@ -237,6 +237,25 @@ def users_whoami() -> None:
     typer.echo(f"{me['user']}{' (admin)' if me['admin'] else ''}")
 
 
+def audit_command(
+    limit: int = typer.Option(100, "--limit", help="How many calls, newest first."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The audit log: every mutating API call, who made it and its status (admins only)."""
+    with Client() as client:
+        calls = client.audit(limit)
+    if as_json:
+        _print_json(calls)
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("TIME", "USER", "CALL", "STATUS"):
+        table.add_column(column)
+    for call in calls:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(call["time"]))
+        table.add_row(stamp, call["user"], f"{call['method']} {call['path']}", str(call["status"]))
+    Console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.command("submit")(submit_command)
     app.command("jobs")(jobs_command)
@@ -244,5 +263,6 @@ def register(app: typer.Typer) -> None:
     app.command("logs")(logs_command)
     app.command("cancel")(cancel_command)
     app.command("nodes")(nodes_command)
+    app.command("audit")(audit_command)
     app.command("queues")(queues_command)
     app.add_typer(users, name="users")

@@ -7,10 +7,12 @@ TOKEN`. Errors are JSON: 401 without a valid token, 403 when the caller may not 
 (`loc`) for invalid input. The OpenAPI document is at `/openapi.json`.
 """
 
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -18,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import suan
+from suan.control.audit import MUTATING, recent, record_call
 from suan.control.auth import Identity, can_manage, create_user, identify
 from suan.control.config import ControlConfig
 from suan.control.inventory import ClusterInventory
@@ -119,6 +122,44 @@ def create_app(services: Services) -> FastAPI:
                 "manage only their own jobs and those of queues they administer",
             )
         return row
+
+    pending_audit: set[asyncio.Task[None]] = set()
+
+    @app.middleware("http")
+    async def audit_log(request: Request, call_next: Any) -> Any:
+        """Record every mutating call. The write runs beside the request, not inside it: the
+        request's own transaction commits only after this returns (a wait here would lock
+        SQLite against itself)."""
+        response = await call_next(request)
+        if request.method in MUTATING:
+            header = request.headers.get("authorization", "")
+            token = header[7:].strip() if header.lower().startswith("bearer ") else None
+            task = asyncio.create_task(
+                run_in_threadpool(
+                    record_call,
+                    services.store,
+                    token,
+                    request.method,
+                    request.url.path,
+                    response.status_code,
+                )
+            )
+            pending_audit.add(task)
+            task.add_done_callback(pending_audit.discard)
+        return response
+
+    @app.get("/v1/audit")
+    def audit(
+        caller: Caller,
+        session: SessionDep,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> dict[str, Any]:
+        """The newest mutating API calls (cluster admins only)."""
+        if not caller.admin:
+            raise HTTPException(
+                403, f"only a cluster admin reads the audit log; {caller.user} is not one"
+            )
+        return {"calls": recent(session, limit)}
 
     @app.exception_handler(SpecError)
     async def spec_error(_request: Request, error: SpecError) -> JSONResponse:
@@ -237,8 +278,11 @@ def create_app(services: Services) -> FastAPI:
         )
         cluster = services.inventory.current()
         views = [node_view(node, services.config.simulated, holding) for node in cluster]
-        return {"engine": services.executor.engine, "error": services.inventory.error,
-                "nodes": views}
+        return {
+            "engine": services.executor.engine,
+            "error": services.inventory.error,
+            "nodes": views,
+        }
 
     @app.get("/v1/queues")
     def queues(_caller: Caller, session: SessionDep) -> dict[str, Any]:

@@ -104,3 +104,15 @@ class EventRow(Base):
     message: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index("ix_events_job_time", "job_id", "time"),)
+
+
+class AuditRow(Base):
+    """One mutating API call: when, by whom (`-` without a valid token), what, and its status."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[float] = mapped_column(Float, index=True)
+    user: Mapped[str] = mapped_column(String(63))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,39 @@
+"""The audit log: every mutating API call (POST, PUT, PATCH, DELETE), accepted or refused, with
+the caller it was made as. Cluster admins read it (`GET /v1/audit`, `suan audit`)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from suan.control.auth import identify
+from suan.control.models import AuditRow
+from suan.control.store import Store
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def record_call(store: Store, token: str | None, method: str, path: str, status: int) -> None:
+    """Append one call; the user is the token's, or `-` when there is no valid token."""
+    with store.session() as session:
+        caller = identify(session, token) if token else None
+        session.add(
+            AuditRow(
+                time=time.time(),
+                user=caller.user if caller else "-",
+                method=method,
+                path=path[:2000],
+                status=status,
+            )
+        )
+
+
+def recent(session: Any, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` calls, newest first."""
+    rows = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(limit))
+    return [
+        {"time": r.time, "user": r.user, "method": r.method, "path": r.path, "status": r.status}
+        for r in rows
+    ]
