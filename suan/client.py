@@ -195,9 +195,11 @@ class Client:
         """The newest mutating API calls, newest first (cluster admins only)."""
         return self._request("GET", "/v1/audit", params={"limit": limit})["calls"]
 
-    def create_user(self, name: str, admin: bool = False) -> str:
-        """Create a user (cluster admins only); the new token, shown only this once."""
-        return self._request("POST", "/v1/users", json={"name": name, "admin": admin})["token"]
+    def create_user(self, name: str, admin: bool = False, rotate: bool = False) -> str:
+        """Create a user (cluster admins only); the new token, shown only this once. An
+        existing user is a 409 unless `rotate`, which revokes its old tokens."""
+        body = {"name": name, "admin": admin, "rotate": rotate}
+        return self._request("POST", "/v1/users", json=body)["token"]
 
     def healthy(self) -> bool:
         try:

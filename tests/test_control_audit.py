@@ -3,6 +3,7 @@ with its caller and status, and only cluster admins can read it."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from control_helpers import job_yaml
 from control_helpers import server as server
@@ -41,3 +42,23 @@ def test_every_mutating_call_is_in_the_audit_log_and_only_admins_read_it(server)
             ("admin", "POST", "/v1/users", 201),
         ]
     )
+
+
+def test_adding_an_existing_user_is_refused_and_rotation_revokes_the_old_token(server):
+    admin = server.client()
+    first = admin.create_user("dave")
+    with pytest.raises(ApiError) as exists:
+        admin.create_user("dave")
+    assert exists.value.status == 409 and "rotate" in str(exists.value)
+    assert server.client(first).whoami()["user"] == "dave"
+    second = admin.create_user("dave", rotate=True)
+    with pytest.raises(ApiError) as revoked:
+        server.client(first).whoami()
+    assert revoked.value.status == 401
+    assert server.client(second).whoami()["user"] == "dave"
+    loose = httpx.post(
+        f"{server.url}/v1/users",
+        json={"name": "erin", "admin": "yes"},
+        headers={"Authorization": f"Bearer {server.token}"},
+    )
+    assert loose.status_code == 422 and "admin" in loose.text

@@ -222,10 +222,13 @@ users = typer.Typer(help="Users and their API tokens (cluster admins only).", no
 def users_add(
     name: str = typer.Argument(..., help="User name (lowercase letters, digits, '-')."),
     admin: bool = typer.Option(False, "--admin", help="Make a cluster admin."),
+    rotate: bool = typer.Option(
+        False, "--rotate", help="For an existing user: revoke its tokens and issue a new one."
+    ),
 ) -> None:
     """Create a user and print a new API token for them (shown only once)."""
     with Client() as client:
-        token = client.create_user(name, admin)
+        token = client.create_user(name, admin, rotate)
     typer.echo(token)
 
 

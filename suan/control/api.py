@@ -15,13 +15,13 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import suan
 from suan.control.audit import MUTATING, recent, record_call
-from suan.control.auth import Identity, can_manage, create_user, identify
+from suan.control.auth import Identity, UserExists, can_manage, create_user, identify
 from suan.control.config import ControlConfig
 from suan.control.inventory import ClusterInventory
 from suan.control.jobs import load_queues, rank_count, scheduler_job
@@ -57,10 +57,12 @@ class SubmitRequest(BaseModel):
 
 
 class UserRequest(BaseModel):
-    """A user to create (or whose admin flag to change), who gets a new token."""
+    """A user to create, who gets a new token; `rotate` for an existing user revokes its old
+    tokens (and sets `admin`) instead of being refused with 409."""
 
     name: str = Field(pattern=NAME_PATTERN)
-    admin: bool = False
+    admin: StrictBool = False
+    rotate: StrictBool = False
 
 
 def _problem_json(error: SpecError) -> list[dict[str, Any]]:
@@ -300,7 +302,10 @@ def create_app(services: Services) -> FastAPI:
             raise HTTPException(
                 403, f"only a cluster admin creates users; {caller.user} is not one"
             )
-        token = create_user(session, body.name, body.admin)
+        try:
+            token = create_user(session, body.name, body.admin, body.rotate)
+        except UserExists as exc:
+            raise HTTPException(409, str(exc)) from None
         return {"name": body.name, "admin": body.admin, "token": token}
 
     return app

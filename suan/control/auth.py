@@ -15,9 +15,11 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from suan.control.models import JobRow, TokenRow, UserRow
+from suan.errors import SuanError
 
 TOKEN_PREFIX = "suan_"
 
@@ -39,13 +41,22 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_user(session: Session, name: str, admin: bool = False) -> str:
-    """Create `name` (or keep it, updating `admin`) and return a fresh token for it."""
+class UserExists(SuanError):
+    """A user of that name exists and the call did not ask to rotate its token."""
+
+
+def create_user(session: Session, name: str, admin: bool = False, rotate: bool = False) -> str:
+    """Create `name` and return a fresh token for it. For an existing user this is an error
+    (UserExists) unless `rotate`: then its old tokens are revoked, `admin` is set, and the new
+    token is its only one."""
     row = session.get(UserRow, name)
     if row is None:
         session.add(UserRow(name=name, admin=admin, created_at=time.time()))
+    elif not rotate:
+        raise UserExists(f"user {name!r} exists; rotate its token instead (revokes the old ones)")
     else:
         row.admin = admin
+        session.execute(delete(TokenRow).where(TokenRow.user == name))
     session.flush()
     token = new_token()
     session.add(TokenRow(digest=digest(token), user=name, created_at=time.time()))

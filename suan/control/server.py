@@ -111,7 +111,7 @@ def ensure_admin_token(store: Store, home: Path) -> str:
             found = identify(session, token)
             if found is not None and found.admin:
                 return token
-        token = create_user(session, ADMIN_USER, admin=True)
+        token = create_user(session, ADMIN_USER, admin=True, rotate=True)
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
     path.write_text(token + "\n")
