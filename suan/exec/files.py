@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     from suan.exec import JobLaunch, RankHandle
 
 
+SHIM = Path(__file__).with_name("_shim.py")
+"""Runs a rank's command and records its exit code (stdlib only: `python -I -S`)."""
+RANK_STARTER = Path(__file__).with_name("_rank.py")
+"""Starts one rank on a node from `launch.json` (stdlib only: `python -I -S`)."""
+
+
 class JobFiles:
     """Paths of one home's job files, and reading a rank's log from an offset."""
 
@@ -119,9 +125,17 @@ class JobFiles:
         """Write the ids an engine reports for a rank ("0,3"), if they are device indices."""
         items = [item.strip() for item in ids.split(",") if item.strip()]
         if items and all(item.isdigit() for item in items):
-            path = self.devices_path(job_id, attempt, rank)
-            path.with_suffix(".tmp").write_text(",".join(items) + "\n")
-            path.with_suffix(".tmp").replace(path)
+            _replace_text(self.devices_path(job_id, attempt, rank), ",".join(items) + "\n")
+
+    def record_exit(self, job_id: str, attempt: int, rank: int, code: int) -> None:
+        """Write a rank's exit code where the shim would have (for engines that learn it)."""
+        path = self.exit_path(job_id, attempt, rank)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _replace_text(path, f"{code}\n")
+
+    def exit_count(self, job_id: str, attempt: int) -> int:
+        """How many ranks of an attempt have written their exit code."""
+        return sum(1 for _ in self.run_dir(job_id, attempt).glob("*.exit"))
 
     def _checkpoint_dir(self, job: JobLaunch) -> Path:
         """The job's checkpoint directory, made if missing. Refused (EngineError) when its path
@@ -147,10 +161,7 @@ class JobFiles:
         """Write the attempt's `launch.json` for suan.exec._rank: readable by its owner only (it
         holds the job's environment), owned by the account the ranks run as."""
         path = self.run_dir(job.job_id, job.attempt) / "launch.json"
-        document = {**document, "run_as": _identity(job)}
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=1)
+        write_private(path, json.dumps({**document, "run_as": _identity(job)}, indent=1))
         if job.run_as is not None:
             os.chown(path, job.run_as.uid, job.run_as.gid)
         return path
@@ -179,3 +190,17 @@ def _identity(job: JobLaunch) -> dict | None:
     if job.run_as is None:
         return None
     return {"name": job.run_as.name, "uid": job.run_as.uid, "gid": job.run_as.gid}
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it may hold a job's environment)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write `text` to `path` at once (readers see the old file or the whole new one)."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text)
+    temporary.replace(path)

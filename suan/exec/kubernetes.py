@@ -702,7 +702,7 @@ class KubernetesExecutor:
         if running:
             return RankStatus(handle.rank, True, devices=devices)
         if code is not None and recorded is None:
-            self._record_exit(handle, code)
+            self.files.record_exit(handle.job_id, handle.attempt, handle.rank, code)
         return RankStatus(handle.rank, False, code if code is not None else recorded, devices)
 
     def _devices_given(
@@ -716,13 +716,6 @@ class KubernetesExecutor:
             self._copy_log(tracked, handle)
             given = self.files.assigned_devices(handle.job_id, handle.attempt, handle.rank)
         return given
-
-    def _record_exit(self, handle: RankHandle, code: int) -> None:
-        path = self.files.exit_path(handle.job_id, handle.attempt, handle.rank)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(f"{code}\n")
-        tmp.replace(path)
 
     def _finish(self, job_id: str, tracked: _Tracked) -> None:
         """Every rank ended: keep the logs, then delete the Service (and its Pods)."""

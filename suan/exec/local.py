@@ -30,11 +30,8 @@ from suan.exec import (
     handles_by_job,
 )
 from suan.exec.environment import rank_environments
-from suan.exec.files import JobFiles
+from suan.exec.files import SHIM, JobFiles
 from suan.exec.local_node import local_node
-
-SHIM = Path(__file__).with_name("_shim.py")
-"""Run as a plain script (`python -I -S`): only the standard library, no package imports."""
 
 
 def process_start_ticks(pid: int) -> int | None:

@@ -17,9 +17,7 @@ from suan.cluster.snapshot import ReplicaPlacement
 PROCESS_MODES = ("per-replica", "per-device")
 
 
-def processes(
-    replicas: tuple[ReplicaPlacement, ...], mode: str
-) -> tuple[ReplicaPlacement, ...]:
+def processes(replicas: tuple[ReplicaPlacement, ...], mode: str) -> tuple[ReplicaPlacement, ...]:
     """The processes to launch for `replicas`, in rank order."""
     if mode != "per-device":
         return replicas

@@ -66,14 +66,11 @@ from suan.exec import (
     launch_name,
 )
 from suan.exec.environment import base_environment, rank_environments, visible_devices_variable
-from suan.exec.files import JobFiles
+from suan.exec.files import RANK_STARTER, SHIM, JobFiles
 from suan.exec.local import free_port
 from suan.exec.ray_inventory import RayInventoryRules, ray_nodes
 from suan.jobs._problems import describe_errors
 
-HERE = Path(__file__).parent
-RANK_SCRIPT = HERE / "_rank.py"
-SHIM = HERE / "_shim.py"
 NODE_VAR = "SUAN_RAY_NODE"
 LOCAL_VAR = "SUAN_RAY_LOCAL_INDEX"
 
@@ -298,7 +295,7 @@ class RayExecutor:
             "ranks": ranks,
         }
         launch_json = self.files.write_launch(job, document)
-        argv = [self.settings.python, "-I", "-S", str(RANK_SCRIPT), str(launch_json)]
+        argv = [self.settings.python, "-I", "-S", str(RANK_STARTER), str(launch_json)]
         for spec in specs:
             spec["start"]["argv"] = argv
         result = self._request(
@@ -394,7 +391,7 @@ class RayExecutor:
         `status_interval_s`, or a stop is under way, or a rank wrote its exit file since."""
         stale = []
         for job_id, tracked in self._jobs.items():
-            exits = sum(1 for _ in self.files.run_dir(job_id, tracked.attempt).glob("*.exit"))
+            exits = self.files.exit_count(job_id, tracked.attempt)
             if (
                 tracked.report is None
                 or tracked.stop_deadline is not None

@@ -391,4 +391,3 @@ def uploaded(runtime_env: dict[str, Any] | None) -> dict[str, Any] | None:
 
 if __name__ == "__main__":
     sys.exit(main())
-

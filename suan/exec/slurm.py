@@ -18,7 +18,6 @@ Slurm jobs that Suan did not submit are not seen as holding devices (docs/engine
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -41,12 +40,10 @@ from suan.exec import (
     launch_name,
 )
 from suan.exec.environment import HIDDEN, base_environment, rank_environments
-from suan.exec.files import JobFiles
-from suan.exec.local import SHIM
+from suan.exec.files import RANK_STARTER, SHIM, JobFiles, write_private
 from suan.exec.slurm_inventory import SlurmInventoryRules, slurm_nodes
 from suan.exec.slurm_script import batch_script, node_shapes
 
-RANK_STARTER = Path(__file__).with_name("_rank.py")
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "SUSPENDED", "REQUEUED", "RESIZING", "SIGNALING"}
 """Slurm job states in which a rank without an exit file still counts as running."""
 
@@ -190,7 +187,7 @@ class SlurmExecutor:
             extra=[f"--chdir={self._workdir(job)}", *_identity_options(job)],
         )
         script_file = run_dir / "batch.sh"
-        _write_private(script_file, script)
+        write_private(script_file, script)
         slurm_id = self._run(["sbatch", "--parsable", str(script_file)]).strip().split(";")[0]
         return self._handles(job.job_id, job.attempt, slurm_id, placement)
 
@@ -282,7 +279,7 @@ class SlurmExecutor:
         again when the last reading is stale (see `SlurmSettings.status_interval_s`)."""
         changed = False
         for job_id, tracked in self._jobs.items():
-            exits = sum(1 for _ in self.files.run_dir(job_id, tracked.attempt).glob("*.exit"))
+            exits = self.files.exit_count(job_id, tracked.attempt)
             changed |= exits != tracked.exits_seen or tracked.stop_deadline is not None
             tracked.exits_seen = exits
         wanted = {t.slurm_id for t in self._jobs.values()}
@@ -376,10 +373,3 @@ def _identity_options(job: JobLaunch) -> list[str]:
     if job.run_as is None:
         return []
     return [f"--uid={job.run_as.uid}", f"--gid={job.run_as.gid}"]
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (it holds the job's environment)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
