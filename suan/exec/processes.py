@@ -14,8 +14,6 @@ from dataclasses import replace
 
 from suan.cluster.snapshot import ReplicaPlacement
 
-PROCESS_MODES = ("per-replica", "per-device")
-
 
 def processes(replicas: tuple[ReplicaPlacement, ...], mode: str) -> tuple[ReplicaPlacement, ...]:
     """The processes to launch for `replicas`, in rank order."""
