@@ -10,8 +10,11 @@ import textwrap
 
 import pytest
 from control_helpers import Server, wait_for
+from hostile import FORK_BOMB, LOG_FLOOD, MEMORY_HOG, forks_made
 
 from suan.client import ApiError
+from suan.exec.cgroups import unavailable_reason
+from suan.exec.isolation import sandbox_unavailable
 
 ATTACK = r"""
 import json, os, signal, sys
@@ -32,6 +35,15 @@ attempt("write-other-checkpoint",
         lambda: open(os.path.join(target["checkpoints"], "planted"), "w").write("x"))
 attempt("read-other-environ", lambda: open(f"/proc/{target['pid']}/environ", "rb").read())
 attempt("kill-other-rank", lambda: os.kill(target["pid"], signal.SIGKILL))
+def see_other_processes():
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if b"alice-" + b"secret" in open(f"/proc/{pid}/cmdline", "rb").read():
+                return
+        except OSError:
+            continue
+    raise PermissionError("no process of another job is visible")
+attempt("see-other-processes", see_other_processes)
 """
 
 
@@ -50,18 +62,24 @@ def job(name: str, command: list[str], env: dict[str, str], extra: str = "") -> 
     )
 
 
-@pytest.fixture
-def tenant_server(tenant_can_run_python, second_account, open_home):
+def tenants_server(open_home, alice, bob, extra: str = ""):
+    """A started server whose users alice and bob run as the OS accounts `alice` and `bob`."""
     config = open_home / "suan.yaml"
     config.write_text(
         "engine: local\nlocal: {devices: 8xH100}\n"
         "identity:\n  runAs: submitter\n"
-        f"  accounts: {{alice: {tenant_can_run_python.pw_name}, bob: {second_account.pw_name}}}\n"
+        f"  accounts: {{alice: {alice.pw_name}, bob: {bob.pw_name}}}\n" + extra
     )
     home = open_home / "home"
     home.mkdir()
     server = Server(home, config=config)
     server.start()
+    return server
+
+
+@pytest.fixture
+def tenant_server(tenant_can_run_python, second_account, open_home):
+    server = tenants_server(open_home, tenant_can_run_python, second_account)
     yield server
     server.stop()
 
@@ -91,7 +109,7 @@ def test_a_tenants_job_cannot_touch_another_tenants_job_or_the_server(tenant_ser
     log = bob.logs(bob_job)["data"]
     attacks = [line.split()[1:3] for line in log.splitlines() if line.startswith("ATTACK")]
     assert finished["state"] == "succeeded", log
-    assert len(attacks) == 8, log
+    assert len(attacks) == 9, log
     assert all(outcome == "blocked" for _, outcome in attacks), log
     assert admin.describe(alice_job)["state"] == "running"
     with pytest.raises(ApiError) as refused:
@@ -99,3 +117,38 @@ def test_a_tenants_job_cannot_touch_another_tenants_job_or_the_server(tenant_ser
     assert refused.value.status == 422
     assert "spec.checkpoint.dir" in str(refused.value) and "outside your area" in str(refused.value)
     admin.cancel(alice_job)
+
+
+@pytest.fixture
+def limited_server(tenant_can_run_python, second_account, open_home):
+    needs = [reason for reason in (unavailable_reason(), sandbox_unavailable()) if reason]
+    if needs:
+        pytest.skip("; ".join(needs))
+    server = tenants_server(
+        open_home, tenant_can_run_python, second_account, "limits: {logBytes: 20000}\n"
+    )
+    yield server
+    server.stop()
+
+
+def test_a_fork_bomb_a_memory_hog_and_a_log_flood_stop_only_themselves(limited_server):
+    admin = limited_server.client()
+    alice = limited_server.client(admin.create_user("alice"))
+    bob = limited_server.client(admin.create_user("bob"))
+    [steady] = alice.submit(job("steady", ["python", "-c", "print('up', flush=True); "
+                                            "import time; time.sleep(60)"], {}))
+    wait_for(lambda: "up" in alice.logs(steady)["data"], timeout=30, what="alice's job")
+    [bomb] = bob.submit(job("bomb", ["python", "-c", FORK_BOMB], {}, "  pids: 40\n"))
+    [hog] = bob.submit(job("hog", ["python", "-c", MEMORY_HOG], {}, "  memory: 64Mi\n"))
+    [flood] = bob.submit(job("flood", ["python", "-c", LOG_FLOOD], {}))
+    bombed, hogged, flooded = (bob.wait(j, timeout=90) for j in (bomb, hog, flood))
+
+    assert bombed["state"] == "succeeded" and forks_made(bob.logs(bomb)["data"])[0] < 40
+    assert hogged["state"] == "failed" and "memory" in hogged["reason"], hogged["reason"]
+    text = bob.logs(flood)["data"]
+    assert flooded["state"] == "succeeded"
+    assert "log cap of 20000 bytes reached" in text and "END" not in text and len(text) < 21_000
+    assert alice.describe(steady)["state"] == "running"
+    [after] = alice.submit(job("after", ["true"], {}))
+    assert alice.wait(after, timeout=60)["state"] == "succeeded"
+    alice.cancel(steady)

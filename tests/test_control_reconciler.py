@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 pytest.importorskip("sqlalchemy")
 pytest.importorskip("alembic")
@@ -16,10 +17,11 @@ from control_helpers import job_yaml
 
 from suan.control.auth import Identity
 from suan.control.config import ControlConfig
-from suan.control.models import JobRow
+from suan.control.models import EventRow, JobRow
 from suan.control.reconciler import Reconciler
 from suan.control.store import Store, database_url
 from suan.control.submit import submit
+from suan.exec.isolation import tagged_processes
 from suan.exec.local import LocalExecutor
 from suan.exec.local_node import local_node
 
@@ -98,6 +100,48 @@ def test_a_launch_cut_before_any_spawn_runs_the_job_exactly_once(tmp_path):
     row = run_until_final(store, second, job_id)
     assert row.state == "succeeded"
     assert sorted(line.split()[1] for line in launches(row)) == ["0", "1"]
+
+
+def test_a_launch_cut_mid_spawn_is_stopped_and_requeued_without_counting_a_restart(tmp_path):
+    """The crash came after rank 1 started but before its pid file: recovery finds it by its
+    tag, stops both started ranks, and the job (restartPolicy never) runs again as attempt 2
+    with no restart counted and nothing of attempt 1 left running."""
+    store, first = control_plane(tmp_path)
+    with store.session() as session:
+        document = job_yaml("cut", ranks=3, steps=400, extra="  restartPolicy: never\n")
+        job_id = submit(session, Identity("admin", admin=True), document, None,
+                        tmp_path).jobs[0]["id"]
+    with store.session() as session:
+        [(_, start)] = first._schedule(session, time.time())
+    with store.session() as session:
+        request = first._launch_request(session.get(JobRow, job_id))
+    first.executor.launch(request, start.replicas[:2])
+    first.executor.files.pid_path(job_id, 1, 1).unlink()  # ...and the server dies here
+    store.close()
+
+    store, second = control_plane(tmp_path)
+    tag = second.executor.isolation.tag(job_id, 1)
+    assert sorted(tagged_processes(tag)) == [0, 1]
+    second.recover()
+    deadline = time.monotonic() + 30
+    while state_of(store, job_id).state != "running" or state_of(store, job_id).attempt < 2:
+        assert time.monotonic() < deadline, state_of(store, job_id).state
+        second.tick()
+        time.sleep(0.05)
+    row = state_of(store, job_id)
+    assert row.restarts == 0 and row.attempt == 2
+    assert tagged_processes(tag) == {}
+    with store.session() as session:
+        kinds = [e.kind for e in session.scalars(select(EventRow).where(EventRow.job_id == job_id))]
+        requeued = session.scalar(
+            select(EventRow.message).where(EventRow.job_id == job_id, EventRow.kind == "requeued")
+        )
+    assert "restarting" not in kinds
+    assert "2 of 3 ranks had started" in requeued
+    with store.session() as session:
+        session.get(JobRow, job_id).cancel_requested = True
+    assert run_until_final(store, second, job_id).state == "cancelled"
+    assert tagged_processes(second.executor.isolation.tag(job_id, 2)) == {}
 
 
 def test_the_reconciler_learns_a_series_from_its_running_and_finished_members(tmp_path):

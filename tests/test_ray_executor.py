@@ -269,7 +269,10 @@ def test_an_executor_starts_its_own_adapter_and_adopts_through_it(executor, ray_
     handles = executor.launch(launch, (ReplicaPlacement(0, "w1", (0,)),))
     shared: RaySettings = ray_engine.extra["settings"]
     own = RaySettings(
-        socket=tmp_path / "own.sock", address=shared.address, adapter_prefix=shared.adapter_prefix
+        socket=tmp_path / "own.sock",
+        address=shared.address,
+        adapter_prefix=shared.adapter_prefix,
+        auth_token_file=shared.auth_token_file,
     )
     fresh = RayExecutor(tmp_path / "home", own)
     began = time.monotonic()
@@ -367,3 +370,58 @@ def test_shipped_code_runs_from_rays_copy_of_the_working_directory(ray_engine, t
     where = text.split("HELLO from ", 1)[1].split()[0]
     assert where != str(code) and "working_dir_files" in where, where
     finish(executor, launch.job_id)
+
+
+RAY_ATTACK = r"""
+import json, os, sys
+target = json.loads(os.environ["TARGET"])
+for path in target["token_files"]:
+    try:
+        open(path).read()
+        print("ATTACK read-token SUCCEEDED", path, flush=True)
+    except OSError as exc:
+        print("ATTACK read-token blocked", type(exc).__name__, flush=True)
+import ray
+try:
+    ray.init(address=target["address"], namespace="suan", log_to_driver=False)
+    ray.kill(ray.get_actor(target["actor"], namespace="suan"))
+    print("ATTACK kill-actor SUCCEEDED", flush=True)
+except Exception as exc:
+    print("ATTACK kill-actor blocked", type(exc).__name__, flush=True)
+"""
+
+
+@needs_cluster
+def test_a_rank_cannot_reach_the_gcs_to_kill_another_gangs_actor(
+    ray_engine, open_home, tenant_can_run_python
+):
+    """A rank, run as its tenant's account, knows the GCS address and the victim's actor name,
+    but has no token: it cannot connect, so it cannot kill the other gang's actor."""
+    from suan.exec import OsIdentity
+    from suan.exec.ray_adapter import actor_name
+
+    executor = ray_engine.make_executor(open_home / "home")
+    settings = ray_engine.extra["settings"]
+    victim = job("print('up', flush=True); import time; time.sleep(60)")
+    executor.launch(victim, (ReplicaPlacement(0, "w1", (0,)),))
+    until_up(executor, victim.job_id, 1)
+    account = tenant_can_run_python
+    target = {
+        "address": settings.address,
+        "actor": actor_name(launch_name(victim.job_id, 1), 0),
+        "token_files": [settings.auth_token_file],
+    }
+    attacker = dataclasses.replace(
+        job(RAY_ATTACK),
+        env={"TARGET": json.dumps(target), "RAY_ADDRESS": "", "HOME": "/tmp"},
+        run_as=OsIdentity(account.pw_name, account.pw_uid, account.pw_gid),
+    )
+    try:
+        executor.launch(attacker, (ReplicaPlacement(0, "w2", (0,)),))
+        until(executor, attacker.job_id, lambda s: s.all_exited, timeout=120)
+        log = executor.logs(attacker.job_id, 0)[0].decode()
+        attacks = [line.split()[1:3] for line in log.splitlines() if line.startswith("ATTACK")]
+        assert attacks == [["read-token", "blocked"], ["kill-actor", "blocked"]], log
+        assert executor.poll()[victim.job_id].ranks[0].running
+    finally:
+        finish(executor, victim.job_id)

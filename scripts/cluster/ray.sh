@@ -9,6 +9,11 @@
 # outside on a Unix socket. `start` is a no-op for what already runs, and restarts a node
 # whose `ray start --block` died (e.g. after a test killed its raylet). `stop` ends the
 # recorded PIDs, then whatever is left in the namespace, by PID; it never runs `ray stop`.
+#
+# The cluster requires a token (Ray's RAY_AUTH_MODE=token): $D/auth_token, readable by root
+# alone. Ray's own processes and the adapter read it; a rank, which runs as its user's account
+# with every RAY_* variable removed, cannot connect to the GCS, so it cannot list, read or kill
+# another gang's actors.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 D=${SUAN_CLUSTER_DIR:-/tmp/suan-clusters/ray}
@@ -18,6 +23,7 @@ WORKERS=${SUAN_RAY_WORKERS:-2}
 BIN=$here/.venv/bin
 SOCK=$D/adapter.sock
 export RAY_USAGE_STATS_ENABLED=0 PATH=$BIN:$PATH
+export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=$D/auth_token
 # GCS marks a silent node dead after period x threshold (Ray's defaults: 3000 ms x 5 = 15 s).
 export RAY_health_check_period_ms=${RAY_health_check_period_ms:-1000}
 export RAY_health_check_failure_threshold=${RAY_health_check_failure_threshold:-3}
@@ -28,6 +34,7 @@ say_env() {
   echo "export SUAN_RAY_ADDRESS=127.0.0.1:$PORT"
   echo "export SUAN_RAY_SOCKET=$SOCK"
   echo "export SUAN_RAY_NETNS=$NS"
+  echo "export SUAN_RAY_TOKEN_FILE=$D/auth_token"
   echo "# suan server config for this cluster: suan up --config $D/suan.yaml"
 }
 
@@ -39,6 +46,7 @@ ray:
   socket: $SOCK
   address: 127.0.0.1:$PORT
   netns: $NS
+  authTokenFile: $D/auth_token
   simulated: true
 inventorySeconds: 1
 YAML
@@ -110,6 +118,9 @@ start() {
   install
   netns
   mkdir -p "$D/pids" "$D/log"
+  [ -s "$D/auth_token" ] || (umask 077 && "$BIN/python" -c \
+    'import secrets; print(secrets.token_hex(32))' > "$D/auth_token")
+  chmod 600 "$D/auth_token"
   alive "$D/pids/h0" || start_head
   for w in $(seq 1 "$WORKERS"); do alive "$D/pids/w$w" || start_worker "$w"; done
   alive "$D/pids/adapter" || start_adapter

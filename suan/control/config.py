@@ -5,7 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from suan.cluster.snapshot import ReplicaPlacement
 from suan.control.identity import IdentityPolicy
+from suan.jobs.model import Job
+
+
+@dataclass(frozen=True)
+class RankLimits:
+    """The limits a rank gets where its spec names none: `pids` (processes and threads at
+    once), `memory_mib` (0: none), and `log_bytes`, what one attempt of a rank may write to its
+    log (the rest is dropped, with a line saying so)."""
+
+    pids: int = 4096
+    memory_mib: int = 0
+    log_bytes: int = 1 << 30
+
+    def per_rank(self, job: Job, ranks: tuple[ReplicaPlacement, ...], mode: str) -> tuple[
+        tuple[int, ...], tuple[int, ...]
+    ]:
+        """(memory MiB, pids) for each rank: its replica group's values shared among the
+        replica's processes (`per-device` starts one a device), else these defaults."""
+        memory, pids = [], []
+        for rank in ranks:
+            group = job.groups[rank.group]
+            share = max(1, group.accelerators) if mode == "per-device" else 1
+            memory.append(-(-group.memory_mib // share) if group.memory_mib else self.memory_mib)
+            pids.append(-(-group.pids // share) if group.pids else self.pids)
+        return tuple(memory), tuple(pids)
 
 
 @dataclass(frozen=True)
@@ -18,7 +44,8 @@ class ControlConfig:
     `launch_refusals` how many times in a row an engine may refuse a job's launch before the
     job fails with the engine's message; `identity` which OS account each job's ranks run as;
     `checkpoint_roots` the operator's directories under which each user may name checkpoint
-    directories (`<root>/<user>/...`, beside `<home>/users/<user>/`).
+    directories (`<root>/<user>/...`, beside `<home>/users/<user>/`); `limits` the ranks'
+    limits where specs name none.
     """
 
     home: Path
@@ -31,3 +58,4 @@ class ControlConfig:
     launch_refusals: int = 3
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
     checkpoint_roots: tuple[str, ...] = ()
+    limits: RankLimits = field(default_factory=RankLimits)

@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -126,8 +127,15 @@ class Reconciler:
                     self._recover_launch(session, row)
 
     def _recover_launch(self, session: Session, row: JobRow) -> None:
-        found = self.executor.discover(row.id, row.attempt)
-        expected = len(processes(placement_of(row), scheduler_job(row).processes))
+        """A launch the server's crash cut: adopt it when every rank runs; otherwise stop the
+        ranks it finds (by pid file, group or tag) and put the job back in the queue without
+        counting a restart: the crash was not the job's failure."""
+        ranks = processes(placement_of(row), scheduler_job(row).processes)
+        found = [
+            h if h.devices or h.rank >= len(ranks) else replace(h, devices=ranks[h.rank].devices)
+            for h in self.executor.discover(row.id, row.attempt)
+        ]
+        expected = len(ranks)
         if found:
             self.executor.adopt(found)
         if found and len(found) == expected:
@@ -140,8 +148,11 @@ class Reconciler:
                 f"{expected} ranks of attempt {row.attempt} found after a restart",
             )
             return
-        row.stop_target = JobState.RESTARTING
-        row.stop_reason = "the server stopped while launching this job"
+        row.stop_target = JobState.PENDING.value
+        row.stop_reason = (
+            f"the server stopped while launching attempt {row.attempt} "
+            f"({len(found)} of {expected} ranks had started)"
+        )
         if found:
             self.executor.stop(row.id, 0.0)
 
@@ -229,6 +240,8 @@ class Reconciler:
         job = scheduler_job(row)
         how = f"exited with code {code}" if code is not None else "vanished"
         message = why or f"rank {rank} {how}"
+        if status.message and "memory" in status.message:
+            message += f": {status.message}"
         add_event(session, row.id, "rank-failed", message)
         row.exit_code = code
         target = after_exit(job.restart_policy, False, row.restarts, job.max_restarts)
@@ -268,6 +281,11 @@ class Reconciler:
             row.reason = f"restart {row.restarts}/{job.max_restarts} in {delay:.1f}s after: {why}"
             row.reason_code = "backoff"
             self._transition(session, row, target, "restarting", row.reason)
+            return
+        if target == JobState.PENDING:  # requeued: no restart counted, no backoff
+            row.start_time = None
+            row.reason, row.reason_code = f"requeued: {why}", "requeued"
+            self._transition(session, row, target, "requeued", row.reason)
             return
         if target == JobState.PREEMPTED:
             row.reason, row.reason_code = why, "preempted"
@@ -419,7 +437,7 @@ class Reconciler:
                 return
             ranks = processes(start.replicas, scheduler_job(row).processes)
             try:
-                request = self._launch_request(row)
+                request = self._launch_request(row, ranks)
                 handles = self.executor.launch(request, ranks)
             except EngineError as exc:
                 handles = self._launched_anyway(row)
@@ -469,8 +487,12 @@ class Reconciler:
         row.reason_code = "engine"
         self._transition(session, row, JobState.PENDING, "pending", row.reason)
 
-    def _launch_request(self, row: JobRow) -> JobLaunch:
+    def _launch_request(
+        self, row: JobRow, ranks: tuple[ReplicaPlacement, ...] | None = None
+    ) -> JobLaunch:
         job = scheduler_job(row)
+        ranks = processes(placement_of(row), job.processes) if ranks is None else ranks
+        memory, pids = self.config.limits.per_rank(job, ranks, job.processes)
         placement = json.loads(row.placement or "{}")
         env = dict(job.env)
         if job.model is not None and placement.get("accelerator"):
@@ -488,6 +510,9 @@ class Reconciler:
             simulated=self.config.simulated,
             image=job.image,
             run_as=self.config.identity.resolve(row.user),
+            memory_mib=memory,
+            pids=pids,
+            log_bytes=self.config.limits.log_bytes,
         )
 
     @staticmethod

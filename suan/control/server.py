@@ -24,7 +24,7 @@ from fastapi import FastAPI
 
 from suan.control.api import Services, create_app
 from suan.control.auth import create_user, identify
-from suan.control.config import ControlConfig
+from suan.control.config import ControlConfig, RankLimits
 from suan.control.identity import IdentityPolicy
 from suan.control.probe import check_shared_storage
 from suan.control.reconciler import Reconciler
@@ -64,6 +64,7 @@ class ServerOptions:
     inventory_s: float = 5.0
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
     checkpoint_roots: tuple[str, ...] = ()
+    limits: RankLimits = field(default_factory=RankLimits)
 
 
 def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
@@ -78,8 +79,13 @@ def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
         "probe_storage": settings.storage.probe,
         "probe_timeout_s": settings.storage.timeout_s,
         "inventory_s": settings.inventory_s,
-        "identity": IdentityPolicy(settings.identity.run_as, dict(settings.identity.accounts)),
+        "identity": IdentityPolicy(
+            settings.identity.run_as,
+            dict(settings.identity.accounts),
+            settings.identity.create_accounts,
+        ),
         "checkpoint_roots": tuple(settings.storage.checkpoint_roots),
+        "limits": settings.limits.rank_limits(),
     }
     values.update({key: value for key, value in overrides.items() if value is not None})
     return ServerOptions(**values)
@@ -133,6 +139,9 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
     if options.engine == "local" and options.devices is not None:
         section.setdefault("devices", options.devices)
     executor, simulated = open_executor(options.engine, options.home, section)
+    isolation = getattr(executor, "isolation", None)
+    if isolation is not None:
+        log.info("%s", isolation.describe())
     config = ControlConfig(
         home=options.home,
         simulated=simulated,
@@ -143,6 +152,7 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
         inventory_s=options.inventory_s,
         identity=options.identity,
         checkpoint_roots=options.checkpoint_roots,
+        limits=options.limits,
     )
     store = Store.open(database_url(options.home, options.db))
     ensure_admin_token(store, options.home)

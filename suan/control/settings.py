@@ -12,6 +12,11 @@
     identity:
       runAs: submitter                 # server (default) | submitter: each job as its user's
       accounts: {alice: alice}         # Suan user -> OS account (default: the same name)
+      createAccounts: false            # make a missing account (suan-<user>) when root
+    limits:                            # each rank's, where its spec names none
+      pids: 4096                       # processes and threads at once
+      memory: 0                        # MiB or "8Gi"; 0: no limit
+      logBytes: 1Gi                    # per rank and attempt; the rest is dropped
 
 `suan server --config FILE` reads it; `--engine` and the other flags override its values.
 A mistake names the field, what was wrong and what is allowed.
@@ -23,11 +28,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from suan.control.config import RankLimits
 from suan.errors import FieldProblem, SpecError
 from suan.exec.engines import EngineName
 from suan.jobs._problems import describe_errors
+from suan.jobs._spec_models import MemoryMiB
+from suan.jobs.units import parse_memory_mib
 
 
 class StorageSection(BaseModel):
@@ -45,6 +53,24 @@ class IdentitySection(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     run_as: Literal["server", "submitter"] = Field(default="server", alias="runAs")
     accounts: dict[str, str] = Field(default_factory=dict)
+    create_accounts: bool = Field(default=False, alias="createAccounts")
+
+
+class LimitsSection(BaseModel):
+    """`limits:` each rank's limits where its spec names none (suan.control.config.RankLimits)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    pids: int = Field(default=4096, ge=0, le=4_194_304)
+    memory: MemoryMiB = 0
+    log_bytes: int = Field(default=1 << 30, ge=0, alias="logBytes")
+
+    @field_validator("log_bytes", mode="before")
+    @classmethod
+    def _bytes(cls, value: Any) -> Any:
+        return parse_memory_mib(value) << 20 if isinstance(value, str) else value
+
+    def rank_limits(self) -> RankLimits:
+        return RankLimits(pids=self.pids, memory_mib=self.memory, log_bytes=self.log_bytes)
 
 
 class ServerFile(BaseModel):
@@ -59,6 +85,7 @@ class ServerFile(BaseModel):
     kubernetes: dict[str, Any] = Field(default_factory=dict)
     storage: StorageSection = Field(default_factory=StorageSection)
     identity: IdentitySection = Field(default_factory=IdentitySection)
+    limits: LimitsSection = Field(default_factory=LimitsSection)
     inventory_s: float = Field(default=5.0, gt=0, le=3600, alias="inventorySeconds")
 
     def engine_section(self, engine: str | None = None) -> dict[str, Any]:

@@ -62,7 +62,9 @@ class JobLaunch:
     `simulated` says the devices are slots backed by CPU processes; `image` is the container
     image of engines that run containers (Kubernetes requires it; others ignore it). `run_as`
     is the OS account the ranks run as (None: the server's own); every engine honours it and
-    hands the job's directories to that account (`JobFiles.prepare`).
+    hands the job's directories to that account (`JobFiles.prepare`). `memory_mib` and `pids`
+    are each rank's limits (by rank; 0: none) and `log_bytes` caps what one attempt of a rank
+    writes to its log; engines that can enforce them do (the local engine's control groups).
     """
 
     job_id: str
@@ -76,6 +78,17 @@ class JobLaunch:
     simulated: bool = True
     run_as: OsIdentity | None = None
     image: str = ""
+    memory_mib: tuple[int, ...] = ()
+    pids: tuple[int, ...] = ()
+    log_bytes: int = 0
+
+    def rank_memory_mib(self, rank: int) -> int:
+        """The memory limit of rank `rank` in MiB (0: none)."""
+        return self.memory_mib[rank] if rank < len(self.memory_mib) else 0
+
+    def rank_pids(self, rank: int) -> int:
+        """The process-count limit of rank `rank` (0: none)."""
+        return self.pids[rank] if rank < len(self.pids) else 0
 
     @property
     def uid(self) -> int | None:

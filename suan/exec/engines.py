@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from suan.catalog import Catalog, default_catalog
 from suan.errors import FieldProblem, SpecError
-from suan.exec import Executor
+from suan.exec import EngineError, Executor
 from suan.jobs._problems import describe_errors
 
 ENGINES = ("local", "slurm", "ray", "kubernetes")
@@ -33,9 +33,12 @@ class _Section(BaseModel):
 
 
 class LocalSection(_Section):
-    """`local:` this machine; `devices` as `--devices` (8xH100, none; default: detected)."""
+    """`local:` this machine; `devices` as `--devices` (8xH100, none; default: detected);
+    `sandbox` and `cgroups` (auto, on, off) the isolation layers of suan.exec.isolation."""
 
     devices: str | None = None
+    sandbox: Literal["auto", "on", "off"] = "auto"
+    cgroups: Literal["auto", "on", "off"] = "auto"
 
 
 class SlurmSection(_Section):
@@ -85,12 +88,17 @@ def open_executor(
     catalog = catalog or default_catalog()
     section = section or {}
     if engine == "local":
+        from suan.exec.isolation import Isolation, IsolationError
         from suan.exec.local import LocalExecutor
         from suan.exec.local_node import local_node
 
         settings = _checked(LocalSection, section, engine)
         node, simulated = local_node(settings.devices, catalog)
-        return LocalExecutor(home, catalog=catalog, node=node), simulated
+        try:
+            isolation = Isolation.detect(home, settings.sandbox, settings.cgroups)
+        except IsolationError as exc:
+            raise EngineError(f"local engine: {exc}") from None
+        return LocalExecutor(home, catalog=catalog, node=node, isolation=isolation), simulated
     if engine == "slurm":
         return _slurm(home, _checked(SlurmSection, section, engine), catalog)
     if engine in EXTRAS:

@@ -4,6 +4,12 @@ Its files under `home` follow `suan.exec.files`; the pid file is written right a
 A rank is the shim process (the group leader) and the command under it. The server records each
 shim's pid and start time (from /proc); a later server re-adopts the ranks with `adopt()` and
 tells a live rank from a reused pid by the start time. Ranks outlive the server.
+
+Isolation (`suan.exec.isolation`): where the machine allows it, each rank runs in its own
+control group (its memory and pids limits; the tag that finds every process it started) and in
+a sandbox with its own pid namespace (it sees only its own processes). Every rank also carries
+its launch's tag in its environment (`SUAN_LAUNCH`), so that a launch a crash cut before its pid
+files were written is still found (`discover`) and stopped.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from suan.exec import (
 )
 from suan.exec.environment import rank_environments
 from suan.exec.files import SHIM, JobFiles
+from suan.exec.isolation import Isolation
 from suan.exec.local_node import local_node
 
 
@@ -66,13 +73,16 @@ class _Tracked:
     stop_deadline: float | None = None
     killed: bool = False
     cleaned: set[int] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    adopted: bool = False
 
 
 class LocalExecutor:
     """Runs ranks as local processes; see the module docstring for the files it keeps.
 
     `node` is this machine as the scheduler sees it (its whole inventory); None builds it from
-    the detected GPUs or 8 simulated H100 slots.
+    the detected GPUs or 8 simulated H100 slots. `isolation` is what keeps ranks apart (None:
+    every layer this machine allows, `Isolation.detect`).
     """
 
     engine = "local"
@@ -83,6 +93,7 @@ class LocalExecutor:
         master_addr: str = "127.0.0.1",
         catalog: Catalog | None = None,
         node: Node | None = None,
+        isolation: Isolation | None = None,
     ):
         self.home = Path(home)
         self.files = JobFiles(self.home)
@@ -92,6 +103,7 @@ class LocalExecutor:
             node, _ = local_node(None, self.catalog)
         self.node = replace(node, labels={**node.labels, "engine": self.engine})
         self._jobs: dict[str, _Tracked] = {}
+        self.isolation = isolation or Isolation.detect(self.home)
 
     # -- paths -------------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
@@ -122,6 +134,7 @@ class LocalExecutor:
         self.files.prepare(job)
         tracked = _Tracked(job.attempt, [])
         for rank, (replica, env) in enumerate(zip(placement, envs, strict=True)):
+            env.update(self.isolation.environment(job, rank))
             child = self._spawn(job, rank, env, workdir or str(self.job_dir(job.job_id)))
             ticks = process_start_ticks(child.pid) or 0
             handle = RankHandle(
@@ -150,16 +163,16 @@ class LocalExecutor:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             out.write(f"--- suan: attempt {job.attempt}, rank {rank}, {stamp} ---\n".encode())
             out.flush()
-            shim = [sys.executable, "-I", "-S", str(SHIM), str(exit_file), "--", *job.command]
+            options = self.isolation.shim_options(job, rank, job.log_bytes)
+            shim = [sys.executable, "-I", "-S", str(SHIM), *options, str(exit_file), "--"]
             return subprocess.Popen(
-                shim,
+                [*shim, *job.command],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=cwd,
                 env=env,
                 start_new_session=True,
-                **_identity_options(job),
             )
 
     def _write_pid_file(self, handle: RankHandle) -> None:
@@ -168,7 +181,30 @@ class LocalExecutor:
         path.write_text(f"{handle.pid} {handle.start_ticks} {handle.node} {devices}\n")
 
     def discover(self, job_id: str, attempt: int) -> list[RankHandle]:
-        """Ranks of `job_id`'s attempt found on disk (pid files), for a launch a crash cut."""
+        """Ranks of `job_id`'s attempt, for a launch a crash cut: those with pid files, and
+        those started just before the crash, found by their group or tag (`members`)."""
+        handles = {handle.rank: handle for handle in self._pid_files(job_id, attempt)}
+        for rank, pids in self.isolation.members(job_id, attempt).items():
+            if rank not in handles:
+                handles[rank] = self._found_rank(job_id, attempt, rank, pids)
+        return [handles[rank] for rank in sorted(handles)]
+
+    def _found_rank(self, job_id: str, attempt: int, rank: int, pids: list[int]) -> RankHandle:
+        """A handle for a rank found without its pid file: its process-group leader (the
+        shim), else its oldest process; devices unknown."""
+        leader = next((pid for pid in pids if _process_group(pid) == pid), pids[0])
+        return RankHandle(
+            job_id,
+            attempt,
+            rank,
+            self.node.name,
+            (),
+            leader,
+            process_start_ticks(leader) or 0,
+            str(self.log_path(job_id, rank)),
+        )
+
+    def _pid_files(self, job_id: str, attempt: int) -> list[RankHandle]:
         handles = []
         for path in sorted(self.files.run_dir(job_id, attempt).glob("rank-*.pid")):
             try:
@@ -203,9 +239,14 @@ class LocalExecutor:
                 and now >= tracked.stop_deadline
             ):
                 self._signal_all(tracked, signal.SIGKILL)
+                self.isolation.sweep(job_id, tracked.attempt, thorough=tracked.adopted)
                 tracked.killed = True
             report[job_id] = JobStatus(
-                job_id, tracked.attempt, ranks, stopping=tracked.stop_deadline is not None
+                job_id,
+                tracked.attempt,
+                ranks,
+                stopping=tracked.stop_deadline is not None,
+                message="; ".join(tracked.notes),
             )
         return report
 
@@ -222,6 +263,10 @@ class LocalExecutor:
         if handle.rank not in tracked.cleaned:
             tracked.cleaned.add(handle.rank)
             _killpg(handle.pid, signal.SIGKILL)  # whatever the rank left in its group
+            self.isolation.sweep(job_id, tracked.attempt, handle.rank, tracked.adopted)
+            if self.isolation.oom_kills(job_id, tracked.attempt, handle.rank):
+                tracked.notes.append(f"rank {handle.rank} was killed for using more memory "
+                                     "than its limit (spec memory)")
         return RankStatus(handle.rank, False, self._exit_code(job_id, handle, returncode))
 
     def _exit_code(self, job_id: str, handle: RankHandle, returncode: int | None) -> int | None:
@@ -259,20 +304,27 @@ class LocalExecutor:
         """Track ranks that an earlier server launched (not children of this process)."""
         for job_id, ranks in handles_by_job(handles).items():
             if job_id not in self._jobs:
-                self._jobs[job_id] = _Tracked(ranks[0].attempt, ranks)
+                self._jobs[job_id] = _Tracked(ranks[0].attempt, ranks, adopted=True)
 
     def forget(self, job_id: str) -> None:
-        self._jobs.pop(job_id, None)
+        """Stop tracking a job whose ranks are gone; kill what is left of them, remove their
+        groups."""
+        tracked = self._jobs.pop(job_id, None)
+        if tracked is not None:
+            self.isolation.sweep(job_id, tracked.attempt, thorough=tracked.adopted)
+            self.isolation.release(job_id, tracked.attempt)
 
     def tracked(self) -> set[str]:
         return set(self._jobs)
 
 
-def _identity_options(job: JobLaunch) -> dict:
-    """Popen's options to run a rank as the job's account (the server must be root)."""
-    if job.run_as is None:
-        return {}
-    return {"user": job.run_as.uid, "group": job.run_as.gid, "extra_groups": []}
+def _process_group(pid: int) -> int | None:
+    """The process group of `pid`, None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[2])
 
 
 def _killpg(pgid: int, number: int) -> None:

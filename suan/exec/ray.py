@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -90,6 +91,8 @@ class RaySettings:
     directory being mounted on every node. `status_interval_s`: how often `poll()` asks the
     adapter about a launch that is not stopping and whose ranks wrote no new exit file (each
     ask costs Ray calls on the nodes; exit files already say when ranks end).
+    `auth_token_file`: the cluster's token (Ray's `RAY_AUTH_MODE=token`), for an adapter this
+    executor starts; ranks never get it, so they cannot reach the GCS.
     """
 
     socket: Path | None = None
@@ -104,6 +107,7 @@ class RaySettings:
     adapter_start_timeout_s: float = 120.0
     ship_code: bool = False
     status_interval_s: float = 1.0
+    auth_token_file: str | None = None
 
 
 class AdapterClient:
@@ -203,9 +207,13 @@ class RayExecutor:
                 "--socket",
                 str(self.client.path),
             ]
+            env = dict(os.environ)
+            if self.settings.auth_token_file:
+                env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=self.settings.auth_token_file)
             with open(self.home / "ray-adapter.log", "ab") as log:
                 self._adapter = subprocess.Popen(
                     argv,
+                    env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -535,6 +543,7 @@ class RaySection(BaseModel):
       topology: {rack: suan/rack}
       defaultType: H100               # a bare Ray GPU resource means this type
       simulated: false                # devices are slots backed by CPU processes
+      authTokenFile: /etc/suan/ray-token   # the cluster's token (RAY_AUTH_MODE=token)
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -552,6 +561,7 @@ class RaySection(BaseModel):
     ready_timeout_s: float = PydanticField(default=30.0, gt=0, alias="readyTimeoutSeconds")
     ship_code: bool = PydanticField(default=False, alias="shipCode")
     start_timeout_s: float = PydanticField(default=60.0, gt=0, alias="startTimeoutSeconds")
+    auth_token_file: str | None = PydanticField(default=None, alias="authTokenFile")
 
 
 def from_settings(
@@ -593,6 +603,7 @@ def from_settings(
         ready_timeout_s=parsed.ready_timeout_s,
         start_timeout_s=parsed.start_timeout_s,
         ship_code=parsed.ship_code,
+        auth_token_file=parsed.auth_token_file,
         **({"python": parsed.python} if parsed.python else {}),
     )
     return RayExecutor(home, settings, catalog), parsed.simulated

@@ -310,6 +310,7 @@ class GroupFields(_Strict):
     accelerators: AcceleratorRequest | None = None
     cpu: CpuMilli = 0
     memory: MemoryMiB = 0
+    pids: int = Field(default=0, ge=0, le=4_194_304)
     elastic: Elastic | None = None
     command: list[Text] | None = None
     env: dict[EnvName, Text] = Field(default_factory=dict)
@@ -350,6 +351,7 @@ class GroupFields(_Strict):
             accelerator_types=tuple(request.types) if request else (),
             cpu_milli=self.cpu,
             memory_mib=self.memory,
+            pids=self.pids,
             min_replicas=self.elastic.min_replicas if self.elastic else None,
         )
 
@@ -398,7 +400,7 @@ class Topology(_Strict):
         raise field_error(f"{value!r} is not a topology scope", ", ".join(SCOPES))
 
 
-_SHORTHAND = ("replicas", "accelerators", "cpu", "memory", "elastic")
+_SHORTHAND = ("replicas", "accelerators", "cpu", "memory", "pids", "elastic")
 
 
 class JobSpec(GroupFields):

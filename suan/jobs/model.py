@@ -28,6 +28,7 @@ class ReplicaGroup:
     cpu_milli: int = 0
     memory_mib: int = 0
     min_replicas: int | None = None
+    pids: int = 0
 
     @property
     def devices(self) -> float:

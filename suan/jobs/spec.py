@@ -330,6 +330,8 @@ def _group_document(group: ReplicaGroup) -> dict[str, Any]:
         document["cpu"] = format_cpu(group.cpu_milli)
     if group.memory_mib:
         document["memory"] = format_memory(group.memory_mib)
+    if group.pids:
+        document["pids"] = group.pids
     if group.min_replicas is not None:
         document["elastic"] = {"minReplicas": group.min_replicas}
     return document

@@ -45,6 +45,7 @@ def start(workdir: Path) -> EngineUnderTest | str:
         socket=Path(exported["SUAN_RAY_SOCKET"]),
         address=exported["SUAN_RAY_ADDRESS"],
         adapter_prefix=("ip", "netns", "exec", exported["SUAN_RAY_NETNS"]),
+        auth_token_file=exported.get("SUAN_RAY_TOKEN_FILE"),
     )
     return EngineUnderTest(
         "ray",
