@@ -133,6 +133,24 @@ def test_each_job_runs_as_its_users_account_or_is_refused_with_the_reason(os_acc
     assert IdentityPolicy().resolve("alice") is None
 
 
+def test_a_user_without_an_account_gets_one_made_when_the_server_may(os_account):
+    """createAccounts: an unmapped user gets `suan-<user>` (no login shell), made once; a
+    mapped user keeps their mapping."""
+    import pwd
+    import subprocess
+
+    policy = IdentityPolicy("submitter", {"alice": os_account.pw_name}, create_accounts=True)
+    try:
+        made = policy.resolve("zed")
+        entry = pwd.getpwnam("suan-zed")
+        assert made == OsIdentity("suan-zed", entry.pw_uid, entry.pw_gid) and entry.pw_uid != 0
+        assert entry.pw_shell.endswith("nologin")
+        assert policy.resolve("zed") == made
+        assert policy.resolve("alice").name == os_account.pw_name
+    finally:
+        subprocess.run(["userdel", "suan-zed"], check=False, capture_output=True)
+
+
 class AnswerLost(SlurmExecutor):
     """sbatch took the job, but its answer never came back (a timeout after the submit)."""
 
