@@ -191,6 +191,10 @@ class Client:
     def whoami(self) -> dict[str, Any]:
         return self._request("GET", "/v1/whoami")
 
+    def leader(self) -> dict[str, Any]:
+        """Which server leads (lease holder and epoch) and whether this one does."""
+        return self._request("GET", "/v1/leader")
+
     def audit(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest mutating API calls, newest first (cluster admins only)."""
         return self._request("GET", "/v1/audit", params={"limit": limit})["calls"]

@@ -53,8 +53,17 @@ def server_command(
     tick: float = typer.Option(0.25, "--tick", help="Reconciler period in seconds."),
     engine: str | None = typer.Option(None, "--engine", help=ENGINE_HELP),
     config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
+    lease: float = typer.Option(
+        5.0,
+        "--lease",
+        min=1.0,
+        max=60.0,
+        help="Seconds of the leader's lease: with PostgreSQL, servers sharing the store elect "
+        "one leader; a standby takes over within about this long after it dies or stalls.",
+    ),
 ) -> None:
-    """Run the control plane (REST API, reconciler, executor) in the foreground."""
+    """Run the control plane (REST API, reconciler, executor) in the foreground. Over a
+    PostgreSQL store several servers may run at once: one leads, the others stand by."""
     from suan.control.server import ServerOptions, options_from_file, serve
     from suan.exec.local_node import parse_devices
     from suan.sched import get_policy
@@ -72,6 +81,7 @@ def server_command(
         "restart_backoff_s": restart_backoff,
         "stop_grace_s": stop_grace,
         "engine": engine,
+        "lease_s": lease,
     }
     if config is not None:
         options = options_from_file(config, **flags)

@@ -47,6 +47,7 @@ class Services:
     config: ControlConfig
     inventory: ClusterInventory
     wake: Any = None
+    leader: Any = None
 
 
 class SubmitRequest(BaseModel):
@@ -179,6 +180,14 @@ def create_app(services: Services) -> FastAPI:
     def metrics(session: SessionDep) -> str:
         """Prometheus text format: jobs per state, devices in use and in total."""
         return metrics_text(session, services.inventory.current())
+
+    @app.get("/v1/leader")
+    def leader(_caller: Caller) -> dict[str, Any]:
+        """Which server drives the reconciler (the lease's holder and epoch), and whether it
+        is the one answering; the others stand by and serve the API."""
+        if services.leader is None:
+            return {"leader": None, "epoch": 0, "leading": True}
+        return services.leader()
 
     @app.get("/v1/whoami")
     def whoami(caller: Caller) -> dict[str, Any]:

@@ -116,3 +116,15 @@ class AuditRow(Base):
     method: Mapped[str] = mapped_column(String(8))
     path: Mapped[str] = mapped_column(Text)
     status: Mapped[int] = mapped_column(Integer)
+
+
+class LeaseRow(Base):
+    """The one row (`id` 1) naming the server that leads: `holder` until `expires_at` (the
+    database's clock), under `epoch`, which grows by one at every change of leader."""
+
+    __tablename__ = "leader_lease"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[float] = mapped_column(Float)
+    acquired_at: Mapped[float] = mapped_column(Float)

@@ -13,12 +13,13 @@ that attempt on disk (`executor.discover`) when it restarts, so no attempt runs 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 from sqlalchemy import func, select
@@ -29,6 +30,7 @@ from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
 from suan.control.config import ControlConfig
 from suan.control.inventory import ClusterInventory
 from suan.control.jobs import load_queues, placement_json, placement_of, scheduler_job
+from suan.control.leader import Fenced, Lease
 from suan.control.lifecycle import JobState, after_exit, check_transition, restart_backoff_s
 from suan.control.models import EventRow, JobRow, RankRow
 from suan.control.service import device_seconds, load_history
@@ -47,8 +49,11 @@ LIVE = tuple(s.value for s in JobState if not s.final)
 class Reconciler:
     """Drives jobs from the store through the scheduler and the executor (see module doc)."""
 
-    def __init__(self, store: Store, executor: Executor, config: ControlConfig):
+    def __init__(
+        self, store: Store, executor: Executor, config: ControlConfig, lease: Lease | None = None
+    ):
         self.store = store
+        self.lease = lease or Lease(store)
         self.executor = executor
         self.config = config
         self._wake = threading.Event()
@@ -63,8 +68,8 @@ class Reconciler:
 
     # -- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
-        """Recover ranks of an earlier server, then tick in a background thread."""
-        self.recover()
+        """Tick in a background thread while this server leads (recovering the ranks of the
+        previous leader each time it takes over); stand by otherwise."""
         self._thread = threading.Thread(target=self._run, name="suan-reconciler", daemon=True)
         self._thread.start()
 
@@ -73,19 +78,51 @@ class Reconciler:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        with contextlib.suppress(Exception):
+            self.lease.release()
 
     def wake(self) -> None:
         """Run the next tick now (a job was submitted or cancelled)."""
         self._wake.set()
 
     def _run(self) -> None:
+        leading = False
         while not self._stop.is_set():
             try:
-                self.tick()
+                leading = self._lead(leading)
+            except Fenced as exc:
+                log.warning("%s", exc)
+                leading = self._stand_by()
             except Exception:  # the loop must outlive any one bad tick
                 log.exception("reconciler tick failed")
-            self._wake.wait(self._pause(time.time()))
+            pause = self._pause(time.time()) if leading else self.config.tick_s * 4
+            self._wake.wait(min(pause, self.lease.ttl_s / 5))
             self._wake.clear()
+
+    def _lead(self, leading: bool) -> bool:
+        """Renew (or take) the lease and tick; stand by when another server leads."""
+        if not self.lease.hold():
+            return self._stand_by() if leading else False
+        if not leading:
+            log.info("leading the control plane (lease epoch %d)", self.lease.epoch)
+            self.recover()
+        self.tick()
+        return True
+
+    def _stand_by(self) -> bool:
+        """Stop acting: forget every tracked launch (the new leader adopts them)."""
+        for job_id in list(getattr(self.executor, "tracked", set)()):
+            self.executor.forget(job_id)
+        return False
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A store session whose writes count only while this server leads (fencing)."""
+        if not self.lease.fresh() and not self.lease.hold():
+            raise Fenced("another server holds the lease; this server stands by")
+        with self.store.session() as session:
+            self.lease.check(session)
+            yield session
 
     def _pause(self, now: float) -> float:
         """Until the next tick: `tick_s`, or less when a job's backoff ends sooner."""
@@ -97,7 +134,7 @@ class Reconciler:
         """One pass: observe ranks, apply cancels, schedule, launch."""
         now = time.time() if now is None else now
         statuses = self.executor.poll()
-        with self.store.session() as session:
+        with self._session() as session:
             live = self._live(session)
             for row in live:
                 if JobState(row.state).holds_devices:
@@ -105,7 +142,7 @@ class Reconciler:
             for row in live:
                 if row.cancel_requested:
                     self._cancel(session, row, now)
-        with self.store.session() as session:
+        with self._session() as session:
             starts = self._schedule(session, now)
         for row_id, start in starts:
             self._launch(row_id, start, now)
@@ -119,7 +156,7 @@ class Reconciler:
     # -- recovery ----------------------------------------------------------------------------
     def recover(self) -> None:
         """Re-adopt the ranks of jobs that hold devices; settle launches a crash cut short."""
-        with self.store.session() as session:
+        with self._session() as session:
             for row in self._live(session):
                 if row.state == JobState.RUNNING:
                     self.executor.adopt(_handles(session, row))
@@ -431,7 +468,7 @@ class Reconciler:
 
     # -- launching ---------------------------------------------------------------------------
     def _launch(self, row_id: str, start: Start, now: float) -> None:
-        with self.store.session() as session:
+        with self._session() as session:
             row = session.get(JobRow, row_id)
             if row is None or row.state != JobState.SCHEDULED:
                 return

@@ -26,6 +26,7 @@ from suan.control.api import Services, create_app
 from suan.control.auth import create_user, identify
 from suan.control.config import ControlConfig, RankLimits
 from suan.control.identity import IdentityPolicy
+from suan.control.leader import Lease
 from suan.control.probe import check_shared_storage
 from suan.control.reconciler import Reconciler
 from suan.control.settings import read_server_file
@@ -65,6 +66,7 @@ class ServerOptions:
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
     checkpoint_roots: tuple[str, ...] = ()
     limits: RankLimits = field(default_factory=RankLimits)
+    lease_s: float = 5.0
 
 
 def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
@@ -97,14 +99,21 @@ def default_home() -> Path:
 
 
 @contextlib.contextmanager
-def home_lock(home: Path) -> Iterator[None]:
-    """Hold `home/server.lock` exclusively, or raise SuanError when another server has it."""
+def home_lock(home: Path, shared: bool = False) -> Iterator[None]:
+    """Hold `home/server.lock` exclusively, or raise SuanError when another server has it.
+    `shared` (a PostgreSQL store: servers share the home and elect a leader) takes no lock."""
     home.mkdir(parents=True, exist_ok=True)
+    if shared:
+        yield
+        return
     with open(home / "server.lock", "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SuanError(f"another suan server is running with home {home}") from None
+            raise SuanError(
+                f"another suan server is running with home {home} (several servers share a "
+                "home only over a PostgreSQL store, where one leads and the others stand by)"
+            ) from None
         yield
 
 
@@ -156,10 +165,12 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
     )
     store = Store.open(database_url(options.home, options.db))
     ensure_admin_token(store, options.home)
-    reconciler = Reconciler(store, executor, config)
+    reconciler = Reconciler(store, executor, config, Lease(store, ttl_s=options.lease_s))
     if options.engine != "local":
         _check_engine(reconciler, options)
-    app = create_app(Services(store, executor, config, reconciler.inventory, reconciler.wake))
+    services = Services(store, executor, config, reconciler.inventory, reconciler.wake)
+    services.leader = reconciler.lease.status
+    app = create_app(services)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -204,7 +215,8 @@ def serve(options: ServerOptions) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     os.umask(0o077)  # the store, the admin token and job files are the server's alone
-    with home_lock(options.home):
+    shared = database_url(options.home, options.db).startswith("postgresql")
+    with home_lock(options.home, shared):
         options.home.chmod(0o711)  # jobs run as other accounts pass through to their own dirs
         app, _, _ = build(options)
         uvicorn.run(

@@ -15,12 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from suan.control.models import EventRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+IDLE_IN_TRANSACTION_MS = 5000
+"""PostgreSQL ends a session idle this long inside a transaction (a paused server's), which
+frees the locks it held (suan.control.leader relies on it)."""
 
 
 def database_url(home: Path | None, db: str | None = None) -> str:
@@ -50,7 +53,11 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    parsed = make_url(url)
+    timeout = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+    options = f"{parsed.query.get('options', '')} {timeout}".strip()
+    parsed = parsed.update_query_dict({"options": options})
+    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
 def migrate(engine: Engine) -> None:

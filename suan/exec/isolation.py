@@ -63,7 +63,7 @@ class Isolation:
     ) -> Isolation:
         """The layers `home`'s server can use: `auto` takes each where it works, `on` raises
         IsolationError where it does not, `off` leaves it out."""
-        scope = hashlib.sha256(str(Path(home).resolve()).encode()).hexdigest()[:12]
+        scope = scope_of(home)
         off: list[str] = []
         tree = None
         if cgroups != "off":
@@ -160,6 +160,11 @@ class Isolation:
         """Remove the attempt's groups (those still holding a process stay)."""
         if self.tree is not None:
             self.tree.remove_launch(launch_name(job_id, attempt))
+
+
+def scope_of(home: Path) -> str:
+    """The scope of a server home's groups and tags: a digest of its resolved path."""
+    return hashlib.sha256(str(Path(home).resolve()).encode()).hexdigest()[:12]
 
 
 def tagged_processes(tag: str) -> dict[int, list[int]]:

@@ -307,10 +307,10 @@ class LocalExecutor:
                 self._jobs[job_id] = _Tracked(ranks[0].attempt, ranks, adopted=True)
 
     def forget(self, job_id: str) -> None:
-        """Stop tracking a job whose ranks are gone; kill what is left of them, remove their
-        groups."""
+        """Stop tracking a job. Once its ranks are gone, kill what they left and remove their
+        groups; ranks still running are left alone (a standby server hands them on)."""
         tracked = self._jobs.pop(job_id, None)
-        if tracked is not None:
+        if tracked is not None and len(tracked.cleaned) >= len(tracked.handles):
             self.isolation.sweep(job_id, tracked.attempt, thorough=tracked.adopted)
             self.isolation.release(job_id, tracked.attempt)
 
