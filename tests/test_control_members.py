@@ -14,6 +14,12 @@ from control_helpers import job_yaml, wait_for
 from control_helpers import server as server
 
 from suan.client import ApiError
+from suan.control.auth import Identity
+from suan.control.models import JobRow
+from suan.control.redact import redact_jobs
+from suan.control.store import Store, add_event, database_url
+from suan.control.submit import submit
+from suan.control.views import job_detail, job_summary
 
 QUEUES = textwrap.dedent("""\
     apiVersion: suan.ai/v1
@@ -112,3 +118,31 @@ def test_a_viewer_reads_but_cannot_cancel_and_a_queue_admin_cancels(server, tena
     assert [j["id"] for j in carol.jobs()] == [bobs], "carol administers secret"
     carol.cancel(bobs)
     assert vic.wait(bobs, timeout=20)["state"] == "cancelled"
+
+
+def test_reasons_and_events_name_only_jobs_the_reader_may_see(tmp_path):
+    store = Store.open(database_url(tmp_path))
+    try:
+        with store.session() as session:
+            submit(session, Identity("admin", True), QUEUES, None, tmp_path)
+            [bobs] = submit(
+                session, Identity("bob"), job_yaml("bobs", 1, queue="secret"), None, tmp_path
+            ).jobs
+            [mine] = submit(
+                session, Identity("mallory"), job_yaml("mine", 1), None, tmp_path
+            ).jobs
+            row = session.get(JobRow, mine["id"])
+            row.reason = f"preempted for {bobs['id']}: a higher priority; not {mine['id']}"
+            add_event(session, mine["id"], "preempting", f"preempted for {bobs['id']}")
+        with store.session() as session:
+            row = session.get(JobRow, mine["id"])
+            readers = ((Identity("mallory"), "another job"), (Identity("root", True), bobs["id"]))
+            for reader, shown in readers:
+                views = [job_summary(row), job_detail(session, row)]
+                redact_jobs(session, reader, views)
+                assert views[0]["reason"] == (
+                    f"preempted for {shown}: a higher priority; not {mine['id']}"
+                )
+                assert views[1]["events"][-1]["message"] == f"preempted for {shown}"
+    finally:
+        store.close()

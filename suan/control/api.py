@@ -39,6 +39,7 @@ from suan.control.inventory import ClusterInventory
 from suan.control.jobs import load_queues, rank_count, scheduler_job
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow, TokenRow
+from suan.control.redact import redact_jobs
 from suan.control.store import Store, add_event
 from suan.control.submit import Forbidden, submit
 from suan.control.tokens_api import token_router
@@ -252,11 +253,15 @@ def create_app(services: Services) -> FastAPI:
         if not caller.admin:
             seen = visible_queues(session, caller)
             query = query.where((JobRow.user == caller.user) | JobRow.queue.in_(seen))
-        return {"jobs": [job_summary(row) for row in session.scalars(query)]}
+        listed = [job_summary(row) for row in session.scalars(query)]
+        redact_jobs(session, caller, listed)
+        return {"jobs": listed}
 
     @app.get("/v1/jobs/{job_id}")
     def describe_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:
-        return job_detail(session, visible_job(session, caller, job_id))
+        detail = job_detail(session, visible_job(session, caller, job_id))
+        redact_jobs(session, caller, [detail])
+        return detail
 
     @app.post("/v1/jobs/{job_id}/cancel", status_code=202)
     def cancel_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:
