@@ -326,8 +326,8 @@ def create_app(services: Services) -> FastAPI:
         cluster = services.inventory.current()
         shown = None
         if not caller.admin:
-            seen = set(visible_queues(session, caller))
-            shown = {r.id for r in holding if r.user == caller.user or r.queue in seen}
+            queues = {q.name: q for q in load_queues(session)}
+            shown = {r.id for r in holding if can_view(caller, r, queues.get(r.queue))}
         views = [
             node_view(node, services.config.simulated, holding, shown, HIDDEN_JOB)
             for node in cluster
