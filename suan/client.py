@@ -48,6 +48,23 @@ def _detail_text(detail: Any) -> str:
     return str(detail)
 
 
+def _lifetime(expires: float | str | None) -> dict[str, Any]:
+    """The `expires_in_s` of a token request: left out for None, null for "never"."""
+    from suan.jobs.units import DURATION_ALLOWED, UnitError, parse_duration
+
+    if expires is None:
+        return {}
+    if isinstance(expires, str) and expires.strip().lower() == "never":
+        return {"expires_in_s": None}
+    try:
+        seconds = parse_duration(expires)
+    except UnitError as exc:
+        raise SuanError(f"expires: {exc} (allowed: {exc.allowed}, or never)") from None
+    if seconds < 1:
+        raise SuanError(f"expires: {expires!r} is under a second ({DURATION_ALLOWED}, or never)")
+    return {"expires_in_s": int(seconds)}
+
+
 def suan_home() -> Path:
     return Path(os.environ.get("SUAN_HOME") or Path.home() / ".suan").expanduser()
 
@@ -204,6 +221,31 @@ class Client:
         existing user is a 409 unless `rotate`, which revokes its old tokens."""
         body = {"name": name, "admin": admin, "rotate": rotate}
         return self._request("POST", "/v1/users", json=body)["token"]
+
+    # -- tokens --------------------------------------------------------------------------------
+    def create_token(self, name: str = "", expires: float | str | None = None) -> dict[str, Any]:
+        """A new token for yourself: `id`, `name`, `created_at`, `expires_at` and the secret
+        `token`, shown only this once. `expires`: seconds or a duration ("30d", "12h"),
+        "never", or None for the server's default (90 days)."""
+        body = {"name": name, **_lifetime(expires)}
+        return self._request("POST", "/v1/tokens", json=body)
+
+    def tokens(self, user: str | None = None, all: bool = False) -> list[dict[str, Any]]:
+        """Your tokens (id, name, created_at, expires_at, last_used_at, expired, current), never
+        their secrets; a cluster admin may ask for another `user`'s or `all`."""
+        params: dict[str, Any] = {"all": all}
+        if user is not None:
+            params["user"] = user
+        return self._request("GET", "/v1/tokens", params=params)["tokens"]
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        """Revoke a token by its id; it stops working at once (404 for another user's)."""
+        return self._request("DELETE", f"/v1/tokens/{token_id}")
+
+    def rotate_token(self, token_id: str, expires: float | str | None = None) -> dict[str, Any]:
+        """A new token in place of `token_id`, which is revoked in the same step; as
+        create_token's answer. `expires` None keeps the old token's lifetime."""
+        return self._request("POST", f"/v1/tokens/{token_id}/rotate", json=_lifetime(expires))
 
     def healthy(self) -> bool:
         try:

@@ -62,7 +62,7 @@ def test_a_researcher_session_from_up_to_down(home_env, tmp_path):
     as_dana = dict(home_env, SUAN_TOKEN=token)
     assert suan("users", "whoami", env=as_dana).stdout.strip() == "dana"
     refused = suan("cancel", job_id, env=as_dana, check=False)
-    assert refused.returncode == 2 and "403" in refused.stderr
+    assert refused.returncode == 2 and f"404: no job '{job_id}'" in refused.stderr
     spec.write_text(job_yaml("long", ranks=1, steps=1000))
     long_id = suan("submit", str(spec), env=as_dana).stdout.strip()
     wait_for(lambda: "running" in suan("jobs", env=as_dana).stdout, what="running")

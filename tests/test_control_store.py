@@ -1,11 +1,15 @@
 """The store on SQLite and on a real PostgreSQL server (SUAN_TEST_POSTGRES_URL; see
-scripts/ci-postgres.sh): migrations, tokens stored hashed, jobs and events round-trip, and the
+scripts/ci-postgres.sh): migrations (tokens issued before 0004 keep working), tokens stored
+hashed, expiring, revoked and rotated, jobs and events round-trip, queue access, and the
 lifecycle's transitions."""
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -14,7 +18,22 @@ pytest.importorskip("alembic")
 
 import sqlalchemy as sa
 
-from suan.control.auth import Identity, can_manage, create_user, digest, identify
+from suan.control.auth import (
+    Identity,
+    TokenNotFound,
+    Unauthenticated,
+    authenticate,
+    can_manage,
+    can_view,
+    create_user,
+    digest,
+    identify,
+    issue_token,
+    list_tokens,
+    may_submit,
+    revoke_token,
+    rotate_token,
+)
 from suan.control.lifecycle import (
     JobState,
     TransitionError,
@@ -23,7 +42,8 @@ from suan.control.lifecycle import (
     restart_backoff_s,
 )
 from suan.control.models import JobRow, TokenRow
-from suan.control.store import Store, add_event, database_url
+from suan.control.store import MIGRATIONS, Store, add_event, database_url, make_engine
+from suan.jobs.queue import QueueSpec
 
 
 def _postgres_url() -> str:
@@ -44,24 +64,36 @@ def _postgres_url() -> str:
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        opened = Store.open(database_url(tmp_path))
-        yield opened
-        opened.close()
+@contextmanager
+def _empty_database(kind: str, tmp_path) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if kind == "sqlite":
+        yield database_url(tmp_path)
         return
     base = database_url(None, _postgres_url())
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base)
     with admin.begin() as connection:
         connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    opened = Store.open(base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}")
+    try:
+        yield base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request, tmp_path):
+    with _empty_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def store(empty_url):
+    opened = Store.open(empty_url)
     yield opened
     opened.close()
-    with admin.begin() as connection:
-        connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def test_migrations_create_every_table_and_run_twice(store):
@@ -80,6 +112,89 @@ def test_tokens_are_stored_hashed_and_identify_their_user(store):
         assert identify(session, token) == Identity("alice", False)
         assert identify(session, admin_token) == Identity("root", True)
         assert identify(session, "suan_forged") is None
+
+
+def test_tokens_issued_before_0004_get_an_id_and_keep_working(empty_url):
+    from alembic import command
+    from alembic.config import Config
+
+    engine = make_engine(empty_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+        connection.execute(sa.text("INSERT INTO users VALUES ('old', false, 1.0)"))
+        for secret in ("suan_one", "suan_two"):
+            connection.execute(
+                sa.text("INSERT INTO tokens VALUES (:digest, 'old', 1.0)"),
+                {"digest": digest(secret)},
+            )
+    engine.dispose()
+    store = Store.open(empty_url)
+    try:
+        with store.session() as session:
+            rows = list_tokens(session, "old")
+            assert len({row.id for row in rows}) == 2 and all(len(r.id) == 12 for r in rows)
+            assert [(r.name, r.expires_at, r.last_used_at) for r in rows] == [("", None, None)] * 2
+            assert identify(session, "suan_one") == Identity("old")
+            with pytest.raises(sa.exc.IntegrityError):
+                session.add(TokenRow(digest="x", id=rows[0].id, user="old", created_at=2.0))
+                session.flush()
+    finally:
+        store.close()
+
+
+def test_an_expired_token_says_so_and_a_revoked_one_is_unknown(store):
+    now = time.time()
+    with store.session() as session:
+        create_user(session, "alice")
+        _, lapsed = issue_token(session, "alice", "old laptop", expires_at=now - 1)
+        live_row, live = issue_token(session, "alice", "ci", expires_at=now + 60)
+    with store.session() as session:
+        with pytest.raises(Unauthenticated, match=r"expired at .* UTC"):
+            authenticate(session, lapsed)
+        assert identify(session, lapsed) is None
+        assert authenticate(session, live).token_id == live_row.id
+        with pytest.raises(Unauthenticated, match="expired"):
+            authenticate(session, live, now=now + 61)
+        revoke_token(session, Identity("alice"), live_row.id)
+    with store.session() as session:
+        with pytest.raises(Unauthenticated, match="unknown token"):
+            authenticate(session, live)
+        assert [row.name for row in list_tokens(session, "alice")] == ["", "old laptop"]
+
+
+def test_only_the_owner_or_a_cluster_admin_manages_a_token(store):
+    with store.session() as session:
+        create_user(session, "alice")
+        create_user(session, "bob")
+        row, secret = issue_token(session, "alice", "laptop", expires_at=time.time() + 3600)
+    with store.session() as session:
+        for attempt in (revoke_token, lambda s, c, i: rotate_token(s, c, i, None, True)):
+            with pytest.raises(TokenNotFound) as missing:
+                attempt(session, Identity("bob"), row.id)
+            assert str(missing.value) == f"no token {row.id!r}"
+        with pytest.raises(TokenNotFound) as missing:
+            revoke_token(session, Identity("bob"), "0123456789ab")
+        assert str(missing.value) == "no token '0123456789ab'"
+        assert identify(session, secret) == Identity("alice")
+
+
+def test_rotating_replaces_the_token_keeping_its_name_and_lifetime(store):
+    with store.session() as session:
+        create_user(session, "alice")
+        [first] = list_tokens(session, "alice")
+        old, old_secret = issue_token(session, "alice", "laptop", 1000.0 + 3600, now=1000.0)
+    with store.session() as session:
+        new, new_secret = rotate_token(session, Identity("alice"), old.id, None, True, now=5000.0)
+        assert (new.name, new.created_at, new.expires_at) == ("laptop", 5000.0, 5000.0 + 3600)
+    with store.session() as session:
+        assert identify(session, old_secret, now=5001.0) is None
+        assert identify(session, new_secret, now=5001.0) == Identity("alice")
+        forever, _ = rotate_token(session, Identity("root", True), new.id, None, False)
+        assert forever.expires_at is None and forever.user == "alice"
+        assert [row.id for row in list_tokens(session, "alice")] == [first.id, forever.id]
 
 
 def _job(job_id: str, user: str = "alice", queue: str = "default") -> JobRow:
@@ -124,6 +239,24 @@ def test_permissions_owner_queue_admin_and_cluster_admin():
     assert not can_manage(Identity("alice"), job, ())
     assert can_manage(Identity("carol"), job, ("carol",))
     assert can_manage(Identity("root", admin=True), job, ())
+
+
+def test_queue_members_viewers_and_admins():
+    job = _job("j-3", user="bob", queue="secret")
+    secret = QueueSpec("secret", admins=("carol",), submitters=("bob",), viewers=("vic",))
+    public = QueueSpec("public", viewers=("*",))
+    mallory, vic, carol = Identity("mallory"), Identity("vic"), Identity("carol")
+    assert [may_submit(who, secret) for who in (mallory, vic, carol, Identity("bob"))] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert may_submit(Identity("root", admin=True), secret)
+    assert may_submit(mallory, public) and not may_submit(mallory, QueueSpec("q", submitters=()))
+    assert not can_view(mallory, job, secret) and can_view(vic, job, secret)
+    assert can_view(carol, job, secret) and not can_manage(vic, job, secret.admins)
+    assert can_view(mallory, _job("j-4", user="bob", queue="public"), public)
 
 
 def test_lifecycle_allows_only_its_transitions():

@@ -527,6 +527,20 @@ def test_queue_quota_checks():
     )
 
 
+def test_queue_membership_reads_back_and_names_a_bad_member():
+    members = parse_queue(queue_doc({"submitters": ["alice", "bob"], "viewers": ["*"]}))
+    assert members.submitters == ("alice", "bob") and members.viewers == ("*",)
+    assert not members.open
+    assert parse_queue(queue_to_document(members)) == members
+    assert parse_queue(queue_doc({})).open, "a queue without submitters is open to everyone"
+    assert parse_queue(queue_doc({"submitters": ["*"]})).open
+    assert not parse_queue(queue_doc({"submitters": []})).open, "[]: only its admins"
+    found = problems_of(queue_doc({"submitters": ["Bob Smith"], "viewers": "carol"}), parse_queue)
+    assert found["spec.submitters.0"].message == "'Bob Smith' is not a user name"
+    assert "'*' for every user" in found["spec.submitters.0"].allowed
+    assert "spec.viewers" in found
+
+
 def test_queue_parents_must_be_in_the_file_and_form_a_tree():
     documents = [
         queue_doc({"parent": "b"}, "a"),

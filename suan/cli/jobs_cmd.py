@@ -1,6 +1,7 @@
 """The researcher's commands against a running server, after sbatch/squeue/scancel and
 kubectl: `suan submit`, `suan jobs`, `suan describe`, `suan logs`, `suan cancel`, `suan nodes`,
-`suan queues`, and `suan users add`. SUAN_SERVER and SUAN_TOKEN pick the server and identity."""
+`suan queues`, and `suan users add` (`suan tokens` is in tokens_cmd). SUAN_SERVER and
+SUAN_TOKEN pick the server and identity."""
 
 from __future__ import annotations
 
@@ -161,7 +162,9 @@ def nodes_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP))
     for column in (*columns, "REASON"):
         table.add_column(column)
     for node in nodes:
-        jobs = ", ".join(sorted(set(node["used"].values())))
+        named = sorted(set(node["used"].values()) - {"hidden"})
+        hidden = node.get("hidden", 0)
+        jobs = ", ".join(named + ([f"{hidden} devices of others"] if hidden else []))
         table.add_row(
             node["name"],
             node.get("engine", ""),
@@ -193,6 +196,7 @@ def queues_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)
         "RUNNING",
         "WAITING",
         "ADMINS",
+        "SUBMITTERS",
     ):
         table.add_column(column)
     for queue in queues:
@@ -205,6 +209,7 @@ def queues_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)
             str(queue["running"]),
             str(queue["waiting"]),
             ", ".join(queue["admins"]),
+            "*" if queue.get("open", True) else ", ".join(queue["submitters"] or []),
         )
     Console().print(table)
 

@@ -18,6 +18,7 @@ from suan.cli import (
     plan_cmd,
     schedule_cmd,
     sim_cmd,
+    tokens_cmd,
 )
 from suan.errors import SuanError
 
@@ -28,7 +29,16 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (catalog_cmd, schedule_cmd, plan_cmd, demo_cmd, control_cmd, jobs_cmd, sim_cmd):
+for module in (
+    catalog_cmd,
+    schedule_cmd,
+    plan_cmd,
+    demo_cmd,
+    control_cmd,
+    jobs_cmd,
+    sim_cmd,
+    tokens_cmd,
+):
     module.register(cli)
 
 

@@ -2,12 +2,14 @@
 never run the scheduler or touch processes themselves (logs aside, which are files).
 
 Every request but `/healthz` and `/metrics` (counts only) carries `Authorization: Bearer
-TOKEN`. Errors are JSON: 401 without a valid token, 403 when the caller may not do something,
-404 for an unknown job, 409 for a request the job's state refuses, and 422 with the field path
-(`loc`) for invalid input. The OpenAPI document is at `/openapi.json`.
+TOKEN`. Errors are JSON: 401 without a valid token (unknown, revoked or expired), 403 when the
+caller may not do something, 404 for an unknown job (or one the caller may not see: the two look
+the same), 409 for a request the job's state refuses, and 422 with the field path (`loc`) for
+invalid input. The OpenAPI document is at `/openapi.json`.
 """
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,26 +17,40 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, StrictBool
-from sqlalchemy import select
+from pydantic import Field, StrictBool
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import suan
 from suan.control.audit import MUTATING, recent, record_call
-from suan.control.auth import Identity, UserExists, can_manage, create_user, identify
+from suan.control.auth import (
+    Identity,
+    Unauthenticated,
+    UserExists,
+    authenticate,
+    can_manage,
+    can_view,
+    create_user,
+    views_all_jobs,
+)
+from suan.control.bodies import StrictBody
 from suan.control.config import ControlConfig
 from suan.control.inventory import ClusterInventory
 from suan.control.jobs import load_queues, rank_count, scheduler_job
 from suan.control.lifecycle import JobState
-from suan.control.models import JobRow
+from suan.control.models import JobRow, TokenRow
+from suan.control.redact import redact_jobs
 from suan.control.store import Store, add_event
 from suan.control.submit import Forbidden, submit
+from suan.control.tokens_api import token_router
 from suan.control.views import job_detail, job_summary, metrics_text, node_view, queue_view
 from suan.errors import SpecError
 from suan.exec import Executor
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 JobId = Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9][-a-z0-9]*$")]
+LAST_USED_EVERY_S = 60.0
+HIDDEN_JOB = "hidden"
 
 
 @dataclass
@@ -50,14 +66,14 @@ class Services:
     leader: Any = None
 
 
-class SubmitRequest(BaseModel):
+class SubmitRequest(StrictBody):
     """A spec file's text (Jobs and Queues, docs/job-spec.md) and where to run the jobs."""
 
     yaml: str = Field(min_length=1, max_length=1_000_000)
     workdir: str | None = Field(default=None, max_length=4096, pattern=r"^/[^\x00]*$")
 
 
-class UserRequest(BaseModel):
+class UserRequest(StrictBody):
     """A user to create, who gets a new token; `rotate` for an existing user revokes its old
     tokens (and sets `admin`) instead of being refused with 409."""
 
@@ -106,25 +122,48 @@ def create_app(services: Services) -> FastAPI:
                 "(the CLI and SDK read SUAN_TOKEN)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        identity = identify(session, credentials.credentials)
-        if identity is None:
-            raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+        try:
+            identity = authenticate(session, credentials.credentials)
+        except Unauthenticated as exc:
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+        note_use(identity)
         return identity
 
     Caller = Annotated[Identity, Depends(identity_dep)]
+    noted: dict[str, float] = {}
 
-    def visible_job(session: Session, caller: Identity, job_id: str) -> JobRow:
+    def note_use(identity: Identity) -> None:
+        """Record when a token was last used, at most once a minute per token (in a short
+        transaction of its own, so a read-only request holds no write lock)."""
+        now = time.time()
+        if identity.token_id is None or now - noted.get(identity.token_id, 0.0) < LAST_USED_EVERY_S:
+            return
+        noted[identity.token_id] = now
+        with services.store.session() as own:
+            own.execute(
+                update(TokenRow).where(TokenRow.id == identity.token_id).values(last_used_at=now)
+            )
+
+    def visible_job(
+        session: Session, caller: Identity, job_id: str, manage: bool = False
+    ) -> JobRow:
+        """The job, if the caller may see it (and, with `manage`, cancel it). A job the caller
+        may not see is a 404 exactly like a missing one; one they see but may not manage, 403."""
         row = session.get(JobRow, job_id)
-        if row is None:
+        queue = None if row is None else {q.name: q for q in load_queues(session)}.get(row.queue)
+        if row is None or not can_view(caller, row, queue):
             raise HTTPException(404, f"no job {job_id!r}")
-        admins = {q.name: q.admins for q in load_queues(session)}
-        if not can_manage(caller, row, admins.get(row.queue, ())):
+        if manage and not can_manage(caller, row, queue.admins if queue else ()):
             raise HTTPException(
                 403,
-                f"job {job_id} belongs to {row.user}; {caller.user} may "
-                "manage only their own jobs and those of queues they administer",
+                f"{caller.user} may view but not cancel job {job_id} (a viewer of queue "
+                f"{row.queue}); its owner, the queue's admins and cluster admins may",
             )
         return row
+
+    def visible_queues(session: Session, caller: Identity) -> list[str]:
+        """Queues all of whose jobs the caller sees (as their admin or viewer)."""
+        return [q.name for q in load_queues(session) if views_all_jobs(caller, q)]
 
     pending_audit: set[asyncio.Task[None]] = set()
 
@@ -221,18 +260,22 @@ def create_app(services: Services) -> FastAPI:
         if not include_all:
             query = query.where(JobRow.state.in_([s.value for s in JobState if not s.final]))
         if not caller.admin:
-            admin_of = [q.name for q in load_queues(session) if caller.user in q.admins]
-            query = query.where((JobRow.user == caller.user) | JobRow.queue.in_(admin_of))
-        return {"jobs": [job_summary(row) for row in session.scalars(query)]}
+            seen = visible_queues(session, caller)
+            query = query.where((JobRow.user == caller.user) | JobRow.queue.in_(seen))
+        listed = [job_summary(row) for row in session.scalars(query)]
+        redact_jobs(session, caller, listed)
+        return {"jobs": listed}
 
     @app.get("/v1/jobs/{job_id}")
     def describe_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:
-        return job_detail(session, visible_job(session, caller, job_id))
+        detail = job_detail(session, visible_job(session, caller, job_id))
+        redact_jobs(session, caller, [detail])
+        return detail
 
     @app.post("/v1/jobs/{job_id}/cancel", status_code=202)
     def cancel_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:
         """Ask for the job to stop: SIGTERM to every rank, SIGKILL after the grace period."""
-        row = visible_job(session, caller, job_id)
+        row = visible_job(session, caller, job_id, manage=True)
         if JobState(row.state).final:
             raise HTTPException(409, f"job {job_id} already {row.state}")
         if not row.cancel_requested:
@@ -279,7 +322,9 @@ def create_app(services: Services) -> FastAPI:
         }
 
     @app.get("/v1/nodes")
-    def nodes(_caller: Caller, session: SessionDep) -> dict[str, Any]:
+    def nodes(caller: Caller, session: SessionDep) -> dict[str, Any]:
+        """Nodes and their devices in use. Devices held by jobs the caller may not see are
+        marked `hidden` (and counted in `hidden`), not named."""
         holding = list(
             session.scalars(
                 select(JobRow).where(
@@ -288,7 +333,14 @@ def create_app(services: Services) -> FastAPI:
             )
         )
         cluster = services.inventory.current()
-        views = [node_view(node, services.config.simulated, holding) for node in cluster]
+        shown = None
+        if not caller.admin:
+            queues = {q.name: q for q in load_queues(session)}
+            shown = {r.id for r in holding if can_view(caller, r, queues.get(r.queue))}
+        views = [
+            node_view(node, services.config.simulated, holding, shown, HIDDEN_JOB)
+            for node in cluster
+        ]
         return {
             "engine": services.executor.engine,
             "error": services.inventory.error,
@@ -297,6 +349,8 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/v1/queues")
     def queues(_caller: Caller, session: SessionDep) -> dict[str, Any]:
+        """Every queue: its spec (quotas, admins, submitters, viewers) and counts of its jobs
+        and devices in use; never a job id or a job's user."""
         rows = list(
             session.scalars(
                 select(JobRow).where(JobRow.state.in_([s.value for s in JobState if not s.final]))
@@ -317,4 +371,5 @@ def create_app(services: Services) -> FastAPI:
             raise HTTPException(409, str(exc)) from None
         return {"name": body.name, "admin": body.admin, "token": token}
 
+    app.include_router(token_router(Caller, SessionDep))
     return app

@@ -24,12 +24,18 @@ class UserRow(Base):
 
 
 class TokenRow(Base):
-    """An API token, stored only as its SHA-256 digest."""
+    """An API token, stored only as its SHA-256 digest, with a short public `id` (listing,
+    revoking), a `name` for people, and when it expires (None: never) and was last used
+    (to the minute)."""
 
     __tablename__ = "tokens"
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(16), unique=True, index=True)
     user: Mapped[str] = mapped_column(ForeignKey("users.name", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class QueueRow(Base):

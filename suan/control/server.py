@@ -118,7 +118,9 @@ def home_lock(home: Path, shared: bool = False) -> Iterator[None]:
 
 
 def ensure_admin_token(store: Store, home: Path) -> str:
-    """The token in `home/admin-token` if it is valid, else a new admin token written there."""
+    """The token in `home/admin-token` if it is valid (known, unexpired, a cluster admin's),
+    else a new admin token written there, which never expires; `admin`'s other tokens are
+    revoked then."""
     path = home / "admin-token"
     with store.session() as session:
         if path.exists():
@@ -126,7 +128,9 @@ def ensure_admin_token(store: Store, home: Path) -> str:
             found = identify(session, token)
             if found is not None and found.admin:
                 return token
-        token = create_user(session, ADMIN_USER, admin=True, rotate=True)
+        token = create_user(
+            session, ADMIN_USER, admin=True, rotate=True, token_name="admin-token file"
+        )
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
     path.write_text(token + "\n")

@@ -2,9 +2,10 @@
 
 Every problem is a `FieldProblem` whose path starts with `documents[k]`, as in
 docs/job-spec.md; the API answers them as one 422. Beyond the spec's own checks a submission
-needs: a command for every job, queues that exist (or come in the same file), queues and
-parents defined only by a cluster admin, and `spec.user` left out (or the caller's own name)
-unless the caller is an admin.
+needs: a command for every job, queues that exist (or come in the same file) and that the
+caller may submit to (a queue listing `submitters`), queues and parents defined only by a
+cluster admin, and `spec.user` left out (or the caller's own name) unless the caller is an
+admin.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session
 
-from suan.control.auth import Identity
+from suan.control.auth import Identity, may_submit, who_may_submit
 from suan.control.jobs import load_queues
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow, QueueRow
@@ -82,7 +83,7 @@ def submit(
     queue_docs = [(k, d) for k, d in enumerate(documents) if d.get("kind") == "Queue"]
     if queues and not identity.admin:
         raise Forbidden(f"only a cluster admin defines queues; {identity.user} is not one")
-    known = {q.name for q in load_queues(session)} | {q.name for q in queues}
+    known = {q.name: q for q in (*load_queues(session), *queues)}
     problems = _job_problems(jobs, job_docs, known, identity)
     problems += _checkpoint_problems(jobs, job_docs, identity, home, checkpoint_roots)
     if problems:
@@ -143,7 +144,7 @@ def _model_problems(model: str, path: str) -> list[FieldProblem]:
 def _job_problems(
     jobs: list[Job],
     job_docs: list[tuple[int, dict[str, Any]]],
-    queues: set[str],
+    queues: dict[str, QueueSpec],
     identity: Identity,
 ) -> list[FieldProblem]:
     problems = []
@@ -164,6 +165,11 @@ def _job_problems(
                 FieldProblem(
                     f"{prefix}.queue", f"unknown queue {job.queue!r}", ", ".join(sorted(queues))
                 )
+            )
+        elif not may_submit(identity, queues[job.queue]):
+            raise Forbidden(
+                f"{prefix}.queue: {identity.user} may not submit to queue {job.queue!r}; "
+                f"it takes jobs from {who_may_submit(queues[job.queue])}"
             )
         if job.user and job.user != identity.user and not identity.admin:
             raise Forbidden(

@@ -77,13 +77,21 @@ def job_detail(session: Session, row: JobRow) -> dict[str, Any]:
     return detail
 
 
-def node_view(node: Node, simulated: bool, holding: list[JobRow]) -> dict[str, Any]:
-    """`suan nodes`: the node, its devices in use and by which job."""
+def node_view(
+    node: Node,
+    simulated: bool,
+    holding: list[JobRow],
+    shown: set[str] | None = None,
+    hidden: str = "hidden",
+) -> dict[str, Any]:
+    """`suan nodes`: the node, its devices in use and by which job. With `shown`, a device
+    of a job not in it is marked `hidden` instead of named, and `hidden` counts them."""
     used: dict[int, str] = {}
     for row in holding:
+        name = row.id if shown is None or row.id in shown else hidden
         for replica in placement_of(row):
             if replica.node == node.name:
-                used.update({device: row.id for device in replica.devices})
+                used.update({device: name for device in replica.devices})
     return {
         "name": node.name,
         "engine": node.labels.get("engine", ""),
@@ -98,6 +106,7 @@ def node_view(node: Node, simulated: bool, holding: list[JobRow]) -> dict[str, A
         "memory_mib": node.memory_mib,
         "used": {str(device): job for device, job in sorted(used.items())},
         "free": node.devices - len(used),
+        "hidden": 0 if shown is None else sum(job == hidden for job in used.values()),
     }
 
 
@@ -111,6 +120,9 @@ def queue_view(queue: QueueSpec, rows: list[JobRow]) -> dict[str, Any]:
         "parent": queue.parent,
         "weight": queue.weight,
         "admins": list(queue.admins),
+        "submitters": list(queue.submitters) if queue.submitters is not None else None,
+        "viewers": list(queue.viewers),
+        "open": queue.open,
         "guaranteed": dict(queue.guaranteed),
         "borrow_limit": dict(queue.borrow_limit) if queue.borrow_limit is not None else None,
         "used": {ANY_ACCELERATOR: used},

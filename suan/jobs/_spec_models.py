@@ -31,7 +31,7 @@ from suan.catalog import Catalog, default_catalog
 from suan.errors import FieldProblem
 from suan.jobs._problems import field_error, show_value, spec_error
 from suan.jobs.model import SCOPES, Job, ReplicaGroup, TopologyConstraint
-from suan.jobs.queue import ANY_ACCELERATOR, QueueSpec
+from suan.jobs.queue import ANY_ACCELERATOR, EVERYONE, QueueSpec
 from suan.jobs.units import UnitError, parse_cpu_milli, parse_duration, parse_memory_mib
 
 API_VERSION = "suan.ai/v1"
@@ -135,7 +135,19 @@ def _check_image(value: str) -> str:
     )
 
 
+def _check_member(value: str) -> str:
+    """A user name in a queue's `submitters` or `viewers`, or `*` for every user."""
+    if value == EVERYONE or not _name_faults(value):
+        return value
+    raise field_error(
+        f"{value!r} is not a user name",
+        "a user name (lowercase letters, digits and '-', at most 63 characters), "
+        "or '*' for every user",
+    )
+
+
 Name = Annotated[str, AfterValidator(_check_name)]
+Member = Annotated[str, AfterValidator(_check_member)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 Image = Annotated[str, AfterValidator(_check_image)]
 Text = Annotated[str, BeforeValidator(_scalar_text)]
@@ -608,6 +620,8 @@ class QueueBody(_Strict):
     lend_limit: dict[str, Amount] | None = None
     weight: float = Field(default=1.0, gt=0)
     admins: list[str] = Field(default_factory=list)
+    submitters: list[Member] | None = None
+    viewers: list[Member] = Field(default_factory=list)
 
     @field_validator("guaranteed", "borrow_limit", "lend_limit")
     @classmethod
@@ -650,4 +664,6 @@ class QueueDocument(_Strict):
             lend_limit=dict(spec.lend_limit) if spec.lend_limit is not None else None,
             weight=spec.weight,
             admins=tuple(spec.admins),
+            submitters=tuple(spec.submitters) if spec.submitters is not None else None,
+            viewers=tuple(spec.viewers),
         )

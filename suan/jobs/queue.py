@@ -6,6 +6,11 @@ type), a `guaranteed` amount it can always get back, a `borrow_limit` (how far a
 guarantee it may go by using what others leave unused; None = no limit) and a `lend_limit` (how
 much of its unused guarantee others may borrow; None = all of it). A queue with no quota at all
 is bounded only by the cluster.
+
+Who may use a queue (the control plane enforces it; the scheduler ignores it): `admins` see and
+cancel all of its jobs; `submitters` may submit to it (None: everyone, the default; a list: only
+those users, `*` meaning everyone, besides its admins and cluster admins); `viewers` see its
+jobs (describe, logs, listing) but may not cancel them (`*`: every user).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 ANY_ACCELERATOR = "accelerators"
+EVERYONE = "*"
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,13 @@ class QueueSpec:
     lend_limit: Mapping[str, float] | None = None
     weight: float = 1.0
     admins: tuple[str, ...] = ()
+    submitters: tuple[str, ...] | None = None
+    viewers: tuple[str, ...] = ()
+
+    @property
+    def open(self) -> bool:
+        """Whether every user may submit to the queue."""
+        return self.submitters is None or EVERYONE in self.submitters
 
     @property
     def unlimited(self) -> bool:

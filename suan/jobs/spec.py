@@ -397,5 +397,9 @@ def queue_to_document(queue: QueueSpec) -> dict[str, Any]:
     spec["weight"] = queue.weight
     if queue.admins:
         spec["admins"] = list(queue.admins)
+    if queue.submitters is not None:
+        spec["submitters"] = list(queue.submitters)
+    if queue.viewers:
+        spec["viewers"] = list(queue.viewers)
     document = {"apiVersion": API_VERSION, "kind": "Queue", "metadata": {"name": queue.name}}
     return {**document, "spec": spec}
