@@ -631,6 +631,10 @@ def _accelerators(draw) -> dict[str, Any] | None:
     return request
 
 
+_CHARS = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
+"""Characters a spec's text may hold: no NUL, no surrogates."""
+
+
 @st.composite
 def _groups(draw) -> list[dict[str, Any]]:
     names = draw(st.lists(_NAMES, min_size=1, max_size=3, unique=True))
@@ -652,7 +656,7 @@ def _groups(draw) -> list[dict[str, Any]]:
 def _job_documents(draw) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "queue": draw(_NAMES),
-        "user": draw(st.text(max_size=8)),
+        "user": draw(st.text(_CHARS, max_size=8)),
         "priority": draw(
             st.one_of(st.integers(-1000, 1000), st.sampled_from(list(PRIORITY_CLASSES)))
         ),
@@ -677,11 +681,12 @@ def _job_documents(draw) -> dict[str, Any]:
     if draw(st.booleans()):
         spec["checkpoint"] = {"intervalSeconds": draw(st.integers(1, 10**6))}
     if draw(st.booleans()):
-        spec["command"] = draw(st.lists(st.text(min_size=1, max_size=6), max_size=4))
+        program = draw(st.text(_CHARS, min_size=1, max_size=6).filter(str.strip))
+        spec["command"] = [program, *draw(st.lists(st.text(_CHARS, max_size=6), max_size=3))]
         spec["env"] = draw(
             st.dictionaries(
                 st.from_regex(r"[A-Z_][A-Z0-9_]{0,6}", fullmatch=True),
-                st.text(max_size=6),
+                st.text(_CHARS, max_size=6),
                 max_size=3,
             )
         )
