@@ -233,7 +233,7 @@ def create_app(services: Services) -> FastAPI:
                     }
                 },
             },
-            **error_responses(401, 403, 409, 422),
+            **error_responses(400, 401, 403, 409, 422),
         },
     )
     def submit_jobs(
@@ -403,7 +403,9 @@ def create_app(services: Services) -> FastAPI:
         )
         return {"queues": [queue_view(q, rows) for q in load_queues(session)]}
 
-    @app.post("/v1/users", status_code=201, responses=error_responses(401, 403, 409, 422))
+    @app.post(
+        "/v1/users", status_code=201, responses=error_responses(400, 401, 403, 409, 422)
+    )
     def add_user(body: UserRequest, caller: Caller, session: SessionDep) -> dict[str, Any]:
         """Create a user (cluster admins only) and return a new token for them, once."""
         if not caller.admin:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 _MEANINGS = {
-    400: "The request could not be read.",
+    400: "The request body could not be read (not UTF-8 JSON).",
     401: "No token, or an unknown one.",
     403: "The caller may not do this.",
     404: "No such job.",

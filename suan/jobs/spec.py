@@ -14,6 +14,10 @@ raised together as one `SpecError`; each `FieldProblem` names:
 - `message`: what was wrong, quoting the value that was given.
 - `allowed`: what would have been accepted (keys, values, ranges, units), where that helps.
 
+Text is bounded before it is parsed on (docs/job-spec.md, Limits): at most MAX_SPEC_BYTES,
+nesting at most MAX_YAML_DEPTH, aliases expanding to at most MAX_YAML_SIZE; and no key or
+string of a document may hold NUL or a lone surrogate.
+
 Public functions: `load_documents(path)`, `load_documents_text(text, source)`,
 `parse_documents(documents, source)`, `parse_job`, `parse_queue`, `parse_job_document`,
 `job_to_document`, `queue_to_document`.
