@@ -266,6 +266,9 @@ def test_the_sdk_retries_a_lost_answer_with_its_key_and_gets_the_first_jobs(serv
     assert ids == jobs_named(server, "lost-answer") and len(ids) == 1
     keyed = [key for key in map(_key_of, proxy.requests) if key is not None]
     assert proxy.connections == 2 and len(keyed) == 2 and keyed[0] == keyed[1]
+    with server.client() as client:  # another call is another submission: a new key
+        [second] = client.submit(parked_job("lost-answer"))
+    assert sorted(jobs_named(server, "lost-answer")) == sorted([*ids, second])
 
 
 def test_the_cli_passes_its_idempotency_key(server, tmp_path):
