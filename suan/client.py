@@ -9,6 +9,12 @@
 Without SUAN_SERVER the client talks to the server `suan up` started under SUAN_HOME (its
 `server.json`), else http://127.0.0.1:8765; without SUAN_TOKEN it uses that home's
 `admin-token` when it can read it. Errors from the server raise `ApiError`.
+
+Submitting is safe to retry: each `submit`/`submit_raw` call sends one `Idempotency-Key` (a
+new random one unless given) and, when the connection fails or times out before an answer
+arrives, sends the same request with the same key again (`submit_retries` times, waiting
+0.5 s, 1 s, 2 s, ...): the server answers a repeated key with the first submission's job ids
+instead of submitting again.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,8 +105,10 @@ class Client:
         token: str | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        submit_retries: int = 3,
     ):
         self.server = (server or default_server()).rstrip("/")
+        self.submit_retries = max(0, submit_retries)
         token = token if token is not None else default_token()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
@@ -115,14 +124,20 @@ class Client:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise SuanError(
-                f"cannot reach the Suan server at {self.server}: {exc} "
-                "(start one with `suan up`, or set SUAN_SERVER)"
-            ) from None
+    def _request(self, method: str, path: str, retries: int = 0, **kwargs: Any) -> Any:
+        """Send one request; on a connection failure or timeout send it again up to `retries`
+        times (only for requests that are safe to repeat), then raise SuanError."""
+        for attempt in range(retries + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+                break
+            except httpx.TransportError as exc:
+                if attempt == retries:
+                    raise SuanError(
+                        f"cannot reach the Suan server at {self.server}: {exc} "
+                        "(start one with `suan up`, or set SUAN_SERVER)"
+                    ) from None
+                time.sleep(min(0.5 * 2**attempt, 8.0))
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)
@@ -132,11 +147,14 @@ class Client:
         return response.json()
 
     # -- jobs ----------------------------------------------------------------------------------
-    def submit(self, spec: str | Path, workdir: str | None = None) -> list[str]:
+    def submit(
+        self, spec: str | Path, workdir: str | None = None, idempotency_key: str | None = None
+    ) -> list[str]:
         """Submit a spec file (a path, or YAML text); return the new job ids in file order.
 
         `workdir` is where the ranks start (default: the current directory when `spec` is a
-        path, as sbatch does).
+        path, as sbatch does). `idempotency_key` (default: a new random one) makes the call
+        safe to repeat: see the module docstring.
         """
         text, cwd = spec, workdir
         if isinstance(spec, Path) or (
@@ -144,12 +162,19 @@ class Client:
         ):
             text = Path(spec).read_text()
             cwd = workdir or os.getcwd()
-        result = self._request("POST", "/v1/jobs", json={"yaml": str(text), "workdir": cwd})
+        result = self.submit_raw(str(text), cwd, idempotency_key)
         return [job["id"] for job in result["jobs"]]
 
-    def submit_raw(self, text: str, workdir: str | None = None) -> dict[str, Any]:
-        """Submit YAML text; the server's whole answer (jobs and queues)."""
-        return self._request("POST", "/v1/jobs", json={"yaml": text, "workdir": workdir})
+    def submit_raw(
+        self, text: str, workdir: str | None = None, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Submit YAML text; the server's whole answer (jobs and queues). Retried with one
+        idempotency key (`idempotency_key`, or a new random one) as `submit` is."""
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        body = {"yaml": text, "workdir": workdir}
+        return self._request(
+            "POST", "/v1/jobs", retries=self.submit_retries, json=body, headers=headers
+        )
 
     def jobs(self, all: bool = False) -> list[dict[str, Any]]:
         """Live jobs you may see, or every one with `all=True`."""

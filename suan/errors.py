@@ -6,7 +6,17 @@ what was wrong and what is allowed. The CLI prints it without a traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+
+UNPRINTABLE = re.compile("[\x00\ud800-\udfff]")
+"""Characters no text Suan passes on may hold: NUL, and UTF-16 surrogates (which no UTF-8
+text, file name, argument or database column can carry)."""
+
+
+def escaped(text: str) -> str:
+    """`text` with NUL and surrogates written as Python escapes (`\\x00`, `\\ud800`)."""
+    return UNPRINTABLE.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
 
 
 @dataclass(frozen=True)
@@ -16,6 +26,11 @@ class FieldProblem:
     path: str
     message: str
     allowed: str = ""
+
+    def printable(self) -> FieldProblem:
+        """This problem with NUL and surrogates escaped (so it can be printed and sent)."""
+        fields = {"path": self.path, "message": self.message, "allowed": self.allowed}
+        return replace(self, **{key: escaped(value) for key, value in fields.items()})
 
     def __str__(self) -> str:
         text = f"{self.path or '<root>'}: {self.message}"
@@ -27,13 +42,14 @@ class SuanError(Exception):
 
 
 class SpecError(SuanError):
-    """Invalid user input (a spec file, a CLI value). Carries one or more `FieldProblem`s."""
+    """Invalid user input (a spec file, a CLI value). Carries one or more `FieldProblem`s,
+    their text made printable (`FieldProblem.printable`)."""
 
     def __init__(self, source: str, problems: list[FieldProblem]):
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
+        self.source = escaped(source)
+        self.problems = [problem.printable() for problem in problems]
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{self.source}: {len(problems)} problem(s)\n{lines}")
 
 
 class UnknownAcceleratorError(SuanError):

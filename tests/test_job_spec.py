@@ -645,6 +645,10 @@ def _accelerators(draw) -> dict[str, Any] | None:
     return request
 
 
+_CHARS = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
+"""Characters a spec's text may hold: no NUL, no surrogates."""
+
+
 @st.composite
 def _groups(draw) -> list[dict[str, Any]]:
     names = draw(st.lists(_NAMES, min_size=1, max_size=3, unique=True))
@@ -666,7 +670,7 @@ def _groups(draw) -> list[dict[str, Any]]:
 def _job_documents(draw) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "queue": draw(_NAMES),
-        "user": draw(st.text(max_size=8)),
+        "user": draw(st.text(_CHARS, max_size=8)),
         "priority": draw(
             st.one_of(st.integers(-1000, 1000), st.sampled_from(list(PRIORITY_CLASSES)))
         ),
@@ -691,11 +695,12 @@ def _job_documents(draw) -> dict[str, Any]:
     if draw(st.booleans()):
         spec["checkpoint"] = {"intervalSeconds": draw(st.integers(1, 10**6))}
     if draw(st.booleans()):
-        spec["command"] = draw(st.lists(st.text(min_size=1, max_size=6), max_size=4))
+        program = draw(st.text(_CHARS, min_size=1, max_size=6).filter(str.strip))
+        spec["command"] = [program, *draw(st.lists(st.text(_CHARS, max_size=6), max_size=3))]
         spec["env"] = draw(
             st.dictionaries(
                 st.from_regex(r"[A-Z_][A-Z0-9_]{0,6}", fullmatch=True),
-                st.text(max_size=6),
+                st.text(_CHARS, max_size=6),
                 max_size=3,
             )
         )
@@ -816,3 +821,54 @@ def test_bad_type_speeds_name_the_type_what_was_wrong_and_what_is_allowed(
     assert set(found) == {path}
     assert found[path].message == message
     assert allowed in (found[path].allowed or "")
+
+
+# --- what can never run -----------------------------------------------------------------------
+
+
+def test_nul_and_surrogates_are_refused_anywhere_and_reported_printably():
+    document = job_doc({"command": ["python", "a\x00"], "env": {"K\ud800": "v"}})
+    document["metadata"]["labels"] = {"team": "\udfff"}
+    found = problems_of(document)
+    assert "NUL" in found["spec.command.1"].message
+    assert "surrogate" in found["spec.env.K\\ud800"].message
+    assert "surrogate" in found["metadata.labels.team"].message
+    with pytest.raises(SpecError) as caught:
+        parse_job(document)
+    str(caught.value).encode("utf-8")  # printable: no raw NUL or surrogate left
+    assert "\x00" not in str(caught.value)
+
+
+def test_a_queue_name_with_nul_is_refused():
+    found = problems_of(queue_doc({"admins": ["al\x00ice"]}), parse=parse_queue)
+    assert "NUL" in found["spec.admins.0"].message
+
+
+def test_bounds_on_restarts_durations_and_replicas():
+    assert parse_job(job_doc({"maxRestarts": 1000, "runtimeEstimate": "365d"})).max_restarts == 1000
+    found = problems_of(
+        job_doc({**one_group(replicas=100_001), "maxRestarts": 1001, "runtimeEstimate": "8761h"})
+    )
+    assert found["spec.maxRestarts"].allowed == "at most 1000"
+    assert found["spec.replicaGroups.0.replicas"].allowed == "at most 100000"
+    assert "at most 365d" in found["spec.runtimeEstimate"].allowed
+
+
+def test_a_file_nested_too_deep_or_too_large_is_refused_before_parsing_on(tmp_path):
+    deep = "a: " + "[" * 65 + "]" * 65
+    with pytest.raises(SpecError) as caught:
+        load_documents_text(deep)
+    [problem] = caught.value.problems
+    assert problem.path == "line 1" and "more than 64 levels" in problem.message
+    with pytest.raises(SpecError, match="bytes, more than the limit"):
+        load_documents_text("#" * 1_000_001)
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SpecError, match="not UTF-8"):
+        load_documents(latin1)
+
+
+def test_nesting_up_to_the_limit_is_read():
+    with pytest.raises(SpecError) as caught:  # read, then refused for what it is, not its depth
+        load_documents_text("a: " + "[" * 63 + "]" * 63)
+    assert "levels" not in str(caught.value)

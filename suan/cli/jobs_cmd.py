@@ -44,10 +44,19 @@ def submit_command(
     workdir: str | None = typer.Option(
         None, "--workdir", help="Where ranks start (default: the current directory)."
     ),
+    idempotency_key: str | None = typer.Option(
+        None,
+        "--idempotency-key",
+        help="Submit at most once with this key (1-255 visible ASCII characters): the same "
+        "command again within 24 hours prints the same job ids. Default: a new random key, "
+        "reused only for the client's own retries.",
+    ),
 ) -> None:
     """Submit the jobs of a spec file; print each new job id."""
     with Client() as client:
-        result = client.submit_raw(file.read_text(), workdir or str(Path.cwd()))
+        result = client.submit_raw(
+            file.read_text(), workdir or str(Path.cwd()), idempotency_key=idempotency_key
+        )
     for queue in result["queues"]:
         typer.echo(f"queue/{queue} configured", err=True)
     for job in result["jobs"]:

@@ -4,8 +4,10 @@ never run the scheduler or touch processes themselves (logs aside, which are fil
 Every request but `/healthz` and `/metrics` (counts only) carries `Authorization: Bearer
 TOKEN`. Errors are JSON: 401 without a valid token (unknown, revoked or expired), 403 when the
 caller may not do something, 404 for an unknown job (or one the caller may not see: the two look
-the same), 409 for a request the job's state refuses, and 422 with the field path (`loc`) for
-invalid input. The OpenAPI document is at `/openapi.json`.
+the same), 409 for a request the job's state refuses (or an `Idempotency-Key` reused for
+another submission, see idempotency.py), and 422 with the field path (`loc`) for invalid
+input; every route declares the ones it may give (api_errors.py). The OpenAPI document is at
+`/openapi.json`.
 """
 
 import asyncio
@@ -13,15 +15,17 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import Field, StrictBool
+from pydantic import AfterValidator, BaseModel, Field, StrictBool
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import suan
+from suan.control import idempotency
+from suan.control.api_errors import SafeJSONResponse, error_responses, install_error_handlers
 from suan.control.audit import MUTATING, recent, record_call
 from suan.control.auth import (
     Identity,
@@ -44,13 +48,23 @@ from suan.control.store import Store, add_event
 from suan.control.submit import Forbidden, submit
 from suan.control.tokens_api import token_router
 from suan.control.views import job_detail, job_summary, metrics_text, node_view, queue_view
-from suan.errors import SpecError
+from suan.errors import UNPRINTABLE, SpecError
 from suan.exec import Executor
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 JobId = Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9][-a-z0-9]*$")]
 LAST_USED_EVERY_S = 60.0
 HIDDEN_JOB = "hidden"
+MAX_LOG_OFFSET = (1 << 53) - 1
+"""The largest log offset a client may ask for: 8 PiB, beyond any log, and exact in every
+JSON reader."""
+
+
+def _printable(value: str | None) -> str | None:
+    """Refuse text holding NUL or lone surrogates (nothing downstream can store or run it)."""
+    if value is not None and UNPRINTABLE.search(value):
+        raise ValueError("contains a NUL character or an unpaired surrogate")
+    return value
 
 
 @dataclass
@@ -69,8 +83,25 @@ class Services:
 class SubmitRequest(StrictBody):
     """A spec file's text (Jobs and Queues, docs/job-spec.md) and where to run the jobs."""
 
-    yaml: str = Field(min_length=1, max_length=1_000_000)
-    workdir: str | None = Field(default=None, max_length=4096, pattern=r"^/[^\x00]*$")
+    yaml: Annotated[str, AfterValidator(_printable)] = Field(min_length=1, max_length=1_000_000)
+    workdir: Annotated[str | None, AfterValidator(_printable)] = Field(
+        default=None, max_length=4096, pattern=r"^/[^\x00]*$"
+    )
+
+
+class SubmittedJob(BaseModel):
+    """A job a submission stored: its id (for every later call), name and queue."""
+
+    id: str
+    name: str
+    queue: str
+
+
+class SubmitAnswer(BaseModel):
+    """What a submission stored: job ids in file order, and the queues it defined."""
+
+    jobs: list[SubmittedJob]
+    queues: list[str]
 
 
 class UserRequest(StrictBody):
@@ -101,7 +132,9 @@ def create_app(services: Services) -> FastAPI:
         title="Suan control plane",
         version=suan.__version__,
         description="Submit, follow and cancel gang-scheduled training jobs.",
+        default_response_class=SafeJSONResponse,
     )
+    install_error_handlers(app)
     bearer = HTTPBearer(auto_error=False)
 
     def session_dep():  # type: ignore[no-untyped-def]
@@ -190,7 +223,7 @@ def create_app(services: Services) -> FastAPI:
             task.add_done_callback(pending_audit.discard)
         return response
 
-    @app.get("/v1/audit")
+    @app.get("/v1/audit", responses=error_responses(401, 403, 422))
     def audit(
         caller: Caller,
         session: SessionDep,
@@ -205,11 +238,11 @@ def create_app(services: Services) -> FastAPI:
 
     @app.exception_handler(SpecError)
     async def spec_error(_request: Request, error: SpecError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": _problem_json(error)})
+        return SafeJSONResponse(status_code=422, content={"detail": _problem_json(error)})
 
     @app.exception_handler(Forbidden)
     async def forbidden(_request: Request, error: Forbidden) -> JSONResponse:
-        return JSONResponse(status_code=403, content={"detail": str(error)})
+        return SafeJSONResponse(status_code=403, content={"detail": str(error)})
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -220,7 +253,7 @@ def create_app(services: Services) -> FastAPI:
         """Prometheus text format: jobs per state, devices in use and in total."""
         return metrics_text(session, services.inventory.current())
 
-    @app.get("/v1/leader")
+    @app.get("/v1/leader", responses=error_responses(401))
     def leader(_caller: Caller) -> dict[str, Any]:
         """Which server drives the reconciler (the lease's holder and epoch), and whether it
         is the one answering; the others stand by and serve the API."""
@@ -228,13 +261,82 @@ def create_app(services: Services) -> FastAPI:
             return {"leader": None, "epoch": 0, "leading": True}
         return services.leader()
 
-    @app.get("/v1/whoami")
+    @app.get("/v1/whoami", responses=error_responses(401))
     def whoami(caller: Caller) -> dict[str, Any]:
         return {"user": caller.user, "admin": caller.admin}
 
-    @app.post("/v1/jobs", status_code=201)
-    def submit_jobs(body: SubmitRequest, caller: Caller, session: SessionDep) -> dict[str, Any]:
+    @app.post(
+        "/v1/jobs",
+        status_code=201,
+        response_model=SubmitAnswer,
+        responses={
+            201: {
+                "description": "The jobs and queues submitted (again, for a replayed key).",
+                "headers": {
+                    idempotency.REPLAYED_HEADER: {
+                        "description": "`true` when this answers an earlier request with the "
+                        "same Idempotency-Key",
+                        "schema": {"type": "string", "enum": ["true"]},
+                    }
+                },
+            },
+            **error_responses(400, 401, 403, 409, 422),
+        },
+    )
+    def submit_jobs(
+        body: SubmitRequest,
+        caller: Caller,
+        session: SessionDep,
+        key: Annotated[
+            str | None,
+            Header(
+                alias=idempotency.HEADER,
+                pattern=idempotency.KEY_PATTERN,
+                description="Makes a retry safe: the same key and request within 24 hours "
+                "answer the first submission again instead of submitting twice.",
+            ),
+        ] = None,
+    ) -> Any:
         """Submit a spec file: its Jobs are queued, its Queues defined (admins only)."""
+        if key is not None:
+            return submit_once(body, caller, session, key)
+        return submit_now(body, caller, session)
+
+    def submit_once(body: SubmitRequest, caller: Identity, session: Session, key: str) -> Any:
+        """`submit_now` at most once per (caller, key): later requests replay its answer."""
+        digest = idempotency.request_digest(body.yaml, body.workdir)
+        now = time.time()
+        stored = keyed_replay(session, caller.user, key, digest, now)
+        if stored is not None:
+            return stored
+        if not idempotency.claim(session, caller.user, key, digest, now):
+            stored = keyed_replay(session, caller.user, key, digest, now)
+            if stored is not None:
+                return stored
+            raise HTTPException(409, f"a submission with Idempotency-Key {key!r} is under way")
+        answer = submit_now(body, caller, session, commit=False)
+        idempotency.remember(session, caller.user, key, 201, answer)
+        session.commit()
+        if services.wake:
+            services.wake()
+        return answer
+
+    def keyed_replay(
+        session: Session, user: str, key: str, digest: str, now: float
+    ) -> SafeJSONResponse | None:
+        try:
+            stored = idempotency.replay(session, user, key, digest, now)
+        except idempotency.KeyReused as exc:
+            raise HTTPException(409, str(exc)) from None
+        if stored is None:
+            return None
+        return SafeJSONResponse(
+            stored.body, status_code=stored.status, headers={idempotency.REPLAYED_HEADER: "true"}
+        )
+
+    def submit_now(
+        body: SubmitRequest, caller: Identity, session: Session, commit: bool = True
+    ) -> dict[str, Any]:
         result = submit(
             session,
             caller,
@@ -243,12 +345,13 @@ def create_app(services: Services) -> FastAPI:
             services.config.home,
             services.config.checkpoint_roots,
         )
-        session.commit()
-        if services.wake:
-            services.wake()
+        if commit:
+            session.commit()
+            if services.wake:
+                services.wake()
         return {"jobs": result.jobs, "queues": result.queues}
 
-    @app.get("/v1/jobs")
+    @app.get("/v1/jobs", responses=error_responses(401, 422))
     def list_jobs(
         caller: Caller,
         session: SessionDep,
@@ -266,13 +369,17 @@ def create_app(services: Services) -> FastAPI:
         redact_jobs(session, caller, listed)
         return {"jobs": listed}
 
-    @app.get("/v1/jobs/{job_id}")
+    @app.get("/v1/jobs/{job_id}", responses=error_responses(401, 403, 404, 422))
     def describe_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:
         detail = job_detail(session, visible_job(session, caller, job_id))
         redact_jobs(session, caller, [detail])
         return detail
 
-    @app.post("/v1/jobs/{job_id}/cancel", status_code=202)
+    @app.post(
+        "/v1/jobs/{job_id}/cancel",
+        status_code=202,
+        responses=error_responses(401, 403, 404, 409, 422),
+    )
     def cancel_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:
         """Ask for the job to stop: SIGTERM to every rank, SIGKILL after the grace period."""
         row = visible_job(session, caller, job_id, manage=True)
@@ -286,13 +393,13 @@ def create_app(services: Services) -> FastAPI:
             services.wake()
         return {"id": row.id, "state": row.state, "cancel_requested": True}
 
-    @app.get("/v1/jobs/{job_id}/logs")
+    @app.get("/v1/jobs/{job_id}/logs", responses=error_responses(401, 403, 404, 422))
     def job_logs(
         job_id: JobId,
         caller: Caller,
         session: SessionDep,
         rank: Annotated[int, Query(ge=0, le=100_000)] = 0,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
         limit: Annotated[int, Query(ge=1, le=8 << 20)] = 1 << 20,
     ) -> dict[str, Any]:
         """A chunk of one rank's log from byte `offset`; follow with `next_offset`."""
@@ -321,7 +428,7 @@ def create_app(services: Services) -> FastAPI:
             "final": JobState(row.state).final,
         }
 
-    @app.get("/v1/nodes")
+    @app.get("/v1/nodes", responses=error_responses(401))
     def nodes(caller: Caller, session: SessionDep) -> dict[str, Any]:
         """Nodes and their devices in use. Devices held by jobs the caller may not see are
         marked `hidden` (and counted in `hidden`), not named."""
@@ -347,7 +454,7 @@ def create_app(services: Services) -> FastAPI:
             "nodes": views,
         }
 
-    @app.get("/v1/queues")
+    @app.get("/v1/queues", responses=error_responses(401))
     def queues(_caller: Caller, session: SessionDep) -> dict[str, Any]:
         """Every queue: its spec (quotas, admins, submitters, viewers) and counts of its jobs
         and devices in use; never a job id or a job's user."""
@@ -358,7 +465,9 @@ def create_app(services: Services) -> FastAPI:
         )
         return {"queues": [queue_view(q, rows) for q in load_queues(session)]}
 
-    @app.post("/v1/users", status_code=201)
+    @app.post(
+        "/v1/users", status_code=201, responses=error_responses(400, 401, 403, 409, 422)
+    )
     def add_user(body: UserRequest, caller: Caller, session: SessionDep) -> dict[str, Any]:
         """Create a user (cluster admins only) and return a new token for them, once."""
         if not caller.admin:

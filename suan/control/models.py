@@ -134,3 +134,16 @@ class LeaseRow(Base):
     epoch: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[float] = mapped_column(Float)
     acquired_at: Mapped[float] = mapped_column(Float)
+
+
+class IdempotencyRow(Base):
+    """A submission's `Idempotency-Key` (per user), the digest of its request and the answer
+    it got (`status`, JSON `body`; null until the submission commits). See idempotency.py."""
+
+    __tablename__ = "idempotency_keys"
+    user: Mapped[str] = mapped_column(String(63), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer, default=201)
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, index=True)

@@ -177,13 +177,16 @@ class JobFiles:
         self, job_id: str, rank: int, offset: int = 0, limit: int = 1 << 20
     ) -> tuple[bytes, int]:
         """Up to `limit` bytes of rank `rank`'s log from `offset`, and the offset after them."""
+        offset = max(0, offset)
         try:
             with open(self.log_path(job_id, rank), "rb") as handle:
-                handle.seek(max(0, offset))
+                if offset >= os.fstat(handle.fileno()).st_size:
+                    return b"", offset  # not sought: past the end may be past what seek takes
+                handle.seek(offset)
                 data = handle.read(limit)
         except FileNotFoundError:
             return b"", offset
-        return data, max(0, offset) + len(data)
+        return data, offset + len(data)
 
 
 def _identity(job: JobLaunch) -> dict | None:

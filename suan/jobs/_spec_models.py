@@ -11,6 +11,7 @@ Conversion to the scheduler's model (`Job`, `QueueSpec`) is `JobDocument.to_job`
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -32,13 +33,36 @@ from suan.errors import FieldProblem
 from suan.jobs._problems import field_error, show_value, spec_error
 from suan.jobs.model import SCOPES, Job, ReplicaGroup, TopologyConstraint
 from suan.jobs.queue import ANY_ACCELERATOR, EVERYONE, QueueSpec
-from suan.jobs.units import UnitError, parse_cpu_milli, parse_duration, parse_memory_mib
+from suan.jobs.units import (
+    DURATION_ALLOWED,
+    UnitError,
+    parse_cpu_milli,
+    parse_duration,
+    parse_memory_mib,
+)
 
 API_VERSION = "suan.ai/v1"
 PRIORITY_CLASSES: dict[str, int] = {"low": -100, "normal": 0, "high": 100, "critical": 1000}
 PRIORITY_LIMIT = 1_000_000
 RESTART_POLICIES: tuple[str, ...] = ("never", "on-failure", "always")
 NAME_MAX = 63
+MAX_RESTARTS = 1000
+"""`maxRestarts` at most: each restart relaunches the whole gang, and a job that failed a
+thousand times will not succeed on the next try (a larger number is a typo, or `1e30` meant
+as "forever", which `restartPolicy: always` with this bound already gives for years)."""
+MAX_DURATION_S = 365 * 86400
+"""Durations (`runtimeEstimate`, checkpoint intervals) at most one year: no run is planned
+beyond it, and larger numbers (10^20 hours) only break the scheduler's arithmetic."""
+MAX_REPLICAS = 100_000
+"""Replicas of one group at most: more than any cluster has nodes (each replica needs one)."""
+MAX_ARG_BYTES = 131_072 - 1
+"""One argument, or one `NAME=value` of the environment, at most this many UTF-8 bytes:
+Linux refuses longer strings in execve (MAX_ARG_STRLEN, 131072, counts the closing NUL)."""
+ARGS_TOTAL_BYTES = min(1 << 20, os.sysconf("SC_ARG_MAX") // 2)
+"""The command and environment of a job together at most this many bytes (each string with
+its closing NUL plus an 8-byte pointer, as execve counts them): half of the server's ARG_MAX
+and at most 1 MiB, leaving the other half for what the engine adds (SUAN_*, the launcher)."""
+COMMAND_ALLOWED = "a list of strings starting with the program, e.g. [python, train.py]"
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -104,6 +128,31 @@ def _scalar_text(value: Any) -> Any:
     return str(value) if isinstance(value, int | float) else value
 
 
+def _string_bytes(value: str) -> int:
+    """UTF-8 bytes of `value` (surrogates, refused elsewhere, counted as 3)."""
+    return len(value.encode("utf-8", "surrogatepass"))
+
+
+def _check_arg(value: str) -> str:
+    size = _string_bytes(value)
+    if size > MAX_ARG_BYTES:
+        raise field_error(
+            f"{show_value(value)} has {size:,} bytes, more than one argument may have",
+            f"at most {MAX_ARG_BYTES:,} bytes (Linux's MAX_ARG_STRLEN)",
+        )
+    return value
+
+
+def _bounded_duration(value: Any) -> float:
+    """`parse_duration`, refusing more than MAX_DURATION_S."""
+    seconds = parse_duration(value)
+    if seconds > MAX_DURATION_S:
+        raise UnitError(
+            f"duration {show_value(value)} is more than a year", f"{DURATION_ALLOWED}; at most 365d"
+        )
+    return seconds
+
+
 def _units(parse: Callable[[Any], Any]) -> BeforeValidator:
     """A before-validator that turns `parse`'s UnitError into a spec problem."""
 
@@ -151,7 +200,8 @@ Member = Annotated[str, AfterValidator(_check_member)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 Image = Annotated[str, AfterValidator(_check_image)]
 Text = Annotated[str, BeforeValidator(_scalar_text)]
-Duration = Annotated[float, _units(parse_duration), Field(gt=0)]
+Arg = Annotated[str, BeforeValidator(_scalar_text), AfterValidator(_check_arg)]
+Duration = Annotated[float, _units(_bounded_duration), Field(gt=0)]
 CpuMilli = Annotated[int, _units(parse_cpu_milli)]
 MemoryMiB = Annotated[int, _units(parse_memory_mib)]
 Priority = Annotated[int, BeforeValidator(_priority)]
@@ -307,8 +357,8 @@ class AcceleratorRequest(_Strict):
 class Elastic(_Strict):
     """An elastic group runs with `minReplicas` up to its `replicas`; `maxReplicas` = replicas."""
 
-    min_replicas: int = Field(ge=1)
-    max_replicas: int | None = Field(default=None, ge=1)
+    min_replicas: int = Field(ge=1, le=MAX_REPLICAS)
+    max_replicas: int | None = Field(default=None, ge=1, le=MAX_REPLICAS)
 
 
 class GroupFields(_Strict):
@@ -318,14 +368,42 @@ class GroupFields(_Strict):
     in a job's `spec`. `command` and `env` given here apply to this group's replicas.
     """
 
-    replicas: int = Field(default=1, ge=1)
+    replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS)
     accelerators: AcceleratorRequest | None = None
     cpu: CpuMilli = 0
     memory: MemoryMiB = 0
     pids: int = Field(default=0, ge=0, le=4_194_304)
     elastic: Elastic | None = None
-    command: list[Text] | None = None
+    command: list[Arg] | None = None
     env: dict[EnvName, Text] = Field(default_factory=dict)
+
+    @field_validator("command")
+    @classmethod
+    def _runnable(cls, value: list[str] | None) -> list[str] | None:
+        """A command, when given, names a program: not `[]`, not `[""]`."""
+        if value is not None and not value:
+            raise field_error("the command is empty: it names no program to run", COMMAND_ALLOWED)
+        if value and not value[0].strip():
+            message = f"{show_value(value[0])} names no program to run"
+            raise spec_error([FieldProblem("0", message, COMMAND_ALLOWED)])
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _entries_fit(cls, value: dict[str, str]) -> dict[str, str]:
+        """Each `NAME=value` fits in one execve string."""
+        problems = [
+            FieldProblem(
+                name,
+                f"{name}={show_value(text)} has {size:,} bytes, more than one variable may have",
+                f"at most {MAX_ARG_BYTES:,} bytes for NAME=value (Linux's MAX_ARG_STRLEN)",
+            )
+            for name, text in value.items()
+            if (size := _string_bytes(name) + 1 + _string_bytes(text)) > MAX_ARG_BYTES
+        ]
+        if problems:
+            raise spec_error(problems)
+        return value
 
     @model_validator(mode="after")
     def _check_elastic(self) -> GroupFields:
@@ -381,7 +459,7 @@ class Checkpoint(_Strict):
     """How often the job saves its state (`interval` or `intervalSeconds`) and where (`dir`)."""
 
     interval: Duration | None = None
-    interval_seconds: float | None = Field(default=None, gt=0)
+    interval_seconds: float | None = Field(default=None, gt=0, le=MAX_DURATION_S)
     dir: str | None = None
 
     @model_validator(mode="after")
@@ -432,7 +510,7 @@ class JobSpec(GroupFields):
     runtime_estimate: Duration | None = None
     checkpoint: Checkpoint | None = None
     restart_policy: Literal["never", "on-failure", "always"] = "on-failure"
-    max_restarts: int = Field(default=3, ge=0)
+    max_restarts: int = Field(default=3, ge=0, le=MAX_RESTARTS)
     topology: Topology = Field(default_factory=Topology)
     model: str | None = None
     type_speeds: dict[str, Speed] | None = None
@@ -461,6 +539,28 @@ class JobSpec(GroupFields):
         if problems:
             raise spec_error(problems)
         return self
+
+    @model_validator(mode="after")
+    def _check_exec_size(self) -> JobSpec:
+        """The command and environment together fit in what execve takes (ARGS_TOTAL_BYTES)."""
+        group = self.groups()[0]
+        command, env = self.command_of(group), self.env_of(group)
+        command_bytes = sum(_string_bytes(arg) + 9 for arg in command)
+        env_bytes = sum(_string_bytes(name) + _string_bytes(value) + 10 for name, value in env)
+        if command_bytes + env_bytes <= ARGS_TOTAL_BYTES:
+            return self
+        key = "command" if command_bytes >= env_bytes else "env"
+        own = getattr(group, key) if self.replica_groups is not None else None
+        where = f"replicaGroups.0.{key}" if own else key
+        message = (
+            f"the command ({command_bytes:,} bytes) and environment ({env_bytes:,} bytes) "
+            "together are more than a process may be started with"
+        )
+        allowed = (
+            f"at most {ARGS_TOTAL_BYTES:,} bytes together, each string counted with its closing "
+            "NUL and an 8-byte pointer; pass large data in a file"
+        )
+        raise spec_error([FieldProblem(where, message, allowed)])
 
     def _duplicate_group_names(self) -> list[FieldProblem]:
         first: dict[str, int] = {}

@@ -14,6 +14,10 @@ raised together as one `SpecError`; each `FieldProblem` names:
 - `message`: what was wrong, quoting the value that was given.
 - `allowed`: what would have been accepted (keys, values, ranges, units), where that helps.
 
+Text is bounded before it is parsed on (docs/job-spec.md, Limits): at most MAX_SPEC_BYTES,
+nesting at most MAX_YAML_DEPTH, aliases expanding to at most MAX_YAML_SIZE; and no key or
+string of a document may hold NUL or a lone surrogate.
+
 Public functions: `load_documents(path)`, `load_documents_text(text, source)`,
 `parse_documents(documents, source)`, `parse_job`, `parse_queue`, `parse_job_document`,
 `job_to_document`, `queue_to_document`.
@@ -29,7 +33,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from suan.catalog import Catalog, default_catalog
-from suan.errors import FieldProblem, SpecError
+from suan.errors import UNPRINTABLE, FieldProblem, SpecError
 from suan.jobs._problems import describe_errors, join_path, show_value
 from suan.jobs._spec_models import (
     API_VERSION,
@@ -71,12 +75,16 @@ M = TypeVar("M", bound=BaseModel)
 def _validate(
     model: type[M], document: Any, catalog: Catalog | None, prefix: str
 ) -> tuple[M | None, list[FieldProblem]]:
-    """(the validated model, []) or (None, its problems, paths starting with `prefix`)."""
+    """(the validated model, []) or (None, its problems, paths starting with `prefix`).
+
+    Text holding NUL or a surrogate, anywhere in the document, is a problem at its path."""
     context = {"catalog": catalog if catalog is not None else default_catalog()}
+    text_problems = _text_problems(document, prefix)
     try:
-        return model.model_validate(document, context=context), []
+        parsed = model.model_validate(document, context=context)
     except ValidationError as exc:
-        return None, describe_errors(exc, model, prefix)
+        return None, text_problems + _outside(describe_errors(exc, model, prefix), text_problems)
+    return (None, text_problems) if text_problems else (parsed, [])
 
 
 def parse_job_document(
@@ -124,8 +132,83 @@ def parse_queue(
 # --- files ----------------------------------------------------------------------------------
 
 
+MAX_SPEC_BYTES = 1_000_000
+"""A spec file's size limit (UTF-8 bytes): a thousand large jobs fit in it; the API body
+limit is the same number of characters."""
+MAX_YAML_DEPTH = 64
+"""Mappings and lists nested deeper than this are refused (a Job document needs fewer than
+10 levels); the limit also keeps every reader of the document far from Python's recursion
+limit."""
+MAX_YAML_SIZE = 4 * MAX_SPEC_BYTES
+"""The size of a file's documents with every alias expanded, counted as one per node plus the
+characters of each scalar: aliases may repeat a part of the file, but not blow it up to
+gigabytes ("billion laughs")."""
+
+
+class _LimitError(yaml.YAMLError):
+    """A file over one of the limits above, at `mark`, with what is allowed."""
+
+    def __init__(self, message: str, allowed: str, mark: yaml.Mark):
+        super().__init__(message)
+        self.message, self.allowed, self.mark = message, allowed, mark
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last)."""
+    """SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last),
+    nesting deeper than MAX_YAML_DEPTH and documents that expand beyond MAX_YAML_SIZE.
+
+    Depth and size are counted while composing, before anything recurses further: an alias
+    costs the size and the height of the node it names."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._peak = 0
+        self._size = 0
+        self._costs: dict[str, tuple[int, int]] = {}
+
+    def compose_document(self) -> Any:
+        self._costs = {}
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            size, height = self._costs.get(event.anchor, (1, 1))
+            self._charge(size, self._depth + height, event.start_mark)
+            return super().compose_node(parent, index)
+        value = event.value if isinstance(event, yaml.ScalarEvent) else ""
+        start_size, start_peak = self._size, self._peak
+        self._depth += 1
+        self._peak = self._depth
+        self._charge(1 + len(value), self._depth, event.start_mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            height = self._peak - self._depth + 1
+            self._depth -= 1
+            self._peak = max(start_peak, self._peak)
+        if event.anchor is not None:
+            self._costs[event.anchor] = (self._size - start_size, height)
+        return node
+
+    def _charge(self, size: int, depth: int, mark: yaml.Mark) -> None:
+        """Count `size` more and a node reaching `depth`; refuse either over its limit."""
+        self._size += size
+        self._peak = max(self._peak, depth)
+        if depth > MAX_YAML_DEPTH:
+            raise _LimitError(
+                f"mappings and lists nested more than {MAX_YAML_DEPTH} levels deep",
+                f"at most {MAX_YAML_DEPTH} levels of nesting (aliases count as what they name)",
+                mark,
+            )
+        if self._size > MAX_YAML_SIZE:
+            raise _LimitError(
+                "the documents are too large once their aliases are expanded",
+                f"at most {MAX_YAML_SIZE:,} nodes and scalar characters in all, aliases "
+                "counted as what they name",
+                mark,
+            )
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set[str] = set()
@@ -147,6 +230,10 @@ def _read_stream(text: str, source: str) -> list[Any]:
     """The YAML documents of `text`; a syntax error is a SpecError at path `line N`."""
     try:
         return list(yaml.load_all(text, Loader=_UniqueKeyLoader))
+    except _LimitError as exc:
+        where = f"line {exc.mark.line + 1}"
+        message = f"{exc.message} (column {exc.mark.column + 1})"
+        raise SpecError(source, [FieldProblem(where, message, exc.allowed)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
@@ -163,18 +250,27 @@ def load_documents(
     Raises SpecError naming the file with every problem found in it.
     """
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(
             str(path), [FieldProblem("", f"cannot read file: {exc.strerror}")]
         ) from None
+    except UnicodeDecodeError as exc:
+        message = f"byte {exc.start} is not UTF-8 text"
+        raise SpecError(str(path), [FieldProblem("", message, "a UTF-8 text file")]) from None
     return load_documents_text(text, str(path), submit_time=submit_time, catalog=catalog)
 
 
 def load_documents_text(
     text: str, source: str = "<text>", *, submit_time: float = 0.0, catalog: Catalog | None = None
 ) -> tuple[list[Job], list[QueueSpec]]:
-    """`load_documents` for YAML text already in hand (a request body, stdin)."""
+    """`load_documents` for YAML text already in hand (a request body, stdin).
+
+    Text over MAX_SPEC_BYTES (UTF-8) is refused before it is parsed."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
+        message = f"the file has {size:,} bytes, more than the limit"
+        raise SpecError(source, [FieldProblem("", message, f"at most {MAX_SPEC_BYTES:,} bytes")])
     stream = _read_stream(text, source)
     return parse_documents(stream, source, submit_time=submit_time, catalog=catalog)
 
@@ -237,6 +333,52 @@ def _flatten(stream: list[Any]) -> tuple[list[Any], list[FieldProblem]]:
         problems.append(FieldProblem("items", f"expected a list, got {show_value(items)}"))
         items = []
     return items, problems
+
+
+TEXT_ALLOWED = (
+    "text without NUL characters or unpaired UTF-16 surrogates (no process argument, "
+    "environment variable, file name or database field can hold them)"
+)
+
+
+def _text_problems(document: Any, prefix: str) -> list[FieldProblem]:
+    """A problem at every key and string of `document` holding NUL or a surrogate.
+
+    Iterative, and each list or mapping is visited once even where aliases repeat it."""
+    problems = []
+    seen: set[int] = set()
+    stack: list[tuple[str, Any]] = [(prefix, document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str) and UNPRINTABLE.search(value):
+            problems.append(FieldProblem(path, _bad_text(value), TEXT_ALLOWED))
+        if not isinstance(value, dict | list) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        items = list(value.items() if isinstance(value, dict) else enumerate(value))
+        for key, item in reversed(items):
+            child = join_path(path, key)
+            if isinstance(key, str) and UNPRINTABLE.search(key):
+                problems.append(FieldProblem(child, "the key " + _bad_text(key), TEXT_ALLOWED))
+            stack.append((child, item))
+    return problems
+
+
+def _bad_text(text: str) -> str:
+    found = UNPRINTABLE.search(text)
+    char = found.group() if found else ""
+    what = "a NUL character" if char == "\x00" else f"an unpaired surrogate ({char!r})"
+    return f"{show_value(text)} contains {what}"
+
+
+def _outside(found: list[FieldProblem], text_problems: list[FieldProblem]) -> list[FieldProblem]:
+    """The problems of `found` not at or below a path of `text_problems` (said once)."""
+    paths = [problem.path for problem in text_problems]
+    return [
+        problem
+        for problem in found
+        if not any(problem.path == path or problem.path.startswith(path + ".") for path in paths)
+    ]
 
 
 def _document_model(document: Any, prefix: str) -> tuple[type[BaseModel] | None, list]:
