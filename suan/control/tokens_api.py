@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import Field, StrictInt
 
+from suan.control.api_errors import error_responses
 from suan.control.auth import (
     DEFAULT_TOKEN_LIFETIME_S,
     MAX_TOKEN_LIFETIME_S,
@@ -59,7 +60,7 @@ def token_router(caller_dep: Any, session_dep: Any) -> APIRouter:
     (Annotated types)."""
     router = APIRouter()
 
-    @router.post("/v1/tokens", status_code=201)
+    @router.post("/v1/tokens", status_code=201, responses=error_responses(400, 401, 422))
     def create_token(body: TokenRequest, caller: caller_dep, session: session_dep) -> dict:
         """A new token for the caller, returned once (its secret is never shown again)."""
         now = time.time()
@@ -67,7 +68,7 @@ def token_router(caller_dep: Any, session_dep: Any) -> APIRouter:
         row, secret = issue_token(session, caller.user, body.name, expires_at, now)
         return _issued(row, secret, caller)
 
-    @router.get("/v1/tokens")
+    @router.get("/v1/tokens", responses=error_responses(401, 403, 422))
     def tokens(
         caller: caller_dep,
         session: session_dep,
@@ -83,7 +84,7 @@ def token_router(caller_dep: Any, session_dep: Any) -> APIRouter:
         rows = list_tokens(session, None if include_all else wanted)
         return {"tokens": [token_info(row, caller) for row in rows]}
 
-    @router.delete("/v1/tokens/{token_id}")
+    @router.delete("/v1/tokens/{token_id}", responses=error_responses(401, 404, 422))
     def revoke(token_id: TokenId, caller: caller_dep, session: session_dep) -> dict[str, Any]:
         """Revoke a token (the caller's own; any for a cluster admin): it stops working now."""
         try:
@@ -92,7 +93,11 @@ def token_router(caller_dep: Any, session_dep: Any) -> APIRouter:
             raise HTTPException(404, str(exc)) from None
         return {"id": row.id, "user": row.user, "revoked": True}
 
-    @router.post("/v1/tokens/{token_id}/rotate", status_code=201)
+    @router.post(
+        "/v1/tokens/{token_id}/rotate",
+        status_code=201,
+        responses=error_responses(400, 401, 404, 422),
+    )
     def rotate(
         token_id: TokenId,
         caller: caller_dep,
