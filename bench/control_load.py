@@ -44,6 +44,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's suan, for the server and the bulk insert
 TARGETS = {"submit_p99_s": 0.2, "drain_jobs_per_s": 50.0, "cancel_p99_s": 0.2}
 JOB = (
     "apiVersion: suan.ai/v1\nkind: Job\nmetadata: {name: load}\nspec:\n"
@@ -120,6 +122,7 @@ class Server:
                 "--port", str(self.port), "--devices", "8xH100"]
         argv += ["--db", self.db] if self.db else []
         env = {k: v for k, v in os.environ.items() if k not in ("SUAN_TOKEN", "SUAN_SERVER")}
+        env["PYTHONPATH"] = str(ROOT)
         log = open(self.home / "server.log", "ab")  # noqa: SIM115 - lives with the server
         self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                         start_new_session=True)
