@@ -168,6 +168,7 @@ class Clients:
 
         self.clients = [Client(url, token, timeout=120) for _ in range(count)]
         self.pool = ThreadPoolExecutor(count)
+        self.errors: dict[str, dict[str, int]] = {}
 
     def close(self) -> None:
         self.pool.shutdown()
@@ -175,8 +176,11 @@ class Clients:
             client.close()
 
     def run(self, total: int, call: Callable[[Any, int], Any], label: str) -> list[float]:
-        """Make `total` calls `call(client, i)` spread over the clients; their latencies.
-        Progress on stderr every 5 s."""
+        """Make `total` calls `call(client, i)` spread over the clients; the latencies of
+        those that succeeded. A failed call is counted in `errors[label]` (by its message's
+        first line). Progress on stderr every 5 s."""
+        from suan.errors import SuanError
+
         latencies: list[float] = []
         counter = iter(range(total))
         lock = threading.Lock()
@@ -189,7 +193,14 @@ class Clients:
                 if index is None:
                     return
                 began = time.perf_counter()
-                call(client, index)
+                try:
+                    call(client, index)
+                except SuanError as exc:
+                    with lock:
+                        failed = self.errors.setdefault(label, {})
+                        words = str(exc).splitlines()[0][:120]
+                        failed[words] = failed.get(words, 0) + 1
+                    continue
                 took = time.perf_counter() - began
                 with lock:
                     latencies.append(took)
@@ -376,6 +387,7 @@ def measure_size(args: argparse.Namespace, size: int, server: Server, control: A
     result["cancel"] = latency(cancels)
     result["drain"] = drain(args, server, control, blocker)
     result["server_cpu_s_total"] = round(server.cpu_s() - cpu0, 1)
+    result["errors"] = clients.errors
     return result
 
 
