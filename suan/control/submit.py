@@ -191,7 +191,7 @@ def _store_job(
     home: Path,
 ) -> JobRow:
     user = job.user or identity.user
-    job_id = f"{job.name}-{secrets.token_hex(3)}"
+    job_id = _new_job_id(session, job.name)
     checkpoint = ((document.get("spec") or {}).get("checkpoint") or {}).get("dir")
     checkpoint_dir = checkpoint or str(home / "jobs" / job_id / "checkpoints")
     now = time.time()
@@ -222,3 +222,13 @@ def _store_job(
         now,
     )
     return row
+
+
+def _new_job_id(session: Session, name: str) -> str:
+    """`<name>-<6 hex digits>`, not yet taken: with many jobs of one name a random suffix
+    alone collides (one in a few hundred draws at 100,000 jobs), so a taken id is drawn
+    again."""
+    while True:
+        job_id = f"{name}-{secrets.token_hex(3)}"
+        if session.get(JobRow, job_id) is None:
+            return job_id
