@@ -27,6 +27,7 @@ from suan.control.inventory import ClusterInventory
 from suan.control.jobs import load_queues, rank_count, scheduler_job
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow
+from suan.control.paging import BadCursor, job_page
 from suan.control.store import Store, add_event
 from suan.control.submit import Forbidden, submit
 from suan.control.views import job_detail, job_summary, metrics_text, node_view, queue_view
@@ -206,15 +207,36 @@ def create_app(services: Services) -> FastAPI:
         session: SessionDep,
         include_all: Annotated[bool, Query(alias="all")] = False,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        after: Annotated[str | None, Query(max_length=512)] = None,
     ) -> dict[str, Any]:
-        """Jobs the caller may see: live ones, or every one with `all=true` (newest first)."""
-        query = select(JobRow).order_by(JobRow.submit_time.desc()).limit(limit)
+        """A page of the jobs the caller may see: live ones, or every one with `all=true`,
+        newest first. `next` is the token for `after=` of the following page (null on the
+        last) and `remaining` how many jobs follow this page (suan.control.paging)."""
+        query = select(JobRow)
         if not include_all:
             query = query.where(JobRow.state.in_([s.value for s in JobState if not s.final]))
         if not caller.admin:
             admin_of = [q.name for q in load_queues(session) if caller.user in q.admins]
             query = query.where((JobRow.user == caller.user) | JobRow.queue.in_(admin_of))
-        return {"jobs": [job_summary(row) for row in session.scalars(query)]}
+        try:
+            page = job_page(session, query, limit, after)
+        except BadCursor as exc:
+            raise HTTPException(
+                422,
+                [
+                    {
+                        "loc": ["query", "after"],
+                        "type": "value_error",
+                        "msg": f"{exc}: pass the `next` of an earlier answer, or leave it out "
+                        "for the first page",
+                    }
+                ],
+            ) from None
+        return {
+            "jobs": [job_summary(row) for row in page.rows],
+            "next": page.next,
+            "remaining": page.remaining,
+        }
 
     @app.get("/v1/jobs/{job_id}")
     def describe_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:
