@@ -19,15 +19,22 @@ import os
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
 from suan.control.config import ControlConfig
 from suan.control.inventory import ClusterInventory
-from suan.control.jobs import load_queues, placement_json, placement_of, scheduler_job
+from suan.control.jobs import (
+    known_job,
+    load_queues,
+    placement_json,
+    placement_of,
+    scheduler_job,
+)
 from suan.control.lifecycle import JobState, after_exit, check_transition, restart_backoff_s
 from suan.control.models import EventRow, JobRow, RankRow
 from suan.control.service import device_seconds, load_history
@@ -35,12 +42,42 @@ from suan.control.store import Store, add_event
 from suan.errors import SuanError
 from suan.exec import EngineError, Executor, JobLaunch, JobStatus, RankHandle
 from suan.exec.processes import processes, with_assigned_devices
+from suan.jobs.model import Job
 from suan.sched import schedule
+from suan.sched.cycle import collector_paused
 from suan.sched.decisions import Decisions, Start
 from suan.sched.service import ServiceHistory
 
 log = logging.getLogger("suan.reconciler")
 LIVE = tuple(s.value for s in JobState if not s.final)
+HOLDING = tuple(s.value for s in JobState if s.holds_devices)
+WAITING = tuple(s.value for s in JobState if s.waiting)
+
+
+class Queued(NamedTuple):
+    """What the scheduling pass reads of a waiting job: scheduler_job's inputs, `_ready`'s,
+    and its reason."""
+
+    id: str
+    user: str
+    queue: str
+    submit_time: float
+    state: str
+    not_before: float | None
+    cancel_requested: bool
+    restarts: int
+    reason: str
+    reason_code: str
+
+
+class _WithDocument(NamedTuple):
+    """A queued job and its spec document: what scheduler_job reads."""
+
+    row: Queued
+    document: str
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
 
 
 class Reconciler:
@@ -62,8 +99,12 @@ class Reconciler:
 
     # -- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
-        """Recover ranks of an earlier server, then tick in a background thread."""
+        """Recover ranks of an earlier server, then tick in a background thread (woken at
+        once when a rank exits, on engines that say so: `on_exit`)."""
         self.recover()
+        watch_exits = getattr(self.executor, "on_exit", None)
+        if watch_exits is not None:
+            watch_exits(self.wake)
         self._thread = threading.Thread(target=self._run, name="suan-reconciler", daemon=True)
         self._thread.start()
 
@@ -97,14 +138,14 @@ class Reconciler:
         now = time.time() if now is None else now
         statuses = self.executor.poll()
         with self.store.session() as session:
-            live = self._live(session)
+            live = self._acting(session)
             for row in live:
                 if JobState(row.state).holds_devices:
                     self._observe(session, row, statuses.get(row.id), now)
             for row in live:
                 if row.cancel_requested:
                     self._cancel(session, row, now)
-        with self.store.session() as session:
+        with self.store.session() as session, collector_paused():
             starts = self._schedule(session, now)
         for row_id, start in starts:
             self._launch(row_id, start, now)
@@ -114,6 +155,49 @@ class Reconciler:
     def _live(session: Session) -> list[JobRow]:
         query = select(JobRow).where(JobRow.state.in_(LIVE)).order_by(JobRow.submit_time)
         return list(session.scalars(query))
+
+    @staticmethod
+    def _acting(session: Session) -> list[JobRow]:
+        """The live jobs a tick observes or cancels: those holding devices and those with a
+        cancel request (not the whole queue, which only the scheduler reads)."""
+        query = (
+            select(JobRow)
+            .where(
+                JobRow.state.in_(LIVE),
+                JobRow.state.in_(HOLDING) | JobRow.cancel_requested.is_(True),
+            )
+            .order_by(JobRow.submit_time)
+        )
+        return list(session.scalars(query))
+
+    @staticmethod
+    def _holding(session: Session) -> list[JobRow]:
+        query = select(JobRow).where(JobRow.state.in_(HOLDING)).order_by(JobRow.submit_time)
+        return list(session.scalars(query))
+
+    @staticmethod
+    def _queued(session: Session) -> list[Queued]:
+        """Every waiting job, as plain tuples: a tick reads them all, and building an ORM
+        object per row cost more than scheduling it (an UPDATE writes what changes)."""
+        columns = [getattr(JobRow, name) for name in Queued._fields]
+        query = select(*columns).where(JobRow.state.in_(WAITING)).order_by(JobRow.submit_time)
+        return [Queued._make(row) for row in session.execute(query)]
+
+    @staticmethod
+    def _scheduler_jobs(session: Session, rows: list[Queued]) -> list[Job]:
+        """The scheduler's Job of each row: kept ones as they are, the documents of the others
+        read (a tick reads each spec once, not every tick)."""
+        jobs = [known_job(row) for row in rows]
+        missing = [row for row, job in zip(rows, jobs, strict=True) if job is None]
+        documents: dict[str, str] = {}
+        for at in range(0, len(missing), 500):
+            ids = [row.id for row in missing[at : at + 500]]
+            found = session.execute(select(JobRow.id, JobRow.document).where(JobRow.id.in_(ids)))
+            documents.update((job_id, text) for job_id, text in found)
+        return [
+            job or scheduler_job(_WithDocument(row, documents[row.id]))
+            for row, job in zip(rows, jobs, strict=True)
+        ]
 
     # -- recovery ----------------------------------------------------------------------------
     def recover(self) -> None:
@@ -300,34 +384,40 @@ class Reconciler:
 
     # -- scheduling --------------------------------------------------------------------------
     def _schedule(self, session: Session, now: float) -> list[tuple[str, Start]]:
-        """Call the scheduler; record reasons and preemptions; mark starts `scheduled`."""
-        live = self._live(session)
-        rows = {row.id: row for row in live}
+        """Call the scheduler; record reasons and preemptions; mark starts `scheduled`.
+
+        Jobs holding devices are ORM rows; waiting jobs are plain rows (`_queued`) whose
+        changed reasons are written in one UPDATE, and a started one is loaded by id."""
+        holding = self._holding(session)
+        queued = self._queued(session)
+        rows: dict[str, JobRow] = {row.id: row for row in holding}
         self._next_due = min(
-            (r.not_before for r in live if r.not_before is not None and r.not_before > now),
+            (r.not_before for r in queued if r.not_before is not None and r.not_before > now),
             default=None,
         )
-        holding = [r for r in live if JobState(r.state).holds_devices]
         running = tuple(self._allocation(r) for r in holding if r.stop_target is None)
-        waiting = [r for r in live if self._ready(r, now)]
-        for row in live:
+        waiting = [r for r in queued if self._ready(r, now)]
+        reasons = _Reasons(queued)
+        for row in queued:
             if (
                 row.state == JobState.RESTARTING
                 and row.not_before is not None
                 and row.not_before > now
             ):
-                row.reason = (
+                reasons.set(
+                    row.id,
                     f"restart {row.restarts} waits for its backoff "
-                    f"({row.not_before - now:.1f}s left)"
+                    f"({row.not_before - now:.1f}s left)",
                 )
         if not waiting:
+            reasons.write(session)
             return []
         cluster = self.inventory.current()
         if self.inventory.error and not len(cluster):
             engine, error = self.executor.engine, self.inventory.error
             for row in waiting:
-                row.reason = f"waiting for the {engine} engine: {error}"
-                row.reason_code = "engine"
+                reasons.set(row.id, f"waiting for the {engine} engine: {error}", "engine")
+            reasons.write(session)
             return []
         if self.service is None:
             self.service = load_history(session)
@@ -338,12 +428,15 @@ class Reconciler:
         self.service.relearn()
         snapshot = Snapshot(cluster, running, load_queues(session), now,
                             service=self.service.classes)
-        decisions = schedule(snapshot, [scheduler_job(r) for r in waiting], self.config.policy)
+        decisions = schedule(snapshot, self._scheduler_jobs(session, waiting), self.config.policy)
         self.last_decisions = decisions
         for wait in decisions.pending:
-            row = rows[wait.job]
-            if (row.reason, row.reason_code) != (wait.reason, str(wait.code)):
+            row = rows.get(wait.job)  # a job holding devices is an ORM row of this session
+            if row is None:
+                reasons.set(wait.job, wait.reason, str(wait.code))
+            elif (row.reason, row.reason_code) != (wait.reason, str(wait.code)):
                 row.reason, row.reason_code = wait.reason, str(wait.code)
+        reasons.write(session)
         for preemption in decisions.preemptions:
             self._preempt(session, rows[preemption.job], preemption.reason, preemption.for_job)
         busy = _busy_devices(
@@ -353,7 +446,7 @@ class Reconciler:
         )
         starts = []
         for start in decisions.starts:
-            row = rows[start.job.name]
+            row = rows.get(start.job.name) or session.get(JobRow, start.job.name)
             if row.stop_target is not None:
                 # Moved to another type: it restarts once this attempt has stopped.
                 row.reason = f"moving: {start.why}; restarts once stopped"
@@ -368,7 +461,7 @@ class Reconciler:
             starts.append((row.id, start))
         return starts
 
-    def _ready(self, row: JobRow, now: float) -> bool:
+    def _ready(self, row: JobRow | Queued, now: float) -> bool:
         if row.cancel_requested or (row.not_before is not None and row.not_before > now):
             return False
         return JobState(row.state).waiting
@@ -496,6 +589,30 @@ class Reconciler:
     ) -> None:
         row.state = check_transition(row.state, target).value
         add_event(session, row.id, kind, message)
+
+
+class _Reasons:
+    """Why waiting jobs wait, as the tick found it and as it decides it: `write` updates only
+    the jobs whose reason changed, in one statement."""
+
+    def __init__(self, queued: list[Queued]):
+        self._old = {row.id: (row.reason, row.reason_code) for row in queued}
+        self._new: dict[str, tuple[str, str]] = {}
+
+    def set(self, job_id: str, reason: str, code: str | None = None) -> None:
+        """The reason (and, when given, its code) of `job_id` from now on."""
+        before = self._new.get(job_id) or self._old.get(job_id, ("", ""))
+        self._new[job_id] = (reason, before[1] if code is None else code)
+
+    def write(self, session: Session) -> None:
+        changed = [
+            {"id": job_id, "reason": reason, "reason_code": code}
+            for job_id, (reason, code) in self._new.items()
+            if self._old.get(job_id) != (reason, code)
+        ]
+        if changed:
+            session.execute(update(JobRow), changed)
+        self._new.clear()
 
 
 LAYOUT_VARIABLES = ("SUAN_TP", "SUAN_PP", "SUAN_DP", "SUAN_CP", "SUAN_EP", "SUAN_VPP")
