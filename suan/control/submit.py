@@ -9,6 +9,7 @@ unless the caller is an admin.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import secrets
@@ -28,7 +29,7 @@ from suan.control.store import add_event
 from suan.errors import FieldProblem, SpecError, SuanError
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
-from suan.jobs.spec import load_documents_text
+from suan.jobs.spec import parse_documents, read_stream
 
 
 class Forbidden(Exception):
@@ -45,7 +46,12 @@ class Submission:
 
 def raw_documents(text: str) -> list[dict[str, Any]]:
     """The documents of a spec file that `load_documents_text` accepted, in its order."""
-    stream = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    return raw_documents_of(list(yaml.safe_load_all(text)))
+
+
+def raw_documents_of(stream: list[Any]) -> list[dict[str, Any]]:
+    """`raw_documents` of a stream already read (`read_stream`): the YAML is parsed once."""
+    stream = [doc for doc in stream if doc is not None]
     if len(stream) == 1 and isinstance(stream[0], list):
         return stream[0]
     if len(stream) == 1 and isinstance(stream[0], dict) and stream[0].get("kind") == "List":
@@ -65,7 +71,9 @@ def submit(
 
     A job's `checkpoint.dir` must lie in its user's area: `<home>/users/<user>/`, or
     `<root>/<user>/` under one of the operator's `checkpoint_roots`."""
-    jobs, queues = load_documents_text(text, "request")
+    stream = read_stream(text, "request")
+    raw = copy.deepcopy(stream)  # as submitted, whatever parsing does with its copy
+    jobs, queues = parse_documents(stream, "request")
     if not jobs and not queues:
         raise SpecError(
             "request",
@@ -77,7 +85,7 @@ def submit(
                 )
             ],
         )
-    documents = raw_documents(text)
+    documents = raw_documents_of(raw)
     job_docs = [(k, d) for k, d in enumerate(documents) if d.get("kind") == "Job"]
     queue_docs = [(k, d) for k, d in enumerate(documents) if d.get("kind") == "Queue"]
     if queues and not identity.admin:
