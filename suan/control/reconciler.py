@@ -89,6 +89,7 @@ class Reconciler:
         self.config = config
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._exited = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_decisions: Decisions | None = None
         self.ticks = 0
@@ -104,13 +105,14 @@ class Reconciler:
         self.recover()
         watch_exits = getattr(self.executor, "on_exit", None)
         if watch_exits is not None:
-            watch_exits(self.wake)
+            watch_exits(self._rank_exited)
         self._thread = threading.Thread(target=self._run, name="suan-reconciler", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._exited.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -118,14 +120,27 @@ class Reconciler:
         """Run the next tick now (a job was submitted or cancelled)."""
         self._wake.set()
 
+    def _rank_exited(self) -> None:
+        """A rank exited: tick now (devices may be free), without the pause of `_run`."""
+        self._exited.set()
+        self._wake.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            began = time.monotonic()
             try:
                 self.tick()
             except Exception:  # the loop must outlive any one bad tick
                 log.exception("reconciler tick failed")
-            self._wake.wait(self._pause(time.time()))
+            busy = time.monotonic() - began
+            woken = self._wake.wait(self._pause(time.time()))
             self._wake.clear()
+            if woken and not self._exited.is_set():
+                # Woken by the API (a submit, a cancel): under a stream of requests, leave
+                # them as much time as a tick takes, so that ticks (one CPU-bound thread over
+                # the whole queue) do not starve the request threads.
+                self._exited.wait(min(busy, self.config.tick_s))
+            self._exited.clear()
 
     def _pause(self, now: float) -> float:
         """Until the next tick: `tick_s`, or less when a job's backoff ends sooner."""
