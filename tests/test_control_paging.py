@@ -124,3 +124,25 @@ def test_suan_jobs_shows_a_page_and_says_how_many_more(server):  # noqa: F811
     assert "2 more:" in table.stdout and sum(i in table.stdout for i in ids) == 5
     every = suan("--all-pages", "--limit", "2")
     assert all(i in every.stdout for i in ids) and "more:" not in every.stdout
+
+
+def test_pages_of_several_states_merge_in_order_and_leave_out_the_others(store):  # noqa: F811
+    cycle = ("pending", "running", "succeeded")
+    rows = [dict(r, state=cycle[i % 3], submit_time=float(i // 2))
+            for i, r in enumerate(_rows(30, 0))]
+    with store.session() as session:
+        session.execute(insert(JobRow), rows)
+    live = [r for r in rows if r["state"] != "succeeded"]
+    expected = [r["id"] for r in sorted(live, key=lambda r: (r["submit_time"], r["id"]),
+                                        reverse=True)]
+    seen, remaining, after = [], [], None
+    with store.session() as session:
+        while True:
+            page = job_page(session, select(JobRow), 7, after, ("pending", "running"))
+            seen += [row.id for row in page.rows]
+            remaining.append(page.remaining)
+            after = page.next
+            if after is None:
+                break
+    assert seen == expected
+    assert remaining == [13, 6, 0]

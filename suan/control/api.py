@@ -213,13 +213,12 @@ def create_app(services: Services) -> FastAPI:
         newest first. `next` is the token for `after=` of the following page (null on the
         last) and `remaining` how many jobs follow this page (suan.control.paging)."""
         query = select(JobRow)
-        if not include_all:
-            query = query.where(JobRow.state.in_([s.value for s in JobState if not s.final]))
+        live = None if include_all else tuple(s.value for s in JobState if not s.final)
         if not caller.admin:
             admin_of = [q.name for q in load_queues(session) if caller.user in q.admins]
             query = query.where((JobRow.user == caller.user) | JobRow.queue.in_(admin_of))
         try:
-            page = job_page(session, query, limit, after)
+            page = job_page(session, query, limit, after, live)
         except BadCursor as exc:
             raise HTTPException(
                 422,

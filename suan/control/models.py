@@ -74,7 +74,7 @@ class JobRow(Base):
 
     __table_args__ = (
         Index("ix_jobs_submit_time_id", "submit_time", "id"),
-        Index("ix_jobs_state_submit_time", "state", "submit_time"),
+        Index("ix_jobs_state_submit_time_id", "state", "submit_time", "id"),
     )
 
 

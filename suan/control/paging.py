@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
+import itertools
 import json
 from dataclasses import dataclass
 
@@ -69,16 +71,34 @@ def _after(cursor: Cursor):  # type: ignore[no-untyped-def]
     )
 
 
-def job_page(session: Session, query: Select, limit: int, after: str | None) -> Page:
+def job_page(
+    session: Session,
+    query: Select,
+    limit: int,
+    after: str | None,
+    states: tuple[str, ...] | None = None,
+) -> Page:
     """The page of `query` (a `select(JobRow)` with its filters) after the token `after` (None:
-    the first page). Raises BadCursor for a token this server did not hand out."""
+    the first page), of the jobs in `states` (None: any state). Raises BadCursor for a token
+    this server did not hand out.
+
+    With `states`, each state is read on its own, newest first along the index on (state,
+    submit_time, id), and the answers merged: one query over several states would read and
+    sort every job of them for each page."""
+    parts = [query] if states is None else [query.where(JobRow.state == s) for s in states]
     if after:
-        query = query.where(_after(Cursor.parse(after)))
-    ordered = query.order_by(JobRow.submit_time.desc(), JobRow.id.desc())
-    rows = list(session.scalars(ordered.limit(limit + 1)))
+        position = _after(Cursor.parse(after))
+        parts = [part.where(position) for part in parts]
+    newest = (JobRow.submit_time.desc(), JobRow.id.desc())
+    found = [list(session.scalars(p.order_by(*newest).limit(limit + 1))) for p in parts]
+    merged = heapq.merge(*found, key=lambda row: (row.submit_time, row.id), reverse=True)
+    rows = list(itertools.islice(merged, limit + 1))
     if len(rows) <= limit:
         return Page(rows, None, 0)
     rows = rows[:limit]
     cursor = Cursor(rows[-1].submit_time, rows[-1].id)
-    rest = query.where(_after(cursor)).with_only_columns(func.count()).order_by(None)
-    return Page(rows, cursor.token(), session.scalar(rest) or 0)
+    counts = (
+        session.scalar(p.where(_after(cursor)).with_only_columns(func.count()).order_by(None))
+        for p in parts
+    )
+    return Page(rows, cursor.token(), sum(count or 0 for count in counts))

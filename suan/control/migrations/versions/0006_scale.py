@@ -15,9 +15,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index("ix_jobs_submit_time_id", "jobs", ["submit_time", "id"])
-    op.create_index("ix_jobs_state_submit_time", "jobs", ["state", "submit_time"])
+    op.create_index("ix_jobs_state_submit_time_id", "jobs", ["state", "submit_time", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_jobs_state_submit_time", "jobs")
+    op.drop_index("ix_jobs_state_submit_time_id", "jobs")
     op.drop_index("ix_jobs_submit_time_id", "jobs")
