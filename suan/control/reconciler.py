@@ -50,6 +50,8 @@ from suan.sched.service import ServiceHistory
 
 log = logging.getLogger("suan.reconciler")
 LIVE = tuple(s.value for s in JobState if not s.final)
+IDLE_PASSES = 4
+"""With nothing new, a scheduling pass runs again after this many times its own duration."""
 HOLDING = tuple(s.value for s in JobState if s.holds_devices)
 WAITING = tuple(s.value for s in JobState if s.waiting)
 
@@ -90,6 +92,9 @@ class Reconciler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._exited = threading.Event()
+        self._changed = True
+        self._last_pass = 0.0
+        self._pass_s = 0.0
         self._thread: threading.Thread | None = None
         self.last_decisions: Decisions | None = None
         self.ticks = 0
@@ -118,12 +123,13 @@ class Reconciler:
 
     def wake(self) -> None:
         """Run the next tick now (a job was submitted or cancelled)."""
+        self._changed = True
         self._wake.set()
 
     def _rank_exited(self) -> None:
         """A rank exited: tick now (devices may be free), without the pause of `_run`."""
         self._exited.set()
-        self._wake.set()
+        self.wake()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -149,22 +155,40 @@ class Reconciler:
         return min(self.config.tick_s, max(0.0, self._next_due - now))
 
     def tick(self, now: float | None = None) -> None:
-        """One pass: observe ranks, apply cancels, schedule, launch."""
+        """One pass: observe ranks, apply cancels, schedule (`_schedule_due`), launch."""
         now = time.time() if now is None else now
         statuses = self.executor.poll()
         with self.store.session() as session:
             live = self._acting(session)
+            before = [(r.state, r.stop_target, r.placement) for r in live]
             for row in live:
                 if JobState(row.state).holds_devices:
                     self._observe(session, row, statuses.get(row.id), now)
             for row in live:
                 if row.cancel_requested:
                     self._cancel(session, row, now)
-        with self.store.session() as session, collector_paused():
-            starts = self._schedule(session, now)
+            if before != [(r.state, r.stop_target, r.placement) for r in live]:
+                self._changed = True
+        starts = []
+        if self._schedule_due(now):
+            began = time.monotonic()
+            self._changed = False
+            with self.store.session() as session, collector_paused():
+                starts = self._schedule(session, now)
+            self._last_pass, self._pass_s = time.monotonic(), time.monotonic() - began
         for row_id, start in starts:
             self._launch(row_id, start, now)
         self.ticks += 1
+
+    def _schedule_due(self, now: float) -> bool:
+        """Whether this tick runs the scheduling pass: when something changed (a wake-up from
+        the API or an exit, a job that moved), a backoff ended, or, with nothing new, once
+        `IDLE_PASSES` times the last pass's duration (at least the period) has gone by, so
+        that an idle reconciler over a long queue spends at most a fraction of a core."""
+        if self._changed or (self._next_due is not None and now >= self._next_due):
+            return True
+        idle_s = max(self.config.tick_s, IDLE_PASSES * self._pass_s)
+        return time.monotonic() - self._last_pass >= idle_s
 
     @staticmethod
     def _live(session: Session) -> list[JobRow]:
