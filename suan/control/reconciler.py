@@ -50,8 +50,11 @@ from suan.sched.service import ServiceHistory
 
 log = logging.getLogger("suan.reconciler")
 LIVE = tuple(s.value for s in JobState if not s.final)
+API_YIELD = 3
+"""After a tick that the API woke, the reconciler pauses this many times the tick's duration."""
 IDLE_PASSES = 4
-"""With nothing new, a scheduling pass runs again after this many times its own duration."""
+"""With nothing new, a scheduling pass runs again after this many times its own duration
+(a tick later when that is sooner)."""
 HOLDING = tuple(s.value for s in JobState if s.holds_devices)
 WAITING = tuple(s.value for s in JobState if s.waiting)
 
@@ -143,9 +146,10 @@ class Reconciler:
             self._wake.clear()
             if woken and not self._exited.is_set():
                 # Woken by the API (a submit, a cancel): under a stream of requests, leave
-                # them as much time as a tick takes, so that ticks (one CPU-bound thread over
-                # the whole queue) do not starve the request threads.
-                self._exited.wait(min(busy, self.config.tick_s))
+                # them three times as long as the tick took, so that ticks (one CPU-bound
+                # thread over the whole queue) take at most a quarter of the interpreter from
+                # the request threads. A rank's exit ends the wait: devices may be free.
+                self._exited.wait(API_YIELD * busy)
             self._exited.clear()
 
     def _pause(self, now: float) -> float:
@@ -183,12 +187,12 @@ class Reconciler:
     def _schedule_due(self, now: float) -> bool:
         """Whether this tick runs the scheduling pass: when something changed (a wake-up from
         the API or an exit, a job that moved), a backoff ended, or, with nothing new, once
-        `IDLE_PASSES` times the last pass's duration (at least the period) has gone by, so
-        that an idle reconciler over a long queue spends at most a fraction of a core."""
+        `IDLE_PASSES` times the last pass's duration has gone by, so that an idle reconciler
+        over a long queue spends at most a fraction of a core (over a short one, whose pass
+        takes milliseconds, every tick still runs one)."""
         if self._changed or (self._next_due is not None and now >= self._next_due):
             return True
-        idle_s = max(self.config.tick_s, IDLE_PASSES * self._pass_s)
-        return time.monotonic() - self._last_pass >= idle_s
+        return time.monotonic() - self._last_pass >= IDLE_PASSES * self._pass_s
 
     @staticmethod
     def _live(session: Session) -> list[JobRow]:
