@@ -177,8 +177,30 @@ class Client:
         )
 
     def jobs(self, all: bool = False) -> list[dict[str, Any]]:
-        """Live jobs you may see, or every one with `all=True`."""
-        return self._request("GET", "/v1/jobs", params={"all": all})["jobs"]
+        """Live jobs you may see, or every one with `all=True`, newest first: every page
+        (see `iter_jobs` to go through a long list without holding it all)."""
+        return list(self.iter_jobs(all))
+
+    def jobs_page(
+        self, all: bool = False, limit: int = 1000, after: str | None = None
+    ) -> dict[str, Any]:
+        """One page of `jobs`: `jobs` (at most `limit`), `next` (the `after` of the
+        following page, None on the last) and `remaining` (how many jobs follow)."""
+        params: dict[str, Any] = {"all": all, "limit": limit}
+        if after:
+            params["after"] = after
+        return self._request("GET", "/v1/jobs", params=params)
+
+    def iter_jobs(self, all: bool = False, page_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every job of `jobs`, fetched `page_size` at a time. Jobs submitted meanwhile are
+        newer than the pages still to come and do not show; none is listed twice."""
+        after = None
+        while True:
+            page = self.jobs_page(all, page_size, after)
+            yield from page["jobs"]
+            after = page.get("next")
+            if not after:
+                return
 
     def describe(self, job_id: str) -> dict[str, Any]:
         """Spec, state, placement, ranks, events and pending reason of one job."""

@@ -65,13 +65,28 @@ def submit_command(
 
 def jobs_command(
     all_jobs: bool = typer.Option(False, "--all", "-a", help="Include finished jobs."),
+    limit: int = typer.Option(
+        100, "--limit", "-n", min=1, max=10_000, help="Jobs per page (at most 10,000)."
+    ),
+    page: str | None = typer.Option(
+        None, "--page", help="Show the page that starts at this token (printed under a page)."
+    ),
+    all_pages: bool = typer.Option(False, "--all-pages", help="Show every page."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """List jobs (yours, your queues', or all for an admin), newest first."""
+    """List jobs (yours, your queues', or all for an admin), newest first, a page at a time;
+    under a cut list it says how many more there are and how to see them."""
     with Client() as client:
-        jobs = client.jobs(all=all_jobs)
+        if all_pages:
+            jobs, more = list(client.iter_jobs(all_jobs, max(limit, 1000))), None
+        else:
+            answer = client.jobs_page(all_jobs, limit, page)
+            jobs, more = answer["jobs"], answer
+    note = _more_note(more, all_jobs, limit) if more and more.get("next") else ""
     if as_json:
         _print_json(jobs)
+        if note:
+            typer.echo(note, err=True)
         return
     table = Table(box=None, header_style="bold")
     for column in ("ID", "USER", "QUEUE", "STATE", "RANKS", "AGE", "RESTARTS", "REASON"):
@@ -89,6 +104,18 @@ def jobs_command(
             reason,
         )
     Console().print(table)
+    if note:
+        typer.echo(note)
+
+
+def _more_note(answer: dict[str, Any], all_jobs: bool, limit: int) -> str:
+    """The line under a cut list: how many more jobs, and the flags that show them."""
+    flags = " --all" if all_jobs else ""
+    flags += f" --limit {limit}" if limit != 100 else ""
+    return (
+        f"{answer['remaining']} more: `suan jobs{flags} --page {answer['next']}` for the next "
+        f"page, --all-pages for every one"
+    )
 
 
 def describe_command(

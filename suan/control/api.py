@@ -43,6 +43,7 @@ from suan.control.inventory import ClusterInventory
 from suan.control.jobs import load_queues, rank_count, scheduler_job
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow, TokenRow
+from suan.control.paging import BadCursor, job_page
 from suan.control.redact import redact_jobs
 from suan.control.store import Store, add_event
 from suan.control.submit import Forbidden, submit
@@ -357,17 +358,37 @@ def create_app(services: Services) -> FastAPI:
         session: SessionDep,
         include_all: Annotated[bool, Query(alias="all")] = False,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        after: Annotated[str | None, Query(max_length=512)] = None,
     ) -> dict[str, Any]:
-        """Jobs the caller may see: live ones, or every one with `all=true` (newest first)."""
-        query = select(JobRow).order_by(JobRow.submit_time.desc()).limit(limit)
-        if not include_all:
-            query = query.where(JobRow.state.in_([s.value for s in JobState if not s.final]))
+        """A page of the jobs the caller may see: live ones, or every one with `all=true`,
+        newest first. `next` is the token for `after=` of the following page (null on the
+        last) and `remaining` how many jobs follow this page (suan.control.paging)."""
+        query = select(JobRow)
+        live = None if include_all else tuple(s.value for s in JobState if not s.final)
         if not caller.admin:
             seen = visible_queues(session, caller)
             query = query.where((JobRow.user == caller.user) | JobRow.queue.in_(seen))
-        listed = [job_summary(row) for row in session.scalars(query)]
+        try:
+            page = job_page(session, query, limit, after, live)
+        except BadCursor as exc:
+            raise HTTPException(
+                422,
+                [
+                    {
+                        "loc": ["query", "after"],
+                        "type": "value_error",
+                        "msg": f"{exc}: pass the `next` of an earlier answer, or leave it out "
+                        "for the first page",
+                    }
+                ],
+            ) from None
+        listed = [job_summary(row) for row in page.rows]
         redact_jobs(session, caller, listed)
-        return {"jobs": listed}
+        return {
+            "jobs": listed,
+            "next": page.next,
+            "remaining": page.remaining,
+        }
 
     @app.get("/v1/jobs/{job_id}", responses=error_responses(401, 403, 404, 422))
     def describe_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -22,10 +23,48 @@ def _parsed(document: str) -> Job:
     return parse_job(json.loads(document), source="store")
 
 
-def scheduler_job(row: JobRow) -> Job:
-    """The scheduler's Job for a stored job: named by its id, with the submitter as user."""
+JOB_CACHE_SIZE = 200_000
+"""Jobs kept by `scheduler_job` (about 1 KiB each): more than a large queue holds, so that a
+reconciler tick over every waiting job parses none of them again."""
+_jobs: dict[str, tuple[str, Job]] = {}
+_jobs_lock = threading.Lock()
+
+
+def scheduler_job(row: Any) -> Job:
+    """The scheduler's Job for a stored job: named by its id, with the submitter as user.
+
+    `row` is a JobRow or any row with its `id`, `document`, `user`, `queue` and `submit_time`.
+    Those never change once a job is stored, so the Job is kept by id (and checked against
+    the document) for the next call: a tick over 10,000 waiting jobs would otherwise spend
+    most of its time parsing and validating their specs again."""
+    found = _jobs.get(row.id)
+    if found is not None and found[0] == row.document:
+        job = found[1]
+        if (job.submit_time, job.user, job.queue) == (row.submit_time, row.user, row.queue):
+            return job
+    return _remember(row)
+
+
+def known_job(row: Any) -> Job | None:
+    """The Job `scheduler_job` built for `row` (its `id`, `user`, `queue` and `submit_time`;
+    no document needed) when it is still kept, else None."""
+    found = _jobs.get(row.id)
+    if found is None:
+        return None
+    job = found[1]
+    if (job.submit_time, job.user, job.queue) == (row.submit_time, row.user, row.queue):
+        return job
+    return None
+
+
+def _remember(row: Any) -> Job:
     job = _parsed(row.document)
-    return replace(job, name=row.id, user=row.user, queue=row.queue, submit_time=row.submit_time)
+    job = replace(job, name=row.id, user=row.user, queue=row.queue, submit_time=row.submit_time)
+    with _jobs_lock:  # the API's threads and the reconciler share the cache
+        if len(_jobs) >= JOB_CACHE_SIZE:
+            del _jobs[next(iter(_jobs))]  # the oldest entry
+        _jobs[row.id] = (row.document, job)
+    return job
 
 
 def rank_count(job: Job) -> int:

@@ -78,6 +78,11 @@ class JobRow(Base):
     stop_target: Mapped[str | None] = mapped_column(String(16), nullable=True)
     stop_reason: Mapped[str] = mapped_column(Text, default="")
 
+    __table_args__ = (
+        Index("ix_jobs_submit_time_id", "submit_time", "id"),
+        Index("ix_jobs_state_submit_time_id", "state", "submit_time", "id"),
+    )
+
 
 class RankRow(Base):
     """One process of one launch of a job: enough to find it again after a restart.

@@ -21,15 +21,22 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
 from suan.control.config import ControlConfig
 from suan.control.inventory import ClusterInventory
-from suan.control.jobs import load_queues, placement_json, placement_of, scheduler_job
+from suan.control.jobs import (
+    known_job,
+    load_queues,
+    placement_json,
+    placement_of,
+    scheduler_job,
+)
 from suan.control.leader import Fenced, Lease
 from suan.control.lifecycle import JobState, after_exit, check_transition, restart_backoff_s
 from suan.control.models import EventRow, JobRow, RankRow
@@ -38,12 +45,47 @@ from suan.control.store import Store, add_event
 from suan.errors import SuanError
 from suan.exec import EngineError, Executor, JobLaunch, JobStatus, RankHandle
 from suan.exec.processes import processes, with_assigned_devices
+from suan.jobs.model import Job
 from suan.sched import schedule
+from suan.sched.cycle import collector_paused
 from suan.sched.decisions import Decisions, Start
 from suan.sched.service import ServiceHistory
 
 log = logging.getLogger("suan.reconciler")
 LIVE = tuple(s.value for s in JobState if not s.final)
+API_YIELD = 3
+"""After a tick that the API woke, the reconciler pauses this many times the tick's duration."""
+IDLE_PASSES = 4
+"""With nothing new, a scheduling pass runs again after this many times its own duration
+(a tick later when that is sooner)."""
+HOLDING = tuple(s.value for s in JobState if s.holds_devices)
+WAITING = tuple(s.value for s in JobState if s.waiting)
+
+
+class Queued(NamedTuple):
+    """What the scheduling pass reads of a waiting job: scheduler_job's inputs, `_ready`'s,
+    and its reason."""
+
+    id: str
+    user: str
+    queue: str
+    submit_time: float
+    state: str
+    not_before: float | None
+    cancel_requested: bool
+    restarts: int
+    reason: str
+    reason_code: str
+
+
+class _WithDocument(NamedTuple):
+    """A queued job and its spec document: what scheduler_job reads."""
+
+    row: Queued
+    document: str
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
 
 
 class Reconciler:
@@ -58,6 +100,10 @@ class Reconciler:
         self.config = config
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._exited = threading.Event()
+        self._changed = True
+        self._last_pass = 0.0
+        self._pass_s = 0.0
         self._thread: threading.Thread | None = None
         self.last_decisions: Decisions | None = None
         self.ticks = 0
@@ -70,12 +116,16 @@ class Reconciler:
     def start(self) -> None:
         """Tick in a background thread while this server leads (recovering the ranks of the
         previous leader each time it takes over); stand by otherwise."""
+        watch_exits = getattr(self.executor, "on_exit", None)
+        if watch_exits is not None:
+            watch_exits(self._rank_exited)
         self._thread = threading.Thread(target=self._run, name="suan-reconciler", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._exited.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         with contextlib.suppress(Exception):
@@ -83,11 +133,18 @@ class Reconciler:
 
     def wake(self) -> None:
         """Run the next tick now (a job was submitted or cancelled)."""
+        self._changed = True
         self._wake.set()
+
+    def _rank_exited(self) -> None:
+        """A rank exited: tick now (devices may be free), without the pause of `_run`."""
+        self._exited.set()
+        self.wake()
 
     def _run(self) -> None:
         leading = False
         while not self._stop.is_set():
+            began = time.monotonic()
             try:
                 leading = self._lead(leading)
             except Fenced as exc:
@@ -95,9 +152,17 @@ class Reconciler:
                 leading = self._stand_by()
             except Exception:  # the loop must outlive any one bad tick
                 log.exception("reconciler tick failed")
+            busy = time.monotonic() - began
             pause = self._pause(time.time()) if leading else self.config.tick_s * 4
-            self._wake.wait(min(pause, self.lease.ttl_s / 5))
+            woken = self._wake.wait(min(pause, self.lease.ttl_s / 5))
             self._wake.clear()
+            if woken and not self._exited.is_set():
+                # Woken by the API (a submit, a cancel): under a stream of requests, leave
+                # them three times as long as the tick took, so that ticks (one CPU-bound
+                # thread over the whole queue) take at most a quarter of the interpreter from
+                # the request threads. A rank's exit ends the wait: devices may be free.
+                self._exited.wait(min(API_YIELD * busy, self.lease.ttl_s / 5))
+            self._exited.clear()
 
     def _lead(self, leading: bool) -> bool:
         """Renew (or take) the lease and tick; stand by when another server leads."""
@@ -131,27 +196,89 @@ class Reconciler:
         return min(self.config.tick_s, max(0.0, self._next_due - now))
 
     def tick(self, now: float | None = None) -> None:
-        """One pass: observe ranks, apply cancels, schedule, launch."""
+        """One pass: observe ranks, apply cancels, schedule (`_schedule_due`), launch."""
         now = time.time() if now is None else now
         statuses = self.executor.poll()
         with self._session() as session:
-            live = self._live(session)
+            live = self._acting(session)
+            before = [(r.state, r.stop_target, r.placement) for r in live]
             for row in live:
                 if JobState(row.state).holds_devices:
                     self._observe(session, row, statuses.get(row.id), now)
             for row in live:
                 if row.cancel_requested:
                     self._cancel(session, row, now)
-        with self._session() as session:
-            starts = self._schedule(session, now)
+            if before != [(r.state, r.stop_target, r.placement) for r in live]:
+                self._changed = True
+        starts = []
+        if self._schedule_due(now):
+            began = time.monotonic()
+            self._changed = False
+            with self._session() as session, collector_paused():
+                starts = self._schedule(session, now)
+            self._last_pass, self._pass_s = time.monotonic(), time.monotonic() - began
         for row_id, start in starts:
             self._launch(row_id, start, now)
         self.ticks += 1
+
+    def _schedule_due(self, now: float) -> bool:
+        """Whether this tick runs the scheduling pass: when something changed (a wake-up from
+        the API or an exit, a job that moved), a backoff ended, or, with nothing new, once
+        `IDLE_PASSES` times the last pass's duration has gone by, so that an idle reconciler
+        over a long queue spends at most a fraction of a core (over a short one, whose pass
+        takes milliseconds, every tick still runs one)."""
+        if self._changed or (self._next_due is not None and now >= self._next_due):
+            return True
+        return time.monotonic() - self._last_pass >= IDLE_PASSES * self._pass_s
 
     @staticmethod
     def _live(session: Session) -> list[JobRow]:
         query = select(JobRow).where(JobRow.state.in_(LIVE)).order_by(JobRow.submit_time)
         return list(session.scalars(query))
+
+    @staticmethod
+    def _acting(session: Session) -> list[JobRow]:
+        """The live jobs a tick observes or cancels: those holding devices and those with a
+        cancel request (not the whole queue, which only the scheduler reads)."""
+        query = (
+            select(JobRow)
+            .where(
+                JobRow.state.in_(LIVE),
+                JobRow.state.in_(HOLDING) | JobRow.cancel_requested.is_(True),
+            )
+            .order_by(JobRow.submit_time)
+        )
+        return list(session.scalars(query))
+
+    @staticmethod
+    def _holding(session: Session) -> list[JobRow]:
+        query = select(JobRow).where(JobRow.state.in_(HOLDING)).order_by(JobRow.submit_time)
+        return list(session.scalars(query))
+
+    @staticmethod
+    def _queued(session: Session) -> list[Queued]:
+        """Every waiting job, as plain tuples: a tick reads them all, and building an ORM
+        object per row cost more than scheduling it (an UPDATE writes what changes)."""
+        columns = [getattr(JobRow, name) for name in Queued._fields]
+        query = select(*columns).where(JobRow.state.in_(WAITING)).order_by(JobRow.submit_time)
+        rows = session.connection().execute(query)  # Core rows: a third cheaper than the ORM's
+        return [Queued._make(row) for row in rows]
+
+    @staticmethod
+    def _scheduler_jobs(session: Session, rows: list[Queued]) -> list[Job]:
+        """The scheduler's Job of each row: kept ones as they are, the documents of the others
+        read (a tick reads each spec once, not every tick)."""
+        jobs = [known_job(row) for row in rows]
+        missing = [row for row, job in zip(rows, jobs, strict=True) if job is None]
+        documents: dict[str, str] = {}
+        for at in range(0, len(missing), 500):
+            ids = [row.id for row in missing[at : at + 500]]
+            found = session.execute(select(JobRow.id, JobRow.document).where(JobRow.id.in_(ids)))
+            documents.update((job_id, text) for job_id, text in found)
+        return [
+            job or scheduler_job(_WithDocument(row, documents[row.id]))
+            for row, job in zip(rows, jobs, strict=True)
+        ]
 
     # -- recovery ----------------------------------------------------------------------------
     def recover(self) -> None:
@@ -355,34 +482,40 @@ class Reconciler:
 
     # -- scheduling --------------------------------------------------------------------------
     def _schedule(self, session: Session, now: float) -> list[tuple[str, Start]]:
-        """Call the scheduler; record reasons and preemptions; mark starts `scheduled`."""
-        live = self._live(session)
-        rows = {row.id: row for row in live}
+        """Call the scheduler; record reasons and preemptions; mark starts `scheduled`.
+
+        Jobs holding devices are ORM rows; waiting jobs are plain rows (`_queued`) whose
+        changed reasons are written in one UPDATE, and a started one is loaded by id."""
+        holding = self._holding(session)
+        queued = self._queued(session)
+        rows: dict[str, JobRow] = {row.id: row for row in holding}
         self._next_due = min(
-            (r.not_before for r in live if r.not_before is not None and r.not_before > now),
+            (r.not_before for r in queued if r.not_before is not None and r.not_before > now),
             default=None,
         )
-        holding = [r for r in live if JobState(r.state).holds_devices]
         running = tuple(self._allocation(r) for r in holding if r.stop_target is None)
-        waiting = [r for r in live if self._ready(r, now)]
-        for row in live:
+        waiting = [r for r in queued if self._ready(r, now)]
+        reasons = _Reasons(queued)
+        for row in queued:
             if (
                 row.state == JobState.RESTARTING
                 and row.not_before is not None
                 and row.not_before > now
             ):
-                row.reason = (
+                reasons.set(
+                    row.id,
                     f"restart {row.restarts} waits for its backoff "
-                    f"({row.not_before - now:.1f}s left)"
+                    f"({row.not_before - now:.1f}s left)",
                 )
         if not waiting:
+            reasons.write(session)
             return []
         cluster = self.inventory.current()
         if self.inventory.error and not len(cluster):
             engine, error = self.executor.engine, self.inventory.error
             for row in waiting:
-                row.reason = f"waiting for the {engine} engine: {error}"
-                row.reason_code = "engine"
+                reasons.set(row.id, f"waiting for the {engine} engine: {error}", "engine")
+            reasons.write(session)
             return []
         if self.service is None:
             self.service = load_history(session)
@@ -393,12 +526,15 @@ class Reconciler:
         self.service.relearn()
         snapshot = Snapshot(cluster, running, load_queues(session), now,
                             service=self.service.classes)
-        decisions = schedule(snapshot, [scheduler_job(r) for r in waiting], self.config.policy)
+        decisions = schedule(snapshot, self._scheduler_jobs(session, waiting), self.config.policy)
         self.last_decisions = decisions
         for wait in decisions.pending:
-            row = rows[wait.job]
-            if (row.reason, row.reason_code) != (wait.reason, str(wait.code)):
+            row = rows.get(wait.job)  # a job holding devices is an ORM row of this session
+            if row is None:
+                reasons.set(wait.job, wait.reason, str(wait.code))
+            elif (row.reason, row.reason_code) != (wait.reason, str(wait.code)):
                 row.reason, row.reason_code = wait.reason, str(wait.code)
+        reasons.write(session)
         for preemption in decisions.preemptions:
             self._preempt(session, rows[preemption.job], preemption.reason, preemption.for_job)
         busy = _busy_devices(
@@ -408,7 +544,7 @@ class Reconciler:
         )
         starts = []
         for start in decisions.starts:
-            row = rows[start.job.name]
+            row = rows.get(start.job.name) or session.get(JobRow, start.job.name)
             if row.stop_target is not None:
                 # Moved to another type: it restarts once this attempt has stopped.
                 row.reason = f"moving: {start.why}; restarts once stopped"
@@ -423,7 +559,7 @@ class Reconciler:
             starts.append((row.id, start))
         return starts
 
-    def _ready(self, row: JobRow, now: float) -> bool:
+    def _ready(self, row: JobRow | Queued, now: float) -> bool:
         if row.cancel_requested or (row.not_before is not None and row.not_before > now):
             return False
         return JobState(row.state).waiting
@@ -558,6 +694,30 @@ class Reconciler:
     ) -> None:
         row.state = check_transition(row.state, target).value
         add_event(session, row.id, kind, message)
+
+
+class _Reasons:
+    """Why waiting jobs wait, as the tick found it and as it decides it: `write` updates only
+    the jobs whose reason changed, in one statement."""
+
+    def __init__(self, queued: list[Queued]):
+        self._old = {row.id: (row.reason, row.reason_code) for row in queued}
+        self._new: dict[str, tuple[str, str]] = {}
+
+    def set(self, job_id: str, reason: str, code: str | None = None) -> None:
+        """The reason (and, when given, its code) of `job_id` from now on."""
+        before = self._new.get(job_id) or self._old.get(job_id, ("", ""))
+        self._new[job_id] = (reason, before[1] if code is None else code)
+
+    def write(self, session: Session) -> None:
+        changed = [
+            {"id": job_id, "reason": reason, "reason_code": code}
+            for job_id, (reason, code) in self._new.items()
+            if self._old.get(job_id) != (reason, code)
+        ]
+        if changed:
+            session.execute(update(JobRow), changed)
+        self._new.clear()
 
 
 LAYOUT_VARIABLES = ("SUAN_TP", "SUAN_PP", "SUAN_DP", "SUAN_CP", "SUAN_EP", "SUAN_VPP")

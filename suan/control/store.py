@@ -10,6 +10,7 @@ alembic migrations in `suan/control/migrations/` and nothing else.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,16 +49,61 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get WAL, a busy timeout and foreign keys."""
+    """An engine for `url`; SQLite files get WAL, a busy timeout, foreign keys and one writer
+    at a time within the process (`serialize_writes`)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
+        serialize_writes(engine)
         return engine
     parsed = make_url(url)
     timeout = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
     options = f"{parsed.query.get('options', '')} {timeout}".strip()
     parsed = parsed.update_query_dict({"options": options})
     return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+WRITE_WAIT_S = 10.0
+"""How long a transaction waits for the process's write lock before it goes ahead and leaves
+the wait to SQLite's busy timeout (a safety valve; writers hold the lock for milliseconds)."""
+
+
+def serialize_writes(engine: Engine) -> None:
+    """Let one transaction of this process write to the SQLite file at a time, queued on a
+    Python lock from its first write statement to its commit or rollback.
+
+    SQLite itself admits one writer; a writer that finds the file locked sleeps in SQLite's busy
+    handler in steps of up to 100 ms before it looks again, so concurrent API requests and the
+    reconciler took turns in those steps (p99 latencies near a second). Waiting on a Python lock
+    instead wakes the next writer the moment the lock is free. Reads take no lock (WAL).
+    """
+    lock = threading.Lock()
+
+    def before_execute(conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "writing" in conn.info or _reads_only(statement):
+            return
+        conn.info["writing"] = lock.acquire(timeout=WRITE_WAIT_S)
+
+    def release(info: dict) -> None:
+        if info.pop("writing", False):
+            lock.release()
+
+    def reset(_dbapi_connection, connection_record, _reset_state) -> None:  # type: ignore[no-untyped-def]
+        release(connection_record.info)
+
+    def invalidate(_dbapi_connection, connection_record, _exception) -> None:  # type: ignore[no-untyped-def]
+        release(connection_record.info)
+
+    event.listen(engine, "before_cursor_execute", before_execute)
+    event.listen(engine, "commit", lambda conn: release(conn.info))
+    event.listen(engine, "rollback", lambda conn: release(conn.info))
+    event.listen(engine.pool, "reset", reset)
+    event.listen(engine.pool, "invalidate", invalidate)
+
+
+def _reads_only(statement: str) -> bool:
+    head = statement.lstrip()[:8].upper()
+    return head.startswith(("SELECT", "PRAGMA", "WITH", "EXPLAIN"))
 
 
 def migrate(engine: Engine) -> None:

@@ -10,6 +10,7 @@ admin.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import secrets
@@ -29,7 +30,7 @@ from suan.control.store import add_event
 from suan.errors import FieldProblem, SpecError, SuanError
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
-from suan.jobs.spec import load_documents_text
+from suan.jobs.spec import parse_documents, read_stream
 
 
 class Forbidden(Exception):
@@ -46,7 +47,12 @@ class Submission:
 
 def raw_documents(text: str) -> list[dict[str, Any]]:
     """The documents of a spec file that `load_documents_text` accepted, in its order."""
-    stream = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    return raw_documents_of(list(yaml.safe_load_all(text)))
+
+
+def raw_documents_of(stream: list[Any]) -> list[dict[str, Any]]:
+    """`raw_documents` of a stream already read (`read_stream`): the YAML is parsed once."""
+    stream = [doc for doc in stream if doc is not None]
     if len(stream) == 1 and isinstance(stream[0], list):
         return stream[0]
     if len(stream) == 1 and isinstance(stream[0], dict) and stream[0].get("kind") == "List":
@@ -66,7 +72,9 @@ def submit(
 
     A job's `checkpoint.dir` must lie in its user's area: `<home>/users/<user>/`, or
     `<root>/<user>/` under one of the operator's `checkpoint_roots`."""
-    jobs, queues = load_documents_text(text, "request")
+    stream = read_stream(text, "request")
+    raw = copy.deepcopy(stream)  # as submitted, whatever parsing does with its copy
+    jobs, queues = parse_documents(stream, "request")
     if not jobs and not queues:
         raise SpecError(
             "request",
@@ -78,7 +86,7 @@ def submit(
                 )
             ],
         )
-    documents = raw_documents(text)
+    documents = raw_documents_of(raw)
     job_docs = [(k, d) for k, d in enumerate(documents) if d.get("kind") == "Job"]
     queue_docs = [(k, d) for k, d in enumerate(documents) if d.get("kind") == "Queue"]
     if queues and not identity.admin:
@@ -197,7 +205,7 @@ def _store_job(
     home: Path,
 ) -> JobRow:
     user = job.user or identity.user
-    job_id = f"{job.name}-{secrets.token_hex(3)}"
+    job_id = _new_job_id(session, job.name)
     checkpoint = ((document.get("spec") or {}).get("checkpoint") or {}).get("dir")
     checkpoint_dir = checkpoint or str(home / "jobs" / job_id / "checkpoints")
     now = time.time()
@@ -228,3 +236,13 @@ def _store_job(
         now,
     )
     return row
+
+
+def _new_job_id(session: Session, name: str) -> str:
+    """`<name>-<6 hex digits>`, not yet taken: with many jobs of one name a random suffix
+    alone collides (one in a few hundred draws at 100,000 jobs), so a taken id is drawn
+    again."""
+    while True:
+        job_id = f"{name}-{secrets.token_hex(3)}"
+        if session.get(JobRow, job_id) is None:
+            return job_id

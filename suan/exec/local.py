@@ -20,7 +20,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -104,6 +106,7 @@ class LocalExecutor:
         self.node = replace(node, labels={**node.labels, "engine": self.engine})
         self._jobs: dict[str, _Tracked] = {}
         self.isolation = isolation or Isolation.detect(self.home)
+        self._on_exit: Callable[[], None] | None = None
 
     # -- paths -------------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
@@ -150,8 +153,20 @@ class LocalExecutor:
             self._write_pid_file(handle)
             tracked.handles.append(handle)
             tracked.children[rank] = child
+            if self._on_exit is not None:
+                threading.Thread(target=self._watch, args=(child,), daemon=True).start()
         self._jobs[job.job_id] = tracked
         return list(tracked.handles)
+
+    def on_exit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from a watcher thread) as soon as a rank launched from now on
+        exits, so that the owner polls at once rather than at its next period."""
+        self._on_exit = callback
+
+    def _watch(self, child: subprocess.Popen) -> None:
+        child.wait()
+        if self._on_exit is not None:
+            self._on_exit()
 
     def _spawn(self, job: JobLaunch, rank: int, env: dict[str, str], cwd: str) -> subprocess.Popen:
         exit_file = self.exit_path(job.job_id, job.attempt, rank)

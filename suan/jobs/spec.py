@@ -226,6 +226,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def read_stream(text: str, source: str) -> list[Any]:
+    """The YAML documents of `text` (keys unique in every mapping); a syntax error is a
+    SpecError at path `line N`. `parse_documents` takes what it returns."""
+    return _read_stream(text, source)
+
+
 def _read_stream(text: str, source: str) -> list[Any]:
     """The YAML documents of `text`; a syntax error is a SpecError at path `line N`."""
     try:

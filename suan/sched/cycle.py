@@ -277,16 +277,17 @@ def schedule(
     chosen = get_policy(policy) if isinstance(policy, str) else policy
     running = {alloc.job.name for alloc in snapshot.running}
     waiting = [job for job in pending if job.name not in running]
-    with _collector_paused():
+    with collector_paused():
         return Cycle(snapshot, chosen, catalog or default_catalog()).run(waiting)
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector during a cycle: a cycle allocates many
     short-lived objects and no reference cycles, and full collections over the caller's
     large heaps (100,000 queued jobs) would otherwise add pauses of a large share of a cycle.
-    The previous state is restored."""
+    The previous state is restored. The control plane's reconciler pauses it likewise while
+    it reads the queue for a cycle."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
