@@ -15,7 +15,7 @@ pytest.importorskip("sqlalchemy")
 
 from control_helpers import server  # noqa: F401 - the fixture
 from sqlalchemy import insert, select
-from test_control_store import store  # noqa: F401 - the fixture
+from test_control_store import empty_url, store  # noqa: F401 - the fixtures
 
 from suan.control.models import JobRow
 from suan.control.paging import BadCursor, Cursor, job_page

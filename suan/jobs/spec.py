@@ -233,7 +233,12 @@ def read_stream(text: str, source: str) -> list[Any]:
 
 
 def _read_stream(text: str, source: str) -> list[Any]:
-    """The YAML documents of `text`; a syntax error is a SpecError at path `line N`."""
+    """The YAML documents of `text`; a syntax error is a SpecError at path `line N`, text over
+    MAX_SPEC_BYTES (UTF-8) a SpecError before it is parsed."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
+        message = f"the file has {size:,} bytes, more than the limit"
+        raise SpecError(source, [FieldProblem("", message, f"at most {MAX_SPEC_BYTES:,} bytes")])
     try:
         return list(yaml.load_all(text, Loader=_UniqueKeyLoader))
     except _LimitError as exc:
@@ -273,10 +278,6 @@ def load_documents_text(
     """`load_documents` for YAML text already in hand (a request body, stdin).
 
     Text over MAX_SPEC_BYTES (UTF-8) is refused before it is parsed."""
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_SPEC_BYTES:
-        message = f"the file has {size:,} bytes, more than the limit"
-        raise SpecError(source, [FieldProblem("", message, f"at most {MAX_SPEC_BYTES:,} bytes")])
     stream = _read_stream(text, source)
     return parse_documents(stream, source, submit_time=submit_time, catalog=catalog)
 
