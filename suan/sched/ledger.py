@@ -13,6 +13,7 @@ transaction of the gang-reserve step). It keeps the indexes that make placement 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from weakref import WeakKeyDictionary
@@ -91,6 +92,9 @@ class Layout:
         self.offset: list[int] = [
             size if node.health == NodeHealth.DEGRADED else 0 for node in self.nodes
         ]
+        self.any_degraded = any(
+            offset and takes for offset, takes in zip(self.offset, self.takes_work, strict=True)
+        )
         self.buckets: dict[str, list[dict[int, None]]] = {}
         self.type_whole: dict[str, int] = {}
         self.type_max_node: dict[str, int] = {}
@@ -127,6 +131,7 @@ class Layout:
                 group.size += free
                 member_of.append(gid)
             self.node_groups.append(tuple(member_of))
+        self.group_ids: dict[tuple[str, str, str], int] = keys
         for (tier, accel), gids in self.tier_groups.items():
             self.tier_max_size[(tier, accel)] = max(self.groups[g].size for g in gids)
         self.capacity: dict[str, int] = dict(self.type_whole)
@@ -151,7 +156,11 @@ def layout_of(cluster: Cluster, catalog: Catalog) -> Layout:
 
 
 class Ledger:
-    """Mutable free-resource state with an undo log. Node indexes follow `cluster.nodes`."""
+    """Mutable free-resource state with an undo log. Node indexes follow `cluster.nodes`.
+
+    While `ready_only` is set (see `only_ready`), degraded nodes take no new work: the node
+    queries skip them and `suan.sched.placement.put_replica` refuses them.
+    """
 
     def __init__(self, snapshot: Snapshot, catalog: Catalog):
         self.snapshot = snapshot
@@ -175,6 +184,9 @@ class Ledger:
         self.tier_max_size = layout.tier_max_size
         self.max_devices = layout.max_devices
         self.offset = layout.offset
+        self.any_degraded = layout.any_degraded
+        self.group_ids = layout.group_ids
+        self.ready_only = False
         self.type_max_node = layout.type_max_node
         self.capacity = layout.capacity
         self.types_by_speed = layout.types_by_speed
@@ -283,10 +295,20 @@ class Ledger:
                 change(position, replica.devices, replica.milli, group.cpu_milli,
                        group.memory_mib)
 
+    @contextmanager
+    def only_ready(self) -> Iterator[None]:
+        """Within the block, degraded nodes take no new work (the previous mode is restored)."""
+        was = self.ready_only
+        self.ready_only = True
+        try:
+            yield
+        finally:
+            self.ready_only = was
+
     # ----------------------------------------------------------------- queries
     def nodes_with(self, accelerator: str, minimum: int, *, largest_first: bool) -> Iterator[int]:
         """Schedulable nodes of a type with at least `minimum` whole free devices: ready nodes
-        first, degraded ones last.
+        first, degraded ones last (none while `ready_only`).
 
         Best fit (fewest free first) unless `largest_first`. Within a bucket, node order is
         the order in which nodes entered it, which is deterministic.
@@ -298,7 +320,7 @@ class Ledger:
         counts = range(size - 1, minimum - 1, -1) if largest_first else range(
             max(minimum, 0), size
         )
-        for offset in (0, size):
+        for offset in (0,) if self.ready_only else (0, size):
             for count in counts:
                 bucket = buckets[offset + count]
                 if bucket:
@@ -306,11 +328,11 @@ class Ledger:
 
     def nodes_with_share(self, accelerator: str, milli: int) -> Iterator[int]:
         """Nodes of a type where some device has at least `milli` free (fractional requests),
-        the fullest first, ready nodes before degraded ones."""
+        the fullest first, ready nodes before degraded ones (none while `ready_only`)."""
         buckets = self.buckets.get(accelerator)
         if not buckets:
             return
-        for bucket in buckets:
+        for bucket in buckets[: len(buckets) // 2] if self.ready_only else buckets:
             for position in _stable_iter(bucket):
                 if max(self.free[position], default=0) >= milli:
                     yield position

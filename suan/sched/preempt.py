@@ -13,6 +13,10 @@ Candidates are ordered by priority, then worst service class, then by work lost 
 last checkpoint (times devices), then youngest first; they are removed one by one on the
 ledger until J fits. Then each removed job is put back, most valuable first, if J still fits
 without removing it. J starts in the same cycle; the victims are reported as preemptions.
+
+Degraded nodes are the last resort here too: where the cluster has any, victims are first
+removed until J fits on ready nodes only; only when no set of candidates achieves that are they
+removed until J fits with degraded nodes allowed.
 """
 
 from __future__ import annotations
@@ -87,11 +91,12 @@ def _ranked(cycle: Cycle) -> list[Ranked]:
     return cycle.victim_order
 
 
-def _fits(cycle: Cycle, job: Job, ctx: PlaceContext) -> GangFit | None:
-    """Whether the job fits now; leaves the ledger unchanged."""
+def _fits(cycle: Cycle, job: Job, ctx: PlaceContext, degraded: bool) -> GangFit | None:
+    """Whether the job fits now (on ready nodes only unless `degraded`); leaves the ledger
+    unchanged."""
     quota = cycle.quota if cycle.policy.quotas else None
     mark = cycle.ledger.savepoint()
-    outcome = place_gang(job, cycle.ledger, quota, cycle.policy.placer, ctx)
+    outcome = place_gang(job, cycle.ledger, quota, cycle.policy.placer, ctx, degraded=degraded)
     cycle.ledger.rollback(mark)
     return outcome if isinstance(outcome, GangFit) else None
 
@@ -108,25 +113,34 @@ def _remove(cycle: Cycle, alloc: Allocation, sign: float) -> None:
 
 
 def try_preemption(cycle: Cycle, job: Job, ctx: PlaceContext) -> bool:
-    """Preempt the fewest, cheapest victims that let `job` start; False if none can."""
+    """Preempt the fewest, cheapest victims that let `job` start, on ready nodes only when
+    some victims allow that; False if none can."""
     candidates = _candidates(cycle, job)
     if not candidates:
         return False
+    rounds = (False, True) if cycle.ledger.any_degraded else (True,)
+    return any(_preempt_for(cycle, job, ctx, candidates, degraded) for degraded in rounds)
+
+
+def _preempt_for(cycle: Cycle, job: Job, ctx: PlaceContext, candidates: list[Candidate],
+                 degraded: bool) -> bool:
+    """Remove candidates until `job` fits (on ready nodes only unless `degraded`), put back
+    those it can do without, and commit; False (nothing changed) when it never fits."""
     mark = cycle.ledger.savepoint()
     removed: list[Candidate] = []
     for candidate in candidates:
         _remove(cycle, candidate[4], -1.0)
         removed.append(candidate)
-        if _fits(cycle, job, ctx):
+        if _fits(cycle, job, ctx, degraded):
             break
     else:
         for candidate in removed:
             _remove(cycle, candidate[4], +1.0)
         cycle.ledger.rollback(mark)
         return False
-    needed = _reprieve(cycle, job, ctx, removed)
+    needed = _reprieve(cycle, job, ctx, removed, degraded)
     quota = cycle.quota if cycle.policy.quotas else None
-    final = place_gang(job, cycle.ledger, quota, cycle.policy.placer, ctx)
+    final = place_gang(job, cycle.ledger, quota, cycle.policy.placer, ctx, degraded=degraded)
     assert isinstance(final, GangFit), "job must fit after removing its victims"
     cycle.ledger.grew()
     for candidate in needed:
@@ -137,13 +151,13 @@ def try_preemption(cycle: Cycle, job: Job, ctx: PlaceContext) -> bool:
     return True
 
 
-def _reprieve(cycle: Cycle, job: Job, ctx: PlaceContext, removed: list[Candidate]
-              ) -> list[Candidate]:
+def _reprieve(cycle: Cycle, job: Job, ctx: PlaceContext, removed: list[Candidate],
+              degraded: bool) -> list[Candidate]:
     """Put back every removed job the preemptor can do without, most valuable first."""
     needed: list[Candidate] = []
     for candidate in reversed(removed):
         _remove(cycle, candidate[4], +1.0)
-        if _fits(cycle, job, ctx):
+        if _fits(cycle, job, ctx, degraded):
             continue
         _remove(cycle, candidate[4], -1.0)
         needed.append(candidate)
