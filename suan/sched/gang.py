@@ -135,7 +135,8 @@ def place_gang(
         return _place_job(job, ledger, quota, placer, ctx)
     with ledger.only_ready():
         outcome = _place_job(job, ledger, quota, placer, ctx)
-    if isinstance(outcome, GangFit) or not degraded:
+    if isinstance(outcome, GangFit) or not degraded or outcome.code in _SAME_ON_ALL_NODES \
+            or not _degraded_may_help(job, ledger):
         return outcome
     outcome = _place_job(job, ledger, quota, placer, ctx)
     if isinstance(outcome, GangFit):
@@ -144,6 +145,23 @@ def place_gang(
             names = ", ".join(dict.fromkeys(sick))
             outcome.why += f"; uses degraded node(s) {names}: the ready nodes cannot hold it"
     return outcome
+
+
+_SAME_ON_ALL_NODES = frozenset({WaitCode.QUOTA, WaitCode.UNSCHEDULABLE})
+"""Misses that do not depend on which nodes may take work (quota, node sizes, rules)."""
+
+
+def _degraded_may_help(job: Job, ledger: Ledger) -> bool:
+    """False when no degraded node can take any replica of the job: every group wants whole
+    devices and no type it accepts has as many whole free devices on degraded nodes."""
+    for group in job.groups:
+        if not group.accelerators or group.accelerator_milli < 1000:
+            return True
+        room = ledger.degraded_whole
+        if any(room.get(accel, 0) >= group.accelerators
+               for accel in group.accelerator_types or ledger.types_by_speed):
+            return True
+    return False
 
 
 def _place_job(
@@ -198,7 +216,7 @@ def _within_labels(job: Job, ledger: Ledger, tier: str) -> list[str]:
                 if (accelerator, found.label) not in counted:
                     counted.add((accelerator, found.label))
                     room[found.label] = room.get(found.label, 0) + found.whole
-                if found.whole >= need:
+                if found.room(ledger.ready_only) >= need:
                     holds.add(found.label)
         possible = holds if possible is None else possible & holds
     if possible is None:
@@ -275,12 +293,12 @@ def _place_group(
                 misses.append(GangMiss(f"no {accelerator} in {job.topology.within} {pin}",
                                        WaitCode.CONSTRAINT))
                 continue
-        refused = rule_refusal(ledger, make_ask(job, group, accelerator, ledger, 1))
-        if refused:
-            misses.append(GangMiss(refused, WaitCode.UNSCHEDULABLE))
-            continue
         for replicas in _replica_counts(group):
             ask = make_ask(job, group, accelerator, ledger, replicas, scope)
+            refused = rule_refusal(ledger, ask)
+            if refused:  # the rule refuses the count per replica, whatever the replicas
+                misses.append(GangMiss(refused, WaitCode.UNSCHEDULABLE))
+                break
             short = shortage(ledger, ask)
             if short:
                 misses.append(GangMiss(short, _miss_code(short, job)))

@@ -34,7 +34,10 @@ GROUP_TIERS: tuple[str, ...] = ("supernode", "rack", "block", "zone")
 
 @dataclass
 class Group:
-    """Nodes of one accelerator type that share a topology label at one tier."""
+    """Nodes of one accelerator type that share a topology label at one tier.
+
+    `hist` counts members by whole free devices and `whole` sums them; `sick_hist` and `sick`
+    do the same for its degraded members only (None and 0 when it has none)."""
 
     tier: str
     label: str
@@ -43,10 +46,21 @@ class Group:
     hist: list[int]
     whole: int = 0
     size: int = 0
+    sick: int = 0
+    sick_hist: list[int] | None = None
 
-    def capacity(self, per_replica: int) -> int:
-        """Upper bound on replicas of `per_replica` whole devices its nodes can hold."""
-        return sum(count * (free // per_replica) for free, count in enumerate(self.hist) if count)
+    def capacity(self, per_replica: int, ready_only: bool = False) -> int:
+        """Upper bound on replicas of `per_replica` whole devices its nodes (its ready nodes
+        when `ready_only`) can hold."""
+        total = sum(count * (free // per_replica) for free, count in enumerate(self.hist) if count)
+        if ready_only and self.sick_hist is not None:
+            total -= sum(count * (free // per_replica)
+                         for free, count in enumerate(self.sick_hist) if count)
+        return total
+
+    def room(self, ready_only: bool) -> int:
+        """Whole free devices on its nodes, on its ready nodes only when `ready_only`."""
+        return self.whole - self.sick if ready_only else self.whole
 
 
 class Layout:
@@ -97,6 +111,7 @@ class Layout:
         )
         self.buckets: dict[str, list[dict[int, None]]] = {}
         self.type_whole: dict[str, int] = {}
+        self.degraded_whole: dict[str, int] = {}
         self.type_max_node: dict[str, int] = {}
         self.groups: list[Group] = []
         self.node_groups: list[tuple[int, ...]] = []
@@ -112,6 +127,8 @@ class Layout:
             buckets = self.buckets.setdefault(accel, [{} for _ in range(2 * size)])
             buckets[self.offset[position] + free][position] = None
             self.type_whole[accel] = self.type_whole.get(accel, 0) + free
+            if self.offset[position]:
+                self.degraded_whole[accel] = self.degraded_whole.get(accel, 0) + free
             self.type_max_node[accel] = max(self.type_max_node.get(accel, 0), free)
             member_of = []
             for tier in GROUP_TIERS:
@@ -129,6 +146,11 @@ class Layout:
                 group.hist[free] += 1
                 group.whole += free
                 group.size += free
+                if self.offset[position]:
+                    if group.sick_hist is None:
+                        group.sick_hist = [0] * size
+                    group.sick_hist[free] += 1
+                    group.sick += free
                 member_of.append(gid)
             self.node_groups.append(tuple(member_of))
         self.group_ids: dict[tuple[str, str, str], int] = keys
@@ -191,12 +213,14 @@ class Ledger:
         self.capacity = layout.capacity
         self.types_by_speed = layout.types_by_speed
         self.type_whole: dict[str, int] = dict(layout.type_whole)
+        self.degraded_whole: dict[str, int] = dict(layout.degraded_whole)
         self.buckets: dict[str, list[dict[int, None]]] = {
             accel: [bucket.copy() for bucket in buckets]
             for accel, buckets in layout.buckets.items()
         }
         self.groups: list[Group] = [
-            Group(g.tier, g.label, g.accelerator, g.members, g.hist[:], g.whole, g.size)
+            Group(g.tier, g.label, g.accelerator, g.members, g.hist[:], g.whole, g.size, g.sick,
+                  None if g.sick_hist is None else g.sick_hist[:])
             for g in layout.groups
         ]
         self.tier_group_list: dict[tuple[str, str], list[Group]] = {
@@ -223,11 +247,19 @@ class Ledger:
         del buckets[offset + before][position]
         buckets[offset + after][position] = None
         self.type_whole[accel] += after - before
+        if offset:
+            self.degraded_whole[accel] += after - before
         for gid in self.node_groups[position]:
             group = self.groups[gid]
             group.hist[before] -= 1
             group.hist[after] += 1
             group.whole += after - before
+            if offset:
+                sick = group.sick_hist
+                assert sick is not None
+                sick[before] -= 1
+                sick[after] += 1
+                group.sick += after - before
 
     def _change(
         self, position: int, devices: tuple[int, ...], milli: int, cpu: int, mem: int

@@ -165,11 +165,13 @@ def shortage(ledger: Ledger, ask: ReplicaAsk) -> str | None:
     largest = ledger.type_max_node[ask.accelerator]
     if ask.devices > largest:
         return f"a replica needs {ask.devices} {ask.accelerator} but nodes have at most {largest}"
-    if ask.milli == WHOLE and ledger.type_whole[ask.accelerator] < ask.total:
-        return (
-            f"needs {ask.total} {ask.accelerator} ({ask.replicas}x{ask.devices}), "
-            f"{ledger.type_whole[ask.accelerator]} free"
-        )
+    free = ledger.type_whole[ask.accelerator]
+    if ledger.ready_only:
+        free -= ledger.degraded_whole.get(ask.accelerator, 0)
+    if ask.milli == WHOLE and free < ask.total:
+        where = " on ready nodes" if ledger.ready_only else ""
+        return (f"needs {ask.total} {ask.accelerator} ({ask.replicas}x{ask.devices}), "
+                f"{free} free{where}")
     return None
 
 
@@ -386,11 +388,12 @@ class Compact:
             return []
         groups = ledger.tier_group_list[(tier, ask.accelerator)]
         need, per, replicas = ask.total, ask.devices, ask.replicas
-        roomy = [g for g in groups if g.whole >= need]
+        ready = ledger.ready_only
+        roomy = [g for g in groups if g.room(ready) >= need]
         roomy.sort(key=_WHOLE)
         holding: list[tuple[int, str, Group]] = []
         for group in roomy:
-            capacity = group.capacity(per)
+            capacity = group.capacity(per, ready)
             if capacity >= replicas:
                 holding.append((capacity, group.label, group))
                 if len(holding) == GROUPS_TRIED:
@@ -422,7 +425,7 @@ class Compact:
             for gid in reversed(ledger.node_groups[position]):
                 if groups[gid].tier in narrower:
                     if gid not in room:
-                        room[gid] = groups[gid].capacity(per)
+                        room[gid] = groups[gid].capacity(per, ledger.ready_only)
                     parts += [-room[gid], groups[gid].label]
             return (*parts, offset[position], -(whole[position] // per),
                     _topology_key(ledger, position))
@@ -499,7 +502,7 @@ def place_scoped(placer: Placer, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceCont
     groups = sorted((ledger.groups[g] for g in gids), key=lambda g: (g.whole, g.label))
     need = ask.total if ask.milli == WHOLE else 0
     for group in groups:
-        if group.whole < need:
+        if group.room(ledger.ready_only) < need:
             continue
         fit = placer.place(ledger, replace(ask, scope=tuple(group.members)), ctx)
         if isinstance(fit, GroupFit):
