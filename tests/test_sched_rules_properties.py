@@ -33,7 +33,7 @@ TYPE_LISTS: tuple[tuple[str, ...], ...] = (
 POLICIES = ("default", "fifo", "priority", "backfill", "fifo-besteffort", "fifo-spread",
             "fifo-bestfit", "fifo-fgd", "fifo-random")
 MIGRATE = replace(get_policy("fifo-besteffort"), name="fifo-migrate", migrate=True)
-RULES = settings(max_examples=150, derandomize=True, deadline=None,
+RULES = settings(max_examples=200, derandomize=True, deadline=None,
                  suppress_health_check=[HealthCheck.too_slow])
 CATALOG = default_catalog()
 

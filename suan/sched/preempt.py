@@ -150,15 +150,15 @@ def _remove_until_fit(cycle: Cycle, job: Job, ctx: PlaceContext, candidates: lis
     for index, candidate in enumerate(candidates):
         _remove(cycle, candidate[4], -1.0)
         removed.append(candidate)
-        fit = _fits(cycle, job, ctx, True)
+        anywhere = first_fit is None  # after a fit on degraded nodes, only ready ones count
+        fit = _fits(cycle, job, ctx, anywhere)
         if fit is None:
             continue
-        if not ledger.any_degraded or not _on_degraded(fit, ledger):
+        if not anywhere or not ledger.any_degraded or not _on_degraded(fit, ledger):
             return removed, False
-        if first_fit is None:
-            first_fit = len(removed)
-            if not _fits_on_ready_without(cycle, job, ctx, candidates[index + 1:]):
-                return removed, True
+        first_fit = len(removed)
+        if not _fits_on_ready_without(cycle, job, ctx, candidates[index + 1:]):
+            return removed, True
     keep = len(removed) if first_fit is None else first_fit
     for candidate in reversed(removed[keep:] if first_fit is not None else removed):
         _remove(cycle, candidate[4], +1.0)
