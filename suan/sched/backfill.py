@@ -4,7 +4,9 @@ only where they cannot delay it.
 The reservation is found by releasing running allocations in order of their expected end
 (start + runtime estimate, or the policy's assumed runtime when a job has none) on the ledger
 until the blocked job fits; that end is its reserved start time, and the devices it would use
-are held. Under a policy that assumes nothing (`assumed_runtime_s=None`) only jobs with an
+are held; where the cluster has degraded nodes, allocations that end at the same time are
+released together, so that the job takes ready nodes before degraded ones among all that are
+free by then. Under a policy that assumes nothing (`assumed_runtime_s=None`) only jobs with an
 estimate are released: when they do not free enough, no reservation is made, since holding
 devices for an unknown time would leave them idle. A later job may use held devices only if
 its own estimate says it ends before the reserved start.
@@ -103,7 +105,8 @@ def make_reservation(cycle: Cycle, job: Job, ctx: PlaceContext) -> Reservation |
     start_time = now
     for step, (end, _, alloc) in enumerate(ends):
         ledger.release_allocation(alloc)
-        if not _should_try(step) and step != len(ends) - 1:
+        if step < len(ends) - 1 and (not _should_try(step) or (
+                ledger.any_degraded and ends[step + 1][0] == end)):
             continue
         outcome = place_gang(job, ledger, None, cycle.policy.placer, ctx)
         if isinstance(outcome, GangFit):

@@ -44,8 +44,11 @@ def pick_whole(
     rule: AllocationRule | None,
     replica_in_domain: bool = False,
 ) -> tuple[int, ...] | None:
-    """`count` wholly free device ids honouring link domains and modules, or None."""
+    """`count` wholly free device ids honouring link domains and modules, or None. A count that
+    would split a module (an odd count above 1 of Ascend 910C dies) gets None."""
     module = rule.module_size if rule and count > 1 else 1
+    if count % module:
+        return None
     if module == 1 and len(domains) == 1:
         ids = [d for d in domains[0] if free[d] == WHOLE]
         return tuple(ids[:count]) if len(ids) >= count else None

@@ -1,9 +1,15 @@
 """Gang reserve: place every replica of every group of a job, or none of them.
 
 For each replica group, accelerator types are tried in the job's order of preference (for
-"any type", fastest first, then most free); each type is first admitted against the queue's
-quota, then handed to the placement strategy. The whole job is one ledger savepoint: if any
-group fails, everything it booked is rolled back.
+"any type", fastest first, then most free); a type whose allocation rule refuses the group's
+devices per replica is skipped with its reason; each other type is first admitted against the
+queue's quota, then handed to the placement strategy. The whole job is one ledger savepoint: if
+any group fails, everything it booked is rolled back.
+
+Constraints hold for the whole job: with `within`, every replica of every group (CPU-only ones
+included) sits under one label of that tier; with `replica_in_domain`, every replica of every
+group inside one link domain. Degraded nodes are the last resort: the job is first placed on
+ready nodes only, and only when that fails may it use degraded ones.
 """
 
 from __future__ import annotations
@@ -17,11 +23,13 @@ from suan.jobs.model import Job, ReplicaGroup
 from suan.sched.decisions import WaitCode
 from suan.sched.ledger import Ledger
 from suan.sched.placement import (
+    GROUPS_TRIED,
     GroupFit,
     PlaceContext,
     Placer,
     ReplicaAsk,
     place_scoped,
+    rule_refusal,
     shortage,
 )
 from suan.sched.quota import QuotaBook, request_vector
@@ -90,8 +98,10 @@ def planned_speeds(model: str, types: tuple[str, ...], devices: int) -> dict[str
         return {}
 
 
-def make_ask(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger, replicas: int
-             ) -> ReplicaAsk:
+def make_ask(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger, replicas: int,
+             scope: tuple[int, ...] | None = None) -> ReplicaAsk:
+    """What `replicas` replicas of `group` need on `accelerator`, limited to the node positions
+    of `scope` when given."""
     return ReplicaAsk(
         accelerator=accelerator,
         replicas=replicas,
@@ -103,6 +113,7 @@ def make_ask(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger, re
         replica_in_domain=job.topology.replica_in_domain,
         within=job.topology.within,
         spread=job.topology.placement == "spread",
+        scope=scope,
     )
 
 
@@ -112,8 +123,114 @@ def place_gang(
     quota: QuotaBook | None,
     placer: Placer,
     ctx: PlaceContext,
+    *,
+    degraded: bool = True,
 ) -> GangFit | GangMiss:
-    """Place the whole job on the ledger (booked) or return why not (nothing booked)."""
+    """Place the whole job on the ledger (booked) or return why not (nothing booked).
+
+    Ready nodes first: where the cluster has degraded nodes, the job is placed on ready nodes
+    only; only when that fails, and `degraded` allows it, on all nodes (each strategy still
+    takes ready nodes before degraded ones), and the reason names the degraded nodes used."""
+    if not ledger.any_degraded or ledger.ready_only:
+        return _place_job(job, ledger, quota, placer, ctx)
+    with ledger.only_ready():
+        outcome = _place_job(job, ledger, quota, placer, ctx)
+    if isinstance(outcome, GangFit) or not degraded or outcome.code in _SAME_ON_ALL_NODES \
+            or not _degraded_may_help(job, ledger):
+        return outcome
+    outcome = _place_job(job, ledger, quota, placer, ctx)
+    if isinstance(outcome, GangFit):
+        sick = [r.node for r in outcome.replicas if ledger.offset[ledger.index[r.node]]]
+        if sick:
+            names = ", ".join(dict.fromkeys(sick))
+            outcome.why += f"; uses degraded node(s) {names}: the ready nodes cannot hold it"
+    return outcome
+
+
+_SAME_ON_ALL_NODES = frozenset({WaitCode.QUOTA, WaitCode.UNSCHEDULABLE})
+"""Misses that do not depend on which nodes may take work (quota, node sizes, rules)."""
+
+
+def _degraded_may_help(job: Job, ledger: Ledger) -> bool:
+    """False when no degraded node can take any replica of the job: every group wants whole
+    devices and no type it accepts has as many whole free devices on degraded nodes."""
+    for group in job.groups:
+        if not group.accelerators or group.accelerator_milli < 1000:
+            return True
+        room = ledger.degraded_whole
+        if any(room.get(accel, 0) >= group.accelerators
+               for accel in group.accelerator_types or ledger.types_by_speed):
+            return True
+    return False
+
+
+def _place_job(
+    job: Job, ledger: Ledger, quota: QuotaBook | None, placer: Placer, ctx: PlaceContext
+) -> GangFit | GangMiss:
+    """Every group, under the job's `within` constraint when it has groups to hold together."""
+    within = job.topology.within
+    if within is None or (len(job.groups) == 1 and job.groups[0].accelerators):
+        return _place_groups(job, ledger, quota, placer, ctx, None)
+    return _place_within(job, ledger, quota, placer, ctx, within)
+
+
+def _place_within(
+    job: Job, ledger: Ledger, quota: QuotaBook | None, placer: Placer, ctx: PlaceContext,
+    tier: str,
+) -> GangFit | GangMiss:
+    """All groups inside one label of `tier`: the labels that might hold them, tightest first
+    (up to `GROUPS_TRIED`), each tried for every group in turn."""
+    labels = _within_labels(job, ledger, tier)
+    misses: list[GangMiss] = []
+    for label in labels[:GROUPS_TRIED]:
+        outcome = _place_groups(job, ledger, quota, placer, ctx, label)
+        if isinstance(outcome, GangFit):
+            outcome.why = f"all groups inside {tier} {label}: {outcome.why}"
+            return outcome
+        misses.append(outcome)
+    if not misses:
+        return GangMiss(f"no {tier} has the free devices for all {len(job.groups)} group(s) "
+                        "of the job together", WaitCode.CONSTRAINT)
+    codes = {miss.code for miss in misses}
+    code = codes.pop() if len(codes) == 1 else WaitCode.CONSTRAINT
+    return GangMiss(f"no {tier} holds all {len(job.groups)} group(s) of the job together "
+                    f"({tier} {labels[0]}: {misses[0].reason})", code,
+                    any(miss.queue_dependent for miss in misses))
+
+
+def _within_labels(job: Job, ledger: Ledger, tier: str) -> list[str]:
+    """Labels of `tier` whose free whole devices, on some candidate type of each device group,
+    cover that group's floor; fewest free devices (over all those types) first. A job of
+    CPU-only groups may use every label of a node that takes work."""
+    room: dict[str, int] = {}
+    counted: set[tuple[str, str]] = set()
+    possible: set[str] | None = None
+    for group in job.groups:
+        if not group.accelerators:
+            continue
+        need = group.floor_replicas * group.accelerators if group.accelerator_milli == 1000 \
+            else 0
+        holds: set[str] = set()
+        for accelerator in candidate_types(job, group, ledger):
+            for found in ledger.tier_group_list.get((tier, accelerator), ()):
+                if (accelerator, found.label) not in counted:
+                    counted.add((accelerator, found.label))
+                    room[found.label] = room.get(found.label, 0) + found.whole
+                if found.room(ledger.ready_only) >= need:
+                    holds.add(found.label)
+        possible = holds if possible is None else possible & holds
+    if possible is None:
+        return sorted({node.tier(tier) for node, takes in zip(ledger.nodes, ledger.takes_work,
+                                                                strict=True)
+                       if takes and node.tier(tier)})
+    return sorted(possible, key=lambda label: (room[label], label))
+
+
+def _place_groups(
+    job: Job, ledger: Ledger, quota: QuotaBook | None, placer: Placer, ctx: PlaceContext,
+    pin: str | None,
+) -> GangFit | GangMiss:
+    """Every group in turn, each inside label `pin` of the job's `within` tier when given."""
     mark = ledger.savepoint()
     replicas: list[ReplicaPlacement] = []
     chosen: list[str | None] = []
@@ -122,7 +239,7 @@ def place_gang(
     # Later groups must see the quota earlier groups of the same job take.
     counted = quota if quota is not None and len(job.groups) > 1 else None
     for index, group in enumerate(job.groups):
-        outcome = _place_group(job, index, group, ledger, quota, placer, ctx)
+        outcome = _place_group(job, index, group, ledger, quota, placer, ctx, pin)
         if isinstance(outcome, GangMiss):
             ledger.rollback(mark)
             _uncount(counted, job.queue, usages)
@@ -161,13 +278,27 @@ def _place_group(
     quota: QuotaBook | None,
     placer: Placer,
     ctx: PlaceContext,
+    pin: str | None = None,
 ) -> tuple[GroupFit, str | None, dict[str, float]] | GangMiss:
+    """One group on the first candidate type that admits and holds it, inside label `pin` of
+    the job's `within` tier when given."""
     if group.accelerators == 0:
-        return _place_cpu_group(job, group, ledger)
+        return _place_cpu_group(job, group, ledger, pin)
     misses: list[GangMiss] = []
     for accelerator in candidate_types(job, group, ledger):
+        scope = None
+        if pin is not None:
+            scope = _pinned_scope(job, accelerator, ledger, pin)
+            if scope is None:
+                misses.append(GangMiss(f"no {accelerator} in {job.topology.within} {pin}",
+                                       WaitCode.CONSTRAINT))
+                continue
         for replicas in _replica_counts(group):
-            ask = make_ask(job, group, accelerator, ledger, replicas)
+            ask = make_ask(job, group, accelerator, ledger, replicas, scope)
+            refused = rule_refusal(ledger, ask)
+            if refused:  # the rule refuses the count per replica, whatever the replicas
+                misses.append(GangMiss(refused, WaitCode.UNSCHEDULABLE))
+                break
             short = shortage(ledger, ask)
             if short:
                 misses.append(GangMiss(short, _miss_code(short, job)))
@@ -187,16 +318,30 @@ def _place_group(
     return _explain(misses, group)
 
 
+def _pinned_scope(job: Job, accelerator: str, ledger: Ledger, pin: str
+                  ) -> tuple[int, ...] | None:
+    """Positions of the `accelerator` nodes under label `pin` of the job's `within` tier."""
+    gid = ledger.group_ids.get((job.topology.within or "", accelerator, pin))
+    return None if gid is None else tuple(ledger.groups[gid].members)
+
+
 def _place_cpu_group(
-    job: Job, group: ReplicaGroup, ledger: Ledger
+    job: Job, group: ReplicaGroup, ledger: Ledger, pin: str | None = None
 ) -> tuple[GroupFit, str | None, dict[str, float]] | GangMiss:
-    """Replicas that need no accelerator: on nodes with the CPU and memory, CPU-only nodes
-    first (accelerator nodes keep their CPUs for accelerator work where possible), then the
-    nodes with the most free CPU. Such replicas use no accelerator quota."""
+    """Replicas that need no accelerator: on nodes with the CPU and memory (under label `pin`
+    of the job's `within` tier when given), ready nodes before degraded ones (none while the
+    ledger is `ready_only`), CPU-only nodes first (accelerator nodes keep their CPUs for
+    accelerator work where possible), then the nodes with the most free CPU. Such replicas use
+    no accelerator quota."""
     cpu, mem = group.cpu_milli, group.memory_mib
+    offset, nodes = ledger.offset, ledger.nodes
     candidates = [p for p, ok in enumerate(ledger.takes_work) if ok and ledger.cpu[p] >= cpu
-                  and ledger.mem[p] >= mem]
-    candidates.sort(key=lambda p: (ledger.nodes[p].accelerator is not None, -ledger.cpu[p], p))
+                  and ledger.mem[p] >= mem and not (ledger.ready_only and offset[p])]
+    if pin is not None:
+        tier = job.topology.within or ""
+        candidates = [p for p in candidates if nodes[p].tier(tier) == pin]
+    candidates.sort(key=lambda p: (offset[p], nodes[p].accelerator is not None,
+                                   -ledger.cpu[p], p))
     slots: list[tuple[int, tuple[int, ...]]] = []
     mark = ledger.savepoint()
     for position in candidates:

@@ -180,11 +180,13 @@ def book(cycle: Cycle, job: Job, usages: list[dict[str, float]], sign: float = 1
 
 def place_on(cycle: Cycle, job: Job, types: tuple[str, ...], ctx: PlaceContext
              ) -> GangFit | None:
-    """Place `job` with every device group limited to `types` (in that order), or None."""
+    """Place `job` with every device group limited to `types` (in that order), on ready nodes
+    only (a job is never moved onto a degraded node), or None."""
     groups = tuple(replace(g, accelerator_types=types) if g.accelerators else g
                    for g in job.groups)
     quota = cycle.quota if cycle.policy.quotas else None
-    fit = place_gang(replace(job, groups=groups), cycle.ledger, quota, cycle.policy.placer, ctx)
+    fit = place_gang(replace(job, groups=groups), cycle.ledger, quota, cycle.policy.placer, ctx,
+                     degraded=False)
     return fit if isinstance(fit, GangFit) else None
 
 

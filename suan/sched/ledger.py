@@ -13,6 +13,7 @@ transaction of the gang-reserve step). It keeps the indexes that make placement 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from weakref import WeakKeyDictionary
@@ -33,7 +34,10 @@ GROUP_TIERS: tuple[str, ...] = ("supernode", "rack", "block", "zone")
 
 @dataclass
 class Group:
-    """Nodes of one accelerator type that share a topology label at one tier."""
+    """Nodes of one accelerator type that share a topology label at one tier.
+
+    `hist` counts members by whole free devices and `whole` sums them; `sick_hist` and `sick`
+    do the same for its degraded members only (None and 0 when it has none)."""
 
     tier: str
     label: str
@@ -42,10 +46,21 @@ class Group:
     hist: list[int]
     whole: int = 0
     size: int = 0
+    sick: int = 0
+    sick_hist: list[int] | None = None
 
-    def capacity(self, per_replica: int) -> int:
-        """Upper bound on replicas of `per_replica` whole devices its nodes can hold."""
-        return sum(count * (free // per_replica) for free, count in enumerate(self.hist) if count)
+    def capacity(self, per_replica: int, ready_only: bool = False) -> int:
+        """Upper bound on replicas of `per_replica` whole devices its nodes (its ready nodes
+        when `ready_only`) can hold."""
+        total = sum(count * (free // per_replica) for free, count in enumerate(self.hist) if count)
+        if ready_only and self.sick_hist is not None:
+            total -= sum(count * (free // per_replica)
+                         for free, count in enumerate(self.sick_hist) if count)
+        return total
+
+    def room(self, ready_only: bool) -> int:
+        """Whole free devices on its nodes, on its ready nodes only when `ready_only`."""
+        return self.whole - self.sick if ready_only else self.whole
 
 
 class Layout:
@@ -91,8 +106,12 @@ class Layout:
         self.offset: list[int] = [
             size if node.health == NodeHealth.DEGRADED else 0 for node in self.nodes
         ]
+        self.any_degraded = any(
+            offset and takes for offset, takes in zip(self.offset, self.takes_work, strict=True)
+        )
         self.buckets: dict[str, list[dict[int, None]]] = {}
         self.type_whole: dict[str, int] = {}
+        self.degraded_whole: dict[str, int] = {}
         self.type_max_node: dict[str, int] = {}
         self.groups: list[Group] = []
         self.node_groups: list[tuple[int, ...]] = []
@@ -108,6 +127,8 @@ class Layout:
             buckets = self.buckets.setdefault(accel, [{} for _ in range(2 * size)])
             buckets[self.offset[position] + free][position] = None
             self.type_whole[accel] = self.type_whole.get(accel, 0) + free
+            if self.offset[position]:
+                self.degraded_whole[accel] = self.degraded_whole.get(accel, 0) + free
             self.type_max_node[accel] = max(self.type_max_node.get(accel, 0), free)
             member_of = []
             for tier in GROUP_TIERS:
@@ -125,8 +146,14 @@ class Layout:
                 group.hist[free] += 1
                 group.whole += free
                 group.size += free
+                if self.offset[position]:
+                    if group.sick_hist is None:
+                        group.sick_hist = [0] * size
+                    group.sick_hist[free] += 1
+                    group.sick += free
                 member_of.append(gid)
             self.node_groups.append(tuple(member_of))
+        self.group_ids: dict[tuple[str, str, str], int] = keys
         for (tier, accel), gids in self.tier_groups.items():
             self.tier_max_size[(tier, accel)] = max(self.groups[g].size for g in gids)
         self.capacity: dict[str, int] = dict(self.type_whole)
@@ -151,7 +178,11 @@ def layout_of(cluster: Cluster, catalog: Catalog) -> Layout:
 
 
 class Ledger:
-    """Mutable free-resource state with an undo log. Node indexes follow `cluster.nodes`."""
+    """Mutable free-resource state with an undo log. Node indexes follow `cluster.nodes`.
+
+    While `ready_only` is set (see `only_ready`), degraded nodes take no new work: the node
+    queries skip them and `suan.sched.placement.put_replica` refuses them.
+    """
 
     def __init__(self, snapshot: Snapshot, catalog: Catalog):
         self.snapshot = snapshot
@@ -175,16 +206,21 @@ class Ledger:
         self.tier_max_size = layout.tier_max_size
         self.max_devices = layout.max_devices
         self.offset = layout.offset
+        self.any_degraded = layout.any_degraded
+        self.group_ids = layout.group_ids
+        self.ready_only = False
         self.type_max_node = layout.type_max_node
         self.capacity = layout.capacity
         self.types_by_speed = layout.types_by_speed
         self.type_whole: dict[str, int] = dict(layout.type_whole)
+        self.degraded_whole: dict[str, int] = dict(layout.degraded_whole)
         self.buckets: dict[str, list[dict[int, None]]] = {
             accel: [bucket.copy() for bucket in buckets]
             for accel, buckets in layout.buckets.items()
         }
         self.groups: list[Group] = [
-            Group(g.tier, g.label, g.accelerator, g.members, g.hist[:], g.whole, g.size)
+            Group(g.tier, g.label, g.accelerator, g.members, g.hist[:], g.whole, g.size, g.sick,
+                  None if g.sick_hist is None else g.sick_hist[:])
             for g in layout.groups
         ]
         self.tier_group_list: dict[tuple[str, str], list[Group]] = {
@@ -211,11 +247,19 @@ class Ledger:
         del buckets[offset + before][position]
         buckets[offset + after][position] = None
         self.type_whole[accel] += after - before
+        if offset:
+            self.degraded_whole[accel] += after - before
         for gid in self.node_groups[position]:
             group = self.groups[gid]
             group.hist[before] -= 1
             group.hist[after] += 1
             group.whole += after - before
+            if offset:
+                sick = group.sick_hist
+                assert sick is not None
+                sick[before] -= 1
+                sick[after] += 1
+                group.sick += after - before
 
     def _change(
         self, position: int, devices: tuple[int, ...], milli: int, cpu: int, mem: int
@@ -283,10 +327,20 @@ class Ledger:
                 change(position, replica.devices, replica.milli, group.cpu_milli,
                        group.memory_mib)
 
+    @contextmanager
+    def only_ready(self) -> Iterator[None]:
+        """Within the block, degraded nodes take no new work (the previous mode is restored)."""
+        was = self.ready_only
+        self.ready_only = True
+        try:
+            yield
+        finally:
+            self.ready_only = was
+
     # ----------------------------------------------------------------- queries
     def nodes_with(self, accelerator: str, minimum: int, *, largest_first: bool) -> Iterator[int]:
         """Schedulable nodes of a type with at least `minimum` whole free devices: ready nodes
-        first, degraded ones last.
+        first, degraded ones last (none while `ready_only`).
 
         Best fit (fewest free first) unless `largest_first`. Within a bucket, node order is
         the order in which nodes entered it, which is deterministic.
@@ -298,7 +352,7 @@ class Ledger:
         counts = range(size - 1, minimum - 1, -1) if largest_first else range(
             max(minimum, 0), size
         )
-        for offset in (0, size):
+        for offset in (0,) if self.ready_only else (0, size):
             for count in counts:
                 bucket = buckets[offset + count]
                 if bucket:
@@ -306,11 +360,11 @@ class Ledger:
 
     def nodes_with_share(self, accelerator: str, milli: int) -> Iterator[int]:
         """Nodes of a type where some device has at least `milli` free (fractional requests),
-        the fullest first, ready nodes before degraded ones."""
+        the fullest first, ready nodes before degraded ones (none while `ready_only`)."""
         buckets = self.buckets.get(accelerator)
         if not buckets:
             return
-        for bucket in buckets:
+        for bucket in buckets[: len(buckets) // 2] if self.ready_only else buckets:
             for position in _stable_iter(bucket):
                 if max(self.free[position], default=0) >= milli:
                     yield position

@@ -98,8 +98,11 @@ class Placer(Protocol):
 
 # ---------------------------------------------------------------------- node-level helpers
 def put_replica(ledger: Ledger, position: int, ask: ReplicaAsk) -> tuple[int, ...] | None:
-    """Book one replica on a node if it fits there (CPU, memory, devices); return its devices."""
+    """Book one replica on a node if it fits there (CPU, memory, devices); return its devices.
+    A degraded node takes nothing while the ledger is `ready_only`."""
     if ledger.cpu[position] < ask.cpu or ledger.mem[position] < ask.mem:
+        return None
+    if ledger.ready_only and ledger.offset[position]:
         return None
     free = ledger.free[position]
     if ask.milli < WHOLE:
@@ -136,18 +139,39 @@ def fill(
     return None
 
 
+def rule_refusal(ledger: Ledger, ask: ReplicaAsk) -> str | None:
+    """Why the vendor's allocation rule of the ask's type refuses `ask.devices` whole devices per
+    replica, or None when it allows them (a share of one device is always allowed). Whether a
+    replica is larger than the type's nodes is `shortage`'s to say."""
+    rule = ask.rule
+    if rule is None or ask.milli < WHOLE or rule.allows(ask.devices, ask.devices):
+        return None
+    accel = ledger.catalog.find(ask.accelerator)
+    size = accel.devices_per_node if accel is not None else ask.devices
+    return (
+        f"{ask.devices} {ask.accelerator} devices per replica is not an allowed allocation "
+        f"(allowed: {rule.describe(size)})"
+    )
+
+
 def shortage(ledger: Ledger, ask: ReplicaAsk) -> str | None:
-    """A reason when the type cannot hold the group at all, checked in O(1)."""
+    """A reason when the type cannot hold the group at all (no such node, a count its
+    allocation rule refuses, too few free devices), checked in O(1)."""
     if ask.accelerator not in ledger.buckets:
         return f"no schedulable node has {ask.accelerator}"
+    refused = rule_refusal(ledger, ask)
+    if refused:
+        return refused
     largest = ledger.type_max_node[ask.accelerator]
     if ask.devices > largest:
         return f"a replica needs {ask.devices} {ask.accelerator} but nodes have at most {largest}"
-    if ask.milli == WHOLE and ledger.type_whole[ask.accelerator] < ask.total:
-        return (
-            f"needs {ask.total} {ask.accelerator} ({ask.replicas}x{ask.devices}), "
-            f"{ledger.type_whole[ask.accelerator]} free"
-        )
+    free = ledger.type_whole[ask.accelerator]
+    if ledger.ready_only:
+        free -= ledger.degraded_whole.get(ask.accelerator, 0)
+    if ask.milli == WHOLE and free < ask.total:
+        where = " on ready nodes" if ledger.ready_only else ""
+        return (f"needs {ask.total} {ask.accelerator} ({ask.replicas}x{ask.devices}), "
+                f"{free} free{where}")
     return None
 
 
@@ -204,7 +228,8 @@ class BestFit:
 
 
 class Spread(BestFit):
-    """Each replica on the node with the most free devices, distinct nodes first."""
+    """Each replica on the node with the most free devices, distinct nodes first; a ready node
+    that already holds a replica of the group comes before a degraded one."""
 
     name = "spread"
     largest_first = True
@@ -213,7 +238,10 @@ class Spread(BestFit):
         self, ledger: Ledger, ask: ReplicaAsk, used: set[int], ctx: PlaceContext
     ) -> tuple[int, tuple[int, ...]] | None:
         fallback = None
+        offset = ledger.offset
         for position in self._candidates(ledger, ask):  # type: ignore[attr-defined]
+            if fallback is not None and offset[position] and not offset[fallback]:
+                break  # a ready node that already holds a replica before a degraded one
             if position in used:
                 fallback = fallback if fallback is not None else position
                 continue
@@ -294,15 +322,22 @@ class Compact:
             return place_scoped(self._fractional, ledger, ask, ctx)
         if ask.spread:
             return place_scoped(Spread(), ledger, ask, ctx)
+        if ask.scope is not None:
+            return self._in_scope(ledger, ask)
         fit = self._one_node(ledger, ask)
         if fit is not None:
             return fit
         return self._in_groups(ledger, ask)
 
     def _one_node(self, ledger: Ledger, ask: ReplicaAsk) -> GroupFit | None:
+        """The whole group on the best-fitting node that holds it, a node inside some group of
+        the `within` tier when the job names one."""
         if ask.total > ledger.type_max_node[ask.accelerator]:
             return None
+        nodes = ledger.nodes
         for position in ledger.nodes_with(ask.accelerator, ask.total, largest_first=False):
+            if ask.within and not nodes[position].tier(ask.within):
+                continue
             slots = fill(ledger, ask, [position])
             if slots is not None:
                 node = ledger.nodes[position].name
@@ -324,7 +359,12 @@ class Compact:
             if tier == "cluster":
                 return self._cluster_wide(ledger, ask)
             for group in self._tightest(ledger, tier, ask):
+                mark = ledger.savepoint()
                 slots = fill(ledger, ask, self._members_order(ledger, group.members, ask, tier))
+                if slots is not None and ask.within and tier != ask.within \
+                        and not _inside(ledger, slots, ask.within):
+                    ledger.rollback(mark)  # a narrower group that crosses the `within` tier
+                    continue
                 if slots is not None:
                     _order_slots(ledger, slots)
                     nodes = len({s[0] for s in slots})
@@ -348,11 +388,12 @@ class Compact:
             return []
         groups = ledger.tier_group_list[(tier, ask.accelerator)]
         need, per, replicas = ask.total, ask.devices, ask.replicas
-        roomy = [g for g in groups if g.whole >= need]
+        ready = ledger.ready_only
+        roomy = [g for g in groups if g.room(ready) >= need]
         roomy.sort(key=_WHOLE)
         holding: list[tuple[int, str, Group]] = []
         for group in roomy:
-            capacity = group.capacity(per)
+            capacity = group.capacity(per, ready)
             if capacity >= replicas:
                 holding.append((capacity, group.label, group))
                 if len(holding) == GROUPS_TRIED:
@@ -384,7 +425,7 @@ class Compact:
             for gid in reversed(ledger.node_groups[position]):
                 if groups[gid].tier in narrower:
                     if gid not in room:
-                        room[gid] = groups[gid].capacity(per)
+                        room[gid] = groups[gid].capacity(per, ledger.ready_only)
                     parts += [-room[gid], groups[gid].label]
             return (*parts, offset[position], -(whole[position] // per),
                     _topology_key(ledger, position))
@@ -396,6 +437,30 @@ class Compact:
         usable.sort(key=key)
         return usable
 
+    def _in_scope(self, ledger: Ledger, ask: ReplicaAsk) -> GroupFit | str:
+        """The group inside `ask.scope` (the nodes of one group of the `within` tier): on the
+        best-fitting node that holds it whole, else filled sub-group by sub-group."""
+        whole, offset = ledger.whole, ledger.offset
+        members = list(ask.scope or ())
+        label = f"{ask.within} {ledger.nodes[members[0]].tier(ask.within)}" if (
+            members and ask.within) else "its scope"
+        single = sorted((p for p in members if whole[p] >= ask.total),
+                        key=lambda p: (offset[p], whole[p], p))
+        for position in single:
+            slots = fill(ledger, ask, [position])
+            if slots is not None:
+                node = ledger.nodes[position].name
+                return GroupFit(slots, f"compact: all {ask.replicas} replica(s) on {node} "
+                                       f"(best fit inside {label})")
+        order = self._members_order(ledger, members, ask, ask.within or "cluster")
+        slots = fill(ledger, ask, order)
+        if slots is None:
+            return f"no room for {ask.replicas}x{ask.devices} {ask.accelerator} inside {label}"
+        _order_slots(ledger, slots)
+        nodes = len({s[0] for s in slots})
+        return GroupFit(slots, f"compact: {ask.replicas} replica(s) on {nodes} node(s) "
+                               f"inside {label}")
+
     def _cluster_wide(self, ledger: Ledger, ask: ReplicaAsk) -> GroupFit | str:
         positions = list(ledger.nodes_with(ask.accelerator, ask.devices, largest_first=True))
         positions = self._members_order(ledger, positions, ask)
@@ -406,6 +471,12 @@ class Compact:
         nodes = len({s[0] for s in slots})
         why = f"compact: {ask.replicas} replica(s) over {nodes} node(s) cluster-wide"
         return GroupFit(slots, why)
+
+
+def _inside(ledger: Ledger, slots: list[tuple[int, tuple[int, ...]]], tier: str) -> bool:
+    """True when every slot's node carries one and the same non-empty label at `tier`."""
+    labels = {ledger.nodes[position].tier(tier) for position, _ in slots}
+    return len(labels) == 1 and "" not in labels
 
 
 def _scoped_candidates(ledger: Ledger, ask: ReplicaAsk, largest_first: bool) -> list[int]:
@@ -431,7 +502,7 @@ def place_scoped(placer: Placer, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceCont
     groups = sorted((ledger.groups[g] for g in gids), key=lambda g: (g.whole, g.label))
     need = ask.total if ask.milli == WHOLE else 0
     for group in groups:
-        if group.whole < need:
+        if group.room(ledger.ready_only) < need:
             continue
         fit = placer.place(ledger, replace(ask, scope=tuple(group.members)), ctx)
         if isinstance(fit, GroupFit):

@@ -13,6 +13,10 @@ Candidates are ordered by priority, then worst service class, then by work lost 
 last checkpoint (times devices), then youngest first; they are removed one by one on the
 ledger until J fits. Then each removed job is put back, most valuable first, if J still fits
 without removing it. J starts in the same cycle; the victims are reported as preemptions.
+
+Degraded nodes are the last resort here too: victims are removed until J fits on ready nodes
+only; only when no prefix of the candidates achieves that does J take the shortest prefix with
+which it fits using degraded nodes.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from suan.cluster.snapshot import Allocation
 from suan.jobs.model import Job
 from suan.sched.decisions import Preemption
 from suan.sched.gang import GangFit, place_gang
+from suan.sched.ledger import Ledger
 from suan.sched.order import running_level
 from suan.sched.placement import PlaceContext
 
@@ -87,11 +92,12 @@ def _ranked(cycle: Cycle) -> list[Ranked]:
     return cycle.victim_order
 
 
-def _fits(cycle: Cycle, job: Job, ctx: PlaceContext) -> GangFit | None:
-    """Whether the job fits now; leaves the ledger unchanged."""
+def _fits(cycle: Cycle, job: Job, ctx: PlaceContext, degraded: bool) -> GangFit | None:
+    """Whether the job fits now (on ready nodes only unless `degraded`); leaves the ledger
+    unchanged."""
     quota = cycle.quota if cycle.policy.quotas else None
     mark = cycle.ledger.savepoint()
-    outcome = place_gang(job, cycle.ledger, quota, cycle.policy.placer, ctx)
+    outcome = place_gang(job, cycle.ledger, quota, cycle.policy.placer, ctx, degraded=degraded)
     cycle.ledger.rollback(mark)
     return outcome if isinstance(outcome, GangFit) else None
 
@@ -112,23 +118,18 @@ def try_preemption(cycle: Cycle, job: Job, ctx: PlaceContext) -> bool:
     candidates = _candidates(cycle, job)
     if not candidates:
         return False
-    mark = cycle.ledger.savepoint()
-    removed: list[Candidate] = []
-    for candidate in candidates:
-        _remove(cycle, candidate[4], -1.0)
-        removed.append(candidate)
-        if _fits(cycle, job, ctx):
-            break
-    else:
-        for candidate in removed:
-            _remove(cycle, candidate[4], +1.0)
-        cycle.ledger.rollback(mark)
+    ledger = cycle.ledger
+    mark = ledger.savepoint()
+    found = _remove_until_fit(cycle, job, ctx, candidates)
+    if found is None:
+        ledger.rollback(mark)
         return False
-    needed = _reprieve(cycle, job, ctx, removed)
+    removed, degraded = found
+    needed = _reprieve(cycle, job, ctx, removed, degraded)
     quota = cycle.quota if cycle.policy.quotas else None
-    final = place_gang(job, cycle.ledger, quota, cycle.policy.placer, ctx)
+    final = place_gang(job, ledger, quota, cycle.policy.placer, ctx, degraded=degraded)
     assert isinstance(final, GangFit), "job must fit after removing its victims"
-    cycle.ledger.grew()
+    ledger.grew()
     for candidate in needed:
         cycle.live.pop(candidate[3], None)
         cycle.decisions.preemptions.append(Preemption(candidate[3], _reason(cycle, job, candidate),
@@ -137,13 +138,58 @@ def try_preemption(cycle: Cycle, job: Job, ctx: PlaceContext) -> bool:
     return True
 
 
-def _reprieve(cycle: Cycle, job: Job, ctx: PlaceContext, removed: list[Candidate]
-              ) -> list[Candidate]:
+def _remove_until_fit(cycle: Cycle, job: Job, ctx: PlaceContext, candidates: list[Candidate]
+                      ) -> tuple[list[Candidate], bool] | None:
+    """Remove candidates in order until `job` fits on ready nodes only: (those removed, False).
+    When it first fits only by using degraded nodes and the remaining candidates cannot change
+    that (removing them all too leaves no fit on ready nodes alone), stop there: (those
+    removed, True). None, with every candidate put back, when it never fits."""
+    ledger = cycle.ledger
+    removed: list[Candidate] = []
+    first_fit: int | None = None  # candidates removed when it first fitted using degraded nodes
+    for index, candidate in enumerate(candidates):
+        _remove(cycle, candidate[4], -1.0)
+        removed.append(candidate)
+        anywhere = first_fit is None  # after a fit on degraded nodes, only ready ones count
+        fit = _fits(cycle, job, ctx, anywhere)
+        if fit is None:
+            continue
+        if not anywhere or not ledger.any_degraded or not _on_degraded(fit, ledger):
+            return removed, False
+        first_fit = len(removed)
+        if not _fits_on_ready_without(cycle, job, ctx, candidates[index + 1:]):
+            return removed, True
+    keep = len(removed) if first_fit is None else first_fit
+    for candidate in reversed(removed[keep:] if first_fit is not None else removed):
+        _remove(cycle, candidate[4], +1.0)
+    return (removed[:keep], True) if first_fit is not None else None
+
+
+def _fits_on_ready_without(cycle: Cycle, job: Job, ctx: PlaceContext, rest: list[Candidate]
+                           ) -> bool:
+    """Whether `job` would fit on ready nodes only with every job of `rest` removed as well;
+    leaves the ledger and the quota as they were."""
+    for candidate in rest:
+        _remove(cycle, candidate[4], -1.0)
+    fits = _fits(cycle, job, ctx, False) is not None
+    for candidate in reversed(rest):
+        _remove(cycle, candidate[4], +1.0)
+    return fits
+
+
+def _on_degraded(fit: GangFit, ledger: Ledger) -> bool:
+    """True when some replica of `fit` sits on a degraded node."""
+    offset, index = ledger.offset, ledger.index
+    return any(offset[index[replica.node]] for replica in fit.replicas)
+
+
+def _reprieve(cycle: Cycle, job: Job, ctx: PlaceContext, removed: list[Candidate],
+              degraded: bool) -> list[Candidate]:
     """Put back every removed job the preemptor can do without, most valuable first."""
     needed: list[Candidate] = []
     for candidate in reversed(removed):
         _remove(cycle, candidate[4], +1.0)
-        if _fits(cycle, job, ctx):
+        if _fits(cycle, job, ctx, degraded):
             continue
         _remove(cycle, candidate[4], -1.0)
         needed.append(candidate)
