@@ -159,3 +159,27 @@ def test_same_queue_preemption_is_off_in_every_policy_but_the_time_sharing_ones(
     for name in ("priority", "las", "fifo", "backfill"):
         decisions = schedule(snapshot(nodes, alloc, now=now), [job("new", devices=8)], name)
         assert not decisions.preemptions, name
+
+
+def _two_big_jobs(first_duration: float):  # type: ignore[no-untyped-def]
+    """A 64-device job from t=0 and another from t=1 on 64 devices: the first leaves the
+    first LAS class (3,600 device-seconds) after 56 s."""
+    from dataclasses import replace
+
+    from suan.cluster.generate import cluster_from_shorthand
+    from suan.sim.simulator import SimConfig, Simulator
+    from suan.sim.workload import TraceJob
+
+    trace = [TraceJob("a", 0.0, first_duration, 64), TraceJob("b", 1.0, 100.0, 64)]
+    sim = Simulator(trace, cluster_from_shorthand("8x8xV100"),
+                    replace(SimConfig(tick_s=None), policy="default"))
+    return {state.trace.job_id: state for state in sim.run().jobs}
+
+
+def test_the_simulator_time_shares_only_after_the_minimum_run():
+    minimum = get_policy("default").class_preemption_min_run_s
+    short = _two_big_jobs(minimum - 50)
+    assert short["a"].preemptions == 0 and short["a"].end == minimum - 50
+    long = _two_big_jobs(10 * minimum)
+    assert long["a"].preemptions >= 1
+    assert long["b"].first_start == minimum
