@@ -197,7 +197,7 @@ def _place_group(
                 fit.why += _second_choice_note(misses, accelerator, types, group, replicas)
                 return fit, accelerator, usage
             misses.append(_judged(ledger, ask, fit, job))
-    return _explain(misses, group, ledger)
+    return _explain(misses, job, group, ledger)
 
 
 def _judged(ledger: Ledger, ask: ReplicaAsk, reason: str, job: Job) -> GangMiss:
@@ -309,10 +309,13 @@ MISS_RANK = {WaitCode.CAPACITY: 0, WaitCode.SHAPE: 0, WaitCode.CONSTRAINT: 1,
 constraint, then quota, then nodes that are not ready; never fitting only when no type can)."""
 
 
-def _explain(misses: list[GangMiss], group: ReplicaGroup, ledger: Ledger) -> GangMiss:
+def _explain(misses: list[GangMiss], job: Job, group: ReplicaGroup, ledger: Ledger
+             ) -> GangMiss:
     if not misses:
-        return _no_type(group, ledger)
+        return _no_type(job, group, ledger)
     best = min(misses, key=lambda miss: MISS_RANK.get(miss.code, 3))
+    if best.code == WaitCode.UNSCHEDULABLE and not group.accelerator_types:
+        best = _unready_type(job, group, ledger) or best
     dependent = any(miss.code == WaitCode.QUOTA for miss in misses)
     reason = best.reason
     others = list(dict.fromkeys(m.reason for m in misses if m.reason != best.reason))
@@ -323,16 +326,32 @@ def _explain(misses: list[GangMiss], group: ReplicaGroup, ledger: Ledger) -> Gan
     return GangMiss(reason, best.code, dependent)
 
 
-def _no_type(group: ReplicaGroup, ledger: Ledger) -> GangMiss:
-    """A group of any type when no type has a ready node: waiting for health when the
-    cluster registers accelerators at all."""
-    if ledger.registered:
-        down = "; ".join(f"{name}: {note.removeprefix(' (not ready: ').removesuffix(')')}"
-                         for name in sorted(ledger.registered)
-                         if (note := not_ready_note(ledger, name)))
-        return GangMiss(f"group {group.name}: no accelerator node is ready ({down})",
-                        WaitCode.HEALTH)
-    return GangMiss(f"group {group.name}: the cluster has no accelerator node",
+def _unready_type(job: Job, group: ReplicaGroup, ledger: Ledger) -> GangMiss | None:
+    """For a group of any type that no ready type can ever hold: a registered type with no
+    ready node that could, as a wait for health."""
+    for accelerator in sorted(ledger.registered):
+        if accelerator in ledger.buckets:
+            continue
+        ask = make_ask(job, group, accelerator, ledger, group.floor_replicas)
+        if never_fits(ledger, ask) is None:
+            return GangMiss(health_shortfall(ledger, ask) or f"no {accelerator} node is ready",
+                            WaitCode.HEALTH, tried=accelerator)
+    return None
+
+
+def _no_type(job: Job, group: ReplicaGroup, ledger: Ledger) -> GangMiss:
+    """A group of any type when no type has a ready node: waiting for health when a
+    registered type could hold it, else unschedulable."""
+    unready = _unready_type(job, group, ledger)
+    if unready is not None:
+        return unready
+    if not ledger.registered:
+        return GangMiss(f"group {group.name}: the cluster has no accelerator node",
+                        WaitCode.UNSCHEDULABLE)
+    reasons = [never_fits(ledger, make_ask(job, group, name, ledger, group.floor_replicas))
+               for name in sorted(ledger.registered)]
+    shown = "; ".join(r for r in reasons[:MAX_OTHER_REASONS] if r)
+    return GangMiss(f"group {group.name}: no type of the cluster can hold it ({shown})",
                     WaitCode.UNSCHEDULABLE)
 
 
