@@ -183,3 +183,14 @@ def test_the_simulator_time_shares_only_after_the_minimum_run():
     long = _two_big_jobs(10 * minimum)
     assert long["a"].preemptions >= 1
     assert long["b"].first_start == minimum
+
+
+def test_the_control_plane_stores_only_codes_from_the_list():
+    source = (Path(__file__).resolve().parent.parent / "suan" / "control" /
+              "reconciler.py").read_text()
+    single = re.findall(r'^\s+row\.reason_code = "([^"]*)"', source, re.MULTILINE)
+    paired = re.findall(r'row\.reason, row\.reason_code = [^\n]*, "([^"]*)"\n', source)
+    literals = [*single, *paired]
+    assert set(literals) <= {""}, literals
+    used = set(re.findall(r"WaitCode\.([A-Z_]+)", source))
+    assert used and all(hasattr(WaitCode, name) for name in used)
