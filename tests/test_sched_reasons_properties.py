@@ -112,8 +112,7 @@ def test_every_wait_has_a_code_from_the_closed_list(the_cluster: Cluster, pendin
         event(f"code {wait.code}")
         the_job = by_name[wait.job]
         never = not _fits(the_job, the_cluster, ready_only=False)
-        if wait.code != WaitCode.HEAD_OF_LINE:
-            assert (wait.code == WaitCode.UNSCHEDULABLE) == never, wait
+        assert (wait.code == WaitCode.UNSCHEDULABLE) == never, wait
         if wait.code == WaitCode.HEALTH:
             assert not _fits(the_job, the_cluster, ready_only=True), wait
     for entry in decisions.to_dict()["pending"]:

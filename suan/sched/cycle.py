@@ -20,7 +20,7 @@ from suan.cluster.snapshot import Allocation, Snapshot
 from suan.jobs.model import Job
 from suan.sched.backfill import Reservation, make_reservation
 from suan.sched.decisions import Decisions, Pending, Start, WaitCode
-from suan.sched.gang import GangFit, GangMiss, place_gang
+from suan.sched.gang import GangFit, GangMiss, never_fits_job, place_gang
 from suan.sched.hetero import rebalance
 from suan.sched.ledger import Ledger
 from suan.sched.order import ordered, running_level
@@ -120,8 +120,12 @@ class Cycle:
 
     def remembered(self, job: Job) -> Pending | None:
         """The verdict of an earlier job of the same shape, when it still holds: capacity has
-        not grown since, and (for capacity or quota) this job could not preempt its way in."""
+        not grown since, and (for capacity or quota) this job could not preempt its way in.
+        Behind a blocked head of line, a job that can never fit is told so, not told to wait."""
         if self.blocked_by is not None:
+            never = never_fits_job(job, self.ledger)
+            if never is not None:
+                return Pending(job.name, never.reason, never.code)
             return Pending(job.name, f"waiting behind head-of-line job {self.blocked_by}",
                            WaitCode.HEAD_OF_LINE)
         key = job.shape_id
