@@ -118,7 +118,7 @@ def _build_registry() -> PolicyRegistry:
         "service; LAS until a queue has history), then FIFO; quotas with borrowing and "
         "reclaim; topology-compact gang placement with fragmentation-aware sharing; "
         "preemption by priority, reclaim and service class (time sharing inside a queue, "
-        "after a job has run 5 minutes); EASY backfill against runtime "
+        f"once a job has run {CLASS_PREEMPTION_MIN_RUN_S:g} s); EASY backfill against runtime "
         "estimates; heterogeneity-aware: jobs with measured per-type speeds go to their "
         "fastest type and move or swap to faster types as they free up",
         ORDERS["gittins"], _placer("compact"), fair_share=True, preemption=True,
