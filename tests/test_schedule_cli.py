@@ -36,7 +36,7 @@ def test_schedule_reports_why_a_job_waits():
                                  str(EXAMPLES / "jobs" / "llama-pretrain.yaml"), "--json"])
     document = json.loads(result.output)
     [wait] = document["pending"]
-    assert wait["code"] == "capacity" and "needs 64" in wait["reason"]
+    assert wait["code"] == "unschedulable" and "needs 64" in wait["reason"]
 
 
 def test_unknown_policy_is_a_clear_error_not_a_traceback():

@@ -25,8 +25,8 @@ def test_gang_is_all_or_nothing():
     decisions = schedule(snapshot(two_racks()), [job("big", replicas=5, devices=8)], "fifo")
     assert decisions.starts == []
     [wait] = decisions.pending
-    assert wait.code == WaitCode.CAPACITY
-    assert "needs 40" in wait.reason and "32 free" in wait.reason
+    assert wait.code == WaitCode.UNSCHEDULABLE
+    assert "needs 40" in wait.reason and "registers 32" in wait.reason
 
 
 def test_gang_goes_to_the_rack_that_holds_it_whole():
@@ -62,7 +62,7 @@ def test_kunlunxin_four_waits_when_each_group_is_split():
                    ("x0", (4, 5)))
     decisions = schedule(snapshot(nodes, busy), [job("four", devices=4, types=("P800",))], "fifo")
     assert decisions.starts == []
-    assert decisions.pending[0].code == WaitCode.CAPACITY
+    assert decisions.pending[0].code == WaitCode.SHAPE
 
 
 def test_ascend_910c_pairs_take_whole_modules():

@@ -79,7 +79,7 @@ def _busy_node(attained: float, priority: int = 0):  # type: ignore[no-untyped-d
 
 def test_default_preempts_a_job_in_a_worse_service_class():
     nodes, alloc = _busy_node(40_000.0)
-    decisions = schedule(snapshot(nodes, alloc, now=100.0), [job("new", devices=8, submit=50)],
+    decisions = schedule(snapshot(nodes, alloc, now=1000.0), [job("new", devices=8, submit=50)],
                          "default")
     assert "new" in decisions.started()
     [preemption] = decisions.preemptions

@@ -66,9 +66,19 @@ def policies_command(
         table.add_column(column)
     for item in described:
         table.add_row(str(item["name"]), str(item["order"]), str(item["placement"]),
-                      "yes" if item["fair_share"] else "", "yes" if item["preemption"] else "",
+                      "yes" if item["fair_share"] else "", _preemption_text(item),
                       str(item["backfill"] or ""), str(item["description"]))
     Console().print(table)
+
+
+def _preemption_text(item: dict[str, object]) -> str:
+    """'yes', plus the time sharing inside a queue when the policy has it."""
+    if not item["preemption"]:
+        return ""
+    minimum = item.get("class_preemption_min_run_s")
+    if not item.get("order_preemption") or not isinstance(minimum, int | float):
+        return "yes"
+    return f"yes; same queue after {minimum / 60:g} min"
 
 
 def register(app: typer.Typer) -> None:

@@ -72,7 +72,7 @@ class JobRow(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     restarts: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str] = mapped_column(Text, default="")
-    reason_code: Mapped[str] = mapped_column(String(32), default="")
+    reason_code: Mapped[str] = mapped_column(String(32), default="")  # a WaitCode, "" if none
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     stop_target: Mapped[str | None] = mapped_column(String(16), nullable=True)

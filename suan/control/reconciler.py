@@ -48,7 +48,7 @@ from suan.exec.processes import processes, with_assigned_devices
 from suan.jobs.model import Job
 from suan.sched import schedule
 from suan.sched.cycle import collector_paused
-from suan.sched.decisions import Decisions, Start
+from suan.sched.decisions import Decisions, Start, WaitCode
 from suan.sched.service import ServiceHistory
 
 log = logging.getLogger("suan.reconciler")
@@ -443,16 +443,16 @@ class Reconciler:
             delay = restart_backoff_s(row.restarts, self.config.restart_backoff_s)
             row.not_before = now + delay
             row.reason = f"restart {row.restarts}/{job.max_restarts} in {delay:.1f}s after: {why}"
-            row.reason_code = "backoff"
+            row.reason_code = WaitCode.BACKOFF.value
             self._transition(session, row, target, "restarting", row.reason)
             return
         if target == JobState.PENDING:  # requeued: no restart counted, no backoff
             row.start_time = None
-            row.reason, row.reason_code = f"requeued: {why}", "requeued"
+            row.reason, row.reason_code = f"requeued: {why}", WaitCode.REQUEUED.value
             self._transition(session, row, target, "requeued", row.reason)
             return
         if target == JobState.PREEMPTED:
-            row.reason, row.reason_code = why, "preempted"
+            row.reason, row.reason_code = why, WaitCode.PREEMPTED.value
         else:
             row.end_time = now
             row.reason, row.reason_code = why, ""
@@ -514,7 +514,8 @@ class Reconciler:
         if self.inventory.error and not len(cluster):
             engine, error = self.executor.engine, self.inventory.error
             for row in waiting:
-                reasons.set(row.id, f"waiting for the {engine} engine: {error}", "engine")
+                why = f"waiting for the {engine} engine: {error}"
+                reasons.set(row.id, why, WaitCode.ENGINE.value)
             reasons.write(session)
             return []
         if self.service is None:
@@ -548,12 +549,12 @@ class Reconciler:
             if row.stop_target is not None:
                 # Moved to another type: it restarts once this attempt has stopped.
                 row.reason = f"moving: {start.why}; restarts once stopped"
-                row.reason_code = "preempting"
+                row.reason_code = WaitCode.PREEMPTING.value
                 continue
             blocking = _overlap(start.replicas, busy)
             if blocking:
                 row.reason = f"placed; waiting for {', '.join(sorted(blocking))} to stop"
-                row.reason_code = "preempting"
+                row.reason_code = WaitCode.PREEMPTING.value
                 continue
             self._mark_scheduled(session, row, start, snapshot.cluster, now)
             starts.append((row.id, start))
@@ -657,7 +658,7 @@ class Reconciler:
             return
         row.not_before = now + restart_backoff_s(refusals, self.config.restart_backoff_s)
         row.reason = f"the {self.executor.engine} engine refused the launch: {message}"
-        row.reason_code = "engine"
+        row.reason_code = WaitCode.ENGINE.value
         self._transition(session, row, JobState.PENDING, "pending", row.reason)
 
     def _launch_request(

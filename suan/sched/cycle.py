@@ -20,24 +20,26 @@ from suan.cluster.snapshot import Allocation, Snapshot
 from suan.jobs.model import Job
 from suan.sched.backfill import Reservation, make_reservation
 from suan.sched.decisions import Decisions, Pending, Start, WaitCode
-from suan.sched.gang import GangFit, GangMiss, place_gang
+from suan.sched.gang import GangFit, GangMiss, never_fits_job, place_gang
 from suan.sched.hetero import rebalance
 from suan.sched.ledger import Ledger
 from suan.sched.order import ordered, running_level
 from suan.sched.placement import PlaceContext
 from suan.sched.policy import Policy, get_policy
-from suan.sched.preempt import try_preemption
+from suan.sched.preempt import may_time_share, try_preemption
 from suan.sched.quota import QuotaBook, request_vector
 from suan.sched.service import LAS_CLASSES, ServiceClasses
 
 MEMO_CODES = frozenset(
-    {WaitCode.CAPACITY, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE, WaitCode.RESERVED,
-     WaitCode.QUOTA}
+    {WaitCode.CAPACITY, WaitCode.SHAPE, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE,
+     WaitCode.HEALTH, WaitCode.RESERVED, WaitCode.QUOTA}
 )
 """Verdicts that hold for every job of the same shape (and queue, when quota decided it) until
 capacity grows: within a cycle, free devices only shrink and quota usage only grows, except
 through a committed preemption, which raises the ledger's generation."""
-PREEMPTIBLE_CODES = frozenset({WaitCode.CAPACITY, WaitCode.QUOTA})
+PREEMPTIBLE_CODES = frozenset({WaitCode.CAPACITY, WaitCode.SHAPE, WaitCode.QUOTA})
+BUSY_CODES = frozenset({WaitCode.CAPACITY, WaitCode.SHAPE})
+"""Misses that running work causes: they get a backfill reservation, or block the line."""
 
 
 _new_tuple = tuple.__new__
@@ -118,8 +120,12 @@ class Cycle:
 
     def remembered(self, job: Job) -> Pending | None:
         """The verdict of an earlier job of the same shape, when it still holds: capacity has
-        not grown since, and (for capacity or quota) this job could not preempt its way in."""
+        not grown since, and (for capacity or quota) this job could not preempt its way in.
+        Behind a blocked head of line, a job that can never fit is told so, not told to wait."""
         if self.blocked_by is not None:
+            never = never_fits_job(job, self.ledger)
+            if never is not None:
+                return Pending(job.name, never.reason, never.code)
             return Pending(job.name, f"waiting behind head-of-line job {self.blocked_by}",
                            WaitCode.HEAD_OF_LINE)
         key = job.shape_id
@@ -146,7 +152,7 @@ class Cycle:
         if isinstance(outcome, GangFit) or self.reservation is None:
             return outcome
         if not self.reservation.admits_short(job, self.now):
-            if outcome.code == WaitCode.CAPACITY:
+            if outcome.code in BUSY_CODES:
                 return GangMiss(self.reservation.blocking_reason(), WaitCode.RESERVED)
             return outcome
         return self.reservation.with_hold_lifted(
@@ -179,7 +185,7 @@ class Cycle:
         if miss.code in MEMO_CODES:
             memo_key = (job.queue, key) if miss.queue_dependent else key
             self.failed_shapes[memo_key] = (self.ledger.generation, verdict.reason, verdict.code)
-        if miss.code != WaitCode.CAPACITY:
+        if miss.code not in BUSY_CODES:
             return verdict
         if self.policy.backfill and self.reservation is None:
             self.reservation = make_reservation(self, job, ctx)
@@ -235,12 +241,12 @@ class Cycle:
 
     def _worst_level(self, job: Job) -> int:
         """The worst service class among preemptible running jobs of `job`'s queue and
-        priority (computed once per cycle)."""
+        priority that have run long enough to be time-shared (computed once per cycle)."""
         if self.worst_levels is None:
             service = self.service
             worst: dict[tuple[str, int], int] = {}
             for alloc in self.snapshot.running:
-                if alloc.job.preemptible:
+                if alloc.job.preemptible and may_time_share(self, alloc):
                     key = (alloc.job.queue, alloc.job.priority)
                     level = running_level(service, alloc, self.now)
                     worst[key] = max(worst.get(key, level), level)

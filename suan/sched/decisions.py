@@ -12,16 +12,54 @@ from suan.jobs.model import Job
 
 
 class WaitCode(StrEnum):
-    """Why a job waits, as a machine-readable code beside the sentence."""
+    """Why a job waits: one closed list of machine-readable codes, each beside a sentence.
 
-    QUOTA = "quota"
-    CAPACITY = "capacity"
-    CONSTRAINT = "constraint"
-    UNSCHEDULABLE = "unschedulable"
-    RESERVED = "reserved"
-    RESERVATION = "reservation"
-    HEAD_OF_LINE = "head-of-line"
-    PREEMPTING = "preempting"
+    Metrics and dashboards group waiting jobs by these codes, so a code means one thing, and
+    the list is documented in docs/schedule-json.md (a test keeps the two equal). The
+    scheduler produces the first nine; the control plane adds the last five for what happens
+    around the scheduler (an engine, restarts, stops). Each member's `doc` says when it
+    applies.
+    """
+
+    doc: str
+
+    def __new__(cls, value: str, doc: str) -> WaitCode:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.doc = doc
+        return member
+
+    CAPACITY = ("capacity", "the ready nodes could hold it, but not enough of their devices "
+                "of an acceptable type are free now")
+    SHAPE = ("shape", "enough devices are free in total, but not in a shape the gang can "
+             "use (split over nodes or link domains)")
+    CONSTRAINT = ("constraint", "its topology constraint (`within: rack`, one link domain "
+                  "per replica) cannot be met now; the best group is named")
+    QUOTA = ("quota", "its queue would exceed its guarantee plus borrow limit, or borrow "
+             "what siblings keep")
+    HEALTH = ("health", "it fits the registered cluster, but not the nodes that are ready: "
+              "the cordoned or down nodes (or unhealthy devices) it needs are named")
+    UNSCHEDULABLE = ("unschedulable", "it can never fit the registered cluster, whatever "
+                     "the nodes' health: a type the cluster lacks, a replica larger than any "
+                     "node, more devices than the cluster has")
+    RESERVATION = ("reservation", "it is the job the backfill reservation is for; the "
+                   "reserved start time is given")
+    RESERVED = ("reserved", "it would delay the backfill reservation of an earlier job")
+    HEAD_OF_LINE = ("head-of-line", "a strict FIFO policy, and an earlier job is blocked")
+    PREEMPTING = ("preempting", "placed, and waiting for the jobs it preempted (or its own "
+                  "previous place) to stop")
+    PREEMPTED = ("preempted", "it was stopped for another job and waits to be placed again")
+    REQUEUED = ("requeued", "its run was lost (a node or the engine went away) and it waits "
+                "to be placed again, no restart counted")
+    BACKOFF = ("backoff", "a rank failed; the gang restarts after its backoff delay")
+    ENGINE = ("engine", "the execution engine cannot be reached, or refused the launch")
+
+
+SCHEDULER_CODES = frozenset({
+    WaitCode.CAPACITY, WaitCode.SHAPE, WaitCode.CONSTRAINT, WaitCode.QUOTA, WaitCode.HEALTH,
+    WaitCode.UNSCHEDULABLE, WaitCode.RESERVATION, WaitCode.RESERVED, WaitCode.HEAD_OF_LINE,
+})
+"""The codes `schedule()` gives a pending job; the others come from the control plane."""
 
 
 @dataclass(frozen=True)

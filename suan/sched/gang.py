@@ -33,6 +33,13 @@ from suan.sched.placement import (
     shortage,
 )
 from suan.sched.quota import QuotaBook, request_vector
+from suan.sched.reasons import (
+    fallback_note,
+    health_shortfall,
+    never_fits,
+    not_ready_note,
+    shape_code,
+)
 
 
 @dataclass
@@ -52,6 +59,8 @@ class GangMiss:
     reason: str
     code: WaitCode
     queue_dependent: bool = False
+    tried: str = ""
+    """The accelerator type whose miss this is (empty for a whole job's verdict)."""
 
 
 def candidate_types(
@@ -243,6 +252,8 @@ def _place_groups(
         if isinstance(outcome, GangMiss):
             ledger.rollback(mark)
             _uncount(counted, job.queue, usages)
+            if len(job.groups) > 1 and outcome.code != WaitCode.UNSCHEDULABLE:
+                return never_fits_job(job, ledger) or outcome
             return outcome
         fit, accelerator, usage = outcome
         replicas.extend(_placements(index, fit, ledger, group.accelerator_milli))
@@ -285,13 +296,14 @@ def _place_group(
     if group.accelerators == 0:
         return _place_cpu_group(job, group, ledger, pin)
     misses: list[GangMiss] = []
-    for accelerator in candidate_types(job, group, ledger):
+    types = candidate_types(job, group, ledger)
+    for accelerator in types:
         scope = None
         if pin is not None:
             scope = _pinned_scope(job, accelerator, ledger, pin)
             if scope is None:
                 misses.append(GangMiss(f"no {accelerator} in {job.topology.within} {pin}",
-                                       WaitCode.CONSTRAINT))
+                                       WaitCode.CONSTRAINT, tried=accelerator))
                 continue
         for replicas in _replica_counts(group):
             ask = make_ask(job, group, accelerator, ledger, replicas, scope)
@@ -301,21 +313,50 @@ def _place_group(
                 break
             short = shortage(ledger, ask)
             if short:
-                misses.append(GangMiss(short, _miss_code(short, job)))
+                misses.append(_judged(ledger, ask, short, job))
                 continue
             usage = request_vector(accelerator, ask.total * ask.milli / 1000)
             if quota is not None:
                 refusal = quota.check(job.queue, usage)
                 if refusal:
-                    misses.append(GangMiss(refusal, WaitCode.QUOTA))
+                    misses.append(GangMiss(refusal, WaitCode.QUOTA, tried=accelerator))
                     continue
             fit = place_scoped(placer, ledger, ask, ctx)
             if isinstance(fit, GroupFit):
                 fit.why += (_speed_note(job, group, accelerator, ledger) if job.type_speeds
                             else _planner_note(job, group, accelerator))
+                fit.why += _second_choice_note(misses, accelerator, types, group, replicas)
                 return fit, accelerator, usage
-            misses.append(GangMiss(fit, _miss_code(fit, job)))
-    return _explain(misses, group)
+            misses.append(_judged(ledger, ask, fit, job))
+    return _explain(misses, job, group, ledger)
+
+
+def _judged(ledger: Ledger, ask: ReplicaAsk, reason: str, job: Job) -> GangMiss:
+    """A strategy's miss, judged against the registered and the ready cluster
+    (`suan.sched.reasons`)."""
+    never = never_fits(ledger, ask)
+    if never is not None:
+        return GangMiss(never, WaitCode.UNSCHEDULABLE, tried=ask.accelerator)
+    unready = health_shortfall(ledger, ask)
+    if unready is not None:
+        return GangMiss(unready, WaitCode.HEALTH, tried=ask.accelerator)
+    return GangMiss(reason + not_ready_note(ledger, ask.accelerator), _miss_code(reason, job),
+                    tried=ask.accelerator)
+
+
+def _second_choice_note(misses: list[GangMiss], accelerator: str,
+                        types: Sequence[str], group: ReplicaGroup, replicas: int) -> str:
+    """Why a group started on a later type than its first, or on its elastic floor."""
+    if not misses:
+        return ""
+    first = misses[0]
+    if first.tried != accelerator:
+        choice = list(types).index(accelerator) + 1
+        return fallback_note(accelerator, choice, len(types), first.tried, first.reason)
+    if replicas < group.replicas:
+        return (f"; at its floor of {replicas} of {group.replicas} replicas: "
+                f"{first.reason}")
+    return ""
 
 
 def _pinned_scope(job: Job, accelerator: str, ledger: Ledger, pin: str
@@ -395,10 +436,11 @@ def _replica_counts(group: ReplicaGroup) -> list[int]:
 
 
 def _miss_code(reason: str, job: Job) -> WaitCode:
-    if reason.startswith("no schedulable node") or "nodes have at most" in reason:
-        return WaitCode.UNSCHEDULABLE
+    """The code of a miss on ready nodes that could hold the group when empty."""
     if job.topology.within and reason.startswith("no "):
         return WaitCode.CONSTRAINT
+    if shape_code(reason):
+        return WaitCode.SHAPE
     return WaitCode.CAPACITY
 
 
@@ -406,12 +448,19 @@ MAX_OTHER_REASONS = 3
 """Other accelerator types' reasons quoted beside the main one."""
 
 
-def _explain(misses: list[GangMiss], group: ReplicaGroup) -> GangMiss:
+MISS_RANK = {WaitCode.CAPACITY: 0, WaitCode.SHAPE: 0, WaitCode.CONSTRAINT: 1,
+             WaitCode.QUOTA: 2, WaitCode.HEALTH: 3, WaitCode.UNSCHEDULABLE: 4}
+"""Which type's miss a waiting job reports: the most actionable (busy devices, then a
+constraint, then quota, then nodes that are not ready; never fitting only when no type can)."""
+
+
+def _explain(misses: list[GangMiss], job: Job, group: ReplicaGroup, ledger: Ledger
+             ) -> GangMiss:
     if not misses:
-        return GangMiss(f"group {group.name}: no accelerator type to try", WaitCode.UNSCHEDULABLE)
-    # Report the most actionable miss: capacity or constraint before quota before unschedulable.
-    rank = {WaitCode.CAPACITY: 0, WaitCode.CONSTRAINT: 1, WaitCode.QUOTA: 2}
-    best = min(misses, key=lambda miss: rank.get(miss.code, 3))
+        return _no_type(job, group, ledger)
+    best = min(misses, key=lambda miss: MISS_RANK.get(miss.code, 3))
+    if best.code == WaitCode.UNSCHEDULABLE and not group.accelerator_types:
+        best = _unready_type(job, group, ledger) or best
     dependent = any(miss.code == WaitCode.QUOTA for miss in misses)
     reason = best.reason
     others = list(dict.fromkeys(m.reason for m in misses if m.reason != best.reason))
@@ -420,3 +469,53 @@ def _explain(misses: list[GangMiss], group: ReplicaGroup) -> GangMiss:
         more = f" and {len(others) - MAX_OTHER_REASONS} more" if len(others) > 3 else ""
         reason = f"{best.reason} (also: {shown}{more})"
     return GangMiss(reason, best.code, dependent)
+
+
+def _unready_type(job: Job, group: ReplicaGroup, ledger: Ledger) -> GangMiss | None:
+    """For a group of any type that no ready type can ever hold: a registered type with no
+    ready node that could, as a wait for health."""
+    for accelerator in sorted(ledger.registered):
+        if accelerator in ledger.buckets:
+            continue
+        ask = make_ask(job, group, accelerator, ledger, group.floor_replicas)
+        if never_fits(ledger, ask) is None:
+            return GangMiss(health_shortfall(ledger, ask) or f"no {accelerator} node is ready",
+                            WaitCode.HEALTH, tried=accelerator)
+    return None
+
+
+def _no_type(job: Job, group: ReplicaGroup, ledger: Ledger) -> GangMiss:
+    """A group of any type when no type has a ready node: waiting for health when a
+    registered type could hold it, else unschedulable."""
+    unready = _unready_type(job, group, ledger)
+    if unready is not None:
+        return unready
+    if not ledger.registered:
+        return GangMiss(f"group {group.name}: the cluster has no accelerator node",
+                        WaitCode.UNSCHEDULABLE)
+    reasons = [never_fits(ledger, make_ask(job, group, name, ledger, group.floor_replicas))
+               for name in sorted(ledger.registered)]
+    shown = "; ".join(r for r in reasons[:MAX_OTHER_REASONS] if r)
+    return GangMiss(f"group {group.name}: no type of the cluster can hold it ({shown})",
+                    WaitCode.UNSCHEDULABLE)
+
+
+def never_fits_job(job: Job, ledger: Ledger) -> GangMiss | None:
+    """The verdict for a job with a group that no type it accepts could ever hold, whatever
+    the nodes' health (checked when another group missed first); None otherwise."""
+    for group in job.groups:
+        if not group.accelerators:
+            continue
+        types = group.accelerator_types or tuple(ledger.registered)
+        reasons = []
+        for accelerator in types:
+            ask = make_ask(job, group, accelerator, ledger, group.floor_replicas)
+            why = never_fits(ledger, ask)
+            if why is None:
+                break
+            reasons.append(why)
+        else:
+            if reasons:
+                return GangMiss(f"group {group.name}: {'; '.join(reasons[:MAX_OTHER_REASONS])}",
+                                WaitCode.UNSCHEDULABLE)
+    return None

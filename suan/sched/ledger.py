@@ -72,6 +72,7 @@ class Layout:
         self.catalog = catalog
         self._init_resources()
         self._init_indexes()
+        self._init_registered()
 
     def _init_resources(self) -> None:
         self.free: list[list[int]] = []
@@ -159,6 +160,31 @@ class Layout:
         self.capacity: dict[str, int] = dict(self.type_whole)
         self.types_by_speed: tuple[str, ...] = tuple(sorted(self.buckets, key=self._speed_rank))
 
+    def _init_registered(self) -> None:
+        """Per accelerator type, what the cluster registers whatever the nodes' health (for
+        telling a job that can never fit from one that waits for nodes to come back): devices
+        in all, devices of the largest node, the ready nodes' names, and a phrase per node
+        that is not ready or has unhealthy devices."""
+        self.registered: dict[str, int] = {}
+        self.registered_max_node: dict[str, int] = {}
+        self.ready_nodes: dict[str, list[str]] = {}
+        self.not_ready: dict[str, list[str]] = {}
+        for position, node in enumerate(self.nodes):
+            accel = node.accelerator
+            if accel is None:
+                continue
+            self.registered[accel] = self.registered.get(accel, 0) + node.devices
+            self.registered_max_node[accel] = max(self.registered_max_node.get(accel, 0),
+                                                  node.devices)
+            if not self.schedulable[position]:
+                self.not_ready.setdefault(accel, []).append(f"{node.name} {node.health}")
+                continue
+            self.ready_nodes.setdefault(accel, []).append(node.name)
+            bad = node.devices - self.whole[position]
+            if bad:
+                self.not_ready.setdefault(accel, []).append(
+                    f"{node.name}: {bad} of {node.devices} devices unhealthy")
+
     def _speed_rank(self, name: str) -> tuple[float, str]:
         accel = self.catalog.find(name)
         return (-(accel.relative_speed if accel else 1.0), name)
@@ -212,6 +238,8 @@ class Ledger:
         self.type_max_node = layout.type_max_node
         self.capacity = layout.capacity
         self.types_by_speed = layout.types_by_speed
+        self.registered = layout.registered
+        self.registered_max_node = layout.registered_max_node
         self.type_whole: dict[str, int] = dict(layout.type_whole)
         self.degraded_whole: dict[str, int] = dict(layout.degraded_whole)
         self.buckets: dict[str, list[dict[int, None]]] = {

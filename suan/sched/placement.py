@@ -466,7 +466,8 @@ class Compact:
         positions = self._members_order(ledger, positions, ask)
         slots = fill(ledger, ask, positions)
         if slots is None:
-            return f"{ask.total} {ask.accelerator} are free but not in a shape the gang can use"
+            return (f"{ledger.type_whole[ask.accelerator]} {ask.accelerator} are free but not "
+                    f"in a shape the gang ({ask.replicas}x{ask.devices}) can use")
         _order_slots(ledger, slots)
         nodes = len({s[0] for s in slots})
         why = f"compact: {ask.replicas} replica(s) over {nodes} node(s) cluster-wide"

@@ -31,6 +31,11 @@ class Policy:
     `assumed_runtime_s`: the runtime backfill assumes for a running job with no estimate.
     `migrate`: at the end of each cycle, move running jobs that carry per-type speeds to a
     faster accelerator type with room (`suan.sched.hetero`).
+    `order_preemption`: time sharing inside a queue (LAS-style): a waiting job may preempt a
+    running job of its own queue and priority whose service class is strictly worse, but
+    only once that job's current run has lasted `class_preemption_min_run_s` seconds, so
+    that every run pays back its restart (see docs/scheduler.md for how the default was
+    chosen). Off, a job is only ever preempted by a higher priority or by reclaim.
     """
 
     name: str
@@ -44,6 +49,7 @@ class Policy:
     head_of_line_blocks: bool = False
     assumed_runtime_s: float | None = 86_400.0
     order_preemption: bool = False
+    class_preemption_min_run_s: float = 0.0
     max_preemption_attempts: int = 16
     migrate: bool = False
     extras: dict[str, str] = field(default_factory=dict)
@@ -58,6 +64,8 @@ class Policy:
             "quotas": self.quotas,
             "preemption": self.preemption,
             "order_preemption": self.order_preemption,
+            "class_preemption_min_run_s": (self.class_preemption_min_run_s
+                                           if self.order_preemption else None),
             "backfill": "easy" if self.backfill else None,
             "head_of_line_blocks": self.head_of_line_blocks,
             "migrate": self.migrate,
@@ -90,6 +98,11 @@ class PolicyRegistry:
         return iter(self._policies.values())
 
 
+CLASS_PREEMPTION_MIN_RUN_S = 300.0
+"""The default policy's minimum run before a job may be preempted by its own queue (see
+docs/scheduler.md, "Time sharing inside a queue", for the cross-validation that chose it)."""
+
+
 def _placer(name: str) -> Placer:
     return PLACERS[name]()
 
@@ -104,12 +117,13 @@ def _build_registry() -> PolicyRegistry:
         "queue, service classes learned from finished jobs (Gittins index of attained "
         "service; LAS until a queue has history), then FIFO; quotas with borrowing and "
         "reclaim; topology-compact gang placement with fragmentation-aware sharing; "
-        "preemption by priority, reclaim and service class; EASY backfill against runtime "
+        "preemption by priority, reclaim and service class (time sharing inside a queue, "
+        f"once a job has run {CLASS_PREEMPTION_MIN_RUN_S:g} s); EASY backfill against runtime "
         "estimates; heterogeneity-aware: jobs with measured per-type speeds go to their "
         "fastest type and move or swap to faster types as they free up",
         ORDERS["gittins"], _placer("compact"), fair_share=True, preemption=True,
         backfill=True, assumed_runtime_s=None, order_preemption=True,
-        migrate=True,
+        class_preemption_min_run_s=CLASS_PREEMPTION_MIN_RUN_S, migrate=True,
     ))
     register(Policy("fifo", "strict FIFO, head of line blocks, compact placement", fifo,
                     _placer("compact"), head_of_line_blocks=True))

@@ -8,7 +8,8 @@ Candidates for a blocked job J:
   guarantee and whose priority is not above J's;
 - service class (policies with `order_preemption`): preemptible jobs of J's queue and priority
   whose service class (`suan.sched.service`, from the service they have attained by now) is
-  strictly worse than J's.
+  strictly worse than J's, and whose current run has lasted at least the policy's
+  `class_preemption_min_run_s` (time sharing, never thrashing).
 Candidates are ordered by priority, then worst service class, then by work lost since their
 last checkpoint (times devices), then youngest first; they are removed one by one on the
 ledger until J fits. Then each removed job is put back, most valuable first, if J still fits
@@ -64,7 +65,7 @@ def _candidates(cycle: Cycle, job: Job) -> list[Candidate]:
         elif can_reclaim and other.queue != job.queue and lends:
             kind = "reclaim"
         elif (own_level is not None and same and other.queue == job.queue
-              and -worse > own_level):
+              and -worse > own_level and may_time_share(cycle, alloc)):
             kind = "class"
         else:
             continue
@@ -73,6 +74,12 @@ def _candidates(cycle: Cycle, job: Job) -> list[Candidate]:
             continue
         found.append((priority, lost, newest, name, alloc, kind))
     return found
+
+
+def may_time_share(cycle: Cycle, alloc: Allocation) -> bool:
+    """Whether a running job has run long enough in its current run to be preempted by a job
+    of its own queue and priority (the policy's `class_preemption_min_run_s`)."""
+    return cycle.now - alloc.start_time >= cycle.policy.class_preemption_min_run_s
 
 
 def _ranked(cycle: Cycle) -> list[Ranked]:
@@ -196,6 +203,16 @@ def _reprieve(cycle: Cycle, job: Job, ctx: PlaceContext, removed: list[Candidate
     return needed
 
 
+def duration_text(seconds: float) -> str:
+    """A short duration: '45s', '8m', '2h05m'."""
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 def _reason(cycle: Cycle, job: Job, candidate: Candidate) -> str:
     priority, _lost, _, _name, alloc, kind = candidate
     lost_s = alloc.lost_work_s(cycle.now)
@@ -206,9 +223,12 @@ def _reason(cycle: Cycle, job: Job, candidate: Candidate) -> str:
         )
     if kind == "class":
         service, victim = cycle.service, alloc.job
+        ran = cycle.now - alloc.start_time
+        minimum = cycle.policy.class_preemption_min_run_s
         return (
-            f"preempted for job {job.name} of the same queue and priority: it is in service "
-            f"class {cycle.job_level(job)}, this job has reached class "
+            f"preempted by {job.name} of the same queue and priority after it ran "
+            f"{duration_text(ran)} >= min {duration_text(minimum)} (time sharing): "
+            f"{job.name} is in service class {cycle.job_level(job)}, this job has reached class "
             f"{running_level(service, alloc, cycle.now)} "
             f"({service.describe(victim.queue, victim.series)}); "
             f"loses {lost_s:.0f}s of work since its last checkpoint"

@@ -206,7 +206,7 @@ class Simulator:
             state.armed = False
             return False
         self._schedule_demotion(state, now)
-        return self._class_worsened(state, now)
+        return self._class_worsened(state, now) or self._just_time_shareable(state, now)
 
     def _outlived(self, state: JobState, now: float) -> None:
         """Tell the history how long a job of a series has run without finishing."""
@@ -357,9 +357,28 @@ class Simulator:
         if self.history is None:
             self._schedule_demotion(state, now)
 
+    def _time_shareable_from(self, state: JobState) -> float | None:
+        """When a running job's current run has lasted the policy's minimum before a job of
+        its own queue may preempt it (None: the policy does not time-share)."""
+        policy = self.policy.policy
+        if self.history is None or not policy.order_preemption:
+            return None
+        return state.run_start + policy.class_preemption_min_run_s
+
+    def _just_time_shareable(self, state: JobState, now: float) -> bool:
+        """Whether a running job has just become preemptible by its own queue (a waiting job
+        in a better class may now take its place)."""
+        eligible = self._time_shareable_from(state)
+        return eligible is not None and abs(now - eligible) < 1e-6
+
     def _schedule_demotion(self, state: JobState, now: float) -> None:
         """Wake up when a running job's attained service crosses the next threshold (of the
-        priority view, or of its service class)."""
+        priority view, or of its service class); under time sharing, first when its run has
+        lasted the minimum (no class change before then lets its queue preempt it)."""
+        eligible = self._time_shareable_from(state)
+        if eligible is not None and eligible > now + 1e-6:
+            self.queue.push(eligible, Kind.WAKE, state.index, state.epoch)
+            return
         attained = state.attained_at(now)
         limit = self._next_bound(state.job, attained)
         if limit is not None:
