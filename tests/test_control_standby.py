@@ -6,50 +6,20 @@ lost, none is launched twice, nothing runs after a cancel, and a standby takes o
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
+from test_control_store import _postgres_url, empty_url, store  # noqa: F401 - the fixtures
 
 from suan.control.leader import Fenced, Lease
-from suan.control.store import Store, database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def postgres_url() -> str:
-    url = os.environ.get("SUAN_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip('no PostgreSQL server: eval "$(bash scripts/ci-postgres.sh)"')
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        opened = Store.open(database_url(tmp_path))
-        yield opened
-        opened.close()
-        return
-    base = database_url(None, postgres_url())
-    schema = f"lease_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    opened = Store.open(base + f"?options=-csearch_path%3D{schema}")
-    yield opened
-    opened.close()
-    with admin.begin() as connection:
-        connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
-
-
-def test_one_server_leads_and_a_standby_takes_over_only_after_the_lease_ends(store):
+def test_one_server_leads_and_a_standby_takes_over_only_after_the_lease_ends(store):  # noqa: F811
     first, second = Lease(store, "first", ttl_s=1.0), Lease(store, "second", ttl_s=1.0)
     assert first.hold() and first.epoch == 1
     assert not second.hold() and not second.leading
@@ -59,7 +29,7 @@ def test_one_server_leads_and_a_standby_takes_over_only_after_the_lease_ends(sto
     assert second.status()["leader"] == "second" and second.status()["leading"]
 
 
-def test_a_leader_paused_past_its_lease_is_fenced_when_it_resumes(store):
+def test_a_leader_paused_past_its_lease_is_fenced_when_it_resumes(store):  # noqa: F811
     first, second = Lease(store, "first", ttl_s=1.0), Lease(store, "second", ttl_s=1.0)
     assert first.hold()
     with store.session() as session:
@@ -72,7 +42,7 @@ def test_a_leader_paused_past_its_lease_is_fenced_when_it_resumes(store):
     assert not first.hold() and not first.leading
 
 
-def test_a_clean_stop_hands_the_lease_on_at_once(store):
+def test_a_clean_stop_hands_the_lease_on_at_once(store):  # noqa: F811
     first, second = Lease(store, "first", ttl_s=30.0), Lease(store, "second", ttl_s=30.0)
     assert first.hold() and not second.hold()
     first.release()
@@ -81,7 +51,7 @@ def test_a_clean_stop_hands_the_lease_on_at_once(store):
 
 def test_kill_and_pause_the_leader_under_load_and_nothing_is_lost_or_run_twice():
     """At most 8 events in at most 90 s here (bench/control_chaos.py runs longer ones)."""
-    url = postgres_url()
+    url = _postgres_url()
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "control_chaos.py"), "--db", url,
          "--kills", "6", "--pauses", "2", "--seconds", "90", "--gap", "2", "--seed", "7"],
