@@ -3,7 +3,8 @@
 A `kind: SchedulerState` document holds what `schedule(snapshot, pending, policy)` reads beyond
 the cluster and the job specs: the clock (`now`), node health and unhealthy devices, the jobs
 that run and where (node -> device ids per replica, start and last-checkpoint times), the submit
-times that order the queue, and the service classes learned from finished jobs. The control
+times and attained service that order the queue, and the service classes learned from finished
+jobs. The control
 plane writes one (`suan snapshot export`) holding exactly what its reconciler hands the
 scheduler; `suan schedule --state FILE` replays the cycle offline. The format is documented in
 docs/schedule-state.md.
@@ -125,6 +126,7 @@ class _StateDocument(BaseModel):
     queues: list[Any] = Field(default_factory=list)
     jobs: list[Any] = Field(default_factory=list)
     submit_times: dict[str, float] = Field(default_factory=dict, alias="submitTimes")
+    attained_service: dict[str, float] = Field(default_factory=dict, alias="attainedService")
     running: list[_Running] = Field(default_factory=list)
     service: _Service | None = None
     decisions: Any = None
@@ -290,12 +292,25 @@ def _jobs(parsed: _StateDocument, given: Sequence[Job], catalog: Catalog | None,
             problems.add("jobs", f"job name {job.name!r} is given twice",
                          "names unique among the state's and the jobs file's jobs")
         seen.add(job.name)
-    for name in parsed.submit_times:
-        if name not in seen:
-            problems.add(f"submitTimes.{name}", f"no job named {name!r}", "a job of the state")
-    times = parsed.submit_times
-    return [replace(job, submit_time=times[job.name]) if job.name in times else job
-            for job in jobs]
+    for key, values in (("submitTimes", parsed.submit_times),
+                        ("attainedService", parsed.attained_service)):
+        for name, value in values.items():
+            if name not in seen:
+                problems.add(f"{key}.{name}", f"no job named {name!r}", "a job of the state")
+            elif not math.isfinite(value) or value < 0:
+                problems.add(f"{key}.{name}", f"{value!r} is out of range",
+                             "a finite number >= 0 (seconds)")
+    return [_with_times(job, parsed) for job in jobs]
+
+
+def _with_times(job: Job, parsed: _StateDocument) -> Job:
+    """`job` with its submit time and attained service from the document, where it gives them."""
+    changes = {}
+    if job.name in parsed.submit_times:
+        changes["submit_time"] = parsed.submit_times[job.name]
+    if job.name in parsed.attained_service:
+        changes["attained_service_s"] = parsed.attained_service[job.name]
+    return replace(job, **changes) if changes else job
 
 
 def _job(item: Any, path: str, catalog: Catalog | None, problems: _Problems) -> Job | None:
@@ -438,9 +453,8 @@ def state_document(
     back into an equal snapshot (running jobs, queues, service classes, node health and
     reasons) and the same pending jobs in the same order.
 
-    Simulator-only job fields (`duration_s`, `attained_service_s`) are not written; job
-    commands and environments are left out (the scheduler does not read them, and they may
-    hold secrets)."""
+    The simulator's oracle (`duration_s`) is not written; job commands and environments are
+    left out (the scheduler does not read them, and they may hold secrets)."""
     running_jobs = [alloc.job for alloc in snapshot.running]
     jobs = [*running_jobs, *(job for job in pending if job.name not in
                              {j.name for j in running_jobs})]
@@ -454,6 +468,8 @@ def state_document(
         "queues": [queue_to_document(queue) for queue in snapshot.queues],
         "jobs": [_job_entry(job) for job in jobs],
         "submitTimes": {job.name: job.submit_time for job in jobs if job.submit_time},
+        "attainedService": {job.name: job.attained_service_s for job in jobs
+                            if job.attained_service_s},
         "running": [_running_entry(alloc) for alloc in snapshot.running],
         "service": None if snapshot.service is None else service_document(snapshot.service),
     }
