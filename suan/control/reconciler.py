@@ -587,8 +587,7 @@ class Reconciler:
         """The inputs and decisions of the next scheduling pass (run now), once it has run;
         TimeoutError when none runs within `timeout` seconds (this server stands by)."""
         waiter = self.captures.add()
-        self._changed = True
-        self._wake.set()
+        self.wake()
         return self.captures.wait(waiter, timeout)
 
     def _ready(self, row: JobRow | Queued, now: float) -> bool:
