@@ -252,6 +252,11 @@ class Client:
     def queues(self) -> list[dict[str, Any]]:
         return self._request("GET", "/v1/queues")["queues"]
 
+    def snapshot(self) -> dict[str, Any]:
+        """The inputs of the reconciler's next scheduling cycle and its decisions, as a
+        scheduler state document (cluster admins only; docs/schedule-state.md)."""
+        return self._request("GET", "/v1/snapshot", retries=2)
+
     def whoami(self) -> dict[str, Any]:
         return self._request("GET", "/v1/whoami")
 

@@ -18,6 +18,7 @@ from suan.cli import (
     plan_cmd,
     schedule_cmd,
     sim_cmd,
+    snapshot_cmd,
     tokens_cmd,
 )
 from suan.errors import SuanError
@@ -37,6 +38,7 @@ for module in (
     control_cmd,
     jobs_cmd,
     sim_cmd,
+    snapshot_cmd,
     tokens_cmd,
 ):
     module.register(cli)

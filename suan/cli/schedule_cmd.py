@@ -1,9 +1,11 @@
-"""`suan schedule`: one dry-run scheduling cycle over a cluster file and a jobs file;
+"""`suan schedule`: one dry-run scheduling cycle over a cluster file and a jobs file, or a
+scheduler state file (docs/schedule-state.md);
 `suan policies`: the registered policies."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -13,6 +15,8 @@ from rich.table import Table
 from suan.cli.render import render_decisions
 from suan.cluster.model import Cluster
 from suan.cluster.snapshot import Snapshot
+from suan.cluster.state import load_state
+from suan.errors import SuanError
 from suan.jobs.queue import DEFAULT_QUEUE
 from suan.jobs.spec import load_documents
 from suan.sched import POLICIES, get_policy, schedule
@@ -29,26 +33,50 @@ def read_cluster(source: str) -> Cluster:
 
 
 def schedule_command(
-    cluster: str = typer.Option(..., "--cluster", help="Cluster spec YAML, or a shorthand "
-                                "such as 4x8xH100+2x8x910B."),
-    jobs: Path = typer.Option(..., "--jobs", help="Jobs (and queues) YAML."),
-    policy: str = typer.Option("default", "--policy", help="Policy name (see `suan policies`)."),
+    cluster: str | None = typer.Option(None, "--cluster", help="Cluster spec YAML, or a "
+                                       "shorthand such as 4x8xH100+2x8x910B (optional with "
+                                       "--state, whose cluster it replaces)."),
+    jobs: Path | None = typer.Option(None, "--jobs", help="Jobs (and queues) YAML (optional "
+                                     "with --state, whose jobs it adds to)."),
+    state: Path | None = typer.Option(None, "--state", help="A scheduler state file (JSON or "
+                                      "YAML, docs/schedule-state.md): running jobs, node "
+                                      "health, submit times, service classes, the clock; "
+                                      "`suan snapshot export` writes one."),
+    policy: str | None = typer.Option(None, "--policy", help="Policy name (see `suan "
+                                      "policies`); default: the state's, else default."),
     as_json: bool = typer.Option(False, "--json", help="Print the decisions as JSON."),
-    now: float = typer.Option(0.0, "--now", help="The cycle's clock, in seconds."),
+    now: float | None = typer.Option(None, "--now", help="The cycle's clock, in seconds "
+                                     "(default: the state's, else 0)."),
 ) -> None:
-    """Run one dry-run scheduling cycle: what would be placed where, and why the rest waits."""
-    chosen = get_policy(policy)
-    the_cluster = read_cluster(cluster)
-    pending, queues = load_documents(jobs)
-    snapshot = Snapshot(the_cluster, (), tuple(queues) or (DEFAULT_QUEUE,), now)
+    """Run one dry-run scheduling cycle: what would be placed where, and why the rest waits.
+
+    Without --state the cycle starts from an empty cluster at --now; with it, from the state
+    (a control plane's export replays its reconciler's cycle exactly)."""
+    if state is None and (cluster is None or jobs is None):
+        raise SuanError("give --cluster and --jobs, or --state (with either or both)")
+    the_cluster = read_cluster(cluster) if cluster is not None else None
+    pending, queues = load_documents(jobs) if jobs is not None else ([], [])
+    if state is None:
+        assert the_cluster is not None
+        snapshot = Snapshot(the_cluster, (), tuple(queues) or (DEFAULT_QUEUE,), now or 0.0)
+        chosen = get_policy(policy or "default")
+    else:
+        loaded = load_state(state, cluster=the_cluster, jobs=pending, queues=queues)
+        snapshot, pending = loaded.snapshot, list(loaded.pending)
+        if now is not None:
+            snapshot = replace(snapshot, now=now)
+        chosen = get_policy(policy or loaded.policy or "default")
     decisions = schedule(snapshot, pending, chosen)
     if as_json:
         typer.echo(json.dumps(decisions.to_dict(), indent=2))
         return
     console = Console()
     console.print(f"[bold]policy[/] {chosen.name}: {chosen.description}")
-    console.print(f"[bold]cluster[/] {len(the_cluster)} nodes, "
-                  + ", ".join(f"{n} {t}" for t, n in sorted(the_cluster.capacity().items())))
+    console.print(f"[bold]cluster[/] {len(snapshot.cluster)} nodes, "
+                  + ", ".join(f"{n} {t}" for t, n in sorted(snapshot.cluster.capacity().items())))
+    if state is not None:
+        console.print(f"[bold]state[/] t={snapshot.now:g}, {len(snapshot.running)} running, "
+                      f"{len(pending)} pending")
     render_decisions(decisions, console)
 
 

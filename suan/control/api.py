@@ -45,6 +45,7 @@ from suan.control.lifecycle import JobState
 from suan.control.models import JobRow, TokenRow
 from suan.control.paging import BadCursor, job_page
 from suan.control.redact import redact_jobs
+from suan.control.snapshot import export_document
 from suan.control.store import Store, add_event
 from suan.control.submit import Forbidden, submit
 from suan.control.tokens_api import token_router
@@ -56,6 +57,8 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 JobId = Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9][-a-z0-9]*$")]
 LAST_USED_EVERY_S = 60.0
 HIDDEN_JOB = "hidden"
+SNAPSHOT_WAIT_S = 30.0
+"""How long `/v1/snapshot` waits for the reconciler's next scheduling pass."""
 MAX_LOG_OFFSET = (1 << 53) - 1
 """The largest log offset a client may ask for: 8 PiB, beyond any log, and exact in every
 JSON reader."""
@@ -79,6 +82,7 @@ class Services:
     inventory: ClusterInventory
     wake: Any = None
     leader: Any = None
+    next_cycle: Any = None
 
 
 class SubmitRequest(StrictBody):
@@ -261,6 +265,30 @@ def create_app(services: Services) -> FastAPI:
         if services.leader is None:
             return {"leader": None, "epoch": 0, "leading": True}
         return services.leader()
+
+    @app.get("/v1/snapshot", responses=error_responses(401, 403, 409, 503))
+    def snapshot(caller: Caller) -> dict[str, Any]:
+        """The inputs of the reconciler's next scheduling cycle, and the decisions it made
+        from them (cluster admins only): a scheduler state document (docs/schedule-state.md)
+        that `suan schedule --state` replays offline. Waits for the next pass (a tick)."""
+        if not caller.admin:
+            raise HTTPException(
+                403, f"only a cluster admin exports the scheduler's state; {caller.user} is not one"
+            )
+        lease = services.leader() if services.leader is not None else {"leading": True}
+        if services.next_cycle is None or not lease.get("leading"):
+            raise HTTPException(
+                409,
+                f"this server does not run the scheduler now (the leader is "
+                f"{lease.get('leader')}); export from the leading server",
+            )
+        try:
+            record = services.next_cycle(SNAPSHOT_WAIT_S)
+        except TimeoutError:
+            raise HTTPException(
+                503, f"no scheduling pass ran within {SNAPSHOT_WAIT_S:g}s; try again"
+            ) from None
+        return export_document(record, services.executor.engine)
 
     @app.get("/v1/whoami", responses=error_responses(401))
     def whoami(caller: Caller) -> dict[str, Any]:

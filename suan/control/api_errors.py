@@ -1,9 +1,9 @@
 """How the API answers errors, and how its OpenAPI document declares them.
 
-Every error body is JSON `{"detail": ...}`: a sentence for 401, 403, 404 and 409; for 422 a list
-of problems, each with `loc` (where, as a list of keys), `msg` and `type`, and for problems in
-a spec file also `path` (the dotted path of docs/job-spec.md) and `allowed`. `ErrorBody` is
-that shape; `error_responses(...)` declares it for a route's error codes.
+Every error body is JSON `{"detail": ...}`: a sentence for 401, 403, 404, 409 and 503; for 422
+a list of problems, each with `loc` (where, as a list of keys), `msg` and `type`, and for
+problems in a spec file also `path` (the dotted path of docs/job-spec.md) and `allowed`.
+`ErrorBody` is that shape; `error_responses(...)` declares it for a route's error codes.
 
 Bodies are written as ASCII JSON (`SafeJSONResponse`): text a client sent may hold characters
 (lone surrogates) that UTF-8 cannot carry, and echoing them back must not fail.
@@ -28,6 +28,7 @@ _MEANINGS = {
     404: "No such job.",
     409: "The current state refuses the request.",
     422: "Invalid input: every problem, with where it is and what is allowed.",
+    503: "The server could not answer in time; try again.",
 }
 
 

@@ -14,6 +14,7 @@ that attempt on disk (`executor.discover`) when it restarts, so no attempt runs 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -41,6 +42,7 @@ from suan.control.leader import Fenced, Lease
 from suan.control.lifecycle import JobState, after_exit, check_transition, restart_backoff_s
 from suan.control.models import EventRow, JobRow, RankRow
 from suan.control.service import device_seconds, load_history
+from suan.control.snapshot import Captures, CycleRecord
 from suan.control.store import Store, add_event
 from suan.errors import SuanError
 from suan.exec import EngineError, Executor, JobLaunch, JobStatus, RankHandle
@@ -111,6 +113,7 @@ class Reconciler:
         self.inventory = ClusterInventory(executor, config.inventory_s)
         self._engine_said: dict[str, str] = {}
         self._next_due: float | None = None
+        self.captures = Captures()
 
     # -- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -493,7 +496,6 @@ class Reconciler:
             (r.not_before for r in queued if r.not_before is not None and r.not_before > now),
             default=None,
         )
-        running = tuple(self._allocation(r) for r in holding if r.stop_target is None)
         waiting = [r for r in queued if self._ready(r, now)]
         reasons = _Reasons(queued)
         for row in queued:
@@ -509,6 +511,7 @@ class Reconciler:
                 )
         if not waiting:
             reasons.write(session)
+            self._no_cycle(session, holding, now, "no job waits: the reconciler ran no cycle")
             return []
         cluster = self.inventory.current()
         if self.inventory.error and not len(cluster):
@@ -517,18 +520,16 @@ class Reconciler:
                 why = f"waiting for the {engine} engine: {error}"
                 reasons.set(row.id, why, WaitCode.ENGINE.value)
             reasons.write(session)
+            self._no_cycle(session, holding, now, f"the {engine} engine cannot be reached")
             return []
         if self.service is None:
             self.service = load_history(session)
-        for alloc in running:
-            if alloc.job.series:
-                self.service.running(alloc.job.queue, alloc.job.series,
-                                     alloc.attained_at(now))
-        self.service.relearn()
-        snapshot = Snapshot(cluster, running, load_queues(session), now,
-                            service=self.service.classes)
-        decisions = schedule(snapshot, self._scheduler_jobs(session, waiting), self.config.policy)
+        snapshot = self._snapshot(session, holding, cluster, self.service, now)
+        pending = self._scheduler_jobs(session, waiting)
+        decisions = schedule(snapshot, pending, self.config.policy)
         self.last_decisions = decisions
+        self.captures.deliver(CycleRecord(snapshot, tuple(pending), self.config.policy,
+                                          decisions))
         for wait in decisions.pending:
             row = rows.get(wait.job)  # a job holding devices is an ORM row of this session
             if row is None:
@@ -559,6 +560,35 @@ class Reconciler:
             self._mark_scheduled(session, row, start, snapshot.cluster, now)
             starts.append((row.id, start))
         return starts
+
+    def _snapshot(self, session: Session, holding: list[JobRow], cluster: Cluster,
+                  service: ServiceHistory, now: float) -> Snapshot:
+        """What the scheduler reads at `now`: the cluster, the jobs that hold devices and are
+        not being stopped (a stopping job's devices count as free; a start that needs them
+        waits for the stop, see `_schedule`), the queues, and the service classes after
+        `service` has heard of the running members of each series."""
+        running = tuple(self._allocation(r) for r in holding if r.stop_target is None)
+        for alloc in running:
+            if alloc.job.series:
+                service.running(alloc.job.queue, alloc.job.series, alloc.attained_at(now))
+        service.relearn()
+        return Snapshot(cluster, running, load_queues(session), now, service=service.classes)
+
+    def _no_cycle(self, session: Session, holding: list[JobRow], now: float, why: str) -> None:
+        """Answer those waiting for the next cycle's inputs when none runs: the snapshot it
+        would have read, built on a copy of the service history (this pass changes nothing)."""
+        if not self.captures.waiting:
+            return
+        service = copy.deepcopy(self.service) if self.service else load_history(session)
+        snapshot = self._snapshot(session, holding, self.inventory.current(), service, now)
+        self.captures.deliver(CycleRecord(snapshot, (), self.config.policy, None, why))
+
+    def next_cycle(self, timeout: float) -> CycleRecord:
+        """The inputs and decisions of the next scheduling pass (run now), once it has run;
+        TimeoutError when none runs within `timeout` seconds (this server stands by)."""
+        waiter = self.captures.add()
+        self.wake()
+        return self.captures.wait(waiter, timeout)
 
     def _ready(self, row: JobRow | Queued, now: float) -> bool:
         if row.cancel_requested or (row.not_before is not None and row.not_before > now):

@@ -174,6 +174,7 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
         _check_engine(reconciler, options)
     services = Services(store, executor, config, reconciler.inventory, reconciler.wake)
     services.leader = reconciler.lease.status
+    services.next_cycle = reconciler.next_cycle
     app = create_app(services)
 
     @contextlib.asynccontextmanager
