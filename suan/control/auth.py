@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from suan.control.models import JobRow, TokenRow, UserRow
@@ -102,12 +103,19 @@ def create_user(
     """Create `name` and return a fresh token for it (no expiry). For an existing user this is
     an error (UserExists) unless `rotate`: then its old tokens are revoked, `admin` is set, and
     the new token is its only one."""
+    exists = UserExists(f"user {name!r} exists; rotate its token instead (revokes the old ones)")
     row = session.get(UserRow, name)
     if row is None:
-        session.add(UserRow(name=name, admin=admin, created_at=time.time()))
+        try:
+            with session.begin_nested():  # a concurrent request may have made it meanwhile
+                session.add(UserRow(name=name, admin=admin, created_at=time.time()))
+        except IntegrityError:
+            if not rotate:
+                raise exists from None
+            row = session.get(UserRow, name)
     elif not rotate:
-        raise UserExists(f"user {name!r} exists; rotate its token instead (revokes the old ones)")
-    else:
+        raise exists
+    if row is not None:
         row.admin = admin
         session.execute(delete(TokenRow).where(TokenRow.user == name))
     session.flush()
