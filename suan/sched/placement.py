@@ -49,6 +49,9 @@ class ReplicaAsk:
     within: str | None = None
     spread: bool = False
     scope: tuple[int, ...] | None = None
+    parts: int = 1
+    """Per-node parts of each replica: above 1, a replica spans nodes of one supernode
+    (`suan.sched.span`)."""
 
     @property
     def total(self) -> int:
@@ -144,8 +147,9 @@ def rule_refusal(ledger: Ledger, ask: ReplicaAsk) -> str | None:
     replica, or None when it allows them (a share of one device is always allowed). Whether a
     replica is larger than the type's nodes is `shortage`'s to say."""
     rule = ask.rule
-    if rule is None or ask.milli < WHOLE or rule.allows(ask.devices, ask.devices):
-        return None
+    if rule is None or ask.milli < WHOLE or ask.parts > 1 or rule.allows(ask.devices,
+                                                                          ask.devices):
+        return None  # each part of a spanning replica is a count the rule allows
     accel = ledger.catalog.find(ask.accelerator)
     size = accel.devices_per_node if accel is not None else ask.devices
     return (
