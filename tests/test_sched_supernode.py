@@ -290,3 +290,14 @@ def test_replica_parts_groups_consecutive_parts_into_replicas():
         ["t0", "t1"], ["t2", "t3"]]
     single = tuple(ReplicaPlacement(0, f"n{i}", tuple(range(8))) for i in range(2))
     assert [len(parts) for parts in replica_parts(the_job, single)] == [1, 1]
+
+
+def test_a_rack_mixing_supernode_and_unlabelled_trays_sorts_without_error():
+    # A degraded tray of supernode sn0 (which holds no replica on ready nodes) beside trays
+    # without a supernode label: the fill order compares the two kinds of node.
+    from suan.cluster.model import NodeHealth
+
+    nodes = cluster(node("a0", "GB200-NVL72", supernode="sn0", health=NodeHealth.DEGRADED),
+                    node("b0", "GB200-NVL72"), node("b1", "GB200-NVL72"))
+    decisions = schedule(snapshot(nodes), [job("pair", replicas=2, devices=4, types=NVL)], "fifo")
+    assert {r.node for r in decisions.started()["pair"].replicas} == {"b0", "b1"}

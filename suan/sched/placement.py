@@ -424,13 +424,21 @@ class Compact:
         narrower = set(LADDER[: LADDER.index(tier)] if tier in LADDER else LADDER)
         room: dict[int, int] = {}
 
+        tiers = [t for t in reversed(LADDER) if t in narrower]  # widest first
+
         def key(position: int) -> tuple[object, ...]:
+            # One (-room, label) pair per narrower tier, (0, "") where the node has no label
+            # there: keys of labelled and unlabelled nodes stay comparable.
             parts: list[object] = []
-            for gid in reversed(ledger.node_groups[position]):
-                if groups[gid].tier in narrower:
-                    if gid not in room:
-                        room[gid] = groups[gid].capacity(per, ledger.ready_only)
-                    parts += [-room[gid], groups[gid].label]
+            mine = {groups[gid].tier: gid for gid in ledger.node_groups[position]}
+            for name in tiers:
+                gid = mine.get(name)
+                if gid is None:
+                    parts += [0, ""]
+                    continue
+                if gid not in room:
+                    room[gid] = groups[gid].capacity(per, ledger.ready_only)
+                parts += [-room[gid], groups[gid].label]
             return (*parts, offset[position], -(whole[position] // per),
                     _topology_key(ledger, position))
 
