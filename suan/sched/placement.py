@@ -428,17 +428,19 @@ class Compact:
 
         def key(position: int) -> tuple[object, ...]:
             # One (-room, label) pair per narrower tier, (0, "") where the node has no label
-            # there: keys of labelled and unlabelled nodes stay comparable.
+            # there, so that keys of labelled and unlabelled nodes stay comparable.
+            gids = ledger.node_groups[position]
+            if len(gids) < len(LADDER):
+                mine = {groups[gid].tier: gid for gid in gids}
+                gids = tuple(mine.get(name, -1) for name in reversed(tiers))
             parts: list[object] = []
-            mine = {groups[gid].tier: gid for gid in ledger.node_groups[position]}
-            for name in tiers:
-                gid = mine.get(name)
-                if gid is None:
+            for gid in reversed(gids):
+                if gid < 0:
                     parts += [0, ""]
-                    continue
-                if gid not in room:
-                    room[gid] = groups[gid].capacity(per, ledger.ready_only)
-                parts += [-room[gid], groups[gid].label]
+                elif groups[gid].tier in narrower:
+                    if gid not in room:
+                        room[gid] = groups[gid].capacity(per, ledger.ready_only)
+                    parts += [-room[gid], groups[gid].label]
             return (*parts, offset[position], -(whole[position] // per),
                     _topology_key(ledger, position))
 
