@@ -301,3 +301,20 @@ def test_a_rack_mixing_supernode_and_unlabelled_trays_sorts_without_error():
                     node("b0", "GB200-NVL72"), node("b1", "GB200-NVL72"))
     decisions = schedule(snapshot(nodes), [job("pair", replicas=2, devices=4, types=NVL)], "fifo")
     assert {r.node for r in decisions.started()["pair"].replicas} == {"b0", "b1"}
+
+
+def test_each_part_gets_its_share_of_memory_and_the_job_counts_a_rank_per_part():
+    from suan.control.config import RankLimits
+    from suan.control.jobs import rank_count
+
+    group = ReplicaGroup(replicas=2, accelerators=8, accelerator_types=NVL, memory_mib=4096,
+                         pids=100)
+    big = Job("big", (group,))
+    start = schedule(snapshot(cluster(*nvl72())), [big], "fifo").started()["big"]
+    limits = RankLimits()
+    memory, pids = limits.per_rank(big, processes(start.replicas, "per-replica"), "per-replica")
+    assert memory == (2048,) * 4 and pids == (50,) * 4
+    memory, _ = limits.per_rank(big, processes(start.replicas, "per-device"), "per-device")
+    assert memory == (512,) * 16
+    assert rank_count(big, start.replicas) == 4
+    assert rank_count(replace(big, processes="per-device"), start.replicas) == 16

@@ -106,11 +106,12 @@ class SupernodeSpan:
             return short
         part = part_ask(ask)
         scope = set(ask.scope) if ask.scope is not None else None
+        candidates = _candidates(ledger, ask, scope)
         mark = ledger.savepoint()
         slots: list[tuple[int, tuple[int, ...]]] = []
         spans: list[tuple[str, list[int]]] = []
         for index in range(ask.replicas):
-            placed = _one_replica(ledger, ask, part, scope)
+            placed = _one_replica(ledger, ask, part, candidates, scope)
             if placed is None:
                 ledger.rollback(mark)
                 return _miss(ledger, ask, index)
@@ -121,27 +122,45 @@ class SupernodeSpan:
 
 
 def _one_replica(
-    ledger: Ledger, ask: ReplicaAsk, part: ReplicaAsk, scope: set[int] | None
+    ledger: Ledger, ask: ReplicaAsk, part: ReplicaAsk, candidates: list[Group],
+    scope: set[int] | None,
 ) -> tuple[str, list[tuple[int, tuple[int, ...]]]] | None:
-    """One replica's parts, booked, in the best-fitting supernode that holds them; None
-    (nothing booked) when none does."""
-    for group in _candidates(ledger, ask):
+    """One replica's parts, booked, in the first of `candidates` (best fit first) that holds
+    them; None (nothing booked) when none does. Candidates passed over are dropped from the
+    list: while a group is placed, free resources only shrink, so they cannot hold a later
+    replica either, and the supernode just used keeps the least room and its first place."""
+    size, ready = per_part(ask), ledger.ready_only
+    for index, group in enumerate(candidates):
+        if not _may_hold(group, ask, size, ready):
+            continue
         mark = ledger.savepoint()
         parts = _parts_in(ledger, group, part, ask.parts, scope)
         if parts is not None:
+            del candidates[:index]
             return group.label, parts
         ledger.rollback(mark)
+    candidates.clear()
     return None
 
 
-def _candidates(ledger: Ledger, ask: ReplicaAsk) -> list[Group]:
-    """The type's supernodes that may hold one more replica by their free-count histogram
-    (enough free devices, enough nodes with a part's room), fewest free devices first."""
+def _candidates(ledger: Ledger, ask: ReplicaAsk, scope: set[int] | None) -> list[Group]:
+    """The type's supernodes (those with a node in `scope`, when given) that may hold a
+    replica by their free-count histograms, fewest free devices first."""
     size, ready = per_part(ask), ledger.ready_only
-    found = [group for group in ledger.tier_group_list.get((TIER, ask.accelerator), ())
-             if group.room(ready) >= ask.devices and _roomy_nodes(group, size, ready) >= ask.parts]
+    groups = ledger.tier_group_list.get((TIER, ask.accelerator), [])
+    if scope is not None:
+        labels = {ledger.nodes[position].supernode for position in scope}
+        groups = [group for group in groups if group.label in labels]
+    found = [group for group in groups if _may_hold(group, ask, size, ready)]
     found.sort(key=lambda group: (group.room(ready), group.label))
     return found
+
+
+def _may_hold(group: Group, ask: ReplicaAsk, size: int, ready_only: bool) -> bool:
+    """Whether a supernode has, by its histograms, the free devices for one replica and
+    enough nodes with room for a part each."""
+    return group.room(ready_only) >= ask.devices and \
+        _roomy_nodes(group, size, ready_only) >= ask.parts
 
 
 def _roomy_nodes(group: Group, size: int, ready_only: bool) -> int:
