@@ -318,3 +318,13 @@ def test_each_part_gets_its_share_of_memory_and_the_job_counts_a_rank_per_part()
     assert memory == (512,) * 16
     assert rank_count(big, start.replicas) == 4
     assert rank_count(replace(big, processes="per-device"), start.replicas) == 16
+
+
+def test_a_supernode_of_nodes_smaller_than_a_part_is_refused_not_left_waiting():
+    # Trays registered with 2 GPUs: a replica of 8 is 2 parts of 4, which no tray holds.
+    nodes = cluster(*(node(f"t{i}", "GB200-NVL72", devices=2, supernode="sn0")
+                      for i in range(6)))
+    decisions = schedule(snapshot(nodes), [job("big", devices=8, types=NVL)], "fifo")
+    [wait] = decisions.pending
+    assert wait.code == WaitCode.UNSCHEDULABLE
+    assert "GB200-NVL72 nodes have at most 2" in wait.reason

@@ -61,6 +61,10 @@ def never_spans(ledger: Ledger, ask: ReplicaAsk) -> str | None:
     if largest < ask.devices:
         return (f"a replica needs {ask.devices} {accelerator} in one supernode "
                 f"({shape_text(ask)}) but the largest {accelerator} supernode has {largest}")
+    node = ledger.registered_max_node[accelerator]
+    if per_part(ask) > node:
+        return (f"a replica of {ask.devices} {accelerator} spans {shape_text(ask)} but "
+                f"{accelerator} nodes have at most {node}")
     return None
 
 
@@ -68,10 +72,15 @@ def span_unready(ledger: Ledger, ask: ReplicaAsk) -> str | None:
     """Why the ready nodes, even with nothing running, hold no supernode large enough for a
     replica of a spanning ask; None when some supernode is."""
     largest = ledger.tier_max_size.get((TIER, ask.accelerator), 0)
-    if largest >= ask.devices:
-        return None
-    return (f"a replica needs {ask.devices} {ask.accelerator} in one supernode "
-            f"({shape_text(ask)}); the ready nodes' largest supernode has {largest} healthy")
+    if largest < ask.devices:
+        return (f"a replica needs {ask.devices} {ask.accelerator} in one supernode "
+                f"({shape_text(ask)}); the ready nodes' largest supernode has {largest} "
+                "healthy")
+    node = ledger.type_max_node.get(ask.accelerator, 0)
+    if per_part(ask) > node:
+        return (f"a replica of {ask.devices} {ask.accelerator} spans {shape_text(ask)}; the "
+                f"ready nodes have at most {node} healthy")
+    return None
 
 
 def span_shortage(ledger: Ledger, ask: ReplicaAsk) -> str | None:
@@ -83,14 +92,20 @@ def span_shortage(ledger: Ledger, ask: ReplicaAsk) -> str | None:
     unready = span_unready(ledger, ask)
     if unready:
         return unready
-    free = ledger.type_whole[accelerator]
-    if ledger.ready_only:
-        free -= ledger.degraded_whole.get(accelerator, 0)
+    free = _free(ledger, accelerator)
     if free < ask.total:
         where = " on ready nodes" if ledger.ready_only else ""
         return (f"needs {ask.total} {accelerator} ({ask.replicas}x{ask.devices}, each "
                 f"{shape_text(ask)}), {free} free{where}")
     return None
+
+
+def _free(ledger: Ledger, accelerator: str) -> int:
+    """Whole free devices of a type, on ready nodes only while the ledger says so."""
+    free = ledger.type_whole[accelerator]
+    if ledger.ready_only:
+        free -= ledger.degraded_whole.get(accelerator, 0)
+    return free
 
 
 # ---------------------------------------------------------------------------------- placement
@@ -198,14 +213,14 @@ def _miss(ledger: Ledger, ask: ReplicaAsk, index: int) -> str:
     ready = ledger.ready_only
     most = max(groups, key=lambda g: (g.room(ready), g.label), default=None)
     best = f"; most free: supernode {most.label} with {most.room(ready)}" if most else ""
-    free = ledger.type_whole[ask.accelerator]
+    free = _free(ledger, ask.accelerator)
     return (f"{free} {ask.accelerator} are free but not in a shape the gang can use: replica "
             f"{index + 1} of {ask.replicas} needs {shape_text(ask)}, on distinct nodes with "
             f"{per_part(ask)} free each{best}")
 
 
 def _why(ledger: Ledger, ask: ReplicaAsk, spans: list[tuple[str, list[int]]]) -> str:
-    """'spans supernodes: replica 1 spans t00, t01 of supernode sn0; ...'."""
+    """'spans a supernode's link domain: ...; replica 1 spans t00, t01 of supernode sn0'."""
     nodes = ledger.nodes
     shown = [f"replica {i + 1} spans {', '.join(nodes[p].name for p in positions)} of "
              f"supernode {label}" for i, (label, positions) in enumerate(spans[:SHOWN_REPLICAS])]
