@@ -328,3 +328,20 @@ def test_a_supernode_of_nodes_smaller_than_a_part_is_refused_not_left_waiting():
     [wait] = decisions.pending
     assert wait.code == WaitCode.UNSCHEDULABLE
     assert "GB200-NVL72 nodes have at most 2" in wait.reason
+
+
+def test_the_nvl72_example_job_takes_trays_of_one_rack_of_the_supernode_example():
+    from pathlib import Path
+
+    from suan.cluster.spec import load_cluster
+    from suan.jobs.spec import load_documents
+
+    root = Path(__file__).resolve().parent.parent / "examples"
+    nodes = load_cluster(root / "clusters" / "supernode.yaml")
+    (pretrain,), _ = load_documents(root / "jobs" / "nvl72-span.yaml")
+    start = schedule(snapshot(nodes), [pretrain], "default").started()["nvl72-pretrain"]
+    trays = [r.node for r in start.replicas]
+    assert len(trays) == 8 and len(set(trays)) == 8
+    assert {nodes.node(name).supernode for name in trays} == {"supernode-002"}
+    assert all(len(r.devices) == 4 for r in start.replicas)
+    assert "replica 1 spans nvl72-000, nvl72-001 of supernode supernode-002" in start.why
