@@ -86,6 +86,27 @@ class AcceleratorType:
     dist_backend: str = ""
     kubernetes_resource: str = ""
 
+    def span_parts(self, count: int) -> int:
+        """Into how many per-node parts a replica of `count` whole devices is split.
+
+        1 when `count` fits one node (`devices_per_node`; whether the allocation rule allows
+        it is the rule's to say). Above that, a replica may span nodes only where the type's
+        link domain spans a supernode (`supernode_devices`) that holds `count`: it takes the
+        fewest equal parts, each a per-node count the allocation rule allows, one part per
+        node (equal parts give every node the same LOCAL_WORLD_SIZE, as torchrun expects).
+        0 when no such split exists: the replica can never be placed.
+        """
+        size = self.devices_per_node
+        if count <= size:
+            return 1
+        if not self.supernode_devices or count > self.supernode_devices:
+            return 0
+        most = self.supernode_devices // size
+        for parts in range(-(-count // size), most + 1):
+            if count % parts == 0 and self.allocation.allows(count // parts, size):
+                return parts
+        return 0
+
     def domain_layout(self, devices: int | None = None) -> tuple[tuple[int, ...], ...]:
         """Device ids grouped by intra-node link domain for a node with `devices` devices."""
         total = devices if devices is not None else self.devices_per_node

@@ -21,12 +21,49 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ReplicaPlacement:
-    """Where one replica runs: group index, node name, device ids, and the share of each."""
+    """Where one replica runs: group index, node name, device ids, and the share of each.
+
+    A replica larger than one node (one that spans the nodes of a supernode) is placed as
+    several parts, one `ReplicaPlacement` per node, listed one after the other in the
+    domain's node order: an entry with fewer whole devices than its group asks per replica is
+    such a part (`replica_parts` regroups them). Each part holds its share of the replica's
+    CPU and memory (`part_share`)."""
 
     group: int
     node: str
     devices: tuple[int, ...]
     milli: int = 1000
+
+
+def part_share(amount: int, part_devices: int, replica_devices: int) -> int:
+    """A part's share of a replica's CPU or memory: `amount` in proportion to the part's
+    devices, rounded up; the whole `amount` for a whole replica (or one without devices)."""
+    if part_devices >= replica_devices or not amount:
+        return amount
+    return -(-amount * part_devices // replica_devices)
+
+
+def replica_parts(
+    job: Job, replicas: tuple[ReplicaPlacement, ...]
+) -> list[tuple[ReplicaPlacement, ...]]:
+    """`replicas` (a job's placement) grouped by replica: consecutive parts of one group whose
+    devices add up to the group's count form one replica; every other entry is one alone."""
+    grouped: list[tuple[ReplicaPlacement, ...]] = []
+    current: list[ReplicaPlacement] = []
+    held = 0
+    for replica in replicas:
+        want = job.groups[replica.group].accelerators
+        if current and (replica.group != current[0].group or held >= want):
+            grouped.append(tuple(current))
+            current, held = [], 0
+        current.append(replica)
+        held += len(replica.devices) if replica.milli == 1000 else want
+        if held >= want:
+            grouped.append(tuple(current))
+            current, held = [], 0
+    if current:
+        grouped.append(tuple(current))
+    return grouped
 
 
 @dataclass(frozen=True)

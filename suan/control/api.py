@@ -40,7 +40,7 @@ from suan.control.auth import (
 from suan.control.bodies import StrictBody
 from suan.control.config import ControlConfig
 from suan.control.inventory import ClusterInventory
-from suan.control.jobs import load_queues, rank_count, scheduler_job
+from suan.control.jobs import load_queues, row_rank_count
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow, TokenRow
 from suan.control.paging import BadCursor, job_page
@@ -453,7 +453,7 @@ def create_app(services: Services) -> FastAPI:
     ) -> dict[str, Any]:
         """A chunk of one rank's log from byte `offset`; follow with `next_offset`."""
         row = visible_job(session, caller, job_id)
-        world = rank_count(scheduler_job(row))
+        world = row_rank_count(session, row)
         if rank >= world:
             raise HTTPException(
                 422,

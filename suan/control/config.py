@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from suan.cluster.snapshot import ReplicaPlacement
+from suan.cluster.snapshot import ReplicaPlacement, part_share
 from suan.control.identity import IdentityPolicy
 from suan.jobs.model import Job
 
@@ -24,13 +24,18 @@ class RankLimits:
         tuple[int, ...], tuple[int, ...]
     ]:
         """(memory MiB, pids) for each rank: its replica group's values shared among the
-        replica's processes (`per-device` starts one a device), else these defaults."""
+        replica's processes (`per-device` starts one a device; a replica that spans nodes is
+        one process per node part, each with its devices' share), else these defaults."""
         memory, pids = [], []
         for rank in ranks:
             group = job.groups[rank.group]
-            share = max(1, group.accelerators) if mode == "per-device" else 1
-            memory.append(-(-group.memory_mib // share) if group.memory_mib else self.memory_mib)
-            pids.append(-(-group.pids // share) if group.pids else self.pids)
+            if mode == "per-device":
+                held, whole = 1, max(1, group.accelerators)
+            else:
+                held, whole = len(rank.devices), group.accelerators
+            memory.append(part_share(group.memory_mib, held, whole) if group.memory_mib
+                          else self.memory_mib)
+            pids.append(part_share(group.pids, held, whole) if group.pids else self.pids)
         return tuple(memory), tuple(pids)
 
 

@@ -8,10 +8,11 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from suan.cluster.snapshot import ReplicaPlacement
-from suan.control.models import JobRow, QueueRow
+from suan.control.models import JobRow, QueueRow, RankRow
 from suan.exec.processes import process_count
 from suan.jobs.model import Job
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
@@ -67,10 +68,26 @@ def _remember(row: Any) -> Job:
     return job
 
 
-def rank_count(job: Job) -> int:
-    """How many processes (ranks) each launch of `job` starts (suan.exec.processes)."""
+def rank_count(job: Job, placement: tuple[ReplicaPlacement, ...] = ()) -> int:
+    """How many processes (ranks) each launch of `job` starts (suan.exec.processes): those of
+    its `placement` when it has one (a replica that spans nodes starts one rank set per node
+    part), else one set per replica."""
+    if placement:
+        return process_count([len(replica.devices) for replica in placement], job.processes)
     counts = [group.accelerators for group in job.groups for _ in range(group.replicas)]
     return process_count([int(c) for c in counts], job.processes)
+
+
+def row_rank_count(session: Session, row: JobRow) -> int:
+    """Ranks of the job's current or last launch: those its placement starts while it holds
+    devices, else those recorded for its last attempt, else one set per replica."""
+    job = scheduler_job(row)
+    placement = placement_of(row)
+    if placement:
+        return rank_count(job, placement)
+    recorded = session.scalar(select(func.count()).where(
+        RankRow.job_id == row.id, RankRow.attempt == row.attempt))
+    return int(recorded or 0) or rank_count(job)
 
 
 def placement_of(row: JobRow) -> tuple[ReplicaPlacement, ...]:

@@ -27,7 +27,7 @@ def job_summary(row: JobRow) -> dict[str, Any]:
         "queue": row.queue,
         "state": row.state,
         "priority": job.priority,
-        "ranks": rank_count(job),
+        "ranks": rank_count(job, placement_of(row)),
         "devices": job.devices,
         "submit_time": row.submit_time,
         "start_time": row.start_time,

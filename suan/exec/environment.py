@@ -7,6 +7,9 @@ node, LOCAL_WORLD_SIZE their number. For a process that starts its replica's wor
 torchrun's own variables say how (`torchrun --nproc-per-node=N` needs no other flag): PET_NNODES
 (the number of processes), PET_NODE_RANK (this one's rank), PET_NPROC_PER_NODE (its devices,
 at least 1), PET_MASTER_ADDR and PET_MASTER_PORT, so that R replicas form one world of R*N.
+A replica that spans the nodes of a supernode comes as one placement entry per node part, in
+the domain's node order, so its parts are ranks like any other and NODE_RANK follows that
+order.
 `job.accelerator` is the type of the node's devices: a rank given none of them gets an empty
 visible-devices variable (it sees no device) and gloo.
 """

@@ -4,7 +4,8 @@ With `per-replica` (the default) Suan starts one process per replica; it sees al
 replica's devices and may start more itself (`torchrun --nproc-per-node=N` reads the PET_*
 variables Suan sets, so R replicas form one world of R*N ranks). With `per-device` Suan starts
 one process per device of each replica (a replica without devices still gets one process).
-Executors see only processes: each is a `ReplicaPlacement` of its own.
+Executors see only processes: each is a `ReplicaPlacement` of its own. A replica that spans
+nodes is already one entry per node part, so each part gets its own process(es).
 """
 
 from __future__ import annotations

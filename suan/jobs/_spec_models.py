@@ -285,13 +285,11 @@ def count_problems(count: int, types: list[str], catalog: Catalog) -> list[Field
     for name in types:
         accel = catalog.get(name)
         size, rule = accel.devices_per_node, accel.allocation
-        if rule.allows(count, size):
-            continue
+        if rule.allows(count, size) or (count > size and accel.span_parts(count)):
+            continue  # one node holds it, or it spans nodes of one supernode
         if count > size:
-            message = (
-                f"{count} {name} devices per replica is more than one node has ({size}); "
-                "a replica runs on one node"
-            )
+            message = f"{count} {name} devices per replica is more than one node has ({size}); "
+            message += _span_refusal(accel.supernode_devices, count)
             allowed = f"{rule.describe(size)}; use more replicas for more devices"
         else:
             message = f"{count} {name} devices per replica is not an allowed allocation"
@@ -300,13 +298,25 @@ def count_problems(count: int, types: list[str], catalog: Catalog) -> list[Field
     if (
         not types
         and len(catalog)
-        and not any(accel.allocation.allows(count, accel.devices_per_node) for accel in catalog)
+        and not any(accel.allocation.allows(count, accel.devices_per_node)
+                    or (count > accel.devices_per_node and accel.span_parts(count))
+                    for accel in catalog)
     ):
         largest = max(accel.devices_per_node for accel in catalog)
         message = f"no accelerator type in the catalog allows {count} devices per replica"
         allowed = f"at most {largest} (the largest node), within each type's allocation rule"
         problems.append(FieldProblem("count", message, allowed))
     return problems
+
+
+def _span_refusal(supernode: int, count: int) -> str:
+    """Why a replica larger than a node may not span nodes of the type's supernode."""
+    if not supernode:
+        return "a replica runs on one node"
+    if count > supernode:
+        return f"a replica may span nodes only inside one {supernode}-device supernode"
+    return ("a replica may span the nodes of one supernode only in equal parts the "
+            "allocation rule allows on one node")
 
 
 class AcceleratorRequest(_Strict):

@@ -2,8 +2,10 @@
 
 A job is a gang of one or more replica groups. Each replica of a group needs `accelerators`
 devices on one node (of one type from `accelerator_types`, in order of preference, or of any
-type when the tuple is empty), plus CPU and memory. A fractional request (`accelerator_milli`
-below 1000) asks for that share of a single device.
+type when the tuple is empty), plus CPU and memory; on a type whose link domain spans a
+supernode, a replica larger than one node takes equal per-node parts on nodes of one
+supernode (`suan.sched.span`). A fractional request (`accelerator_milli` below 1000) asks for
+that share of a single device.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from suan.sched.reasons import (
     not_ready_note,
     shape_code,
 )
+from suan.sched.span import SupernodeSpan, span_shortage
 
 
 @dataclass
@@ -111,10 +112,13 @@ def make_ask(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger, re
              scope: tuple[int, ...] | None = None) -> ReplicaAsk:
     """What `replicas` replicas of `group` need on `accelerator`, limited to the node positions
     of `scope` when given."""
+    count = group.accelerators
+    parts = ledger.layout.span_parts(accelerator, count) if count > 1 and \
+        group.accelerator_milli == 1000 else 1
     return ReplicaAsk(
         accelerator=accelerator,
         replicas=replicas,
-        devices=group.accelerators,
+        devices=count,
         milli=group.accelerator_milli,
         cpu=group.cpu_milli,
         mem=group.memory_mib,
@@ -123,6 +127,7 @@ def make_ask(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger, re
         within=job.topology.within,
         spread=job.topology.placement == "spread",
         scope=scope,
+        parts=max(1, parts),
     )
 
 
@@ -156,6 +161,9 @@ def place_gang(
     return outcome
 
 
+SPAN = SupernodeSpan()
+"""The placement of replicas that span nodes, whatever the policy's strategy."""
+
 _SAME_ON_ALL_NODES = frozenset({WaitCode.QUOTA, WaitCode.UNSCHEDULABLE})
 """Misses that do not depend on which nodes may take work (quota, node sizes, rules)."""
 
@@ -166,10 +174,10 @@ def _degraded_may_help(job: Job, ledger: Ledger) -> bool:
     for group in job.groups:
         if not group.accelerators or group.accelerator_milli < 1000:
             return True
-        room = ledger.degraded_whole
-        if any(room.get(accel, 0) >= group.accelerators
+        room, count = ledger.degraded_whole, group.accelerators
+        if any(room.get(accel, 0) >= count // max(1, ledger.layout.span_parts(accel, count))
                for accel in group.accelerator_types or ledger.types_by_speed):
-            return True
+            return True  # room for a replica, or for one part of a spanning replica
     return False
 
 
@@ -311,7 +319,7 @@ def _place_group(
             if refused:  # the rule refuses the count per replica, whatever the replicas
                 misses.append(GangMiss(refused, WaitCode.UNSCHEDULABLE))
                 break
-            short = shortage(ledger, ask)
+            short = span_shortage(ledger, ask) if ask.parts > 1 else shortage(ledger, ask)
             if short:
                 misses.append(_judged(ledger, ask, short, job))
                 continue
@@ -321,7 +329,7 @@ def _place_group(
                 if refusal:
                     misses.append(GangMiss(refusal, WaitCode.QUOTA, tried=accelerator))
                     continue
-            fit = place_scoped(placer, ledger, ask, ctx)
+            fit = place_scoped(SPAN if ask.parts > 1 else placer, ledger, ask, ctx)
             if isinstance(fit, GroupFit):
                 fit.why += (_speed_note(job, group, accelerator, ledger) if job.type_speeds
                             else _planner_note(job, group, accelerator))

@@ -21,7 +21,8 @@ from weakref import WeakKeyDictionary
 from suan.catalog import Catalog
 from suan.catalog.model import AllocationRule
 from suan.cluster.model import Cluster, Node, NodeHealth
-from suan.cluster.snapshot import Allocation, Snapshot
+from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot, part_share
+from suan.jobs.model import ReplicaGroup
 
 WHOLE = 1000
 FIRST_CHUNK = 32
@@ -169,6 +170,7 @@ class Layout:
         self.registered_max_node: dict[str, int] = {}
         self.ready_nodes: dict[str, list[str]] = {}
         self.not_ready: dict[str, list[str]] = {}
+        supernodes: dict[tuple[str, str], int] = {}
         for position, node in enumerate(self.nodes):
             accel = node.accelerator
             if accel is None:
@@ -176,6 +178,9 @@ class Layout:
             self.registered[accel] = self.registered.get(accel, 0) + node.devices
             self.registered_max_node[accel] = max(self.registered_max_node.get(accel, 0),
                                                   node.devices)
+            if node.supernode:
+                key = (accel, node.supernode)
+                supernodes[key] = supernodes.get(key, 0) + node.devices
             if not self.schedulable[position]:
                 self.not_ready.setdefault(accel, []).append(f"{node.name} {node.health}")
                 continue
@@ -184,6 +189,23 @@ class Layout:
             if bad:
                 self.not_ready.setdefault(accel, []).append(
                     f"{node.name}: {bad} of {node.devices} devices unhealthy")
+
+        self.registered_supernode: dict[str, int] = {}
+        """Per type, the devices of its largest supernode, whatever the nodes' health."""
+        for (accel, _), devices in supernodes.items():
+            self.registered_supernode[accel] = max(self.registered_supernode.get(accel, 0),
+                                                   devices)
+        self.span_cache: dict[tuple[str, int], int] = {}
+
+    def span_parts(self, accelerator: str, count: int) -> int:
+        """`AcceleratorType.span_parts` of the type (1 for a type the catalog lacks),
+        memoised per (type, count)."""
+        key = (accelerator, count)
+        parts = self.span_cache.get(key)
+        if parts is None:
+            accel = self.catalog.find(accelerator)
+            parts = self.span_cache[key] = accel.span_parts(count) if accel else 1
+        return parts
 
     def _speed_rank(self, name: str) -> tuple[float, str]:
         accel = self.catalog.find(name)
@@ -261,8 +283,10 @@ class Ledger:
                 position = index.get(replica.node)
                 if position is not None:
                     group = groups[replica.group]
-                    change(position, replica.devices, -replica.milli, -group.cpu_milli,
-                           -group.memory_mib)
+                    cpu, mem = group.cpu_milli, group.memory_mib
+                    if len(replica.devices) < group.accelerators:
+                        cpu, mem = _part_resources(group, replica)
+                    change(position, replica.devices, -replica.milli, -cpu, -mem)
 
     # ----------------------------------------------------------------- mutation
     def _reindex(self, position: int, before: int, after: int) -> None:
@@ -352,8 +376,10 @@ class Ledger:
             group = groups[replica.group]
             position = index.get(replica.node)
             if position is not None:
-                change(position, replica.devices, replica.milli, group.cpu_milli,
-                       group.memory_mib)
+                cpu, mem = group.cpu_milli, group.memory_mib
+                if len(replica.devices) < group.accelerators:
+                    cpu, mem = _part_resources(group, replica)
+                change(position, replica.devices, replica.milli, cpu, mem)
 
     @contextmanager
     def only_ready(self) -> Iterator[None]:
@@ -399,6 +425,12 @@ class Ledger:
 
     def accelerators(self) -> list[str]:
         return list(self.buckets)
+
+
+def _part_resources(group: ReplicaGroup, replica: ReplicaPlacement) -> tuple[int, int]:
+    """CPU and memory a part of a spanning replica holds (its devices' share)."""
+    held, whole = len(replica.devices), group.accelerators
+    return (part_share(group.cpu_milli, held, whole), part_share(group.memory_mib, held, whole))
 
 
 def _stable_iter(bucket: dict[int, None]) -> Iterator[int]:

@@ -49,6 +49,9 @@ class ReplicaAsk:
     within: str | None = None
     spread: bool = False
     scope: tuple[int, ...] | None = None
+    parts: int = 1
+    """Per-node parts of each replica: above 1, a replica spans nodes of one supernode
+    (`suan.sched.span`)."""
 
     @property
     def total(self) -> int:
@@ -144,8 +147,9 @@ def rule_refusal(ledger: Ledger, ask: ReplicaAsk) -> str | None:
     replica, or None when it allows them (a share of one device is always allowed). Whether a
     replica is larger than the type's nodes is `shortage`'s to say."""
     rule = ask.rule
-    if rule is None or ask.milli < WHOLE or rule.allows(ask.devices, ask.devices):
-        return None
+    if rule is None or ask.milli < WHOLE or ask.parts > 1 or rule.allows(ask.devices,
+                                                                          ask.devices):
+        return None  # each part of a spanning replica is a count the rule allows
     accel = ledger.catalog.find(ask.accelerator)
     size = accel.devices_per_node if accel is not None else ask.devices
     return (
@@ -420,10 +424,20 @@ class Compact:
         narrower = set(LADDER[: LADDER.index(tier)] if tier in LADDER else LADDER)
         room: dict[int, int] = {}
 
+        tiers = [t for t in reversed(LADDER) if t in narrower]  # widest first
+
         def key(position: int) -> tuple[object, ...]:
+            # One (-room, label) pair per narrower tier, (0, "") where the node has no label
+            # there, so that keys of labelled and unlabelled nodes stay comparable.
+            gids = ledger.node_groups[position]
+            if len(gids) < len(LADDER):
+                mine = {groups[gid].tier: gid for gid in gids}
+                gids = tuple(mine.get(name, -1) for name in reversed(tiers))
             parts: list[object] = []
-            for gid in reversed(ledger.node_groups[position]):
-                if groups[gid].tier in narrower:
+            for gid in reversed(gids):
+                if gid < 0:
+                    parts += [0, ""]
+                elif groups[gid].tier in narrower:
                     if gid not in room:
                         room[gid] = groups[gid].capacity(per, ledger.ready_only)
                     parts += [-room[gid], groups[gid].label]

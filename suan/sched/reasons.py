@@ -19,6 +19,7 @@ from __future__ import annotations
 from suan.sched.fit import WHOLE
 from suan.sched.ledger import Ledger
 from suan.sched.placement import ReplicaAsk
+from suan.sched.span import never_spans, span_unready
 
 SHOWN_NODES = 4
 """Nodes named in a sentence before the rest are only counted."""
@@ -31,10 +32,14 @@ def never_fits(ledger: Ledger, ask: ReplicaAsk) -> str | None:
     registered = ledger.registered.get(accelerator, 0)
     if not registered:
         return f"the cluster has no {accelerator} node"
+    if ask.parts > 1:
+        spans = never_spans(ledger, ask)
+        if spans is not None:
+            return spans
     largest = ledger.registered_max_node[accelerator]
-    if ask.devices > largest:
+    if ask.devices > largest and ask.parts == 1:
         return (f"a replica needs {ask.devices} {accelerator} but {accelerator} nodes have "
-                f"at most {largest}")
+                f"at most {largest}{_span_limit(ledger, accelerator)}")
     if ask.milli == WHOLE and ask.total > registered:
         return (f"needs {ask.total} {accelerator} ({ask.replicas}x{ask.devices}) but the "
                 f"cluster registers {registered}")
@@ -48,8 +53,12 @@ def health_shortfall(ledger: Ledger, ask: ReplicaAsk) -> str | None:
     ready = ledger.layout.ready_nodes.get(accelerator, [])
     if not ready:
         return f"no {accelerator} node is ready ({_not_ready_list(ledger, accelerator)})"
+    if ask.parts > 1:
+        unready = span_unready(ledger, ask)
+        if unready is not None:
+            return f"{unready}; {_not_ready_list(ledger, accelerator)}"
     largest = ledger.type_max_node.get(accelerator, 0)
-    if ask.devices > largest:
+    if ask.devices > largest and ask.parts == 1:
         return (f"a replica needs {ask.devices} {accelerator}, the ready nodes have at most "
                 f"{largest} healthy; {_not_ready_list(ledger, accelerator)}")
     healthy = ledger.capacity.get(accelerator, 0)
@@ -58,6 +67,15 @@ def health_shortfall(ledger: Ledger, ask: ReplicaAsk) -> str | None:
                 f"{_names(ready, 'node')} ready with {healthy} healthy; "
                 f"{_not_ready_list(ledger, accelerator)}")
     return None
+
+
+def _span_limit(ledger: Ledger, accelerator: str) -> str:
+    """For a type whose link domain spans a supernode, how far a replica may span it."""
+    accel = ledger.catalog.find(accelerator)
+    if accel is None or not accel.supernode_devices:
+        return ""
+    return (f"; a replica may span the nodes of one supernode only up to "
+            f"{accel.supernode_devices} devices, in equal parts the allocation rule allows")
 
 
 def not_ready_note(ledger: Ledger, accelerator: str) -> str:
