@@ -272,3 +272,32 @@ def test_lifecycle_allows_only_its_transitions():
     assert after_exit("never", False, 0, 3) == JobState.FAILED
     assert after_exit("always", True, 0, 1) == JobState.RESTARTING
     assert [restart_backoff_s(n, 2.0) for n in (1, 2, 3, 10)] == [2.0, 4.0, 8.0, 60.0]
+
+
+def test_concurrent_requests_to_add_one_user_make_it_once(store):
+    """Eight requests add the same user at once: one gets a token, the others UserExists
+    (a 409), none an integrity error (a 500)."""
+    import threading
+
+    from suan.control.auth import UserExists
+
+    outcomes: list[str] = []
+    start = threading.Barrier(8)
+
+    def add() -> None:
+        start.wait()
+        try:
+            with store.session() as session:
+                create_user(session, "same")
+            outcomes.append("made")
+        except UserExists:
+            outcomes.append("exists")
+        except Exception as exc:  # the failure this test is about
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=add) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["exists"] * 7 + ["made"], outcomes

@@ -24,7 +24,8 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from suan.control.models import JobRow, TokenRow, UserRow
@@ -106,12 +107,9 @@ def create_user(
     exists = UserExists(f"user {name!r} exists; rotate its token instead (revokes the old ones)")
     row = session.get(UserRow, name)
     if row is None:
-        try:
-            with session.begin_nested():  # a concurrent request may have made it meanwhile
-                session.add(UserRow(name=name, admin=admin, created_at=time.time()))
-        except IntegrityError:
+        if not _insert_user(session, name, admin):  # a concurrent request made it meanwhile
             if not rotate:
-                raise exists from None
+                raise exists
             row = session.get(UserRow, name)
     elif not rotate:
         raise exists
@@ -120,6 +118,16 @@ def create_user(
         session.execute(delete(TokenRow).where(TokenRow.user == name))
     session.flush()
     return issue_token(session, name, token_name)[1]
+
+
+def _insert_user(session: Session, name: str, admin: bool) -> bool:
+    """Insert user `name` unless it exists (also when another transaction just made it);
+    True when this call made it."""
+    dialect = session.get_bind().dialect.name
+    insert_of = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_of(UserRow).values(name=name, admin=admin, created_at=time.time())
+    statement = statement.on_conflict_do_nothing(index_elements=["name"]).returning(UserRow.name)
+    return session.execute(statement).first() is not None
 
 
 def authenticate(session: Session, token: str, now: float | None = None) -> Identity:
