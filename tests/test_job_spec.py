@@ -390,15 +390,12 @@ def test_invalid_yaml_names_the_line():
     assert problem.message.startswith("invalid YAML: mapping values are not allowed here")
 
 
-def test_a_key_written_twice_is_invalid_yaml():
+def test_a_key_written_twice_is_refused_at_its_path_with_its_line():
     text = "apiVersion: suan.ai/v1\nkind: Job\nkind: Queue\n"
     with pytest.raises(SpecError) as caught:
         load_documents_text(text)
     (problem,) = caught.value.problems
-    assert (problem.path, problem.message) == (
-        "line 3",
-        "invalid YAML: found duplicate key 'kind' (column 1)",
-    )
+    assert (problem.path, problem.message) == ("documents[0].kind", "duplicate key 'kind' (line 3)")
 
 
 def test_a_missing_file_is_a_spec_error(tmp_path):

@@ -30,7 +30,6 @@ from pydantic.alias_generators import to_camel
 
 from suan.catalog import Catalog, default_catalog
 from suan.errors import FieldProblem
-from suan.jobs._problems import field_error, show_value, spec_error
 from suan.jobs.model import SCOPES, Job, ReplicaGroup, TopologyConstraint
 from suan.jobs.queue import ANY_ACCELERATOR, EVERYONE, QueueSpec
 from suan.jobs.units import (
@@ -40,6 +39,7 @@ from suan.jobs.units import (
     parse_duration,
     parse_memory_mib,
 )
+from suan.problems import field_error, show_value, spec_error
 
 API_VERSION = "suan.ai/v1"
 PRIORITY_CLASSES: dict[str, int] = {"low": -100, "normal": 0, "high": 100, "critical": 1000}
