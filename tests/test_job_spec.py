@@ -524,6 +524,26 @@ def test_queue_quota_checks():
     )
 
 
+def test_typed_guarantees_without_an_accelerators_total_guarantee_their_sum():
+    """What the scheduler counts (suan.sched.quota) is what the spec checks: a queue that
+    guarantees typed amounts and no `accelerators` total is guaranteed their sum, may lend
+    up to that sum, and is not borrowing while it runs within it."""
+    from suan.sched.quota import QuotaBook, request_vector
+
+    typed = {"guaranteed": {"H100": 8, "910B": 4}}
+    queue = parse_queue(queue_doc({**typed, "lendLimit": {"accelerators": 12}}))
+    assert queue.lend_limit == {"accelerators": 12}
+    lend = problems_of(queue_doc({**typed, "lendLimit": {"accelerators": 13}}), parse_queue)
+    assert lend["spec.lendLimit.accelerators"].message == (
+        "lends 13 of accelerators but is guaranteed only 12"
+    )
+    book = QuotaBook([parse_queue(queue_doc(typed))], {H100: 64, B910: 64})
+    book.add("team", request_vector(H100, 8))
+    book.add("team", request_vector(B910, 4))
+    assert book.guaranteed("team", "accelerators") == 12
+    assert not book.borrowing("team")
+
+
 def test_queue_membership_reads_back_and_names_a_bad_member():
     members = parse_queue(queue_doc({"submitters": ["alice", "bob"], "viewers": ["*"]}))
     assert members.submitters == ("alice", "bob") and members.viewers == ("*",)

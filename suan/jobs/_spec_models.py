@@ -734,11 +734,24 @@ class QueueBody(_Strict):
         return resources
 
 
+def guaranteed_total(guaranteed: dict[str, float]) -> float:
+    """A queue's guarantee of `accelerators` (devices of any type): as written, or, when only
+    typed amounts are written, their sum (suan.sched.quota counts it the same way)."""
+    if ANY_ACCELERATOR in guaranteed:
+        return guaranteed[ANY_ACCELERATOR]
+    return sum(guaranteed.values())
+
+
 def _check_lending(written: dict[str, float], lend: dict[str, float], guaranteed: dict) -> None:
-    """A queue lends only what it is guaranteed: lendLimit <= guaranteed, per resource."""
+    """A queue lends only what it is guaranteed: lendLimit <= guaranteed, per resource, the
+    `accelerators` guarantee being `guaranteed_total`."""
     problems = []
     for key, (canonical, amount) in zip(written, lend.items(), strict=True):
-        own = guaranteed.get(canonical, 0)
+        own = (
+            guaranteed_total(guaranteed)
+            if canonical == ANY_ACCELERATOR
+            else guaranteed.get(canonical, 0)
+        )
         if amount > own:
             message = f"lends {amount:g} of {canonical} but is guaranteed only {own:g}"
             problems.append(FieldProblem(key, message, f"0 to {own:g} (the queue's guarantee)"))
