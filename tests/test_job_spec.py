@@ -4,6 +4,7 @@ kind of mistake is reported with its field path, what was wrong and what is allo
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from suan.jobs.model import Job, ReplicaGroup, TopologyConstraint
 from suan.jobs.queue import QueueSpec
 from suan.jobs.spec import (
     PRIORITY_CLASSES,
+    flatten_documents,
     job_to_document,
     load_documents,
     load_documents_text,
@@ -26,6 +28,7 @@ from suan.jobs.spec import (
     parse_job_document,
     parse_queue,
     queue_to_document,
+    read_stream,
 )
 from suan.jobs.units import (
     UnitError,
@@ -722,6 +725,24 @@ def _job_documents(draw) -> dict[str, Any]:
             )
         )
     return job_doc(spec, name=draw(_NAMES))
+
+
+@settings(
+    derandomize=True,
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(_job_documents())
+def test_a_job_read_from_a_file_and_stored_as_json_is_the_job_checked(document):
+    """What the control plane stores (the document as JSON) parses to the Job that a file's
+    text gave: the spec is checked once and means the same after a restart."""
+    job = parse_job(document)
+    text = yaml.safe_dump(document)
+    [from_text], _ = load_documents_text(text)
+    [read] = flatten_documents(read_stream(text, "text"))
+    assert from_text == job
+    assert parse_job(json.loads(json.dumps(read))) == job
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -296,3 +296,63 @@ def test_the_same_unit_text_means_the_same_in_every_file_kind(memory, cpu):
                 Path(directory) / "c.yaml", cluster_text(f"memory: {memory}"))[0])
     assert len(set(memory_outcomes.values())) == 1, (memory, memory_outcomes)
     assert len(set(cpu_outcomes.values())) == 1, (cpu, cpu_outcomes)
+
+
+# --- one loader, every file kind ------------------------------------------------------------
+
+_TREES = st.recursive(
+    st.integers(0, 9),
+    lambda children: st.dictionaries(st.sampled_from("abcde"), children, min_size=1, max_size=3),
+    max_leaves=12,
+).filter(lambda tree: isinstance(tree, dict))
+
+
+def _mapping_paths(tree: dict[str, Any], path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of every mapping in `tree`, itself first."""
+    found = [path]
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            found += _mapping_paths(value, (*path, key))
+    return found
+
+
+def _emit(
+    tree: dict[str, Any], repeat: tuple[str, ...], path: tuple[str, ...] = (), lines=None
+) -> tuple[list[str], int]:
+    """Block YAML lines for `tree`, with the last key of the mapping at `repeat[:-1]` written
+    once more at its end; and the line (from 1) of that repeat."""
+    lines = [] if lines is None else lines
+    indent = "  " * len(path)
+    repeat_line = 0
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            _, found = _emit(value, repeat, (*path, key), lines)
+            repeat_line = repeat_line or found
+        else:
+            lines.append(f"{indent}{key}: {value}")
+    if path == repeat[:-1]:
+        lines.append(f"{indent}{repeat[-1]}: 0")
+        repeat_line = len(lines)
+    return lines, repeat_line
+
+
+@settings(derandomize=True, max_examples=150, deadline=None)
+@given(tree=_TREES, data=st.data())
+def test_a_repeated_key_is_named_at_the_same_path_and_line_in_every_file_kind(tree, data):
+    where = data.draw(st.sampled_from(_mapping_paths(tree)))
+    mapping = tree
+    for key in where:
+        mapping = mapping[key]
+    repeat = (*where, list(mapping)[-1])
+    lines, line = _emit(tree, repeat)
+    text = "\n".join(lines) + "\n"
+    dotted = ".".join(repeat)
+    expected = f"duplicate key {repeat[-1]!r} (line {line}) (allowed: each key once in a mapping)"
+    with tempfile.TemporaryDirectory() as directory:
+        path = _write(directory, "f.yaml", text)
+        for kind, load in LOADERS.items():
+            with pytest.raises(SpecError) as caught:
+                load(path)
+            prefix = "documents[0]." if kind == "job" else ""
+            assert [str(p) for p in caught.value.problems] == [f"{prefix}{dotted}: {expected}"]
