@@ -185,6 +185,16 @@ def test_a_billion_laughs_is_refused_without_expanding_it(api):
         assert any("aliases are expanded" in message for message in messages), found
 
 
+def test_a_key_written_twice_is_named_at_its_path_and_line(api):
+    text = yaml.safe_dump(job(), sort_keys=False) + "---\n" + yaml.safe_dump(
+        job("second"), sort_keys=False
+    ).replace("spec:\n", "spec:\n  queue: a\n  queue: b\n")
+    problem = problems(submit(api, text))["documents[1].spec.queue"]
+    assert problem["msg"] == "duplicate key 'queue' (line 16)"
+    assert problem["loc"] == ["body", "yaml", "documents[1]", "spec", "queue"]
+    assert problem["allowed"] == "each key once in a mapping"
+
+
 def test_files_over_the_size_limit_are_refused(api):
     too_long = "# " + "x" * MAX_SPEC_BYTES
     assert "body.yaml" in problems(submit(api, too_long))

@@ -4,6 +4,7 @@ kind of mistake is reported with its field path, what was wrong and what is allo
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from suan.jobs.model import Job, ReplicaGroup, TopologyConstraint
 from suan.jobs.queue import QueueSpec
 from suan.jobs.spec import (
     PRIORITY_CLASSES,
+    flatten_documents,
     job_to_document,
     load_documents,
     load_documents_text,
@@ -26,6 +28,7 @@ from suan.jobs.spec import (
     parse_job_document,
     parse_queue,
     queue_to_document,
+    read_stream,
 )
 from suan.jobs.units import (
     UnitError,
@@ -390,15 +393,12 @@ def test_invalid_yaml_names_the_line():
     assert problem.message.startswith("invalid YAML: mapping values are not allowed here")
 
 
-def test_a_key_written_twice_is_invalid_yaml():
+def test_a_key_written_twice_is_refused_at_its_path_with_its_line():
     text = "apiVersion: suan.ai/v1\nkind: Job\nkind: Queue\n"
     with pytest.raises(SpecError) as caught:
         load_documents_text(text)
     (problem,) = caught.value.problems
-    assert (problem.path, problem.message) == (
-        "line 3",
-        "invalid YAML: found duplicate key 'kind' (column 1)",
-    )
+    assert (problem.path, problem.message) == ("documents[0].kind", "duplicate key 'kind' (line 3)")
 
 
 def test_a_missing_file_is_a_spec_error(tmp_path):
@@ -525,6 +525,26 @@ def test_queue_quota_checks():
     assert lend["spec.lendLimit.H100"].message == (
         "lends 9 of H100-SXM-80GB but is guaranteed only 8"
     )
+
+
+def test_typed_guarantees_without_an_accelerators_total_guarantee_their_sum():
+    """What the scheduler counts (suan.sched.quota) is what the spec checks: a queue that
+    guarantees typed amounts and no `accelerators` total is guaranteed their sum, may lend
+    up to that sum, and is not borrowing while it runs within it."""
+    from suan.sched.quota import QuotaBook, request_vector
+
+    typed = {"guaranteed": {"H100": 8, "910B": 4}}
+    queue = parse_queue(queue_doc({**typed, "lendLimit": {"accelerators": 12}}))
+    assert queue.lend_limit == {"accelerators": 12}
+    lend = problems_of(queue_doc({**typed, "lendLimit": {"accelerators": 13}}), parse_queue)
+    assert lend["spec.lendLimit.accelerators"].message == (
+        "lends 13 of accelerators but is guaranteed only 12"
+    )
+    book = QuotaBook([parse_queue(queue_doc(typed))], {H100: 64, B910: 64})
+    book.add("team", request_vector(H100, 8))
+    book.add("team", request_vector(B910, 4))
+    assert book.guaranteed("team", "accelerators") == 12
+    assert not book.borrowing("team")
 
 
 def test_queue_membership_reads_back_and_names_a_bad_member():
@@ -705,6 +725,24 @@ def _job_documents(draw) -> dict[str, Any]:
             )
         )
     return job_doc(spec, name=draw(_NAMES))
+
+
+@settings(
+    derandomize=True,
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(_job_documents())
+def test_a_job_read_from_a_file_and_stored_as_json_is_the_job_checked(document):
+    """What the control plane stores (the document as JSON) parses to the Job that a file's
+    text gave: the spec is checked once and means the same after a restart."""
+    job = parse_job(document)
+    text = yaml.safe_dump(document)
+    [from_text], _ = load_documents_text(text)
+    [read] = flatten_documents(read_stream(text, "text"))
+    assert from_text == job
+    assert parse_job(json.loads(json.dumps(read))) == job
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -16,6 +16,8 @@ named by `SUAN_CATALOG` (paths separated by `:`) or passed as `extra_paths`. An 
 whose name (or alias) is already in the catalog overrides that type: its fields replace the
 existing ones, `allocation` and `sources` are merged key by key, and `aliases` are added to.
 Every entry, merged or new, is then validated whole; every figure it sets needs a source.
+Files are read by the loader every spec file shares (suan.specfile) and problems shaped as in
+every spec file (suan.problems): `accelerators.3.memory_gib: -1 is out of range`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from suan.catalog.model import (
@@ -36,6 +37,8 @@ from suan.catalog.model import (
     roofline_relative_speed,
 )
 from suan.errors import FieldProblem, SpecError
+from suan.problems import describe_errors, show_value
+from suan.specfile import load_file
 
 BUILTIN_PATH = Path(__file__).with_name("accelerators.yaml")
 
@@ -252,29 +255,11 @@ def spec_problems(spec: _AcceleratorSpec) -> list[FieldProblem]:
     ]
 
 
-def pydantic_problems(error: ValidationError, prefix: str = "") -> list[FieldProblem]:
-    """Turn a pydantic ValidationError into FieldProblems with dotted paths."""
-    problems = []
-    for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"])
-        if prefix:
-            path = f"{prefix}.{path}" if path else prefix
-        problems.append(FieldProblem(path, item["msg"]))
-    return problems
-
-
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file, turning syntax errors into a SpecError naming the line."""
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SpecError(str(path), [FieldProblem("", "file not found")]) from None
-    except OSError as exc:
-        raise SpecError(str(path), [FieldProblem("", f"cannot read: {exc}")]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        raise SpecError(str(path), [FieldProblem(where, f"invalid YAML: {exc}")]) from None
+    """The one YAML document of a catalog file, read with the loader every spec file shares
+    (suan.specfile: size, depth and alias limits, each key once in a mapping); every problem
+    is a SpecError naming the file."""
+    return load_file(path)
 
 
 def _entries(document: Any, source: str) -> list[Any]:
@@ -301,11 +286,13 @@ def _entries(document: Any, source: str) -> list[Any]:
 def validate_entry(raw: Any, where: str) -> tuple[_AcceleratorSpec | None, list[FieldProblem]]:
     """Validate one entry; problems carry paths under `where` (e.g. `accelerators.3`)."""
     if not isinstance(raw, dict):
-        return None, [FieldProblem(where, "must be a mapping of fields")]
+        message = f"expected a mapping, got {show_value(raw)}"
+        keys = ", ".join(sorted(_AcceleratorSpec.model_fields))
+        return None, [FieldProblem(where, message, keys)]
     try:
         spec = _AcceleratorSpec.model_validate(raw)
     except ValidationError as exc:
-        return None, pydantic_problems(exc, where)
+        return None, describe_errors(exc, _AcceleratorSpec, where)
     return spec, [_under(where, problem) for problem in spec_problems(spec)]
 
 

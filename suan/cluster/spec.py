@@ -17,16 +17,15 @@
 Pools expand first, in file order, then the explicit `nodes`. Generated topology labels
 (`zone-0`, `block-00`, `rack-000`, `supernode-000`) are numbered cluster-wide, so two pools never
 share a tier unless a pool names the tier's label itself. Every field, unit and default is
-described in docs/cluster-spec.md. Every mistake is reported as a `SpecError` whose problems name
-the field path (`spec.nodePools.1.accelerator`), what was wrong and what is allowed.
+described in docs/cluster-spec.md. The file is read by the loader every spec file shares
+(suan.specfile), quantities by the unit grammar they share (suan.jobs.units), and every mistake
+is reported as a `SpecError` whose problems (shaped by suan.problems) name the field path
+(`spec.nodePools.1.accelerator`), what was wrong and what is allowed.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import types
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,93 +34,62 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from suan.catalog import Catalog, default_catalog
-from suan.catalog.loader import pydantic_problems, read_yaml
 from suan.cluster.model import Cluster, Node, NodeHealth
 from suan.errors import FieldProblem, SpecError
+from suan.jobs.units import (
+    CPU_ALLOWED,
+    MAX_MEMORY_MIB,
+    MEMORY_ALLOWED,
+    format_cpu,
+    format_memory,
+    parse_cpu_milli,
+    parse_memory_mib,
+)
+from suan.problems import describe_errors, show_value
+from suan.specfile import load_document, load_file
 
 API_VERSION = "suan.ai/v1"
 KIND = "Cluster"
-MAX_MEMORY_MIB = 2**30
-"""1 PiB per node: a larger value is almost surely a byte count written as a bare number."""
+__all__ = [
+    "API_VERSION",
+    "CPU_ALLOWED",
+    "KIND",
+    "MAX_MEMORY_MIB",
+    "MEMORY_ALLOWED",
+    "dump_cluster",
+    "format_cpu",
+    "format_memory",
+    "load_cluster",
+    "load_cluster_text",
+    "parse_cluster",
+    "parse_cpu",
+    "parse_memory",
+]
 MAX_DEVICES = 1024
 LABEL_WIDTH: dict[str, int] = {"zone": 1, "block": 2, "rack": 3, "supernode": 3}
 """Minimum digits of generated labels per tier (`zone-0`, `block-00`, `rack-000`)."""
 SUPERNODE_PREFIX = "supernode-"
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
-_BINARY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
-_DECIMAL_UNITS = {"k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
-_MEMORY_UNITS: dict[str, int] = {
-    **_BINARY_UNITS,
-    **{f"{unit}B": size for unit, size in _BINARY_UNITS.items()},
-    **_DECIMAL_UNITS,
-    **{f"{unit}B": size for unit, size in _DECIMAL_UNITS.items() if unit != "k"},
-}
-MEMORY_ALLOWED = (
-    "a bare number of MiB, or a number with a unit: Ki Mi Gi Ti Pi (powers of 1024) or "
-    "k M G T P (powers of 1000), optionally followed by B, e.g. '512Gi', '64G', '1.5Ti'"
-)
-CPU_ALLOWED = "a number of cores >= 0 (fractions allowed) or millicores as a string, e.g. '500m'"
-_QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*$")
 
 
 # --- quantities -------------------------------------------------------------------------------
 
 
 def parse_memory(value: object) -> int:
-    """Memory in MiB from a bare number (MiB) or a string with a unit ('512Gi', '64G').
+    """Memory in MiB, read as in every spec file (`suan.jobs.units.parse_memory_mib`): a bare
+    number is MiB, a unit is binary or decimal, and the result is rounded up to whole MiB.
 
-    Decimal units are converted exactly and rounded to the nearest MiB. Raises ValueError with
-    a message for anything else, for negative values and for more than `MAX_MEMORY_MIB`.
+    Raises UnitError (a ValueError) for anything else, for negative values and for more than
+    `MAX_MEMORY_MIB`.
     """
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"expected a number or a string, got {value!r}")
-    if isinstance(value, int | float):
-        mib = float(value)
-    else:
-        match = _QUANTITY.match(value)
-        if not match or match.group(2) not in ("", *_MEMORY_UNITS):
-            raise ValueError(f"not a memory size: {value!r}")
-        number, unit = float(match.group(1)), match.group(2)
-        mib = number if not unit else number * _MEMORY_UNITS[unit] / 2**20
-    if not math.isfinite(mib) or mib < 0:
-        raise ValueError(f"must be a size >= 0, got {value!r}")
-    if mib > MAX_MEMORY_MIB:
-        raise ValueError(f"{value!r} is more than 1 PiB per node (a byte count? write '512Gi')")
-    return round(mib)
+    return parse_memory_mib(value)
 
 
 def parse_cpu(value: object) -> int:
-    """CPU in millicores from a number of cores (fractions allowed) or a string ('96', '500m').
-
-    Raises ValueError with a message for anything else and for negative values.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"expected a number or a string, got {value!r}")
-    if isinstance(value, str):
-        match = _QUANTITY.match(value)
-        if not match or match.group(2) not in ("", "m"):
-            raise ValueError(f"not a CPU quantity: {value!r}")
-        number = float(match.group(1))
-        milli = number if match.group(2) == "m" else number * 1000
-    else:
-        milli = float(value) * 1000
-    if not math.isfinite(milli) or milli < 0:
-        raise ValueError(f"must be >= 0, got {value!r}")
-    return round(milli)
-
-
-def format_memory(mib: int) -> str:
-    """The shortest exact unit string for `mib` ('2Ti', '512Gi', '1500Mi')."""
-    for unit, size in (("Ti", 2**20), ("Gi", 2**10)):
-        if mib and mib % size == 0:
-            return f"{mib // size}{unit}"
-    return f"{mib}Mi"
-
-
-def format_cpu(milli: int) -> int | str:
-    """Whole cores as an int, anything else as a millicore string ('500m')."""
-    return milli // 1000 if milli % 1000 == 0 else f"{milli}m"
+    """CPU in millicores, read as in every spec file (`suan.jobs.units.parse_cpu_milli`):
+    cores (fractions allowed) or millicores ('500m'). Raises UnitError (a ValueError)."""
+    return parse_cpu_milli(value)
 
 
 # --- generated labels -------------------------------------------------------------------------
@@ -271,55 +239,6 @@ class _ClusterDocument(BaseModel):
     kind: Literal["Cluster"]
     metadata: _Metadata
     spec: _ClusterSpec
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The schema model that validated the mapping at `loc` (list indexes are skipped)."""
-    model: type[BaseModel] | None = _ClusterDocument
-    for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        fields = {info.alias or name: info for name, info in model.model_fields.items()}
-        model = _unwrap_model(fields[part].annotation) if part in fields else None
-    return model
-
-
-def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (list, typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            found = _unwrap_model(arg)
-            if found is not None:
-                return found
-    return None
-
-
-def _keys(model: type[BaseModel]) -> str:
-    """The document keys a schema model accepts, in declaration order."""
-    return ", ".join(info.alias or name for name, info in model.model_fields.items())
-
-
-def _schema_problems(error: ValidationError) -> list[FieldProblem]:
-    """pydantic's problems, with unknown keys named, allowed keys listed and inputs shown."""
-    problems = []
-    for problem, item in zip(pydantic_problems(error), error.errors(), strict=True):
-        parent, here = _model_at(item["loc"][:-1]), _model_at(item["loc"])
-        got = _short(item["input"])
-        if item["type"] == "extra_forbidden" and parent is not None:
-            key = item["loc"][-1]
-            problem = FieldProblem(problem.path, f"unknown key {key!r}", _keys(parent))
-        elif item["type"] == "model_type" and here is not None:
-            problem = FieldProblem(problem.path, f"must be a mapping, got {got}", _keys(here))
-        elif item["type"] not in ("missing", "extra_forbidden"):
-            problem = FieldProblem(problem.path, f"{item['msg']}, got {got}")
-        problems.append(problem)
-    return problems
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --- building nodes ---------------------------------------------------------------------------
@@ -542,12 +461,12 @@ def parse_cluster(document: Any, source: str, *, catalog: Catalog | None = None)
     Raises `SpecError(source, problems)` listing every problem found.
     """
     if not isinstance(document, dict):
-        raise SpecError(source, [FieldProblem(
-            "", "a cluster spec must be a mapping", "apiVersion, kind, metadata, spec")])
+        message = f"expected a mapping (a Cluster document), got {show_value(document)}"
+        raise SpecError(source, [FieldProblem("", message, "apiVersion, kind, metadata, spec")])
     try:
         parsed = _ClusterDocument.model_validate(document)
     except ValidationError as exc:
-        raise SpecError(source, _schema_problems(exc)) from None
+        raise SpecError(source, describe_errors(exc, _ClusterDocument)) from None
     builder = _Builder(catalog or default_catalog())
     pool_problems = _check_pool_names(parsed.spec.node_pools)
     builder.problems.extend(pool_problems)
@@ -564,9 +483,17 @@ def parse_cluster(document: Any, source: str, *, catalog: Catalog | None = None)
 
 
 def load_cluster(path: str | Path, *, catalog: Catalog | None = None) -> Cluster:
-    """Read a cluster spec file (YAML). Raises `SpecError` naming the file and every problem."""
-    path = Path(path)
-    return parse_cluster(read_yaml(path), str(path), catalog=catalog)
+    """Read a cluster spec file (YAML) with the loader every spec file shares
+    (suan.specfile: size, depth and alias limits, each key once in a mapping). Raises
+    `SpecError` naming the file and every problem."""
+    return parse_cluster(load_file(path), str(path), catalog=catalog)
+
+
+def load_cluster_text(
+    text: str, source: str = "<text>", *, catalog: Catalog | None = None
+) -> Cluster:
+    """`load_cluster` for YAML text already in hand."""
+    return parse_cluster(load_document(text, source), source, catalog=catalog)
 
 
 def dump_cluster(cluster: Cluster, *, catalog: Catalog | None = None) -> dict[str, Any]:

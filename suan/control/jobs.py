@@ -21,6 +21,8 @@ from suan.jobs.spec import parse_job, parse_queue
 
 @lru_cache(maxsize=4096)
 def _parsed(document: str) -> Job:
+    """The Job of a stored document, by the parser submission used (`parse_job` validates a
+    document exactly as `parse_documents` does each document of a file)."""
     return parse_job(json.loads(document), source="store")
 
 
@@ -58,14 +60,20 @@ def known_job(row: Any) -> Job | None:
     return None
 
 
-def _remember(row: Any) -> Job:
-    job = _parsed(row.document)
+def remember_job(row: Any, job: Job) -> Job:
+    """Keep `job`, parsed from `row.document`, as `scheduler_job(row)`: submission hands over
+    the Job it checked, so the scheduler and the launch use that parse, not a second one.
+    Returns the kept Job (named by the row's id, with its user, queue and submit time)."""
     job = replace(job, name=row.id, user=row.user, queue=row.queue, submit_time=row.submit_time)
     with _jobs_lock:  # the API's threads and the reconciler share the cache
         if len(_jobs) >= JOB_CACHE_SIZE:
             del _jobs[next(iter(_jobs))]  # the oldest entry
         _jobs[row.id] = (row.document, job)
     return job
+
+
+def _remember(row: Any) -> Job:
+    return remember_job(row, _parsed(row.document))
 
 
 def rank_count(job: Job, placement: tuple[ReplicaPlacement, ...] = ()) -> int:

@@ -27,15 +27,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from suan.control.config import RankLimits
 from suan.errors import FieldProblem, SpecError
 from suan.exec.engines import EngineName
-from suan.jobs._problems import describe_errors
 from suan.jobs._spec_models import MemoryMiB
 from suan.jobs.units import parse_memory_mib
+from suan.problems import describe_errors, show_value
+from suan.specfile import load_file
 
 
 class StorageSection(BaseModel):
@@ -92,17 +92,19 @@ class ServerFile(BaseModel):
         return dict(getattr(self, engine or self.engine))
 
 
+def _keys() -> list[str]:
+    return sorted(info.alias or name for name, info in ServerFile.model_fields.items())
+
+
 def read_server_file(path: Path) -> ServerFile:
-    """Parse and check a server config file (see the module docstring)."""
+    """Parse and check a server config file (see the module docstring), read with the loader
+    every spec file shares (suan.specfile) and its problems shaped as in every spec file."""
     source = str(path)
-    try:
-        document = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as exc:
-        raise SpecError(source, [FieldProblem("", f"cannot read it: {exc.strerror}")]) from None
-    except yaml.YAMLError as exc:
-        raise SpecError(source, [FieldProblem("", f"not YAML: {exc}")]) from None
+    document = load_file(path)
+    document = {} if document is None else document
     if not isinstance(document, dict):
-        raise SpecError(source, [FieldProblem("", "expected a mapping of settings")])
+        message = f"expected a mapping of settings, got {show_value(document)}"
+        raise SpecError(source, [FieldProblem("", message, ", ".join(_keys()))])
     try:
         return ServerFile.model_validate(document)
     except ValidationError as exc:

@@ -19,18 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy.orm import Session
 
 from suan.control.auth import Identity, may_submit, who_may_submit
-from suan.control.jobs import load_queues
+from suan.control.jobs import load_queues, remember_job
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow, QueueRow
 from suan.control.store import add_event
 from suan.errors import FieldProblem, SpecError, SuanError
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
-from suan.jobs.spec import parse_documents, read_stream
+from suan.jobs.spec import flatten_documents, parse_documents, read_stream
 
 
 class Forbidden(Exception):
@@ -46,18 +45,15 @@ class Submission:
 
 
 def raw_documents(text: str) -> list[dict[str, Any]]:
-    """The documents of a spec file that `load_documents_text` accepted, in its order."""
-    return raw_documents_of(list(yaml.safe_load_all(text)))
+    """The documents of a spec file that `load_documents_text` accepted, in its order, read
+    by the same loader."""
+    return raw_documents_of(read_stream(text, "request"))
 
 
 def raw_documents_of(stream: list[Any]) -> list[dict[str, Any]]:
-    """`raw_documents` of a stream already read (`read_stream`): the YAML is parsed once."""
-    stream = [doc for doc in stream if doc is not None]
-    if len(stream) == 1 and isinstance(stream[0], list):
-        return stream[0]
-    if len(stream) == 1 and isinstance(stream[0], dict) and stream[0].get("kind") == "List":
-        return list(stream[0].get("items") or [])
-    return stream
+    """`raw_documents` of a stream already read (`read_stream`): the YAML is parsed once, and
+    its documents counted as `parse_documents` counts them."""
+    return flatten_documents(stream)
 
 
 def submit(
@@ -71,7 +67,12 @@ def submit(
     """Validate and store the spec file `text`; raise SpecError (422) or Forbidden (403).
 
     A job's `checkpoint.dir` must lie in its user's area: `<home>/users/<user>/`, or
-    `<root>/<user>/` under one of the operator's `checkpoint_roots`."""
+    `<root>/<user>/` under one of the operator's `checkpoint_roots`.
+
+    The spec is parsed once: the Job checked here is the one the scheduler and the launch use
+    (`remember_job`). Each job row stores its document as JSON; the parser refuses values JSON
+    cannot hold as they are, so a later parse of the stored document (after a restart, by
+    `scheduler_job`, with the same parser) gives an equal Job."""
     stream = read_stream(text, "request")
     raw = copy.deepcopy(stream)  # as submitted, whatever parsing does with its copy
     jobs, queues = parse_documents(stream, "request")
@@ -102,6 +103,7 @@ def submit(
         result.queues.append(queue.name)
     for job, (_, document) in zip(jobs, job_docs, strict=True):
         row = _store_job(session, identity, job, document, workdir, home)
+        remember_job(row, job)
         result.jobs.append({"id": row.id, "name": row.name, "queue": row.queue})
     return result
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from suan.catalog import Catalog, default_catalog
 from suan.errors import FieldProblem, SpecError
 from suan.exec import EngineError, Executor
-from suan.jobs._problems import describe_errors
+from suan.problems import describe_errors
 
 ENGINES = ("local", "slurm", "ray", "kubernetes")
 EngineName = Literal["local", "slurm", "ray", "kubernetes"]

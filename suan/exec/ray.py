@@ -70,7 +70,7 @@ from suan.exec.environment import base_environment, rank_environments, visible_d
 from suan.exec.files import RANK_STARTER, SHIM, JobFiles
 from suan.exec.local import free_port
 from suan.exec.ray_inventory import RayInventoryRules, ray_nodes
-from suan.jobs._problems import describe_errors
+from suan.problems import describe_errors
 
 NODE_VAR = "SUAN_RAY_NODE"
 LOCAL_VAR = "SUAN_RAY_LOCAL_INDEX"

@@ -30,7 +30,6 @@ from pydantic.alias_generators import to_camel
 
 from suan.catalog import Catalog, default_catalog
 from suan.errors import FieldProblem
-from suan.jobs._problems import field_error, show_value, spec_error
 from suan.jobs.model import SCOPES, Job, ReplicaGroup, TopologyConstraint
 from suan.jobs.queue import ANY_ACCELERATOR, EVERYONE, QueueSpec
 from suan.jobs.units import (
@@ -40,6 +39,7 @@ from suan.jobs.units import (
     parse_duration,
     parse_memory_mib,
 )
+from suan.problems import field_error, show_value, spec_error
 
 API_VERSION = "suan.ai/v1"
 PRIORITY_CLASSES: dict[str, int] = {"low": -100, "normal": 0, "high": 100, "critical": 1000}
@@ -744,11 +744,24 @@ class QueueBody(_Strict):
         return resources
 
 
+def guaranteed_total(guaranteed: dict[str, float]) -> float:
+    """A queue's guarantee of `accelerators` (devices of any type): as written, or, when only
+    typed amounts are written, their sum (suan.sched.quota counts it the same way)."""
+    if ANY_ACCELERATOR in guaranteed:
+        return guaranteed[ANY_ACCELERATOR]
+    return sum(guaranteed.values())
+
+
 def _check_lending(written: dict[str, float], lend: dict[str, float], guaranteed: dict) -> None:
-    """A queue lends only what it is guaranteed: lendLimit <= guaranteed, per resource."""
+    """A queue lends only what it is guaranteed: lendLimit <= guaranteed, per resource, the
+    `accelerators` guarantee being `guaranteed_total`."""
     problems = []
     for key, (canonical, amount) in zip(written, lend.items(), strict=True):
-        own = guaranteed.get(canonical, 0)
+        own = (
+            guaranteed_total(guaranteed)
+            if canonical == ANY_ACCELERATOR
+            else guaranteed.get(canonical, 0)
+        )
         if amount > own:
             message = f"lends {amount:g} of {canonical} but is guaranteed only {own:g}"
             problems.append(FieldProblem(key, message, f"0 to {own:g} (the queue's guarantee)"))

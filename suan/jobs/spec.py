@@ -14,13 +14,15 @@ raised together as one `SpecError`; each `FieldProblem` names:
 - `message`: what was wrong, quoting the value that was given.
 - `allowed`: what would have been accepted (keys, values, ranges, units), where that helps.
 
-Text is bounded before it is parsed on (docs/job-spec.md, Limits): at most MAX_SPEC_BYTES,
-nesting at most MAX_YAML_DEPTH, aliases expanding to at most MAX_YAML_SIZE; and no key or
-string of a document may hold NUL or a lone surrogate.
+Text is read by the loader every spec file kind shares (suan.specfile) and bounded before it
+is parsed on (docs/job-spec.md, Limits): at most MAX_SPEC_BYTES, nesting at most
+MAX_YAML_DEPTH, aliases expanding to at most MAX_YAML_SIZE, each key once in a mapping (a
+repeat is a problem at `documents[k]...`); and no key or string of a document may hold NUL or
+a lone surrogate.
 
 Public functions: `load_documents(path)`, `load_documents_text(text, source)`,
-`parse_documents(documents, source)`, `parse_job`, `parse_queue`, `parse_job_document`,
-`job_to_document`, `queue_to_document`.
+`read_stream(text, source)`, `parse_documents(documents, source)`, `flatten_documents`,
+`parse_job`, `parse_queue`, `parse_job_document`, `job_to_document`, `queue_to_document`.
 """
 
 from __future__ import annotations
@@ -29,12 +31,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from suan.catalog import Catalog, default_catalog
 from suan.errors import UNPRINTABLE, FieldProblem, SpecError
-from suan.jobs._problems import describe_errors, join_path, show_value
 from suan.jobs._spec_models import (
     API_VERSION,
     NAME_ALLOWED,
@@ -46,14 +46,27 @@ from suan.jobs._spec_models import (
 from suan.jobs.model import Job, ReplicaGroup
 from suan.jobs.queue import QueueSpec
 from suan.jobs.units import format_cpu, format_duration, format_memory
+from suan.problems import describe_errors, join_path, show_value
+from suan.specfile import (
+    MAX_SPEC_BYTES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_SIZE,
+    Key,
+    load_stream,
+    read_text,
+)
 
 __all__ = [
     "API_VERSION",
+    "MAX_SPEC_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_SIZE",
     "NAME_ALLOWED",
     "PRIORITY_CLASSES",
     "RESTART_POLICIES",
     "JobDocument",
     "QueueDocument",
+    "flatten_documents",
     "job_to_document",
     "load_documents",
     "load_documents_text",
@@ -62,6 +75,7 @@ __all__ = [
     "parse_job_document",
     "parse_queue",
     "queue_to_document",
+    "read_stream",
 ]
 
 KINDS_ALLOWED = "Job, Queue (or List, holding them, as the only document of a file)"
@@ -77,7 +91,8 @@ def _validate(
 ) -> tuple[M | None, list[FieldProblem]]:
     """(the validated model, []) or (None, its problems, paths starting with `prefix`).
 
-    Text holding NUL or a surrogate, anywhere in the document, is a problem at its path."""
+    Text holding NUL or a surrogate, or a value JSON cannot store, anywhere in the document,
+    is a problem at its path."""
     context = {"catalog": catalog if catalog is not None else default_catalog()}
     text_problems = _text_problems(document, prefix)
     try:
@@ -132,125 +147,27 @@ def parse_queue(
 # --- files ----------------------------------------------------------------------------------
 
 
-MAX_SPEC_BYTES = 1_000_000
-"""A spec file's size limit (UTF-8 bytes): a thousand large jobs fit in it; the API body
-limit is the same number of characters."""
-MAX_YAML_DEPTH = 64
-"""Mappings and lists nested deeper than this are refused (a Job document needs fewer than
-10 levels); the limit also keeps every reader of the document far from Python's recursion
-limit."""
-MAX_YAML_SIZE = 4 * MAX_SPEC_BYTES
-"""The size of a file's documents with every alias expanded, counted as one per node plus the
-characters of each scalar: aliases may repeat a part of the file, but not blow it up to
-gigabytes ("billion laughs")."""
-
-
-class _LimitError(yaml.YAMLError):
-    """A file over one of the limits above, at `mark`, with what is allowed."""
-
-    def __init__(self, message: str, allowed: str, mark: yaml.Mark):
-        super().__init__(message)
-        self.message, self.allowed, self.mark = message, allowed, mark
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last),
-    nesting deeper than MAX_YAML_DEPTH and documents that expand beyond MAX_YAML_SIZE.
-
-    Depth and size are counted while composing, before anything recurses further: an alias
-    costs the size and the height of the node it names."""
-
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._peak = 0
-        self._size = 0
-        self._costs: dict[str, tuple[int, int]] = {}
-
-    def compose_document(self) -> Any:
-        self._costs = {}
-        return super().compose_document()
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent):
-            size, height = self._costs.get(event.anchor, (1, 1))
-            self._charge(size, self._depth + height, event.start_mark)
-            return super().compose_node(parent, index)
-        value = event.value if isinstance(event, yaml.ScalarEvent) else ""
-        start_size, start_peak = self._size, self._peak
-        self._depth += 1
-        self._peak = self._depth
-        self._charge(1 + len(value), self._depth, event.start_mark)
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            height = self._peak - self._depth + 1
-            self._depth -= 1
-            self._peak = max(start_peak, self._peak)
-        if event.anchor is not None:
-            self._costs[event.anchor] = (self._size - start_size, height)
-        return node
-
-    def _charge(self, size: int, depth: int, mark: yaml.Mark) -> None:
-        """Count `size` more and a node reaching `depth`; refuse either over its limit."""
-        self._size += size
-        self._peak = max(self._peak, depth)
-        if depth > MAX_YAML_DEPTH:
-            raise _LimitError(
-                f"mappings and lists nested more than {MAX_YAML_DEPTH} levels deep",
-                f"at most {MAX_YAML_DEPTH} levels of nesting (aliases count as what they name)",
-                mark,
-            )
-        if self._size > MAX_YAML_SIZE:
-            raise _LimitError(
-                "the documents are too large once their aliases are expanded",
-                f"at most {MAX_YAML_SIZE:,} nodes and scalar characters in all, aliases "
-                "counted as what they name",
-                mark,
-            )
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
-                continue
-            if key_node.value in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping",
-                    node.start_mark,
-                    f"found duplicate key {key_node.value!r}",
-                    key_node.start_mark,
-                )
-            seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)
+def _locate(stream: list[Any], document: int, keys: tuple[Key, ...]) -> str:
+    """The problem path of `keys` inside the `document`-th YAML document of `stream`:
+    `documents[k]` as `parse_documents` counts them (after a List or a plain list is
+    unpacked, empty documents not counted), then the keys inside it."""
+    present = [index for index, found in enumerate(stream) if found is not None]
+    only = stream[present[0]] if len(present) == 1 else None
+    if isinstance(only, list) and keys and isinstance(keys[0], int):
+        return join_path(f"documents[{keys[0]}]", *keys[1:])
+    if isinstance(only, dict) and only.get("kind") == "List":
+        if len(keys) >= 2 and keys[0] == "items" and isinstance(keys[1], int):
+            return join_path(f"documents[{keys[1]}]", *keys[2:])
+        return join_path(*keys)
+    position = present.index(document) if document in present else document
+    return join_path(f"documents[{position}]", *keys)
 
 
 def read_stream(text: str, source: str) -> list[Any]:
-    """The YAML documents of `text` (keys unique in every mapping); a syntax error is a
-    SpecError at path `line N`. `parse_documents` takes what it returns."""
-    return _read_stream(text, source)
-
-
-def _read_stream(text: str, source: str) -> list[Any]:
-    """The YAML documents of `text`; a syntax error is a SpecError at path `line N`, text over
-    MAX_SPEC_BYTES (UTF-8) a SpecError before it is parsed."""
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_SPEC_BYTES:
-        message = f"the file has {size:,} bytes, more than the limit"
-        raise SpecError(source, [FieldProblem("", message, f"at most {MAX_SPEC_BYTES:,} bytes")])
-    try:
-        return list(yaml.load_all(text, Loader=_UniqueKeyLoader))
-    except _LimitError as exc:
-        where = f"line {exc.mark.line + 1}"
-        message = f"{exc.message} (column {exc.mark.column + 1})"
-        raise SpecError(source, [FieldProblem(where, message, exc.allowed)]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        column = f" (column {mark.column + 1})" if mark else ""
-        raise SpecError(source, [FieldProblem(where, f"invalid YAML: {problem}{column}")]) from None
+    """The YAML documents of `text`, read by the shared loader (suan.specfile: limits, keys
+    unique in every mapping); a problem is a SpecError whose path is `line N`, or for a
+    repeated key its `documents[k]` path. `parse_documents` takes what it returns."""
+    return load_stream(text, source, locate=_locate)
 
 
 def load_documents(
@@ -260,15 +177,7 @@ def load_documents(
 
     Raises SpecError naming the file with every problem found in it.
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(
-            str(path), [FieldProblem("", f"cannot read file: {exc.strerror}")]
-        ) from None
-    except UnicodeDecodeError as exc:
-        message = f"byte {exc.start} is not UTF-8 text"
-        raise SpecError(str(path), [FieldProblem("", message, "a UTF-8 text file")]) from None
+    text = read_text(path)
     return load_documents_text(text, str(path), submit_time=submit_time, catalog=catalog)
 
 
@@ -278,7 +187,7 @@ def load_documents_text(
     """`load_documents` for YAML text already in hand (a request body, stdin).
 
     Text over MAX_SPEC_BYTES (UTF-8) is refused before it is parsed."""
-    stream = _read_stream(text, source)
+    stream = read_stream(text, source)
     return parse_documents(stream, source, submit_time=submit_time, catalog=catalog)
 
 
@@ -317,6 +226,12 @@ def parse_documents(
     return [job for _, job in jobs], [queue for _, queue in queues]
 
 
+def flatten_documents(stream: list[Any]) -> list[Any]:
+    """The job and queue documents of a YAML stream, as `parse_documents` counts them
+    (`documents[k]`): its non-empty documents, or the entries of its one List or list."""
+    return _flatten(stream)[0]
+
+
 def _flatten(stream: list[Any]) -> tuple[list[Any], list[FieldProblem]]:
     """The job/queue documents of a stream: its non-empty documents, or a list's entries."""
     documents = [document for document in stream if document is not None]
@@ -348,8 +263,17 @@ TEXT_ALLOWED = (
 )
 
 
+JSON_ALLOWED = (
+    "a string, a number, true or false, null, a list or a mapping with string keys "
+    '(quote dates and other text: "2024-05-01")'
+)
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
 def _text_problems(document: Any, prefix: str) -> list[FieldProblem]:
-    """A problem at every key and string of `document` holding NUL or a surrogate.
+    """A problem at every key and string of `document` holding NUL or a surrogate, and at
+    every value or key JSON cannot hold as it is (a YAML date, binary, set or ordered map, a
+    key that is not a string): a stored document parses to what was checked at submission.
 
     Iterative, and each list or mapping is visited once even where aliases repeat it."""
     problems = []
@@ -359,12 +283,19 @@ def _text_problems(document: Any, prefix: str) -> list[FieldProblem]:
         path, value = stack.pop()
         if isinstance(value, str) and UNPRINTABLE.search(value):
             problems.append(FieldProblem(path, _bad_text(value), TEXT_ALLOWED))
+        elif not isinstance(value, (*_JSON_SCALARS, dict, list)):
+            message = f"{value!r} ({type(value).__name__}) is not a value a spec holds"
+            problems.append(FieldProblem(path, message, JSON_ALLOWED))
         if not isinstance(value, dict | list) or id(value) in seen:
             continue
         seen.add(id(value))
         items = list(value.items() if isinstance(value, dict) else enumerate(value))
         for key, item in reversed(items):
             child = join_path(path, key)
+            if isinstance(value, dict) and not isinstance(key, str):
+                message = f"the key {key!r} is not a string"
+                problems.append(FieldProblem(child, message, JSON_ALLOWED))
+                continue
             if isinstance(key, str) and UNPRINTABLE.search(key):
                 problems.append(FieldProblem(child, "the key " + _bad_text(key), TEXT_ALLOWED))
             stack.append((child, item))

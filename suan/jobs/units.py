@@ -1,47 +1,67 @@
-"""Quantities in spec files: durations, memory sizes and CPU amounts.
+"""Quantities in spec files: durations, memory sizes and CPU amounts, one grammar for all.
+
+Every file kind that holds a quantity (job and queue files, cluster specs, the server config,
+the cluster generator's arguments) reads it with these functions, so the same text means the
+same amount everywhere (docs/job-spec.md, Units):
+
+- a number is written as YAML or JSON write it, as digits with an optional fraction and an
+  optional decimal exponent: `12`, `0.5`, `.5`, `1e3`, `1.5E-2` (no sign, no `_`); a string
+  may hold spaces around the number and between the number and its unit;
+- memory: a bare number is MiB; a unit `Ki Mi Gi Ti Pi` (powers of 1024) or `k K M G T P`
+  (powers of 1000), optionally followed by `B`; computed exactly and **rounded up** to whole
+  MiB (`0.4Mi` is 1 MiB, `64G` 61036 MiB); at most 1 PiB;
+- CPU: cores, or milli-cores with the unit `m` (`500m`); computed exactly and rounded to the
+  nearest milli-core (ties to even); at most 1,000,000 cores;
+- durations: seconds, or number+unit parts with `d h m s`, each at most once.
 
 Each `parse_*` function accepts what a user writes in YAML and returns the internal unit
-(seconds, MiB, milli-cores); on bad input it raises `UnitError`, whose `allowed` text says what
-would have been accepted. Each `format_*` function writes the internal unit back as text that
-the matching `parse_*` reads to the same value.
+(seconds, MiB, milli-cores); on bad input it raises `UnitError` (a ValueError), whose
+`allowed` text says what would have been accepted. Each `format_*` function writes the
+internal unit back as text that the matching `parse_*` reads to the same value.
 """
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 DURATION_UNITS: dict[str, int] = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 DURATION_ALLOWED = 'a number of seconds, or a duration such as "90s", "30m", "2h", "1h30m", "1d"'
 
-MEMORY_UNITS: dict[str, float] = {
+MEMORY_UNITS: dict[str, int] = {
     "Ki": 2**10,
     "Mi": 2**20,
     "Gi": 2**30,
     "Ti": 2**40,
     "Pi": 2**50,
-    "k": 1e3,
-    "K": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-    "P": 1e15,
+    "k": 10**3,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
 }
+"""Bytes per memory unit; each may be followed by `B` (`64GiB`, `80GB`, `500kB`)."""
 MEMORY_ALLOWED = (
     'a number of MiB, or a size with a unit: "512Mi", "64Gi", "1.5Ti" (powers of 1024) or '
-    '"500M", "64G" (powers of 1000), optionally followed by B ("64GiB")'
+    '"500M", "64G" (powers of 1000), optionally followed by B ("64GiB"); rounded up to MiB'
 )
 MAX_MEMORY_MIB = 2**30
-"""1 PiB per replica: more is a mistake (often a byte count written as a bare number)."""
+"""1 PiB per replica or node: more is a mistake (often a byte count written as a bare
+number)."""
 MAX_CPU_CORES = 1_000_000
 CPU_ALLOWED = 'a number of cores (2, 0.5) or milli-cores as a string ("500m")'
 
-_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_DURATION_PART = re.compile(rf"({_NUMBER})([dhms])")
-_DURATION_FULL = re.compile(rf"(?:{_NUMBER}[dhms])+")
-_MEMORY = re.compile(rf"({_NUMBER})\s*(Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P)B?")
-_MILLI = re.compile(r"(\d+)m")
+NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+"""The number forms every quantity accepts: digits, an optional fraction, an optional
+decimal exponent."""
+_DURATION_PART = re.compile(rf"({NUMBER})([dhms])")
+_DURATION_FULL = re.compile(rf"(?:{NUMBER}[dhms])+")
+_MEMORY = re.compile(rf"({NUMBER})\s*(?:({'|'.join(MEMORY_UNITS)})B?)?")
+_CPU = re.compile(rf"({NUMBER})\s*(m?)")
 
 
 class UnitError(ValueError):
@@ -63,6 +83,30 @@ def _finite_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _exact(value: Any, pattern: re.Pattern[str]) -> tuple[Decimal, str] | None:
+    """(the number, its unit) of a quantity, exactly: a finite int or float (unit ""), or a
+    string that `pattern` matches whole after stripping spaces; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return (Decimal(value), "") if _finite_number(value) is not None else None
+    if not isinstance(value, str):
+        return None
+    match = pattern.fullmatch(value.strip())
+    if match is None:
+        return None
+    try:
+        return Decimal(match.group(1)), match.group(2) or ""
+    except decimal.InvalidOperation:  # an exponent beyond what Decimal holds
+        return None
+
+
+def _context(number: Decimal) -> decimal.Context:
+    """A context in which products and quotients of `number` with unit sizes are exact."""
+    digits = len(number.as_tuple().digits)
+    return decimal.Context(prec=digits + 60, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+
+
 def parse_duration(value: Any) -> float:
     """Seconds from a number of seconds or a string like "2h", "90m", "1h30m", "3600s", "1.5d".
 
@@ -72,7 +116,7 @@ def parse_duration(value: Any) -> float:
     number = _finite_number(value)
     if number is None and isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(_NUMBER, text):
+        if re.fullmatch(NUMBER, text):
             number = float(text)
         elif _DURATION_FULL.fullmatch(text):
             units = [unit for _, unit in _DURATION_PART.findall(text)]
@@ -100,23 +144,23 @@ def format_duration(seconds: float) -> str:
 
 
 def parse_memory_mib(value: Any) -> int:
-    """MiB (rounded up) from a size with a unit ("64Gi", "512Mi", "80G") or a bare number of MiB.
+    """MiB from a size with a unit ("64Gi", "512Mi", "80G", "0.4Mi") or a bare number of MiB,
+    computed exactly and rounded up to a whole MiB.
 
-    Bare numbers are MiB, as in cluster spec files (not bytes, as in Kubernetes).
+    Bare numbers are MiB, in every file kind (not bytes, as in Kubernetes).
     """
-    number = _finite_number(value)
-    if number is None and isinstance(value, str):
-        text = value.strip()
-        match = _MEMORY.fullmatch(text)
-        if match:
-            number = float(match.group(1)) * MEMORY_UNITS[match.group(2)] / 2**20
-        elif re.fullmatch(_NUMBER, text):
-            number = float(text)
-    if number is None or not math.isfinite(number) or number < 0:
+    parsed = _exact(value, _MEMORY)
+    if parsed is None or parsed[0] < 0:
         raise UnitError(f"{value!r} is not a memory size", MEMORY_ALLOWED)
-    if number > MAX_MEMORY_MIB:
-        raise UnitError(f"{value!r} is more than 1 PiB", MEMORY_ALLOWED + "; at most 1Pi")
-    return math.ceil(number)
+    number, unit = parsed
+    with decimal.localcontext(_context(number)):
+        mib = number * MEMORY_UNITS[unit] / 2**20 if unit else number
+        if mib > MAX_MEMORY_MIB:
+            raise UnitError(
+                f"{value!r} is more than 1 PiB (a byte count written as a bare number?)",
+                MEMORY_ALLOWED + "; at most 1Pi",
+            )
+        return int(mib.to_integral_value(rounding=ROUND_CEILING))
 
 
 def format_memory(mib: int) -> str:
@@ -128,20 +172,17 @@ def format_memory(mib: int) -> str:
 
 
 def parse_cpu_milli(value: Any) -> int:
-    """Milli-cores from cores (2, 0.5, "1.5") or a milli-core string ("500m"). Not negative."""
-    number = _finite_number(value)
-    if number is None and isinstance(value, str):
-        text = value.strip()
-        milli = _MILLI.fullmatch(text)
-        if milli:
-            number = int(milli.group(1)) / 1000
-        elif re.fullmatch(_NUMBER, text):
-            number = float(text)
-    if number is None or not math.isfinite(number) or number < 0:
+    """Milli-cores from cores (2, 0.5, "1.5", "1e3") or milli-cores ("500m"), computed
+    exactly and rounded to the nearest milli-core (ties to even). Not negative."""
+    parsed = _exact(value, _CPU)
+    if parsed is None or parsed[0] < 0:
         raise UnitError(f"{value!r} is not a CPU amount", CPU_ALLOWED)
-    if number > MAX_CPU_CORES:
-        raise UnitError(f"{value!r} is more than {MAX_CPU_CORES} cores", CPU_ALLOWED)
-    return round(number * 1000)
+    number, unit = parsed
+    with decimal.localcontext(_context(number)):
+        milli = number if unit == "m" else number * 1000
+        if milli > MAX_CPU_CORES * 1000:
+            raise UnitError(f"{value!r} is more than {MAX_CPU_CORES} cores", CPU_ALLOWED)
+        return int(milli.to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 def format_cpu(milli: int) -> int | str:
