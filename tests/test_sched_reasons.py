@@ -106,6 +106,20 @@ def test_more_devices_than_the_cluster_registers_is_unschedulable():
     assert "needs 32" in wait.reason and "registers 24" in wait.reason
 
 
+def test_a_gang_larger_than_any_rack_it_must_sit_in_is_unschedulable():
+    """within: rack, 3x8 on racks of 2 nodes: no rack, however healthy, can ever hold it."""
+    nodes = cluster(node("a0", rack="ra"), node("a1", rack="ra"),
+                    node("b0", rack="rb"), node("b1", rack="rb", health=NodeHealth.DOWN))
+    decisions = schedule(snapshot(nodes), [job("wide", replicas=3, devices=8, within="rack")],
+                         "default")
+    wait = decisions.reasons()["wide"]
+    assert wait.code == WaitCode.UNSCHEDULABLE
+    assert "inside one rack" in wait.reason and "largest rack registers 16" in wait.reason
+    fits = schedule(snapshot(nodes), [job("two", replicas=2, devices=8, within="rack")],
+                    "default")
+    assert "two" in {start.job.name for start in fits.starts}
+
+
 def test_one_unschedulable_group_makes_the_job_unschedulable():
     from dataclasses import replace
 

@@ -171,10 +171,15 @@ class Layout:
         self.ready_nodes: dict[str, list[str]] = {}
         self.not_ready: dict[str, list[str]] = {}
         supernodes: dict[tuple[str, str], int] = {}
+        labelled: dict[tuple[str, str, str], int] = {}
         for position, node in enumerate(self.nodes):
             accel = node.accelerator
             if accel is None:
                 continue
+            for tier in GROUP_TIERS:
+                if getattr(node, tier):
+                    key3 = (tier, accel, getattr(node, tier))
+                    labelled[key3] = labelled.get(key3, 0) + node.devices
             self.registered[accel] = self.registered.get(accel, 0) + node.devices
             self.registered_max_node[accel] = max(self.registered_max_node.get(accel, 0),
                                                   node.devices)
@@ -190,6 +195,11 @@ class Layout:
                 self.not_ready.setdefault(accel, []).append(
                     f"{node.name}: {bad} of {node.devices} devices unhealthy")
 
+        self.registered_tier_max: dict[tuple[str, str], int] = {}
+        """Per (tier, type), the devices under its largest label, whatever the nodes' health."""
+        for (tier, accel, _), devices in labelled.items():
+            key = (tier, accel)
+            self.registered_tier_max[key] = max(self.registered_tier_max.get(key, 0), devices)
         self.registered_supernode: dict[str, int] = {}
         """Per type, the devices of its largest supernode, whatever the nodes' health."""
         for (accel, _), devices in supernodes.items():

@@ -43,6 +43,13 @@ def never_fits(ledger: Ledger, ask: ReplicaAsk) -> str | None:
     if ask.milli == WHOLE and ask.total > registered:
         return (f"needs {ask.total} {accelerator} ({ask.replicas}x{ask.devices}) but the "
                 f"cluster registers {registered}")
+    if ask.within and ask.milli == WHOLE and ask.scope is None:
+        inside = ledger.layout.registered_tier_max.get((ask.within, accelerator), 0)
+        if ask.total > inside:
+            where = f"its largest {ask.within} registers {inside}" if inside else (
+                f"no {accelerator} node carries a {ask.within} label")
+            return (f"needs {ask.total} {accelerator} ({ask.replicas}x{ask.devices}) inside one "
+                    f"{ask.within}, but {where}")
     return None
 
 
