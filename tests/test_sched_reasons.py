@@ -120,6 +120,21 @@ def test_a_gang_larger_than_any_rack_it_must_sit_in_is_unschedulable():
     assert "two" in {start.job.name for start in fits.starts}
 
 
+def test_a_request_over_its_queues_guarantee_plus_borrow_limit_is_unschedulable():
+    from suan.jobs.queue import QueueSpec
+
+    team = QueueSpec("team", guaranteed={"accelerators": 8}, borrow_limit={"accelerators": 4})
+    nodes = cluster(node("n0"), node("n1"))
+    over = job("over", replicas=2, devices=8, queue="team")
+    decisions = schedule(snapshot(nodes, queues=(team,)), [over], "default")
+    wait = decisions.reasons()["over"]
+    assert wait.code == WaitCode.UNSCHEDULABLE and "guarantee plus borrow limit, 12" in wait.reason
+    busy = running(job("mine", devices=8, queue="team"), ("n0", tuple(range(8))))
+    later = schedule(snapshot(nodes, busy, queues=(team,)), [job("more", devices=8,
+                                                                queue="team")], "default")
+    assert later.reasons()["more"].code == WaitCode.QUOTA  # fits once its own job ends
+
+
 def test_one_unschedulable_group_makes_the_job_unschedulable():
     from dataclasses import replace
 

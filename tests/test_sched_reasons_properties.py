@@ -79,7 +79,8 @@ def _holds(nodes: list[tuple[int, int]], replicas: int, devices: int, whole: boo
 
 def _fits(the_job: Job, the_cluster: Cluster, *, ready_only: bool) -> bool:
     """Whether some accepted type could hold the job's floor: on every registered node (all
-    devices), or only on ready nodes' healthy devices."""
+    devices; inside one label of its `within` tier, for whole devices), or only on ready nodes'
+    healthy devices."""
     group = the_job.groups[0]
     whole = group.accelerator_milli == 1000
     for accelerator in _accepted(the_job, the_cluster):
@@ -89,7 +90,15 @@ def _fits(the_job: Job, the_cluster: Cluster, *, ready_only: bool) -> bool:
                       if n.health.schedulable]
         else:
             counts = [(n.devices, n.devices) for n in of_type]
-        if _holds(counts, group.floor_replicas, group.accelerators, whole):
+        within = the_job.topology.within
+        if within and whole and not ready_only:  # the whole gang inside one label
+            labels = {getattr(n, within) for n in of_type}
+            inside = [[c for c, n in zip(counts, of_type, strict=True)
+                       if getattr(n, within) == label] for label in labels]
+            if any(_holds(part, group.floor_replicas, group.accelerators, whole)
+                   for part in inside):
+                return True
+        elif _holds(counts, group.floor_replicas, group.accelerators, whole):
             return True
     return False
 

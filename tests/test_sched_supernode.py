@@ -183,7 +183,7 @@ def test_quota_counts_every_device_of_a_spanning_replica():
     one = job("one", devices=8, types=NVL, queue="team")
     decisions = schedule(snapshot(nodes, queues=queues), [two, one], "fifo-besteffort")
     assert set(decisions.started()) == {"one"}
-    assert decisions.reasons()["two"].code == WaitCode.QUOTA
+    assert decisions.reasons()["two"].code == WaitCode.UNSCHEDULABLE  # 16 > 12 + 0, ever
     placed = decisions.started()["one"]
     second = job("again", devices=8, types=NVL, queue="team")
     decisions = schedule(snapshot(nodes, running(one, *((r.node, r.devices)

@@ -97,12 +97,19 @@ def test_replica_larger_than_any_node_is_unschedulable():
 
 
 def test_within_rack_constraint_names_the_best_rack():
-    busy = running(job("old", devices=8), ("a0", tuple(range(8))))
+    busy = running(job("old", devices=8), ("a0", tuple(range(8))), ("b0", tuple(range(8))))
     decisions = schedule(snapshot(two_racks(), busy),
-                         [job("rackjob", replicas=3, devices=8, within="rack")], "fifo")
+                         [job("rackjob", replicas=2, devices=8, within="rack")], "fifo")
     wait = decisions.pending[0]
     assert wait.code == WaitCode.CONSTRAINT
-    assert "no rack has 24 free" in wait.reason and "rack rb with 16" in wait.reason
+    assert "no rack has 16 free" in wait.reason and "with 8" in wait.reason
+
+
+def test_within_rack_larger_than_any_rack_is_unschedulable():
+    decisions = schedule(snapshot(two_racks()),
+                         [job("rackjob", replicas=3, devices=8, within="rack")], "fifo")
+    wait = decisions.pending[0]
+    assert wait.code == WaitCode.UNSCHEDULABLE and "largest rack registers 16" in wait.reason
 
 
 def test_preference_list_falls_back_to_the_next_type():

@@ -327,7 +327,9 @@ def _place_group(
             if quota is not None:
                 refusal = quota.check(job.queue, usage)
                 if refusal:
-                    misses.append(GangMiss(refusal, WaitCode.QUOTA, tried=accelerator))
+                    never = quota.never_admits(job.queue, usage)
+                    code = WaitCode.UNSCHEDULABLE if never else WaitCode.QUOTA
+                    misses.append(GangMiss(never or refusal, code, tried=accelerator))
                     continue
             fit = place_scoped(SPAN if ask.parts > 1 else placer, ledger, ask, ctx)
             if isinstance(fit, GroupFit):

@@ -174,6 +174,18 @@ class QuotaBook:
                 return reason
         return None
 
+    def never_admits(self, queue: str, request: Mapping[str, float]) -> str | None:
+        """Why the request could not be admitted even with its queue (and every queue above
+        it) idle: it exceeds a guarantee plus borrow limit on its own. None otherwise."""
+        self.ensure(queue)
+        for resource, amount in request.items():
+            for name in self.path(queue):
+                ceiling = self.ceiling(name, resource)
+                if amount > ceiling + 1e-9:
+                    return (f"queue {name}: {resource} {amount:g} is more than its guarantee "
+                            f"plus borrow limit, {ceiling:g}, allow at any time")
+        return None
+
     def _check_resource(self, queue: str, resource: str, amount: float) -> str | None:
         usage, guaranteed, specs = self.usage, self._guaranteed, self.specs
         for name in self.path(queue):
