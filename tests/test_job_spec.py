@@ -745,7 +745,8 @@ def test_a_job_read_from_a_file_and_stored_as_json_is_the_job_checked(document):
     assert parse_job(json.loads(json.dumps(read))) == job
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(_job_documents())
 def test_any_valid_job_round_trips_through_its_document(document):
     job = parse_job(document)
@@ -778,7 +779,8 @@ def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
     return paths
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(_job_documents(), st.data())
 def test_any_mutation_gives_a_job_or_a_spec_error_and_nothing_else(document, data):
     mutated = copy.deepcopy(document)

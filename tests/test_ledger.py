@@ -36,7 +36,7 @@ operations = st.lists(
 )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, derandomize=True)
 @given(first=operations, second=operations)
 def test_rollback_restores_everything(first, second):  # type: ignore[no-untyped-def]
     nodes = cluster(*(node(f"n{i}", rack=f"r{i // 2}") for i in range(4)))

@@ -74,7 +74,8 @@ def _usage(allocs: list[Allocation], the_cluster: Cluster) -> dict[tuple[str, in
     return booked
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_cycle_invariants(data: st.DataObject) -> None:
     the_cluster = data.draw(clusters())
