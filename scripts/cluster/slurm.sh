@@ -84,9 +84,9 @@ YAML
   done
 }
 
-wait_for() {
+wait_for() {  # wait_for CONDITION [TRIES]: every 0.1 s, 300 tries unless told
   local i
-  for i in $(seq 1 300); do eval "$1" && return 0; sleep 0.1; done
+  for i in $(seq 1 "${2:-300}"); do eval "$1" && return 0; sleep 0.1; done
   echo "timed out waiting for: $1" >&2; return 1
 }
 
@@ -103,7 +103,7 @@ start() {
   echo $! > "$D/ctld.bgpid"
   wait_for "scontrol ping 2>/dev/null | grep -q UP"
   for n in $(seq 1 "$NODES"); do start_node "n$n"; done
-  wait_for '[ "$(sinfo -h -N -t idle -o %N | sort -u | wc -l)" = "$NODES" ]'
+  wait_for '[ "$(sinfo -h -N -t idle -o %N | sort -u | wc -l)" = "$NODES" ]' 1200
   say_env
 }
 
