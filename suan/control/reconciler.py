@@ -235,28 +235,28 @@ class Reconciler:
         return time.monotonic() - self._last_pass >= IDLE_PASSES * self._pass_s
 
     @staticmethod
-    def _live(session: Session) -> list[JobRow]:
-        query = select(JobRow).where(JobRow.state.in_(LIVE)).order_by(JobRow.submit_time)
+    def _rows(session: Session, *where: Any) -> list[JobRow]:
+        """The jobs that meet every condition in `where`, oldest submission first."""
+        query = select(JobRow).where(*where).order_by(JobRow.submit_time)
         return list(session.scalars(query))
 
-    @staticmethod
-    def _acting(session: Session) -> list[JobRow]:
+    @classmethod
+    def _live(cls, session: Session) -> list[JobRow]:
+        return cls._rows(session, JobRow.state.in_(LIVE))
+
+    @classmethod
+    def _acting(cls, session: Session) -> list[JobRow]:
         """The live jobs a tick observes or cancels: those holding devices and those with a
         cancel request (not the whole queue, which only the scheduler reads)."""
-        query = (
-            select(JobRow)
-            .where(
-                JobRow.state.in_(LIVE),
-                JobRow.state.in_(HOLDING) | JobRow.cancel_requested.is_(True),
-            )
-            .order_by(JobRow.submit_time)
+        return cls._rows(
+            session,
+            JobRow.state.in_(LIVE),
+            JobRow.state.in_(HOLDING) | JobRow.cancel_requested.is_(True),
         )
-        return list(session.scalars(query))
 
-    @staticmethod
-    def _holding(session: Session) -> list[JobRow]:
-        query = select(JobRow).where(JobRow.state.in_(HOLDING)).order_by(JobRow.submit_time)
-        return list(session.scalars(query))
+    @classmethod
+    def _holding(cls, session: Session) -> list[JobRow]:
+        return cls._rows(session, JobRow.state.in_(HOLDING))
 
     @staticmethod
     def _queued(session: Session) -> list[Queued]:
