@@ -90,7 +90,8 @@ def test_pages_while_jobs_arrive_list_each_job_once(server):  # noqa: F811
     everything = [job["id"] for job in client.iter_jobs(page_size=5)]
     assert everything[: len(arrived)] == arrived[::-1], "newest first"
     assert sorted(everything) == sorted(first + arrived)
-    assert client.jobs() == list(client.iter_jobs(page_size=3))
+    # the same jobs in the same order (their reasons may change between the two reads)
+    assert [j["id"] for j in client.jobs()] == [j["id"] for j in client.iter_jobs(page_size=3)]
 
 
 def test_a_bad_page_token_is_a_422_naming_the_parameter(server):  # noqa: F811
