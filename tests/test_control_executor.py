@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from executor_helpers import until_exited
 
 from suan.cluster.snapshot import ReplicaPlacement
 from suan.errors import SpecError
@@ -22,16 +23,6 @@ ON_ONE_NODE = tuple(ReplicaPlacement(0, NODE.name, (device,)) for device in rang
 
 def run(command: str, job_id: str = "j", attempt: int = 1) -> JobLaunch:
     return JobLaunch(job_id, attempt, (sys.executable, "-c", command))
-
-
-def until_exited(executor: LocalExecutor, job_id: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = executor.poll()[job_id]
-        if status.all_exited:
-            return status
-        time.sleep(0.05)
-    raise AssertionError("ranks did not exit")
 
 
 def test_stop_sends_sigterm_then_sigkill_to_ranks_that_ignore_it(tmp_path):

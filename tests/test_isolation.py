@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from executor_helpers import until_exited
 from hostile import FORK_BOMB, LOG_FLOOD, MEMORY_HOG, forks_made
 
 from suan.cluster.snapshot import ReplicaPlacement
@@ -48,16 +49,6 @@ def launch(job_id: str, command: list[str], attempt: int = 1, **limits) -> JobLa
     return JobLaunch(job_id=job_id, attempt=attempt, command=tuple(command), **limits)
 
 
-def wait_exit(executor: LocalExecutor, job_id: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = executor.poll()[job_id]
-        if status.all_exited:
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"{job_id} still running")
-
-
 def log_of(executor: LocalExecutor, job_id: str, rank: int = 0) -> str:
     return executor.logs(job_id, rank, 0, 1 << 24)[0].decode(errors="replace")
 
@@ -79,7 +70,7 @@ def test_a_rank_sees_only_its_own_processes(tmp_path):
     )
     try:
         executor.launch(launch("spy", python(spy)), placement(1))
-        wait_exit(executor, "spy")
+        until_exited(executor, "spy", 30.0)
         line = next(x for x in log_of(executor, "spy").splitlines() if x.startswith("PIDS"))
         _, count, _, sleeping = line.split()
         assert int(sleeping) == 0, line  # the victim's `sleep 30.123` is not there
@@ -107,7 +98,7 @@ def test_a_fork_bomb_stops_at_its_pids_limit_and_its_neighbour_runs_on(tmp_path)
     executor = LocalExecutor(tmp_path, node=NODE)
     with neighbour(executor):
         executor.launch(launch("bomb", python(FORK_BOMB), pids=(40,)), placement(1))
-        wait_exit(executor, "bomb")
+        until_exited(executor, "bomb", 30.0)
         made, refused = forks_made(log_of(executor, "bomb"))
         assert made < 40 and refused > 200, (made, refused)
         assert executor.isolation.members("bomb", 1) == {}  # the bomb's children are gone too
@@ -118,7 +109,7 @@ def test_a_job_over_its_memory_is_killed_alone_and_told_why(tmp_path):
     executor = LocalExecutor(tmp_path, node=NODE)
     with neighbour(executor):
         executor.launch(launch("hog", python(MEMORY_HOG), memory_mib=(64,)), placement(1))
-        status = wait_exit(executor, "hog")
+        status = until_exited(executor, "hog", 30.0)
         assert status.ranks[0].exit_code == 137
         assert "SURVIVED" not in log_of(executor, "hog")
         assert "memory" in status.message
@@ -127,7 +118,7 @@ def test_a_job_over_its_memory_is_killed_alone_and_told_why(tmp_path):
 def test_a_log_flood_is_capped_and_says_so(tmp_path):
     executor = LocalExecutor(tmp_path, node=NODE)
     executor.launch(launch("flood", python(LOG_FLOOD), log_bytes=20_000), placement(1))
-    status = wait_exit(executor, "flood")
+    status = until_exited(executor, "flood", 30.0)
     assert status.ranks[0].exit_code == 0
     text = log_of(executor, "flood")
     assert len(text) < 21_000
@@ -173,7 +164,7 @@ def test_every_process_of_a_launch_cut_by_a_crash_is_found_and_stopped(tmp_path,
         time.sleep(delay)
         launcher.send_signal(signal.SIGKILL)
         launcher.wait()
-        time.sleep(0.2)  # a child forked at the kill has exec'd by now
+        time.sleep(1.0)  # a restarting server needs longer; a child forked at the kill has exec'd
         isolation = Isolation.detect(home, sandbox="off", cgroups=cgroups)
         executor = LocalExecutor(home, node=NODE, isolation=isolation)
         found = executor.discover("cut", 1)
@@ -199,7 +190,7 @@ def test_ranks_run_as_the_job_account_inside_the_sandbox(open_home, tenant_can_r
     identity = OsIdentity(account.pw_name, account.pw_uid, account.pw_gid)
     job = JobLaunch(job_id="who", attempt=1, command=("id", "-u"), run_as=identity)
     executor.launch(job, placement(1))
-    status = wait_exit(executor, "who")
+    status = until_exited(executor, "who", 30.0)
     assert status.ranks[0].exit_code == 0
     assert log_of(executor, "who").splitlines()[-1] == str(account.pw_uid)
     assert executor.isolation.sandbox
