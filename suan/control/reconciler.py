@@ -224,6 +224,10 @@ class Reconciler:
             self._launch(row_id, start, now)
         self.ticks += 1
 
+    def _due_by(self, when: float) -> None:
+        """Run a scheduling pass no later than `when` (a backoff set after the last pass)."""
+        self._next_due = when if self._next_due is None else min(self._next_due, when)
+
     def _schedule_due(self, now: float) -> bool:
         """Whether this tick runs the scheduling pass: when something changed (a wake-up from
         the API or an exit, a job that moved), a backoff ended, or, with nothing new, once
@@ -687,6 +691,7 @@ class Reconciler:
             self._transition(session, row, JobState.FAILED, "failed", row.reason)
             return
         row.not_before = now + restart_backoff_s(refusals, self.config.restart_backoff_s)
+        self._due_by(row.not_before)
         row.reason = f"the {self.executor.engine} engine refused the launch: {message}"
         row.reason_code = WaitCode.ENGINE.value
         self._transition(session, row, JobState.PENDING, "pending", row.reason)
