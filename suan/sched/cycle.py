@@ -19,16 +19,19 @@ from suan.catalog import Catalog, default_catalog
 from suan.cluster.snapshot import Allocation, Snapshot
 from suan.jobs.model import Job
 from suan.sched.backfill import Reservation, make_reservation
+from suan.sched.budget import MAX_STARTS, check_max_starts
 from suan.sched.decisions import Decisions, Pending, Start, WaitCode
 from suan.sched.gang import GangFit, GangMiss, never_fits_job, place_gang
 from suan.sched.hetero import rebalance
 from suan.sched.ledger import Ledger
-from suan.sched.order import ordered, running_level
+from suan.sched.order import running_level
+from suan.sched.pending_index import PendingIndex
 from suan.sched.placement import PlaceContext
 from suan.sched.policy import Policy, get_policy
 from suan.sched.preempt import may_time_share, try_preemption
 from suan.sched.quota import QuotaBook, request_vector
 from suan.sched.service import LAS_CLASSES, ServiceClasses
+from suan.sched.sweep import Sweep
 
 MEMO_CODES = frozenset(
     {WaitCode.CAPACITY, WaitCode.SHAPE, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE,
@@ -71,12 +74,15 @@ class Cycle:
     """The mutable state of one cycle. Use `schedule()`; this class is its implementation."""
 
     def __init__(self, snapshot: Snapshot, policy: Policy, catalog: Catalog, *,
-                 state: WorkingState | None = None, live: dict[str, Allocation] | None = None):
+                 state: WorkingState | None = None, live: dict[str, Allocation] | None = None,
+                 max_starts: int = MAX_STARTS):
         """Derive the working state from the snapshot, or take `state` — a ledger and quota
         book that already hold exactly `snapshot.running` (a simulator keeps them between
         cycles; the cycle may change both, so pass copies or roll both back after) and,
-        optionally, `live`: the snapshot's running allocations by job name (copied)."""
+        optionally, `live`: the snapshot's running allocations by job name (copied).
+        `max_starts`: the cycle's budget (`suan.sched.budget`)."""
         self.snapshot = snapshot
+        self.max_starts = check_max_starts(max_starts)
         self.policy = policy
         self.now = snapshot.now
         if state is None:
@@ -102,16 +108,12 @@ class Cycle:
         return self.snapshot.service or LAS_CLASSES
 
     # ------------------------------------------------------------------ driver
-    def run(self, pending: Sequence[Job]) -> Decisions:
-        ctx = PlaceContext(seed=f"{self.now}:{len(pending)}", pending=pending)
-        waiting = self.decisions.pending
-        for job in ordered(pending, self.policy.order, self.quota, self.policy.fair_share,
-                           self.snapshot.service):
-            verdict = self.remembered(job)
-            if verdict is None:
-                verdict = self.consider(job, ctx)
-            if verdict is not None:
-                waiting.append(verdict)
+    def run(self, pending: Sequence[Job] | PendingIndex) -> Decisions:
+        """Decide for the waiting jobs (none of them running): a list, or the index a caller
+        keeps between cycles (read, not changed). The walk is `suan.sched.sweep`'s."""
+        index = pending if isinstance(pending, PendingIndex) else PendingIndex(pending)
+        ctx = PlaceContext(seed=f"{self.now}:{len(index)}", pending=index)
+        Sweep(self, index, ctx, self.max_starts).run()
         if self.policy.migrate and len(self.ledger.types_by_speed) > 1:
             rebalance(self, ctx)
         if self.reservation is not None:
@@ -275,16 +277,28 @@ def allocation_usage(alloc: Allocation, ledger: Ledger) -> dict[str, float]:
 
 def schedule(
     snapshot: Snapshot,
-    pending: Sequence[Job],
+    pending: Sequence[Job] | PendingIndex,
     policy: Policy | str = "default",
     catalog: Catalog | None = None,
+    *,
+    max_starts: int = MAX_STARTS,
 ) -> Decisions:
-    """One pure scheduling cycle over `snapshot` for the `pending` jobs under `policy`."""
+    """One pure scheduling cycle over `snapshot` for the `pending` jobs under `policy`, making
+    at most `max_starts` starts (`suan.sched.budget`). `pending` is a list, or a
+    `PendingIndex` the caller keeps between cycles (jobs added and discarded as they come and
+    go): the decisions are the same, without the work of filing a whole list each cycle. A
+    pending job that `snapshot` shows running is ignored (and dropped from an index)."""
     chosen = get_policy(policy) if isinstance(policy, str) else policy
-    running = {alloc.job.name for alloc in snapshot.running}
-    waiting = [job for job in pending if job.name not in running]
+    if isinstance(pending, PendingIndex):
+        for alloc in snapshot.running:
+            pending.discard(alloc.job.name)
+        waiting: Sequence[Job] | PendingIndex = pending
+    else:
+        running = {alloc.job.name for alloc in snapshot.running}
+        waiting = [job for job in pending if job.name not in running]
     with collector_paused():
-        return Cycle(snapshot, chosen, catalog or default_catalog()).run(waiting)
+        return Cycle(snapshot, chosen, catalog or default_catalog(),
+                     max_starts=max_starts).run(waiting)
 
 
 @contextmanager

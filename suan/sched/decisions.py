@@ -3,9 +3,11 @@ every job left pending. `to_dict()` is the documented JSON of `suan schedule --j
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple
+from itertools import islice
+from typing import Any, NamedTuple, overload
 
 from suan.cluster.snapshot import ReplicaPlacement
 from suan.jobs.model import Job
@@ -16,7 +18,7 @@ class WaitCode(StrEnum):
 
     Metrics and dashboards group waiting jobs by these codes, so a code means one thing, and
     the list is documented in docs/schedule-json.md (a test keeps the two equal). The
-    scheduler produces the first nine; the control plane adds the last five for what happens
+    scheduler produces the first ten; the control plane adds the last five for what happens
     around the scheduler (an engine, restarts, stops). Each member's `doc` says when it
     applies.
     """
@@ -46,6 +48,9 @@ class WaitCode(StrEnum):
                    "reserved start time is given")
     RESERVED = ("reserved", "it would delay the backfill reservation of an earlier job")
     HEAD_OF_LINE = ("head-of-line", "a strict FIFO policy, and an earlier job is blocked")
+    DEFERRED = ("deferred", "the cycle reached its budget of starts before it came to this "
+                "job, which would need a placement attempt; the next cycle, run at once, "
+                "considers it")
     PREEMPTING = ("preempting", "placed, and waiting for the jobs it preempted (or its own "
                   "previous place) to stop")
     PREEMPTED = ("preempted", "it was stopped for another job and waits to be placed again")
@@ -58,6 +63,7 @@ class WaitCode(StrEnum):
 SCHEDULER_CODES = frozenset({
     WaitCode.CAPACITY, WaitCode.SHAPE, WaitCode.CONSTRAINT, WaitCode.QUOTA, WaitCode.HEALTH,
     WaitCode.UNSCHEDULABLE, WaitCode.RESERVATION, WaitCode.RESERVED, WaitCode.HEAD_OF_LINE,
+    WaitCode.DEFERRED,
 })
 """The codes `schedule()` gives a pending job; the others come from the control plane."""
 
@@ -91,12 +97,96 @@ class Pending(NamedTuple):
     code: WaitCode
 
 
+class PendingGroup(NamedTuple):
+    """Jobs `members[lo:hi]` (one class of alike jobs), all waiting for the same reason. The
+    caller that made it never changes `members[lo:hi]` afterwards."""
+
+    members: Sequence[Job]
+    lo: int
+    hi: int
+    reason: str
+    code: WaitCode
+
+
+class WaitList(Sequence[Pending]):
+    """The waiting jobs of a cycle: single `Pending` entries and `PendingGroup`s, read as one
+    sequence of `Pending` (a group is expanded only when read), so that a cycle over a million
+    alike waiting jobs records a few hundred groups instead of a million tuples."""
+
+    def __init__(self, waits: Iterable[Pending] = ()):
+        self._parts: list[Pending | PendingGroup] = list(waits)
+        self._count = len(self._parts)
+
+    def append(self, wait: Pending) -> None:
+        self._parts.append(wait)
+        self._count += 1
+
+    def add_group(self, members: Sequence[Job], lo: int, hi: int, reason: str,
+                  code: WaitCode) -> None:
+        """Record that `members[lo:hi]` wait for `reason` (nothing when the range is empty)."""
+        if hi > lo:
+            self._parts.append(PendingGroup(members, lo, hi, reason, code))
+            self._count += hi - lo
+
+    def groups(self) -> Iterator[tuple[Iterable[str], str, WaitCode]]:
+        """(job names, reason, code) per entry: a group's names without a tuple per job."""
+        for part in self._parts:
+            if isinstance(part, PendingGroup):
+                yield (job.name for job in islice(part.members, part.lo, part.hi)), \
+                    part.reason, part.code
+            else:
+                yield (part.job,), part.reason, part.code
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Pending]:
+        for part in self._parts:
+            if isinstance(part, PendingGroup):
+                reason, code = part.reason, part.code
+                for job in islice(part.members, part.lo, part.hi):
+                    yield Pending(job.name, reason, code)
+            else:
+                yield part
+
+    @overload
+    def __getitem__(self, index: int) -> Pending: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Pending]: ...
+
+    def __getitem__(self, index: int | slice) -> Pending | list[Pending]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._count)
+            if step != 1:
+                return list(self)[index]
+            return list(islice(self, start, stop))
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError("pending index out of range")
+        return next(islice(self, index, None))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, WaitList | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"WaitList({list(self)!r})"
+
+
 @dataclass
 class Decisions:
+    """What one cycle decided. `deferred`: how many waiting jobs got `WaitCode.DEFERRED`
+    because the cycle reached its budget of starts (`suan.sched.budget`); when it is not zero
+    the caller runs the next cycle at once."""
+
     starts: list[Start] = field(default_factory=list)
     preemptions: list[Preemption] = field(default_factory=list)
-    pending: list[Pending] = field(default_factory=list)
+    pending: WaitList = field(default_factory=WaitList)
     reservation: dict[str, Any] | None = None
+    deferred: int = 0
 
     def started(self) -> dict[str, Start]:
         return {start.job.name: start for start in self.starts}

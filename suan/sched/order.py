@@ -153,7 +153,7 @@ def ordered(
 ) -> Iterator[Job]:
     """Pending jobs in the order the policy considers them (`service`: the snapshot's learned
     classes, for a classed order)."""
-    key = _plain_key(jobs, plugin, service)
+    key = plain_key(jobs, plugin, service)
     if fair_share:
         return interleave_fair_share(jobs, key, quota)
     return iter(sorted(jobs, key=key))
@@ -162,11 +162,12 @@ def ordered(
 _ATTAINED = attrgetter("attained_service_s")
 
 
-def _plain_key(jobs: Sequence[Job], plugin: OrderPlugin, service: ServiceClasses | None
-               ) -> Callable[[Job], SortKey]:
+def plain_key(jobs: Sequence[Job], plugin: OrderPlugin, service: ServiceClasses | None
+              ) -> Callable[[Job], SortKey]:
     """LAS orders exactly like FIFO while no job has passed the first threshold, and a classed
     order while no job has any service: then use the FIFO key, which is computed without a
-    Python call per job."""
+    Python call per job. It reads only the jobs' attained service, queues and series, so one
+    job per class of `suan.sched.pending_index` gives the key for all of them."""
     if plugin.name == "las" and max(
         map(_ATTAINED, jobs), default=0.0
     ) < LAS_THRESHOLDS_S[0]:
