@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from suan.catalog import default_catalog
 from suan.cluster.model import Cluster, Node, NodeHealth
 from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
 from suan.jobs.model import Job, ReplicaGroup, TopologyConstraint
 from suan.jobs.queue import QueueSpec
+from suan.sched import Decisions, Pending, Policy, WaitCode
+from suan.sched.cycle import Cycle, collector_paused
+from suan.sched.hetero import rebalance
+from suan.sched.order import ordered
+from suan.sched.placement import PlaceContext
+from suan.sched.sweep import deferred_reason
 
 
 def node(name: str, accelerator: str = "H100", devices: int | None = None, *, rack: str = "r0",
@@ -54,3 +62,38 @@ def snapshot(the_cluster: Cluster, *allocs: Allocation, queues: tuple[QueueSpec,
 def devices_of(decisions, name: str) -> list[tuple[str, tuple[int, ...]]]:  # type: ignore[no-untyped-def]
     start = decisions.started()[name]
     return [(r.node, r.devices) for r in start.replicas]
+
+
+def plain_walk(snap: Snapshot, pending: Sequence[Job], policy: Policy,
+               max_starts: int) -> Decisions:
+    """The reference cycle, which keeps no state: every pending job in `ordered` order, one
+    at a time: its remembered verdict, else (while the budget lasts) considered, else deferred."""
+    with collector_paused():
+        cycle = Cycle(snap, policy, default_catalog(), max_starts=max_starts)
+        ctx = PlaceContext(seed=f"{snap.now}:{len(pending)}", pending=pending)
+        waiting = cycle.decisions.pending
+        for pending_job in ordered(pending, policy.order, cycle.quota, policy.fair_share,
+                                   snap.service):
+            verdict = cycle.remembered(pending_job)
+            if verdict is None and len(cycle.decisions.starts) >= max_starts:
+                verdict = Pending(pending_job.name, deferred_reason(max_starts),
+                                  WaitCode.DEFERRED)
+                cycle.decisions.deferred += 1
+            elif verdict is None:
+                verdict = cycle.consider(pending_job, ctx)
+            if verdict is not None:
+                waiting.append(verdict)
+        if policy.migrate and len(cycle.ledger.types_by_speed) > 1:
+            rebalance(cycle, ctx)
+        if cycle.reservation is not None:
+            cycle.decisions.reservation = cycle.reservation.to_dict()
+        return cycle.decisions
+
+
+def assert_same(got: Decisions, want: Decisions) -> None:
+    assert got.starts == want.starts
+    assert got.preemptions == want.preemptions
+    assert got.reasons() == want.reasons()
+    assert len(got.pending) == len(want.pending)
+    assert got.reservation == want.reservation
+    assert got.deferred == want.deferred

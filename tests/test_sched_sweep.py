@@ -4,60 +4,18 @@ and queues of many alike jobs, under every registered policy."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sched_helpers import job, node, snapshot
+from sched_helpers import assert_same, job, node, plain_walk, snapshot
 
-from suan.catalog import default_catalog
 from suan.cluster.model import Cluster, NodeHealth
-from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
+from suan.cluster.snapshot import Allocation, ReplicaPlacement
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
-from suan.sched import POLICIES, Decisions, Pending, Policy, WaitCode, schedule
-from suan.sched.cycle import Cycle, collector_paused
-from suan.sched.hetero import rebalance
-from suan.sched.order import ordered
-from suan.sched.placement import PlaceContext
-from suan.sched.sweep import deferred_reason
+from suan.sched import POLICIES, WaitCode, schedule
 
 TYPES = ("H100", "910B", "P800")
 QUEUES = ("qa", "qb", "qc")
-
-
-def plain_walk(snap: Snapshot, pending: Sequence[Job], policy: Policy,
-               max_starts: int) -> Decisions:
-    """The reference: every pending job in `ordered` order, one at a time."""
-    with collector_paused():
-        cycle = Cycle(snap, policy, default_catalog(), max_starts=max_starts)
-        ctx = PlaceContext(seed=f"{snap.now}:{len(pending)}", pending=pending)
-        waiting = cycle.decisions.pending
-        for pending_job in ordered(pending, policy.order, cycle.quota, policy.fair_share,
-                                   snap.service):
-            verdict = cycle.remembered(pending_job)
-            if verdict is None and len(cycle.decisions.starts) >= max_starts:
-                verdict = Pending(pending_job.name, deferred_reason(max_starts),
-                                  WaitCode.DEFERRED)
-                cycle.decisions.deferred += 1
-            elif verdict is None:
-                verdict = cycle.consider(pending_job, ctx)
-            if verdict is not None:
-                waiting.append(verdict)
-        if policy.migrate and len(cycle.ledger.types_by_speed) > 1:
-            rebalance(cycle, ctx)
-        if cycle.reservation is not None:
-            cycle.decisions.reservation = cycle.reservation.to_dict()
-        return cycle.decisions
-
-
-def assert_same(got: Decisions, want: Decisions) -> None:
-    assert got.starts == want.starts
-    assert got.preemptions == want.preemptions
-    assert got.reasons() == want.reasons()
-    assert len(got.pending) == len(want.pending)
-    assert got.reservation == want.reservation
-    assert got.deferred == want.deferred
 
 
 @st.composite

@@ -532,6 +532,8 @@ class Reconciler:
         pending = self._scheduler_jobs(session, waiting)
         decisions = schedule(snapshot, pending, self.config.policy)
         self.last_decisions = decisions
+        if decisions.deferred:  # the cycle's budget was reached: the next pass runs at once
+            self._due_by(now)
         self.captures.deliver(CycleRecord(snapshot, tuple(pending), self.config.policy,
                                           decisions))
         for wait in decisions.pending:

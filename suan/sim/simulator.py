@@ -312,15 +312,19 @@ class Simulator:
         return [self.states[index].job for _, index in self.waiting[:depth]]
 
     def _cycle(self, now: float) -> None:
-        if self.policy.refresh_running:
-            for name in list(self.sched.live):
-                self._relabel_running(self.by_name[name], now)
-        decisions = self.sched.run(self._waiting_jobs(), self.policy.policy, now)
-        for preemption in decisions.preemptions:
-            moved = preemption.for_job == preemption.job
-            self._stop(self.by_name[preemption.job], now, failed=False, moved=moved)
-        for start in decisions.starts:
-            self._start(self.by_name[start.job.name], start, now)
+        """Cycles at `now` until one defers no job to the next (`suan.sched.budget`)."""
+        deferred = True
+        while deferred:
+            if self.policy.refresh_running:
+                for name in list(self.sched.live):
+                    self._relabel_running(self.by_name[name], now)
+            decisions = self.sched.run(self._waiting_jobs(), self.policy.policy, now)
+            for preemption in decisions.preemptions:
+                moved = preemption.for_job == preemption.job
+                self._stop(self.by_name[preemption.job], now, failed=False, moved=moved)
+            for start in decisions.starts:
+                self._start(self.by_name[start.job.name], start, now)
+            deferred = decisions.deferred > 0
 
     def _relabel_running(self, state: JobState, now: float) -> None:
         view = self.policy.view
