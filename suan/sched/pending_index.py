@@ -19,8 +19,9 @@ list (copy on write) for any other insertion or removal.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
-from operator import attrgetter
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from operator import attrgetter, lt
 
 from suan.jobs.model import Job
 
@@ -28,16 +29,27 @@ ClassKey = tuple[int, str, int, str, float, float | None]
 
 MEMBER_ORDER = attrgetter("submit_time", "name")
 """The order of a class's members: the policy's order inside the class."""
+SUBMIT_TIME = attrgetter("submit_time")
 
 COMPACT_AFTER = 64
 """Members passed over at a class's head before its list is compacted (copied without them),
 once they are also at least half the list: amortised O(1) per leaving job."""
 
 
+CLASS_KEY: Callable[[Job], ClassKey] = attrgetter(
+    "priority", "queue", "shape_id", "series", "attained_service_s", "duration_s")
+
+
 def class_key(job: Job) -> ClassKey:
     """What a job shares with every job of its class."""
-    return (job.priority, job.queue, job.shape_id, job.series, job.attained_service_s,
-            job.duration_s)
+    return CLASS_KEY(job)
+
+
+def _rising(members: list[Job]) -> bool:
+    """Whether submit times strictly rise along `members` (then they are in member order
+    without a sort: lists usually come in submit order)."""
+    times = list(map(SUBMIT_TIME, members))
+    return all(map(lt, times, islice(times, 1, None)))
 
 
 class JobClass:
@@ -88,15 +100,15 @@ class PendingIndex:
     def _bulk_load(self, jobs: Iterable[Job]) -> None:
         by_name = {job.name: job for job in jobs}
         grouped: dict[ClassKey, list[Job]] = {}
-        for job in by_name.values():
-            key = class_key(job)
+        for key, job in zip(map(CLASS_KEY, by_name.values()), by_name.values(), strict=True):
             members = grouped.get(key)
             if members is None:
                 grouped[key] = [job]
             else:
                 members.append(job)
         for key, members in grouped.items():
-            members.sort(key=MEMBER_ORDER)
+            if not _rising(members):
+                members.sort(key=MEMBER_ORDER)
             self.classes[key] = JobClass(key, members)
         self.jobs = by_name
 

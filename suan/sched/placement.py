@@ -393,7 +393,9 @@ class Compact:
         groups = ledger.tier_group_list[(tier, ask.accelerator)]
         need, per, replicas = ask.total, ask.devices, ask.replicas
         ready = ledger.ready_only
-        roomy = [g for g in groups if g.room(ready) >= need]
+        # Group.room inlined: this runs over every group of the tier for each gang.
+        roomy = [g for g in groups if g.whole - g.sick >= need] if ready else [
+            g for g in groups if g.whole >= need]
         roomy.sort(key=_WHOLE)
         holding: list[tuple[int, str, Group]] = []
         for group in roomy:
