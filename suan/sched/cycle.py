@@ -113,7 +113,8 @@ class Cycle:
         keeps between cycles (read, not changed). The walk is `suan.sched.sweep`'s."""
         index = pending if isinstance(pending, PendingIndex) else PendingIndex(pending)
         ctx = PlaceContext(seed=f"{self.now}:{len(index)}", pending=index)
-        Sweep(self, index, ctx, self.max_starts).run()
+        Sweep(self, index, self.max_starts, self.remembered,
+              lambda job: self.consider(job, ctx)).run()
         if self.policy.migrate and len(self.ledger.types_by_speed) > 1:
             rebalance(self, ctx)
         if self.reservation is not None:

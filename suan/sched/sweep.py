@@ -33,10 +33,11 @@ from suan.jobs.model import Job
 from suan.sched.decisions import Pending, WaitCode
 from suan.sched.order import SortKey, plain_key
 from suan.sched.pending_index import JobClass, PendingIndex
-from suan.sched.placement import PlaceContext
 
 if TYPE_CHECKING:
     from suan.sched.cycle import Cycle
+
+Judge = Callable[[Job], Pending | None]
 
 
 @dataclass
@@ -68,9 +69,15 @@ def deferred_reason(max_starts: int) -> str:
 class Sweep:
     """The walk of one cycle (see the module doc). `run()` once."""
 
-    def __init__(self, cycle: Cycle, index: PendingIndex, ctx: PlaceContext, max_starts: int):
+    def __init__(self, cycle: Cycle, index: PendingIndex, max_starts: int,
+                 remembered: Judge, consider: Judge):
+        """`remembered(job)`: the cycle's remembered verdict for `job`, or None;
+        `consider(job)`: place it (None) or say why it waits. The walk also reads the
+        cycle's policy, quota, snapshot, decisions, ledger generation, strict head of line
+        and remembered verdicts by shape."""
         self.cycle = cycle
-        self.ctx = ctx
+        self.remembered = remembered
+        self.consider = consider
         self.max_starts = max_starts
         self.waiting = cycle.decisions.pending
         classes = index.live_classes()
@@ -143,7 +150,7 @@ class Sweep:
             head_key, _, run = walk.live[0]
             job = run.members[run.pos]
             walk.cursor = head_key
-            verdict = cycle.remembered(job)
+            verdict = self.remembered(job)
             if verdict is not None:
                 heapq.heappop(walk.live)
                 walk.aside.append((run, verdict))
@@ -169,7 +176,7 @@ class Sweep:
         shape = job.shape_id
         before = (cycle.ledger.generation, cycle.blocked_by,
                   memo.get(shape), memo.get((job.queue, shape)))
-        verdict = cycle.consider(job, self.ctx)
+        verdict = self.consider(job)
         if verdict is not None:
             self.waiting.append(verdict)
         run.pos += 1
@@ -215,7 +222,7 @@ class Sweep:
         reason = deferred_reason(self.max_starts)
         cycle = self.cycle
         for _, _, run in walk.live:
-            verdict = cycle.remembered(run.members[run.pos])
+            verdict = self.remembered(run.members[run.pos])
             if verdict is None:
                 add_group(run.members, run.pos, run.end, reason, WaitCode.DEFERRED)
                 cycle.decisions.deferred += run.end - run.pos
