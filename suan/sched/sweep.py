@@ -56,7 +56,8 @@ class QueueWalk:
     """One queue of one priority band (or, without fair share, every pending job)."""
 
     live: list[tuple[SortKey, int, Run]] = field(default_factory=list)
-    aside: list[tuple[Run, Pending]] = field(default_factory=list)
+    aside: dict[int, list[tuple[Run, Pending]]] = field(default_factory=dict)
+    """Classes set aside, by shape, with the verdict their head got."""
     cursor: SortKey | None = None
     """Order key of the last job taken from this queue."""
 
@@ -153,7 +154,7 @@ class Sweep:
             verdict = self.remembered(job)
             if verdict is not None:
                 heapq.heappop(walk.live)
-                walk.aside.append((run, verdict))
+                walk.aside.setdefault(run.shape, []).append((run, verdict))
                 continue
             if len(cycle.decisions.starts) >= self.max_starts:
                 self.spent = True
@@ -196,27 +197,28 @@ class Sweep:
         for walk in self.band.values():
             if not walk.aside:
                 continue
-            kept: list[tuple[Run, Pending]] = []
-            for run, verdict in walk.aside:
-                if shape is not None and run.shape != shape:
-                    kept.append((run, verdict))
-                    continue
+            if shape is None:
+                revived = [entry for entries in walk.aside.values() for entry in entries]
+                walk.aside = {}
+            else:
+                revived = walk.aside.pop(shape, [])
+            for run, verdict in revived:
                 cut = run.end if walk.cursor is None else bisect_right(
                     run.members, walk.cursor, lo=run.pos, hi=run.end, key=key)
                 self.waiting.add_group(run.members, run.pos, cut, verdict.reason, verdict.code)
                 run.pos = cut
                 if cut < run.end:
                     heapq.heappush(walk.live, (key(run.members[cut]), run.seq, run))
-            walk.aside = kept
 
     def _finish(self, walk: QueueWalk) -> None:
         """Record the verdicts of a walk that takes no more jobs: classes set aside keep
         theirs; with the budget spent, each live class gets its head's remembered verdict
         or `deferred`."""
         add_group = self.waiting.add_group
-        for run, verdict in walk.aside:
-            add_group(run.members, run.pos, run.end, verdict.reason, verdict.code)
-        walk.aside = []
+        for entries in walk.aside.values():
+            for run, verdict in entries:
+                add_group(run.members, run.pos, run.end, verdict.reason, verdict.code)
+        walk.aside = {}
         if not walk.live:
             return
         reason = deferred_reason(self.max_starts)
