@@ -25,7 +25,7 @@ from suan.sched.gang import GangFit, GangMiss, never_fits_job, place_gang
 from suan.sched.hetero import rebalance
 from suan.sched.ledger import Ledger
 from suan.sched.order import running_level
-from suan.sched.pending_index import PendingIndex
+from suan.sched.pending_index import PendingIndex, file_classes
 from suan.sched.placement import PlaceContext
 from suan.sched.policy import Policy, get_policy
 from suan.sched.preempt import may_time_share, try_preemption
@@ -111,10 +111,16 @@ class Cycle:
     def run(self, pending: Sequence[Job] | PendingIndex) -> Decisions:
         """Decide for the waiting jobs (none of them running): a list, or the index a caller
         keeps between cycles (read, not changed). The walk is `suan.sched.sweep`'s."""
-        index = pending if isinstance(pending, PendingIndex) else PendingIndex(pending)
-        ctx = PlaceContext(seed=f"{self.now}:{len(index)}", pending=index)
-        Sweep(self, index, self.max_starts, self.remembered,
-              lambda job: self.consider(job, ctx)).run()
+        ctx = PlaceContext(seed=f"{self.now}:{len(pending)}", pending=pending)
+        if len(pending) == 1:  # the walk of one job: considered (nothing is remembered yet)
+            verdict = self.consider(next(iter(pending)), ctx)
+            if verdict is not None:
+                self.decisions.pending.append(verdict)
+        else:
+            classes = pending.live_classes() if isinstance(pending, PendingIndex) else \
+                file_classes(pending)
+            Sweep(self, classes, self.max_starts, self.remembered,
+                  lambda job: self.consider(job, ctx)).run()
         if self.policy.migrate and len(self.ledger.types_by_speed) > 1:
             rebalance(self, ctx)
         if self.reservation is not None:

@@ -19,7 +19,7 @@ list (copy on write) for any other insertion or removal.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from itertools import islice
 from operator import attrgetter, lt
 
@@ -48,8 +48,28 @@ def class_key(job: Job) -> ClassKey:
 def _rising(members: list[Job]) -> bool:
     """Whether submit times strictly rise along `members` (then they are in member order
     without a sort: lists usually come in submit order)."""
+    if len(members) < 2:
+        return True
     times = list(map(SUBMIT_TIME, members))
     return all(map(lt, times, islice(times, 1, None)))
+
+
+def file_classes(jobs: Collection[Job]) -> list[JobClass]:
+    """`jobs` in their classes, in the order each class first appears: what a cycle given a
+    plain list walks (no index by name is built)."""
+    grouped: dict[ClassKey, list[Job]] = {}
+    for key, job in zip(map(CLASS_KEY, jobs), jobs, strict=True):
+        members = grouped.get(key)
+        if members is None:
+            grouped[key] = [job]
+        else:
+            members.append(job)
+    classes = []
+    for key, members in grouped.items():
+        if not _rising(members):
+            members.sort(key=MEMBER_ORDER)
+        classes.append(JobClass(key, members))
+    return classes
 
 
 class JobClass:
@@ -99,17 +119,7 @@ class PendingIndex:
 
     def _bulk_load(self, jobs: Iterable[Job]) -> None:
         by_name = {job.name: job for job in jobs}
-        grouped: dict[ClassKey, list[Job]] = {}
-        for key, job in zip(map(CLASS_KEY, by_name.values()), by_name.values(), strict=True):
-            members = grouped.get(key)
-            if members is None:
-                grouped[key] = [job]
-            else:
-                members.append(job)
-        for key, members in grouped.items():
-            if not _rising(members):
-                members.sort(key=MEMBER_ORDER)
-            self.classes[key] = JobClass(key, members)
+        self.classes = {job_class.key: job_class for job_class in file_classes(by_name.values())}
         self.jobs = by_name
 
     def __len__(self) -> int:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from suan.jobs.model import Job
 from suan.sched.decisions import Pending, WaitCode
 from suan.sched.order import SortKey, plain_key
-from suan.sched.pending_index import JobClass, PendingIndex
+from suan.sched.pending_index import JobClass
 
 if TYPE_CHECKING:
     from suan.sched.cycle import Cycle
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 Judge = Callable[[Job], Pending | None]
 
 
-@dataclass
+@dataclass(slots=True)
 class Run:
     """One class during one cycle: members[pos:end] are still to be walked."""
 
@@ -51,7 +51,7 @@ class Run:
     seq: int
 
 
-@dataclass
+@dataclass(slots=True)
 class QueueWalk:
     """One queue of one priority band (or, without fair share, every pending job)."""
 
@@ -70,7 +70,7 @@ def deferred_reason(max_starts: int) -> str:
 class Sweep:
     """The walk of one cycle (see the module doc). `run()` once."""
 
-    def __init__(self, cycle: Cycle, index: PendingIndex, max_starts: int,
+    def __init__(self, cycle: Cycle, classes: list[JobClass], max_starts: int,
                  remembered: Judge, consider: Judge):
         """`remembered(job)`: the cycle's remembered verdict for `job`, or None;
         `consider(job)`: place it (None) or say why it waits. The walk also reads the
@@ -81,7 +81,6 @@ class Sweep:
         self.consider = consider
         self.max_starts = max_starts
         self.waiting = cycle.decisions.pending
-        classes = index.live_classes()
         heads = [c.members[c.head] for c in classes]
         self.key: Callable[[Job], SortKey] = plain_key(
             heads, cycle.policy.order, cycle.snapshot.service)
