@@ -1,6 +1,7 @@
-"""The class-wise walk of a cycle (`suan.sched.sweep`) decides exactly as the plain walk over
-every pending job in policy order, budget included, on random clusters, queues, running work
-and queues of many alike jobs, under every registered policy."""
+"""The class-wise walk of a cycle (`suan.sched.sweep`, used for a kept `PendingIndex` and for
+long lists) decides exactly as the plain walk over every pending job in policy order, budget
+included, on random clusters, queues, running work and queues of many alike jobs, under every
+registered policy; and a long list is walked as its index is."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from suan.cluster.snapshot import Allocation, ReplicaPlacement
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
 from suan.sched import POLICIES, WaitCode, schedule
+from suan.sched.pending_index import PendingIndex
+from suan.sched.sweep import CLASS_WALK_FROM
 
 TYPES = ("H100", "910B", "P800")
 QUEUES = ("qa", "qb", "qc")
@@ -74,7 +77,7 @@ def test_class_walk_decides_as_the_plain_walk(data: st.DataObject) -> None:
     max_starts = data.draw(st.sampled_from([1, 2, 3, 5, 1000]))
     snap = snapshot(the_cluster, *running, queues=queues, now=1000.0)
 
-    got = schedule(snap, pending, policy, max_starts=max_starts)
+    got = schedule(snap, PendingIndex(pending), policy, max_starts=max_starts)
 
     assert_same(got, plain_walk(snap, pending, policy, max_starts))
 
@@ -92,7 +95,7 @@ def test_a_committed_preemption_revives_the_classes_set_aside() -> None:
                job("b0", devices=6, priority=1, submit=2.0),
                job("a2", devices=8, priority=1, submit=3.0)]
 
-    got = schedule(snap, pending, "priority")
+    got = schedule(snap, PendingIndex(pending), "priority")
 
     assert_same(got, plain_walk(snap, pending, POLICIES.get("priority"), 3000))
     assert [start.job.name for start in got.starts] == ["b0"]
@@ -112,7 +115,7 @@ def test_a_blocked_head_of_line_revives_the_classes_set_aside() -> None:
                job("c0", devices=8, submit=2.0),
                job("h3", replicas=2, devices=8, submit=3.0)]
 
-    got = schedule(snap, pending, "fifo")
+    got = schedule(snap, PendingIndex(pending), "fifo")
 
     assert_same(got, plain_walk(snap, pending, POLICIES.get("fifo"), 3000))
     codes = {name: wait.code for name, wait in got.reasons().items()}
@@ -122,3 +125,17 @@ def test_a_blocked_head_of_line_revives_the_classes_set_aside() -> None:
 
 def running_on(the_job: Job, devices: tuple[int, ...], where: str = "n0") -> Allocation:
     return Allocation(the_job, (ReplicaPlacement(0, where, devices),), start_time=0.0)
+
+
+def test_a_long_list_is_walked_as_its_index() -> None:
+    """A list of CLASS_WALK_FROM jobs or more is filed in classes: the same decisions as the
+    index of the same jobs and as the per-job walk."""
+    the_cluster = Cluster([node(f"n{i}", "H100", rack=f"r{i // 4}") for i in range(16)])
+    snap = snapshot(the_cluster, now=10.0)
+    pending = [job(f"j{i:05d}", devices=(1, 2, 8, 16)[i % 4] if i % 4 < 3 else 8,
+                   replicas=2 if i % 4 == 3 else 1, submit=float(i), queue="default")
+               for i in range(CLASS_WALK_FROM)]
+    got = schedule(snap, pending, "fifo-besteffort", max_starts=10)
+    assert_same(got, schedule(snap, PendingIndex(pending), "fifo-besteffort", max_starts=10))
+    assert_same(got, plain_walk(snap, pending, POLICIES.get("fifo-besteffort"), 10))
+    assert len(got.starts) == 10 and got.deferred > 0

@@ -14,6 +14,7 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from suan.catalog import Catalog, default_catalog
 from suan.cluster.snapshot import Allocation, Snapshot
@@ -31,7 +32,7 @@ from suan.sched.policy import Policy, get_policy
 from suan.sched.preempt import may_time_share, try_preemption
 from suan.sched.quota import QuotaBook, request_vector
 from suan.sched.service import LAS_CLASSES, ServiceClasses
-from suan.sched.sweep import Sweep
+from suan.sched.sweep import CLASS_WALK_FROM, Sweep, walk_jobs
 
 MEMO_CODES = frozenset(
     {WaitCode.CAPACITY, WaitCode.SHAPE, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE,
@@ -110,17 +111,19 @@ class Cycle:
     # ------------------------------------------------------------------ driver
     def run(self, pending: Sequence[Job] | PendingIndex) -> Decisions:
         """Decide for the waiting jobs (none of them running): a list, or the index a caller
-        keeps between cycles (read, not changed). The walk is `suan.sched.sweep`'s."""
+        keeps between cycles (read, not changed). An index, or a list of `CLASS_WALK_FROM`
+        jobs or more, is walked class by class, a shorter list job by job; both walks make
+        the same decisions (`suan.sched.sweep`)."""
         ctx = PlaceContext(seed=f"{self.now}:{len(pending)}", pending=pending)
-        if len(pending) == 1:  # the walk of one job: considered (nothing is remembered yet)
-            verdict = self.consider(next(iter(pending)), ctx)
-            if verdict is not None:
-                self.decisions.pending.append(verdict)
+        consider = partial(self.consider, ctx=ctx)
+        if isinstance(pending, PendingIndex):
+            Sweep(self, pending.live_classes(), self.max_starts, self.remembered,
+                  consider).run()
+        elif len(pending) >= CLASS_WALK_FROM:
+            Sweep(self, file_classes(pending), self.max_starts, self.remembered,
+                  consider).run()
         else:
-            classes = pending.live_classes() if isinstance(pending, PendingIndex) else \
-                file_classes(pending)
-            Sweep(self, classes, self.max_starts, self.remembered,
-                  lambda job: self.consider(job, ctx)).run()
+            walk_jobs(self, pending, self.max_starts, self.remembered, consider)
         if self.policy.migrate and len(self.ledger.types_by_speed) > 1:
             rebalance(self, ctx)
         if self.reservation is not None:
