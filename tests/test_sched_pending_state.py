@@ -16,8 +16,11 @@ from suan.cluster.snapshot import Allocation, Snapshot
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
 from suan.sched import POLICIES, Pending, WaitCode, schedule
+from suan.sched.budget import MAX_STARTS
 from suan.sched.decisions import WaitList
 from suan.sched.pending_index import COMPACT_AFTER, PendingIndex
+from suan.sim.simulator import simulate
+from suan.sim.workload import TraceJob
 
 
 def names(index: PendingIndex) -> list[str]:
@@ -201,3 +204,15 @@ def test_an_index_kept_across_cycles_decides_as_a_cycle_that_keeps_nothing(
         now += 600.0
     assert WaitCode.DEFERRED in seen_codes
     assert sorted(j.name for j in index) == sorted(pending)
+
+
+# ------------------------------------------------------------------ callers rerun at once
+def test_the_simulator_runs_the_next_cycle_at_once_when_a_cycle_defers_jobs() -> None:
+    """More jobs arrive together than one cycle may start: the simulator cycles again at the
+    same time, so every job that fits starts at its arrival."""
+    count = MAX_STARTS + 200
+    jobs = [TraceJob(f"t{i}", 0.0, 600.0, 1) for i in range(count)]
+    cluster = generate_cluster(count // 8 + 1, "H100")
+    result = simulate(jobs, cluster, "fifo-besteffort")
+    assert result.cycles >= 2
+    assert {state.first_start for state in result.jobs} == {0.0}
