@@ -9,10 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("sqlalchemy")
-pytest.importorskip("alembic")
-
 from sqlalchemy import event, select
 
 from suan.control.auth import Identity, create_user

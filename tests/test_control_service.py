@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-pytest.importorskip("sqlalchemy")
-
 from suan.control.models import JobRow
 from suan.control.service import device_seconds, load_history
 from suan.control.store import Store, database_url

@@ -182,7 +182,6 @@ def test_a_node_the_engine_does_not_know_is_refused(engine, home):
 
 def test_replicas_that_run_torchrun_form_one_world(engine, home):
     """Two replicas of two devices, each `torchrun --nproc-per-node=2`: one world of 4."""
-    pytest.importorskip("torch")
     executor = engine.make_executor(home)
     probe = str(Path(__file__).with_name("world_probe.py"))
     name = f"c{uuid.uuid4().hex[:10]}"

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("kubernetes")
-
 from suan.catalog import default_catalog
 from suan.cluster.model import NodeHealth
 from suan.cluster.snapshot import ReplicaPlacement
