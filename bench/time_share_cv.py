@@ -37,13 +37,13 @@ def replay(task: tuple[str, int, float, float, float]) -> dict[str, Any]:
     from suan.cluster.generate import cluster_from_shorthand
     from suan.sched.policy import get_policy
     from suan.sim.metrics import summarise
-    from suan.sim.reproduce import HELIOS_WINDOW, PHILLY
+    from suan.sim.reproduce import HELIOS_WINDOW, philly
     from suan.sim.runtime import RuntimeModel
     from suan.sim.simulator import SimConfig, simulate
     from suan.sim.traces import read_philly
 
     vc, nodes, minimum, overhead, checkpoint = task
-    jobs = read_philly(PHILLY / "philly_jobs_sorted.csv.gz", vcs={vc},
+    jobs = read_philly(philly("philly_jobs_sorted.csv.gz"), vcs={vc},
                        start=HELIOS_WINDOW[0], end=HELIOS_WINDOW[1]).jobs
     base = get_policy("default")
     policy = (replace(base, order_preemption=False) if math.isinf(minimum)
@@ -65,7 +65,7 @@ def choose(ratios: dict[str, dict[float, float]], vcs: list[str]) -> float:
 
 
 def main() -> None:
-    from suan.sim.reproduce import TIRESIAS, vc_nodes
+    from suan.sim.reproduce import PER_VC_TRACE, peer_input, vc_nodes
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--vcs", default="")
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=float, default=1800.0)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
-    nodes = vc_nodes(TIRESIAS / "philly-helios" / "contended_nodes.csv")
+    nodes = vc_nodes(peer_input(f"{PER_VC_TRACE}/contended_nodes.csv"))
     vcs = [v for v in args.vcs.split(",") if v] or sorted(nodes)
     tasks = [(vc, nodes[vc], m, args.overhead, args.checkpoint) for vc in vcs
              for m in CANDIDATES]
