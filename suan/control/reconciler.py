@@ -14,7 +14,6 @@ that attempt on disk (`executor.discover`) when it restarts, so no attempt runs 
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import os
@@ -41,7 +40,7 @@ from suan.control.jobs import (
 from suan.control.leader import Fenced, Lease
 from suan.control.lifecycle import JobState, after_exit, check_transition, restart_backoff_s
 from suan.control.models import EventRow, JobRow, RankRow
-from suan.control.service import device_seconds, load_history
+from suan.control.service import end_run, load_history, served_job, with_attained
 from suan.control.snapshot import Captures, CycleRecord
 from suan.control.store import Store, add_event
 from suan.errors import SuanError
@@ -52,6 +51,7 @@ from suan.sched import schedule
 from suan.sched.cycle import collector_paused
 from suan.sched.decisions import Decisions, Start, WaitCode
 from suan.sched.service import ServiceHistory
+from suan.sched.service_feed import record_finish, relearn
 
 log = logging.getLogger("suan.reconciler")
 LIVE = tuple(s.value for s in JobState if not s.final)
@@ -78,6 +78,7 @@ class Queued(NamedTuple):
     restarts: int
     reason: str
     reason_code: str
+    attained_s: float
 
 
 class _WithDocument(NamedTuple):
@@ -283,7 +284,8 @@ class Reconciler:
             found = session.execute(select(JobRow.id, JobRow.document).where(JobRow.id.in_(ids)))
             documents.update((job_id, text) for job_id, text in found)
         return [
-            job or scheduler_job(_WithDocument(row, documents[row.id]))
+            with_attained(job or scheduler_job(_WithDocument(row, documents[row.id])),
+                          row.attained_s)
             for row, job in zip(rows, jobs, strict=True)
         ]
 
@@ -438,6 +440,7 @@ class Reconciler:
         why: str,
     ) -> None:
         """Move a job whose ranks are all gone to `target`, freeing its devices."""
+        end_run(row, now)
         self.executor.forget(row.id)
         self._engine_said.pop(row.id, None)
         row.placement = None
@@ -463,9 +466,8 @@ class Reconciler:
         else:
             row.end_time = now
             row.reason, row.reason_code = why, ""
-            used = device_seconds(row) if target == JobState.SUCCEEDED else None
-            if used is not None and self.service is not None:
-                self.service.add(row.queue, used, scheduler_job(row).series)
+            if target == JobState.SUCCEEDED and self.service is not None:
+                record_finish(self.service, scheduler_job(row), row.attained_s)
         self._transition(session, row, target, target.value, why)
 
     # -- cancel ------------------------------------------------------------------------------
@@ -527,7 +529,7 @@ class Reconciler:
             self._no_cycle(session, holding, now, f"the {engine} engine cannot be reached")
             return []
         if self.service is None:
-            self.service = load_history(session)
+            self.service = load_history(session, now)
         snapshot = self._snapshot(session, holding, cluster, self.service, now)
         pending = self._scheduler_jobs(session, waiting)
         decisions = schedule(snapshot, pending, self.config.policy)
@@ -563,27 +565,36 @@ class Reconciler:
                 continue
             self._mark_scheduled(session, row, start, snapshot.cluster, now)
             starts.append((row.id, start))
+        if len(starts) < len(queued) or decisions.preemptions:
+            self._learn(session, holding, queued, pending, now)
         return starts
+
+    def _learn(self, session: Session, holding: list[JobRow], queued: list[Queued],
+               pending: list[Job], now: float) -> None:
+        """Jobs wait after this pass: relearn the service classes that are due, for the next
+        passes, from the jobs that have run and not finished (`suan.sched.service_feed`, as the
+        simulator does after its cycles)."""
+        assert self.service is not None
+        ready = {job.name for job in pending}
+        later = [r for r in queued if r.attained_s > 0 and r.id not in ready]
+        stopped = [*pending, *self._scheduler_jobs(session, later)]
+        running = [Allocation(served_job(r), (), r.start_time or now) for r in holding]
+        relearn(self.service, now, running, stopped)
 
     def _snapshot(self, session: Session, holding: list[JobRow], cluster: Cluster,
                   service: ServiceHistory, now: float) -> Snapshot:
         """What the scheduler reads at `now`: the cluster, the jobs that hold devices and are
         not being stopped (a stopping job's devices count as free; a start that needs them
-        waits for the stop, see `_schedule`), the queues, and the service classes after
-        `service` has heard of the running members of each series."""
+        waits for the stop, see `_schedule`), the queues, and `service`'s classes."""
         running = tuple(self._allocation(r) for r in holding if r.stop_target is None)
-        for alloc in running:
-            if alloc.job.series:
-                service.running(alloc.job.queue, alloc.job.series, alloc.attained_at(now))
-        service.relearn()
         return Snapshot(cluster, running, load_queues(session), now, service=service.classes)
 
     def _no_cycle(self, session: Session, holding: list[JobRow], now: float, why: str) -> None:
         """Answer those waiting for the next cycle's inputs when none runs: the snapshot it
-        would have read, built on a copy of the service history (this pass changes nothing)."""
+        would have read."""
         if not self.captures.waiting:
             return
-        service = copy.deepcopy(self.service) if self.service else load_history(session)
+        service = self.service or load_history(session, now)
         snapshot = self._snapshot(session, holding, self.inventory.current(), service, now)
         self.captures.deliver(CycleRecord(snapshot, (), self.config.policy, None, why))
 
@@ -601,7 +612,7 @@ class Reconciler:
 
     def _allocation(self, row: JobRow) -> Allocation:
         return Allocation(
-            scheduler_job(row),
+            served_job(row),
             placement_of(row),
             row.start_time or 0.0,
             _last_checkpoint(row.checkpoint_dir),

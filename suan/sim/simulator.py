@@ -22,6 +22,7 @@ from suan.jobs.model import Job, ReplicaGroup
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
 from suan.sched import Policy, Start
 from suan.sched.service import ServiceHistory
+from suan.sched.service_feed import record_finish, record_stop, relearn
 from suan.sim.events import Event, EventQueue, Kind
 from suan.sim.failures import FailureModel, with_failure
 from suan.sim.policies import SimPolicy, resolve_policy
@@ -178,7 +179,7 @@ class Simulator:
         if event.epoch != state.epoch or state.status != Status.RUNNING:
             return False
         if self.history is not None:
-            self.history.add(state.job.queue, state.attained_at(now), state.job.series)
+            record_finish(self.history, state.job, state.attained_at(now))
         self._release(state)
         state.useful_gpu_s += state.devices * max(0.0, now - state.work_start)
         state.progress = 1.0
@@ -208,18 +209,14 @@ class Simulator:
         self._schedule_demotion(state, now)
         return self._class_worsened(state, now) or self._just_time_shareable(state, now)
 
-    def _outlived(self, state: JobState, now: float) -> None:
-        """Tell the history how long a job of a series has run without finishing."""
-        if self.history is not None and state.job.series:
-            self.history.running(state.job.queue, state.job.series, state.attained_at(now))
-
     def _learn_and_arm(self, now: float) -> None:
         """Jobs wait after a cycle: relearn the service classes that are due (for the next
-        cycles), then arm the running jobs' wake-ups."""
+        cycles; `suan.sched.service_feed`), then arm the running jobs' wake-ups."""
         assert self.history is not None
-        for name in self.sched.live:
-            self._outlived(self.by_name[name], now)
-        if self.history.pending and self.history.relearn(lambda q: self._unfinished(q, now)):
+        live = (self.by_name[name].alloc for name in self.sched.live)
+        running = [alloc for alloc in live if alloc is not None]
+        stopped = (state.job for state in self.pending.values())
+        if relearn(self.history, now, running, stopped):
             self._relearned()
         self._arm(now)
 
@@ -240,13 +237,6 @@ class Simulator:
         queue, series = state.job.queue, state.job.series
         return (classes.level(queue, attained + 1e-6, series)
                 > classes.level(queue, attained - 1e-6, series))
-
-    def _unfinished(self, queue: str, now: float) -> list[float]:
-        """Service so far of the queue's jobs that started and have not finished."""
-        running = (self.by_name[name] for name in self.sched.live)
-        stopped = (state for state in self.pending.values() if state.attained > 0)
-        return [state.attained_at(now) for group in (running, stopped) for state in group
-                if state.job.queue == queue]
 
     def _relearned(self) -> None:
         """The service classes changed: re-file the waiting jobs under the new order and
@@ -396,7 +386,8 @@ class Simulator:
     def _stop(self, state: JobState, now: float, *, failed: bool, moved: bool = False) -> None:
         """Preempt, move or fail a running job: keep its checkpointed work (a fraction of the
         whole, whatever the type), requeue it."""
-        self._outlived(state, now)
+        if self.history is not None:
+            record_stop(self.history, state.job, state.attained_at(now))
         self._release(state)
         interval = self.runtime.checkpoint_interval_s
         worked = max(0.0, now - state.work_start)
