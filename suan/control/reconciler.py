@@ -115,6 +115,7 @@ class Reconciler:
         self._engine_said: dict[str, str] = {}
         self._next_due: float | None = None
         self.captures = Captures()
+        self._claims: dict[str, Start] = {}
 
     # -- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -214,8 +215,8 @@ class Reconciler:
                     self._cancel(session, row, now)
             if before != [(r.state, r.stop_target, r.placement) for r in live]:
                 self._changed = True
-        starts = []
-        if self._schedule_due(now):
+        starts = self._claimed(now) if self._claims else []
+        if not starts and self._schedule_due(now):
             began = time.monotonic()
             self._changed = False
             with self._session() as session, collector_paused():
@@ -224,6 +225,28 @@ class Reconciler:
         for row_id, start in starts:
             self._launch(row_id, start, now)
         self.ticks += 1
+
+    def _claimed(self, now: float) -> list[tuple[str, Start]]:
+        """The starts that the last pass placed on devices of jobs it preempted, now that those
+        have stopped: marked `scheduled` there, as that pass decided (its preemptions and starts
+        are one decision, so the devices go to the job they were taken for). A tick that
+        carries them out leaves the next scheduling pass to the next tick."""
+        carried = []
+        with self._session() as session:
+            busy = _busy_devices(self._holding(session))
+            cluster = self.inventory.current()
+            for job_id, start in list(self._claims.items()):
+                row = session.get(JobRow, job_id)
+                if row is not None and self._ready(row, now) and _overlap(start.replicas, busy):
+                    continue  # its victims are still stopping
+                del self._claims[job_id]
+                if row is None or not self._ready(row, now):
+                    continue
+                if any(replica.node not in cluster.index for replica in start.replicas):
+                    continue
+                self._mark_scheduled(session, row, start, cluster, now)
+                carried.append((row.id, start))
+        return carried
 
     def _due_by(self, when: float) -> None:
         """Run a scheduling pass no later than `when` (a backoff set after the last pass)."""
@@ -551,6 +574,7 @@ class Reconciler:
             if r.stop_target is not None or r.id in {p.job for p in decisions.preemptions}
         )
         starts = []
+        self._claims = {}
         for start in decisions.starts:
             row = rows.get(start.job.name) or session.get(JobRow, start.job.name)
             if row.stop_target is not None:
@@ -562,23 +586,28 @@ class Reconciler:
             if blocking:
                 row.reason = f"placed; waiting for {', '.join(sorted(blocking))} to stop"
                 row.reason_code = WaitCode.PREEMPTING.value
+                self._claims[row.id] = start
                 continue
             self._mark_scheduled(session, row, start, snapshot.cluster, now)
             starts.append((row.id, start))
-        if len(starts) < len(queued) or decisions.preemptions:
-            self._learn(session, holding, queued, pending, now)
+        self._learn(session, holding, queued, decisions, now)
         return starts
 
     def _learn(self, session: Session, holding: list[JobRow], queued: list[Queued],
-               pending: list[Job], now: float) -> None:
-        """Jobs wait after this pass: relearn the service classes that are due, for the next
-        passes, from the jobs that have run and not finished (`suan.sched.service_feed`, as the
-        simulator does after its cycles)."""
+               decisions: Decisions, now: float) -> None:
+        """When jobs wait after this pass, relearn the service classes that are due, for the
+        next passes, from the jobs that have run and not finished (`suan.sched.service_feed`,
+        as the simulator does after its cycles). The pass's starts count as running from
+        `now` (those waiting for a victim to stop too: the pass decided them)."""
         assert self.service is not None
-        ready = {job.name for job in pending}
-        later = [r for r in queued if r.attained_s > 0 and r.id not in ready]
-        stopped = [*pending, *self._scheduler_jobs(session, later)]
-        running = [Allocation(served_job(r), (), r.start_time or now) for r in holding]
+        started = {start.job.name: start.job for start in decisions.starts}
+        waiting = [row for row in queued if row.id not in started]
+        if not waiting and not decisions.preemptions:
+            return
+        held = {row.id for row in holding}
+        running = [Allocation(served_job(row), (), row.start_time or now) for row in holding]
+        running += [Allocation(job, (), now) for name, job in started.items() if name not in held]
+        stopped = self._scheduler_jobs(session, [row for row in waiting if row.attained_s > 0])
         relearn(self.service, now, running, stopped)
 
     def _snapshot(self, session: Session, holding: list[JobRow], cluster: Cluster,

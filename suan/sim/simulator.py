@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from suan.catalog import Catalog, default_catalog
 from suan.cluster.model import Cluster
-from suan.cluster.snapshot import Allocation
+from suan.cluster.snapshot import Allocation, ReplicaPlacement
 from suan.jobs.model import Job, ReplicaGroup
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
 from suan.sched import Policy, Start
@@ -33,6 +33,9 @@ from suan.sim.workload import TraceJob, replica_shape
 
 Progress = Callable[[int, int], None]
 """Called with (jobs finished or rejected, total jobs) as the replay advances."""
+Journal = list[tuple[float, str, str, tuple[ReplicaPlacement, ...]]]
+"""What a replay did, in order: (time, "cycle" | "start" | "preempt" | "fail" | "move", job
+name (empty for a cycle), where it starts (empty for the others))."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ class Simulator:
         order = self.policy.policy.order
         self.history = ServiceHistory() if order.classed else None
         self.order_key = order.key
+        self.journal: Journal | None = None
+        """Set to a list to have `run()` append every scheduling cycle, start and stop to it."""
 
     # ------------------------------------------------------------------ set-up
     def _job(self, trace: TraceJob) -> Job:
@@ -302,6 +307,8 @@ class Simulator:
         return [self.states[index].job for _, index in self.waiting[:depth]]
 
     def _cycle(self, now: float) -> None:
+        if self.journal is not None:
+            self.journal.append((now, "cycle", "", ()))
         if self.policy.refresh_running:
             for name in list(self.sched.live):
                 self._relabel_running(self.by_name[name], now)
@@ -344,6 +351,8 @@ class Simulator:
         self.allocated += _devices(state.alloc)
         finish = state.work_start + max(0.0, 1.0 - state.progress) / state.rate
         self.queue.push(finish, Kind.FINISH, state.index, state.epoch)
+        if self.journal is not None:
+            self.journal.append((now, "start", state.job.name, start.replicas))
         if self.history is None:
             self._schedule_demotion(state, now)
 
@@ -388,6 +397,9 @@ class Simulator:
         whole, whatever the type), requeue it."""
         if self.history is not None:
             record_stop(self.history, state.job, state.attained_at(now))
+        if self.journal is not None:
+            kind = "fail" if failed else "move" if moved else "preempt"
+            self.journal.append((now, kind, state.job.name, ()))
         self._release(state)
         interval = self.runtime.checkpoint_interval_s
         worked = max(0.0, now - state.work_start)
