@@ -22,33 +22,19 @@ start in both, as the scripted executor runs every launch for the job's whole du
 
 from __future__ import annotations
 
-import json
 import math
 import random
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from replay_helpers import ControlPlane, Decision, scheduler_job_of
 
 from suan.cluster.generate import cluster_from_shorthand
 from suan.cluster.model import Cluster
-from suan.control.auth import Identity
-from suan.control.config import ControlConfig
-from suan.control.jobs import placement_of, scheduler_job
-from suan.control.models import JobRow
-from suan.control.reconciler import Reconciler
-from suan.control.store import Store, database_url
-from suan.control.submit import submit
-from suan.exec import JobLaunch
-from suan.exec.scripted import RankScript, ScriptedEngine, ScriptedExecutor
-from suan.jobs.model import Job, ReplicaGroup
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
-from suan.jobs.spec import job_to_document, queue_to_document
 from suan.sim import SimConfig, TraceJob
 from suan.sim.runtime import RuntimeModel
 from suan.sim.simulator import Simulator
-from suan.sim.workload import replica_shape
 
 SEED = 20261205
 JOBS = 90
@@ -61,15 +47,12 @@ QUEUES = (
 )
 """In the order the control plane lists them (defined ones by name, then `default`)."""
 
-Decision = tuple[float, str, str, tuple[tuple[str, tuple[int, ...]], ...]]
-"""(time, "start" | "preempt", job, ((node, devices), ...) where it starts)."""
-
 
 def job_stream(seed: int = SEED, count: int = JOBS) -> list[TraceJob]:
     """`count` jobs, one every 90 s on average (whole seconds, no two at once), log-uniform
-    durations from 1 minute to 3 hours, 1 to 16 devices; 70 % in `research` (every fifth
-    job there starts a series of up to four), 15 % in `prod` (a third of them high priority),
-    15 % in `batch`."""
+    durations from 1 minute to 3 hours, 1 to 16 devices; 70 % in `research` (each opens a
+    new series with chance 1/5 and belongs to the latest series with chance 1/2), 15 % in
+    `prod` (about a third of them high priority), 15 % in `batch`."""
     rng = random.Random(seed)
     jobs, now, series = [], 0.0, ""
     for index in range(count):
@@ -91,18 +74,8 @@ def cluster() -> Cluster:
     return cluster_from_shorthand(f"4x{NODE_DEVICES}xV100")
 
 
-def scheduler_job_of(trace: TraceJob) -> Job:
-    """The Job the simulator makes of `trace` (on nodes of NODE_DEVICES, no per-type speeds,
-    no checkpoints), with a command so that the control plane can launch it."""
-    replicas, per = replica_shape(trace.num_gpus, NODE_DEVICES)
-    return Job(
-        trace.job_id, (ReplicaGroup(replicas=replicas, accelerators=per),), queue=trace.queue,
-        user=trace.user, priority=trace.priority, series=trace.series, command=("train",),
-    )
-
-
-def simulated(jobs: list[TraceJob]) -> tuple[list[Decision], list[float]]:
-    """The simulator's decisions, and the times of its scheduling cycles."""
+def simulated(jobs: list[TraceJob]) -> tuple[list[Decision], list[float], Simulator]:
+    """The simulator's decisions, the times of its scheduling cycles, and the simulator."""
     config = SimConfig(policy="default", tick_s=None, queues=QUEUES,
                        runtime=RuntimeModel(checkpoint_interval_s=None))
     simulator = Simulator(jobs, cluster(), config)
@@ -112,101 +85,16 @@ def simulated(jobs: list[TraceJob]) -> tuple[list[Decision], list[float]]:
         (when, kind, name, tuple((r.node, r.devices) for r in replicas))
         for when, kind, name, replicas in simulator.journal if kind != "cycle"
     ]
-    return decisions, sorted({when for when, kind, *_ in simulator.journal if kind == "cycle"})
-
-
-class Clock:
-    """The replay's clock: the reconciler is told `now`, the scripted engine reads it here."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class ControlPlane:
-    """A reconciler over a SQLite store and the scripted engine, on a fake clock."""
-
-    def __init__(self, home: Path, jobs: list[TraceJob]):
-        self.clock = Clock()
-        self.seconds = {trace.job_id: trace.duration_s for trace in jobs}
-        engine = ScriptedEngine(tuple(cluster().nodes), self._script, self.clock)
-        self.executor = ScriptedExecutor(engine)
-        self.store = Store.open(database_url(home))
-        config = ControlConfig(home=home, simulated=True, policy="default")
-        self.reconciler = Reconciler(self.store, self.executor, config)
-        self.home = home
-        self.names: dict[str, str] = {}
-        self.seen: dict[str, tuple[int, str]] = {}
-        self.decisions: list[Decision] = []
-        admin = Identity("admin", admin=True)
-        with self.store.session() as session:
-            documents = [queue_to_document(q) for q in QUEUES if q is not DEFAULT_QUEUE]
-            submit(session, admin, "\n---\n".join(json.dumps(d) for d in documents), None, home)
-
-    def _script(self, launch: JobLaunch, rank: int, env: Mapping[str, str]) -> RankScript:
-        return RankScript(self.seconds[self.names[launch.job_id]])
-
-    def submit(self, trace: TraceJob) -> None:
-        """Submit `trace` as the simulator's Job, submitted at its trace time."""
-        document = json.dumps(job_to_document(scheduler_job_of(trace)))
-        with self.store.session() as session:
-            job_id = submit(session, Identity("admin", admin=True), document, None,
-                            self.home).jobs[0]["id"]
-            session.get(JobRow, job_id).submit_time = trace.submit_time
-        self.names[job_id] = trace.job_id
-
-    def tick(self, now: float) -> None:
-        """One tick at `now`, and a second one at once if it preempted (see module doc)."""
-        self.clock.now = now
-        self.reconciler.wake()
-        self.reconciler.tick(now=now)
-        self._record(now)
-        if self.reconciler.last_decisions and self.reconciler.last_decisions.preemptions:
-            self.reconciler.wake()
-            self.reconciler.tick(now=now)
-            self._record(now)
-
-    def _record(self, now: float) -> None:
-        with self.store.session() as session:
-            for row in session.scalars(select(JobRow)):
-                before = self.seen.get(row.id, (0, "pending"))
-                name = self.names[row.id]
-                if row.attempt > before[0]:
-                    where = tuple((p.node, p.devices) for p in placement_of(row))
-                    self.decisions.append((row.start_time, "start", name, where))
-                if row.state == "preempted" and before[1] != "preempted":
-                    self.decisions.append((now, "preempt", name, ()))
-                self.seen[row.id] = (row.attempt, row.state)
-
-    def finished(self) -> bool:
-        return len(self.seen) == len(self.names) and all(
-            state == "succeeded" for _, state in self.seen.values())
-
-    def jobs(self) -> dict[str, Job]:
-        with self.store.session() as session:
-            return {self.names[row.id]: scheduler_job(row)
-                    for row in session.scalars(select(JobRow))}
+    cycles = sorted({when for when, kind, *_ in simulator.journal if kind == "cycle"})
+    return decisions, cycles, simulator
 
 
 def replayed(home: Path, jobs: list[TraceJob], times: list[float]) -> ControlPlane:
-    """Run `jobs` through the control plane, ticking at each of `times` and whenever a
-    scripted rank ends, until every job has succeeded."""
-    plane = ControlPlane(home, jobs)
-    arrivals = sorted(jobs, key=lambda trace: trace.submit_time)
-    upcoming = sorted(set(times) | {trace.submit_time for trace in jobs})
+    """Run `jobs` through the control plane, ticking at each of `times` (and at each submit
+    time and whenever a scripted rank ends)."""
+    plane = ControlPlane(home, cluster(), QUEUES, jobs)
     try:
-        while upcoming or not plane.finished():
-            ends = plane.executor.next_end()
-            candidates = [t for t in (upcoming[0] if upcoming else None, ends) if t is not None]
-            assert candidates, "jobs remain but nothing will happen"
-            now = min(candidates)
-            while upcoming and upcoming[0] <= now:
-                upcoming.pop(0)
-            while arrivals and arrivals[0].submit_time <= now:
-                plane.submit(arrivals.pop(0))
-            plane.tick(now)
+        plane.run(jobs, times)
     finally:
         plane.store.close()
     return plane
@@ -218,24 +106,26 @@ def stream() -> list[TraceJob]:
 
 
 def test_the_stream_exercises_what_it_should(stream):
-    decisions, _ = simulated(stream)
+    decisions, _, simulator = simulated(stream)
     preempted = {name for _, kind, name, _ in decisions if kind == "preempt"}
     by_name = {trace.job_id: trace for trace in stream}
     kinds = {(by_name[name].queue, by_name[name].priority) for name in preempted}
     assert len(preempted) >= 5
     assert ("research", 0) in kinds and len(kinds) >= 2
     assert sum(trace.queue == "research" for trace in stream) > 50
+    assert simulator.history is not None and "research" in simulator.history.classes.per_queue
     assert len({trace.series for trace in stream if trace.series}) >= 5
 
 
 def test_the_control_plane_submits_the_simulators_jobs(stream, tmp_path):
-    plane = ControlPlane(tmp_path, stream)
+    plane = ControlPlane(tmp_path, cluster(), QUEUES, stream)
     for trace in stream[:10]:
         plane.submit(trace)
+    jobs = plane.jobs()
     plane.store.close()
-    for name, job in plane.jobs().items():
+    for name, job in jobs.items():
         trace = next(t for t in stream if t.job_id == name)
-        expected = scheduler_job_of(trace)
+        expected = scheduler_job_of(trace, NODE_DEVICES)
         assert job.groups == expected.groups and job.series == expected.series
         assert (job.queue, job.user, job.priority, job.submit_time) == (
             trace.queue, trace.user, trace.priority, trace.submit_time)
@@ -243,9 +133,11 @@ def test_the_control_plane_submits_the_simulators_jobs(stream, tmp_path):
 
 
 def test_reconciler_and_simulator_decide_the_same(stream, tmp_path):
-    expected, times = simulated(stream)
+    expected, times, simulator = simulated(stream)
     plane = replayed(tmp_path, stream, times)
     assert plane.finished()
+    assert simulator.history is not None and plane.reconciler.service is not None
+    assert plane.reconciler.service.classes == simulator.history.classes
     got, expected = sorted(plane.decisions), sorted(expected)
     first = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
                  None)
