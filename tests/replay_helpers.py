@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import select
 
@@ -37,6 +38,12 @@ def scheduler_job_of(trace: TraceJob, node_devices: int) -> Job:
         trace.job_id, (ReplicaGroup(replicas=replicas, accelerators=per),), queue=trace.queue,
         user=trace.user, priority=trace.priority, series=trace.series, command=("train",),
     )
+
+
+class _Placed(NamedTuple):
+    """A row's placement column, as `placement_of` reads it."""
+
+    placement: str | None
 
 
 class Clock:
@@ -91,25 +98,31 @@ class ControlPlane:
         have stopped by then (the scripted executor stops them at once) and the start that
         waited for them is carried out."""
         self.clock.now = now
+        self._tick(now)
+        if self.reconciler.last_decisions and self.reconciler.last_decisions.preemptions:
+            self._tick(now)
+
+    def _tick(self, now: float) -> None:
+        """A tick as the server's loop runs one (the lease renewed first), with a scheduling
+        pass (`wake`), then the decisions recorded."""
+        assert self.reconciler.lease.hold()
         self.reconciler.wake()
         self.reconciler.tick(now=now)
         self._record(now)
-        if self.reconciler.last_decisions and self.reconciler.last_decisions.preemptions:
-            self.reconciler.wake()
-            self.reconciler.tick(now=now)
-            self._record(now)
 
     def _record(self, now: float) -> None:
+        columns = (JobRow.id, JobRow.attempt, JobRow.state, JobRow.start_time, JobRow.placement)
         with self.store.session() as session:
-            for row in session.scalars(select(JobRow)):
-                before = self.seen.get(row.id, (0, "pending"))
-                name = self.names[row.id]
-                if row.attempt > before[0]:
-                    where = tuple((p.node, p.devices) for p in placement_of(row))
-                    self.decisions.append((row.start_time, "start", name, where))
-                if row.state == "preempted" and before[1] != "preempted":
-                    self.decisions.append((now, "preempt", name, ()))
-                self.seen[row.id] = (row.attempt, row.state)
+            rows = session.execute(select(*columns)).all()
+        for job_id, attempt, state, start_time, placement in rows:
+            before = self.seen.get(job_id, (0, "pending"))
+            name = self.names[job_id]
+            if attempt > before[0]:
+                where = tuple((p.node, p.devices) for p in placement_of(_Placed(placement)))
+                self.decisions.append((start_time, "start", name, where))
+            if state == "preempted" and before[1] != "preempted":
+                self.decisions.append((now, "preempt", name, ()))
+            self.seen[job_id] = (attempt, state)
 
     def finished(self) -> bool:
         """Whether every submitted job has succeeded."""

@@ -63,13 +63,15 @@ def test_nothing_is_relearned_before_a_queue_is_due():
     assert "team" not in history.distributions
 
 
-def test_series_hear_of_running_and_stopped_members():
+def test_series_hear_of_members_as_they_run_and_when_they_stop():
     history = ServiceHistory()
     probe = replace(job("a"), queue="team", series="sweep", attained_service_s=100.0)
     relearn(history, 50.0, [running(probe, ("n0", (0,)), start=0.0)], [])
     assert history.series["team", "sweep"].outlived == 150.0
-    stopped = replace(job("b"), queue="team", series="other", attained_service_s=4000.0)
-    relearn(history, 50.0, [], [stopped])
-    assert history.series["team", "other"].outlived == 4000.0
-    record_stop(history, replace(job("c"), queue="team", series="third"), 7000.0)
-    assert history.series["team", "third"].outlived == 7000.0
+    record_stop(history, replace(job("b"), queue="team", series="other"), 7000.0)
+    assert history.series["team", "other"].outlived == 7000.0
+    # a waiting member has told its series when it stopped: relearning does not again
+    history.series.clear()
+    stopped = replace(job("c"), queue="team", series="other", attained_service_s=7000.0)
+    relearn(history, 60.0, [], [stopped])
+    assert ("team", "other") not in history.series

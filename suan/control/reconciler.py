@@ -51,7 +51,7 @@ from suan.sched import schedule
 from suan.sched.cycle import collector_paused
 from suan.sched.decisions import Decisions, Start, WaitCode
 from suan.sched.service import ServiceHistory
-from suan.sched.service_feed import record_finish, relearn
+from suan.sched.service_feed import record_finish, record_stop, relearn
 
 log = logging.getLogger("suan.reconciler")
 LIVE = tuple(s.value for s in JobState if not s.final)
@@ -62,6 +62,8 @@ IDLE_PASSES = 4
 (a tick later when that is sooner)."""
 HOLDING = tuple(s.value for s in JobState if s.holds_devices)
 WAITING = tuple(s.value for s in JobState if s.waiting)
+STOPPED_UNFINISHED = (JobState.PREEMPTED, JobState.RESTARTING, JobState.PENDING)
+"""Where a run that ends unfinished leaves its job: waiting to run again."""
 
 
 class Queued(NamedTuple):
@@ -464,6 +466,8 @@ class Reconciler:
     ) -> None:
         """Move a job whose ranks are all gone to `target`, freeing its devices."""
         end_run(row, now)
+        if target in STOPPED_UNFINISHED and self.service is not None:
+            record_stop(self.service, scheduler_job(row), row.attained_s)
         self.executor.forget(row.id)
         self._engine_said.pop(row.id, None)
         row.placement = None

@@ -39,8 +39,8 @@ def record_finish(history: ServiceHistory, job: Job, attained_s: float) -> None:
 
 def record_stop(history: ServiceHistory, job: Job, attained_s: float) -> None:
     """`job` stopped unfinished (preempted, failed, moved) after `attained_s` device-seconds:
-    a member of a series tells the series it needs more than that (`relearn` tells it too;
-    this tells it at once)."""
+    a member of a series tells the series, when it stops, that it needs more than that (as
+    `relearn` tells it of the members running)."""
     history.running(job.queue, job.series, attained_s)
 
 
@@ -51,13 +51,14 @@ def relearn(history: ServiceHistory, now: float, running: Iterable[Allocation],
 
     `running`: the jobs running now (their attained service counts this run); `stopped`: jobs
     waiting, of which those that have run (`attained_service_s` > 0) count. Each is a
-    censored need of its queue, and a series member that has run without finishing makes its
-    series' siblings rank as needing at least a fraction of that (`series_classes`)."""
+    censored need of its queue. A running member of a series makes its siblings rank as
+    needing at least a fraction of what it has had (`series_classes`; a stopped one told
+    its series when it stopped, `record_stop`)."""
     seen = [(alloc.job, alloc.attained_at(now)) for alloc in running]
-    seen += [(job, job.attained_service_s) for job in stopped if job.attained_service_s > 0]
     for job, attained in seen:
         if job.series:
             history.running(job.queue, job.series, attained)
+    seen += [(job, job.attained_service_s) for job in stopped if job.attained_service_s > 0]
     if not history.pending:
         return False
     unfinished: dict[str, list[float]] = {}
