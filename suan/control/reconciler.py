@@ -203,7 +203,9 @@ class Reconciler:
         return min(self.config.tick_s, max(0.0, self._next_due - now))
 
     def tick(self, now: float | None = None) -> None:
-        """One pass: observe ranks, apply cancels, schedule (`_schedule_due`), launch."""
+        """One pass: observe ranks, apply cancels, schedule (`_schedule_due`; or, once their
+        victims have stopped, carry out the starts the last pass left waiting, `_claimed`),
+        launch."""
         now = time.time() if now is None else now
         statuses = self.executor.poll()
         with self._session() as session:
@@ -244,8 +246,10 @@ class Reconciler:
                 del self._claims[job_id]
                 if row is None or not self._ready(row, now):
                     continue
-                if any(replica.node not in cluster.index for replica in start.replicas):
-                    continue
+                if any(replica.node not in cluster.index
+                       or cluster.node(replica.node).health == NodeHealth.DOWN
+                       for replica in start.replicas):
+                    continue  # its place is gone: the next pass places it again
                 self._mark_scheduled(session, row, start, cluster, now)
                 carried.append((row.id, start))
         return carried
