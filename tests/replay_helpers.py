@@ -14,6 +14,7 @@ from suan.cluster.model import Cluster
 from suan.control.auth import Identity
 from suan.control.config import ControlConfig
 from suan.control.jobs import placement_of, scheduler_job
+from suan.control.leader import Lease
 from suan.control.models import JobRow
 from suan.control.reconciler import Reconciler
 from suan.control.store import Store, database_url
@@ -70,7 +71,9 @@ class ControlPlane:
         self.executor = ScriptedExecutor(engine)
         self.store = Store.open(database_url(home))
         config = ControlConfig(home=home, simulated=True, policy="default")
-        self.reconciler = Reconciler(self.store, self.executor, config)
+        # the only server: a lease that outlasts the replay, taken at the first tick
+        lease = Lease(self.store, ttl_s=3600.0)
+        self.reconciler = Reconciler(self.store, self.executor, config, lease)
         self.home = home
         self.names: dict[str, str] = {}
         self.seen: dict[str, tuple[int, str]] = {}
@@ -103,9 +106,7 @@ class ControlPlane:
             self._tick(now)
 
     def _tick(self, now: float) -> None:
-        """A tick as the server's loop runs one (the lease renewed first), with a scheduling
-        pass (`wake`), then the decisions recorded."""
-        assert self.reconciler.lease.hold()
+        """A tick with a scheduling pass (`wake`), then the decisions it made recorded."""
         self.reconciler.wake()
         self.reconciler.tick(now=now)
         self._record(now)

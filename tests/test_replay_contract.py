@@ -105,8 +105,13 @@ def stream() -> list[TraceJob]:
     return job_stream()
 
 
-def test_the_stream_exercises_what_it_should(stream):
-    decisions, _, simulator = simulated(stream)
+@pytest.fixture(scope="module")
+def simulation(stream) -> tuple[list[Decision], list[float], Simulator]:
+    return simulated(stream)
+
+
+def test_the_stream_exercises_what_it_should(stream, simulation):
+    decisions, _, simulator = simulation
     preempted = {name for _, kind, name, _ in decisions if kind == "preempt"}
     by_name = {trace.job_id: trace for trace in stream}
     kinds = {(by_name[name].queue, by_name[name].priority) for name in preempted}
@@ -132,8 +137,8 @@ def test_the_control_plane_submits_the_simulators_jobs(stream, tmp_path):
         assert job.checkpoint_interval_s is None and job.runtime_estimate_s is None
 
 
-def test_reconciler_and_simulator_decide_the_same(stream, tmp_path):
-    expected, times, simulator = simulated(stream)
+def test_reconciler_and_simulator_decide_the_same(stream, simulation, tmp_path):
+    expected, times, simulator = simulation
     plane = replayed(tmp_path, stream, times)
     assert plane.finished()
     assert simulator.history is not None and plane.reconciler.service is not None
