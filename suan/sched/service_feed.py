@@ -11,9 +11,10 @@ hours, while its class is read at six.
 - A job that finished gives its need: its attained service at the end (`record_finish`).
 - A job that has run and not finished (running now, or waiting again after a preemption,
   failure or move) needs more than it has had: a right-censored observation, read when the
-  classes are relearned (`relearn`, through `kaplan_meier`). Leaving these out learns from
-  the jobs short enough to have finished already and ranks long jobs too well: in a window of
-  recent finishes, the long jobs are still running.
+  classes are relearned (`relearn`, through `kaplan_meier`). Leaving these out learns only
+  from the jobs short enough to have finished already (in a window of recent finishes, the
+  long jobs are still running): the needs come out too short, and a job that has outlived
+  every recent finish looks like one that never ends (the last class).
 - A job that never ran says nothing. The control plane leaves out jobs that failed or were
   cancelled for good: what ended them (a bug, a user) says nothing of what a run needs.
 
