@@ -17,11 +17,12 @@ from dataclasses import dataclass, field, replace
 
 from suan.catalog import Catalog, default_catalog
 from suan.cluster.model import Cluster
-from suan.cluster.snapshot import Allocation
+from suan.cluster.snapshot import Allocation, ReplicaPlacement
 from suan.jobs.model import Job, ReplicaGroup
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
 from suan.sched import Policy, Start
 from suan.sched.service import ServiceHistory
+from suan.sched.service_feed import record_finish, record_stop, relearn
 from suan.sim.events import Event, EventQueue, Kind
 from suan.sim.failures import FailureModel, with_failure
 from suan.sim.policies import SimPolicy, resolve_policy
@@ -32,6 +33,9 @@ from suan.sim.workload import TraceJob, replica_shape
 
 Progress = Callable[[int, int], None]
 """Called with (jobs finished or rejected, total jobs) as the replay advances."""
+Journal = list[tuple[float, str, str, tuple[ReplicaPlacement, ...]]]
+"""What a replay did, in order: (time, "cycle" | "start" | "preempt" | "fail" | "move", job
+name (empty for a cycle), where it starts (empty for the others))."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,8 @@ class Simulator:
         order = self.policy.policy.order
         self.history = ServiceHistory() if order.classed else None
         self.order_key = order.key
+        self.journal: Journal | None = None
+        """Set to a list to have `run()` append every scheduling cycle, start and stop to it."""
 
     # ------------------------------------------------------------------ set-up
     def _job(self, trace: TraceJob) -> Job:
@@ -178,7 +184,7 @@ class Simulator:
         if event.epoch != state.epoch or state.status != Status.RUNNING:
             return False
         if self.history is not None:
-            self.history.add(state.job.queue, state.attained_at(now), state.job.series)
+            record_finish(self.history, state.job, state.attained_at(now))
         self._release(state)
         state.useful_gpu_s += state.devices * max(0.0, now - state.work_start)
         state.progress = 1.0
@@ -208,18 +214,14 @@ class Simulator:
         self._schedule_demotion(state, now)
         return self._class_worsened(state, now) or self._just_time_shareable(state, now)
 
-    def _outlived(self, state: JobState, now: float) -> None:
-        """Tell the history how long a job of a series has run without finishing."""
-        if self.history is not None and state.job.series:
-            self.history.running(state.job.queue, state.job.series, state.attained_at(now))
-
     def _learn_and_arm(self, now: float) -> None:
         """Jobs wait after a cycle: relearn the service classes that are due (for the next
-        cycles), then arm the running jobs' wake-ups."""
+        cycles; `suan.sched.service_feed`), then arm the running jobs' wake-ups."""
         assert self.history is not None
-        for name in self.sched.live:
-            self._outlived(self.by_name[name], now)
-        if self.history.pending and self.history.relearn(lambda q: self._unfinished(q, now)):
+        live = (self.by_name[name].alloc for name in self.sched.live)
+        running = [alloc for alloc in live if alloc is not None]
+        stopped = (state.job for state in self.pending.values())
+        if relearn(self.history, now, running, stopped):
             self._relearned()
         self._arm(now)
 
@@ -240,13 +242,6 @@ class Simulator:
         queue, series = state.job.queue, state.job.series
         return (classes.level(queue, attained + 1e-6, series)
                 > classes.level(queue, attained - 1e-6, series))
-
-    def _unfinished(self, queue: str, now: float) -> list[float]:
-        """Service so far of the queue's jobs that started and have not finished."""
-        running = (self.by_name[name] for name in self.sched.live)
-        stopped = (state for state in self.pending.values() if state.attained > 0)
-        return [state.attained_at(now) for group in (running, stopped) for state in group
-                if state.job.queue == queue]
 
     def _relearned(self) -> None:
         """The service classes changed: re-file the waiting jobs under the new order and
@@ -312,6 +307,8 @@ class Simulator:
         return [self.states[index].job for _, index in self.waiting[:depth]]
 
     def _cycle(self, now: float) -> None:
+        if self.journal is not None:
+            self.journal.append((now, "cycle", "", ()))
         if self.policy.refresh_running:
             for name in list(self.sched.live):
                 self._relabel_running(self.by_name[name], now)
@@ -354,6 +351,8 @@ class Simulator:
         self.allocated += _devices(state.alloc)
         finish = state.work_start + max(0.0, 1.0 - state.progress) / state.rate
         self.queue.push(finish, Kind.FINISH, state.index, state.epoch)
+        if self.journal is not None:
+            self.journal.append((now, "start", state.job.name, start.replicas))
         if self.history is None:
             self._schedule_demotion(state, now)
 
@@ -396,7 +395,11 @@ class Simulator:
     def _stop(self, state: JobState, now: float, *, failed: bool, moved: bool = False) -> None:
         """Preempt, move or fail a running job: keep its checkpointed work (a fraction of the
         whole, whatever the type), requeue it."""
-        self._outlived(state, now)
+        if self.history is not None:
+            record_stop(self.history, state.job, state.attained_at(now))
+        if self.journal is not None:
+            kind = "fail" if failed else "move" if moved else "preempt"
+            self.journal.append((now, kind, state.job.name, ()))
         self._release(state)
         interval = self.runtime.checkpoint_interval_s
         worked = max(0.0, now - state.work_start)
