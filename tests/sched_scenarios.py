@@ -208,7 +208,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
 
 def decide(build: Callable[[], Scenario], policy: str) -> dict[str, object]:
     """The decisions of one cycle of `policy` on the scenario `build` makes, as a dict."""
-    from suan.sched import schedule
+    from suan.sched import decide
 
     the_snapshot, pending = build()
-    return schedule(the_snapshot, pending, policy).to_dict()
+    return decide(the_snapshot, pending, policy).to_dict()

@@ -48,8 +48,7 @@ from suan.errors import SuanError
 from suan.exec import EngineError, Executor, JobLaunch, JobStatus, RankHandle
 from suan.exec.processes import processes, with_assigned_devices
 from suan.jobs.model import Job
-from suan.sched import schedule
-from suan.sched.cycle import collector_paused
+from suan.sched import CarriedState, collector_paused, schedule
 from suan.sched.decisions import Decisions, Start, WaitCode
 from suan.sched.service import ServiceHistory
 
@@ -108,6 +107,8 @@ class Reconciler:
         self._pass_s = 0.0
         self._thread: threading.Thread | None = None
         self.last_decisions: Decisions | None = None
+        self.carried = CarriedState()
+        """What the scheduler carries from one cycle to the next."""
         self.ticks = 0
         self.service: ServiceHistory | None = None
         self.inventory = ClusterInventory(executor, config.inventory_s)
@@ -530,7 +531,7 @@ class Reconciler:
             self.service = load_history(session)
         snapshot = self._snapshot(session, holding, cluster, self.service, now)
         pending = self._scheduler_jobs(session, waiting)
-        decisions = schedule(snapshot, pending, self.config.policy)
+        decisions, self.carried = schedule(snapshot, pending, self.config.policy, self.carried)
         self.last_decisions = decisions
         self.captures.deliver(CycleRecord(snapshot, tuple(pending), self.config.policy,
                                           decisions))

@@ -1,0 +1,166 @@
+"""The phases a policy's cycle runs, in the order its `Policy.phases` lists them.
+
+- `RANK`: give the cycle each job's view under the policy's rank plugin (`suan.sched.rank`):
+  waiting and running jobs with their priority replaced by their rank.
+- `QUEUE`: for each pending job in the policy's order: skip if a strict head of line blocks
+  it; reuse the verdict of an identical job shape that already failed since capacity last
+  grew; place the gang (admission + filter/score + gang reserve); if it cannot be placed,
+  try the preemption plugin, then hand the miss to the blocking plugin (EASY backfill
+  reservation, strict head of line, or nothing).
+- `REBALANCE`: move running jobs with per-type speeds to faster types (`suan.sched.hetero`),
+  when the cluster has more than one type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from suan.cluster.snapshot import Allocation
+from suan.jobs.model import Job
+from suan.sched.blocking import BUSY_CODES
+from suan.sched.cyclestate import CycleState
+from suan.sched.decisions import Pending, WaitCode
+from suan.sched.gang import GangFit, GangMiss, never_fits_job, place_gang
+from suan.sched.hetero import rebalance
+from suan.sched.order import ordered
+
+MEMO_CODES = frozenset(
+    {WaitCode.CAPACITY, WaitCode.SHAPE, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE,
+     WaitCode.HEALTH, WaitCode.RESERVED, WaitCode.QUOTA}
+)
+"""Verdicts that hold for every job of the same shape (and queue, when quota decided it) until
+capacity grows: within a cycle, free devices only shrink and quota usage only grows, except
+through a committed preemption, which raises the ledger's generation."""
+PREEMPTIBLE_CODES = frozenset({WaitCode.CAPACITY, WaitCode.SHAPE, WaitCode.QUOTA})
+
+_new_tuple = tuple.__new__
+
+
+@dataclass(frozen=True)
+class RankPhase:
+    """Replace every job's priority by its rank for the rest of the cycle."""
+
+    name: str = "rank"
+
+    def run(self, cycle: CycleState) -> None:
+        rank = cycle.policy.rank
+        if rank is None:
+            return
+        now = cycle.now
+        pending = list(cycle.pending)
+        originals = {job.name: job for job in pending}
+        originals.update((alloc.job.name, alloc.job) for alloc in cycle.snapshot.running)
+        cycle.originals = originals
+        for index, job in enumerate(pending):
+            priority = rank.waiting(job)
+            if priority != job.priority:
+                pending[index] = replace(job, priority=priority)
+        cycle.pending = pending
+        running = []
+        for alloc in cycle.snapshot.running:
+            priority = rank.running(alloc, now)
+            if priority != alloc.job.priority:
+                alloc = Allocation(replace(alloc.job, priority=priority), alloc.replicas,
+                                   alloc.start_time, alloc.last_checkpoint_s)
+            running.append(alloc)
+        live = cycle.live
+        for alloc in running:
+            if alloc.job.name in live:
+                live[alloc.job.name] = alloc
+        cycle.snapshot = replace(cycle.snapshot, running=tuple(running))
+        cycle.victim_counts = None
+
+
+@dataclass(frozen=True)
+class QueuePhase:
+    """Place the pending jobs in the policy's order (see the module docstring)."""
+
+    name: str = "queue"
+
+    def run(self, cycle: CycleState) -> None:
+        policy = cycle.policy
+        waiting = cycle.decisions.pending
+        for job in ordered(cycle.pending, policy.order, cycle.quota, policy.fair_share,
+                           cycle.snapshot.service):
+            verdict = remembered(cycle, job)
+            if verdict is None:
+                verdict = consider(cycle, job)
+            if verdict is not None:
+                waiting.append(verdict)
+
+
+def remembered(cycle: CycleState, job: Job) -> Pending | None:
+    """The verdict of an earlier job of the same shape, when it still holds: capacity has
+    not grown since, and (for capacity or quota) this job could not preempt its way in.
+    Behind a blocked head of line, a job that can never fit is told so, not told to wait."""
+    if cycle.blocked_by is not None:
+        never = never_fits_job(job, cycle.ledger)
+        if never is not None:
+            return Pending(job.name, never.reason, never.code)
+        return Pending(job.name, f"waiting behind head-of-line job {cycle.blocked_by}",
+                       WaitCode.HEAD_OF_LINE)
+    key = job.shape_id
+    failed = cycle.failed_shapes
+    found = failed.get(key) or failed.get((job.queue, key))
+    if found is None or found[0] != cycle.ledger.generation:
+        return None
+    _, reason, code = found
+    preempt = cycle.policy.preempt
+    if code in PREEMPTIBLE_CODES and preempt is not None and preempt.may_preempt(cycle, job):
+        return None
+    return _new_tuple(Pending, (job.name, reason, code))
+
+
+def consider(cycle: CycleState, job: Job) -> Pending | None:
+    """Start the job or return why it waits (after `remembered` found nothing)."""
+    outcome = place(cycle, job)
+    if isinstance(outcome, GangFit):
+        cycle.commit(job, outcome)
+        return None
+    return blocked(cycle, job, outcome)
+
+
+def place(cycle: CycleState, job: Job) -> GangFit | GangMiss:
+    """Place the gang; while a reservation is held, the blocking plugin decides whether the
+    job may use its devices."""
+    policy = cycle.policy
+    quota = policy.admit.book(cycle)
+    outcome = place_gang(job, cycle.ledger, quota, policy.placer, cycle.ctx)
+    if isinstance(outcome, GangFit) or cycle.reservation is None:
+        return outcome
+    return policy.blocked.retry(
+        cycle, job, outcome,
+        lambda: place_gang(job, cycle.ledger, quota, policy.placer, cycle.ctx))
+
+
+def blocked(cycle: CycleState, job: Job, miss: GangMiss) -> Pending | None:
+    """A job that did not fit: preempt for it, or record why it waits (remembered for its
+    shape) and let the blocking plugin act on a miss caused by running work."""
+    preempt = cycle.policy.preempt
+    if (miss.code in PREEMPTIBLE_CODES and preempt is not None
+            and preempt.may_preempt(cycle, job) and preempt.preempt_for(cycle, job)):
+        return None
+    verdict = Pending(job.name, miss.reason, miss.code)
+    if miss.code in MEMO_CODES:
+        memo_key = (job.queue, job.shape_id) if miss.queue_dependent else job.shape_id
+        cycle.failed_shapes[memo_key] = (cycle.ledger.generation, verdict.reason, verdict.code)
+    if miss.code not in BUSY_CODES:
+        return verdict
+    return cycle.policy.blocked.on_busy(cycle, job, verdict)
+
+
+@dataclass(frozen=True)
+class RebalancePhase:
+    """Move running jobs to faster types, when the cluster has more than one."""
+
+    name: str = "rebalance"
+
+    def run(self, cycle: CycleState) -> None:
+        if len(cycle.ledger.types_by_speed) > 1:
+            rebalance(cycle, cycle.ctx)
+
+
+RANK = RankPhase()
+QUEUE = QueuePhase()
+REBALANCE = RebalancePhase()
+PHASES = {phase.name: phase for phase in (RANK, QUEUE, REBALANCE)}
