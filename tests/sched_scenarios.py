@@ -207,8 +207,11 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
 
 
 def decide(build: Callable[[], Scenario], policy: str) -> dict[str, object]:
-    """The decisions of one cycle of `policy` on the scenario `build` makes, as a dict."""
+    """The decisions of one cycle of `policy` on the scenario `build` makes, as a dict (the
+    planner's advice resolved first, as every caller of the scheduler does)."""
+    from suan.plan.jobs import advise_all, cluster_types
     from suan.sched import decide
 
     the_snapshot, pending = build()
+    pending = advise_all(pending, cluster_types(the_snapshot.cluster))
     return decide(the_snapshot, pending, policy).to_dict()

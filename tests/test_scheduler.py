@@ -10,6 +10,7 @@ from sched_helpers import cluster, devices_of, job, node, running, snapshot
 from suan.cluster.model import NodeHealth
 from suan.errors import PolicyError
 from suan.jobs.queue import QueueSpec
+from suan.plan.jobs import PLANNER_VERSION, cluster_types, with_planner_advice
 from suan.sched import WaitCode, decide
 from suan.sched.policy import POLICIES, Policy, PolicyRegistry, get_policy
 
@@ -327,10 +328,15 @@ def test_a_job_naming_its_model_takes_the_type_the_planner_finds_fastest():
     planned = replace(plain, name="planned", model="llama3-8b")
     by_order = decide(snapshot(nodes), [plain], "fifo")
     assert by_order.started()["plain"].accelerators == ("A100-80GB",)
-    by_planner = decide(snapshot(nodes), [planned], "fifo")
+    advised = with_planner_advice(planned, cluster_types(nodes))
+    assert advised.planner_version == PLANNER_VERSION
+    by_planner = decide(snapshot(nodes), [advised], "fifo")
     start = by_planner.started()["planned"]
     assert start.accelerators == ("H100-SXM-80GB",)
     assert "planner's tokens/s for llama3-8b" in start.why
+    # Unadvised, the scheduler asks no planner: the listed order stands.
+    assert decide(snapshot(nodes), [planned], "fifo").started()["planned"].accelerators == (
+        "A100-80GB",)
 
 
 def test_a_cycle_on_a_kept_ledger_decides_like_a_fresh_one_and_leaves_it_as_booked():

@@ -19,6 +19,7 @@ from suan.cluster.state import load_state
 from suan.errors import SuanError
 from suan.jobs.queue import DEFAULT_QUEUE
 from suan.jobs.spec import load_documents
+from suan.plan.jobs import advise_all, cluster_types
 from suan.sched import POLICIES, decide, get_policy
 
 
@@ -66,6 +67,7 @@ def schedule_command(
         if now is not None:
             snapshot = replace(snapshot, now=now)
         chosen = get_policy(policy or loaded.policy or "default")
+    pending = advise_all(pending, cluster_types(snapshot.cluster))
     decisions = decide(snapshot, pending, chosen)
     if as_json:
         typer.echo(json.dumps(decisions.to_dict(), indent=2))

@@ -48,6 +48,7 @@ from suan.errors import SuanError
 from suan.exec import EngineError, Executor, JobLaunch, JobStatus, RankHandle
 from suan.exec.processes import processes, with_assigned_devices
 from suan.jobs.model import Job
+from suan.plan.jobs import advise_all, cluster_types
 from suan.sched import CarriedState, collector_paused, schedule
 from suan.sched.decisions import Decisions, Start, WaitCode
 from suan.sched.service import ServiceHistory
@@ -530,7 +531,7 @@ class Reconciler:
         if self.service is None:
             self.service = load_history(session)
         snapshot = self._snapshot(session, holding, cluster, self.service, now)
-        pending = self._scheduler_jobs(session, waiting)
+        pending = advise_all(self._scheduler_jobs(session, waiting), cluster_types(cluster))
         decisions, self.carried = schedule(snapshot, pending, self.config.policy, self.carried)
         self.last_decisions = decisions
         self.captures.deliver(CycleRecord(snapshot, tuple(pending), self.config.policy,
