@@ -77,7 +77,8 @@ def mixed_jobs() -> list[TraceJob]:
                      queue=f"q{i % 3}") for i in range(80)]
 
 
-@pytest.mark.parametrize("policy", ["fifo", "las", "srtf-preemptive", "backfill", "priority"])
+@pytest.mark.parametrize("policy", ["fifo", "las", "srtf-preemptive", "las-preemptive", "backfill",
+                                    "priority"])
 def test_kept_state_gives_the_same_schedule_as_fresh_cycles(policy):
     cluster = cluster_from_shorthand("3x8xV100")
     warm = simulate(mixed_jobs(), cluster, policy, SimConfig(warm=True))

@@ -147,6 +147,14 @@ class Job:
         state.pop("shape_id", None)
         return state
 
+    def with_priority(self, priority: int) -> Job:
+        """This job with another priority (a scheduler's view of it; the priority is no part
+        of the shape, so the copy keeps the shape id without recomputing it)."""
+        view = object.__new__(Job)
+        view.__dict__.update(self.__dict__)
+        view.__dict__["priority"] = priority
+        return view
+
     def speed_on(self, accelerator: str | None) -> float | None:
         """The job's measured relative speed on `accelerator`, or None when it has none."""
         for name, speed in self.type_speeds:

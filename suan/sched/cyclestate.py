@@ -17,7 +17,8 @@ The phases and plugins share it through named, typed fields:
   generation), `started_now`;
 - preemption: `preemption_attempts`, `preempt_failed`, `victim_order`, `victim_summary`,
   `victim_counts`, `worst_levels`, `levels` (memoised service classes);
-- rank: `originals` (the caller's jobs by name, when a rank plugin gave the cycle views).
+- rank: `originals` (the caller's jobs by name, where a rank plugin gave the cycle views),
+  `views` (views kept by the caller).
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class CycleState:
     worst_levels: dict[tuple[str, int], int] | None = None
     levels: dict[tuple[str, float, str], int] = field(default_factory=dict)
     originals: Mapping[str, Job] | None = None
+    views: dict[str, tuple[object, int, object]] | None = None
+    """Rank views a caller keeps between cycles (`WarmLedger`), so that a job whose rank
+    did not change is not copied again; None: made afresh."""
 
     @property
     def now(self) -> float:

@@ -23,6 +23,7 @@ from suan.sched.decisions import Pending, WaitCode
 from suan.sched.gang import GangFit, GangMiss, never_fits_job, place_gang
 from suan.sched.hetero import rebalance
 from suan.sched.order import ordered
+from suan.sched.plugins import Rank
 
 MEMO_CODES = frozenset(
     {WaitCode.CAPACITY, WaitCode.SHAPE, WaitCode.CONSTRAINT, WaitCode.UNSCHEDULABLE,
@@ -46,29 +47,55 @@ class RankPhase:
         rank = cycle.policy.rank
         if rank is None:
             return
-        now = cycle.now
+        views = cycle.views if cycle.views is not None else {}
+        originals: dict[str, Job] = {}
         pending = list(cycle.pending)
-        originals = {job.name: job for job in pending}
-        originals.update((alloc.job.name, alloc.job) for alloc in cycle.snapshot.running)
-        cycle.originals = originals
         for index, job in enumerate(pending):
-            priority = rank.waiting(job)
-            if priority != job.priority:
-                pending[index] = replace(job, priority=priority)
+            kept = views.get(job.name)  # a waiting job's rank is fixed while it waits
+            view = kept[2] if kept is not None and kept[0] is job else \
+                _waiting_view(views, rank, job)
+            if view is not job:
+                pending[index] = view  # type: ignore[assignment]
+                originals[job.name] = job
         cycle.pending = pending
-        running = []
-        for alloc in cycle.snapshot.running:
+        now, live = cycle.now, cycle.live
+        running = list(cycle.snapshot.running)
+        for index, alloc in enumerate(running):
             priority = rank.running(alloc, now)
             if priority != alloc.job.priority:
-                alloc = Allocation(replace(alloc.job, priority=priority), alloc.replicas,
-                                   alloc.start_time, alloc.last_checkpoint_s)
-            running.append(alloc)
-        live = cycle.live
-        for alloc in running:
-            if alloc.job.name in live:
-                live[alloc.job.name] = alloc
-        cycle.snapshot = replace(cycle.snapshot, running=tuple(running))
-        cycle.victim_counts = None
+                name = alloc.job.name
+                originals[name] = alloc.job
+                running[index] = view = _running_view(views, alloc, priority)
+                if name in live:
+                    live[name] = view
+        if originals:
+            cycle.snapshot = replace(cycle.snapshot, running=tuple(running))
+            cycle.originals = originals
+            cycle.victim_counts = None
+
+
+Views = dict[str, tuple[object, int, object]]
+
+
+def _waiting_view(views: Views, rank: Rank, job: Job) -> Job:
+    """`job` as the cycle sees it (itself when its rank is its priority), kept in `views`."""
+    priority = rank.waiting(job)
+    view = job if priority == job.priority else job.with_priority(priority)
+    views[job.name] = (job, priority, view)
+    return view
+
+
+def _running_view(views: Views, alloc: Allocation, priority: int) -> Allocation:
+    """`alloc` with its job's priority `priority`, reused from `views` when an earlier cycle
+    made the same one."""
+    key = "running:" + alloc.job.name
+    kept = views.get(key)
+    if kept is not None and kept[0] is alloc and kept[1] == priority:
+        return kept[2]  # type: ignore[return-value]
+    view = Allocation(alloc.job.with_priority(priority), alloc.replicas, alloc.start_time,
+                      alloc.last_checkpoint_s)
+    views[key] = (alloc, priority, view)
+    return view
 
 
 @dataclass(frozen=True)

@@ -17,17 +17,20 @@ The extension points and their interfaces are in `suan.sched.plugins`. A policy 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from suan.errors import PolicyError
+from suan.jobs.model import Job
 from suan.sched.admit import QUOTAS, QuotaAdmission
 from suan.sched.blocking import EASY_BACKFILL, GO_AROUND, HEAD_OF_LINE, EasyBackfill, HeadOfLine
-from suan.sched.order import ORDERS, OrderPlugin
+from suan.sched.order import ORDERS, OrderPlugin, SortKey
 from suan.sched.phases import QUEUE, RANK, REBALANCE
 from suan.sched.placement import PLACERS, Placer
 from suan.sched.plugins import Admit, Phase, Preempt, Rank, WhenBlocked
 from suan.sched.preemption import VictimPreemption
 from suan.sched.rank import LasRank, SrtfRank
+from suan.sched.service import ServiceClasses
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,16 @@ class Policy:
     def migrate(self) -> bool:
         """Whether cycles end by moving jobs to faster types (the rebalance phase)."""
         return REBALANCE in self.phases
+
+    def waiting_key(self, service: ServiceClasses | None) -> Callable[[Job], SortKey]:
+        """The order in which a cycle of this policy considers waiting jobs (under learned
+        service classes `service`), rank included: for callers that pass a cycle only the
+        first jobs of their queue. A waiting job's key is fixed while it waits."""
+        key = self.order.key_for(service)
+        rank = self.rank
+        if rank is None:
+            return key
+        return lambda job: key(job.with_priority(rank.waiting(job)))
 
     def describe(self) -> dict[str, object]:
         return {

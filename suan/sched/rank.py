@@ -19,6 +19,7 @@ consulted. Decisions name the caller's own jobs.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from suan.cluster.snapshot import Allocation
@@ -38,7 +39,8 @@ class LasRank:
     name: str = "las"
 
     def level(self, attained_s: float) -> int:
-        return -sum(1 for limit in self.thresholds if attained_s >= limit)
+        """Minus the number of thresholds `attained_s` has reached (thresholds ascend)."""
+        return -bisect_right(self.thresholds, attained_s)
 
     def waiting(self, job: Job) -> int:
         return self.level(job.attained_service_s)

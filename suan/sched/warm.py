@@ -44,6 +44,7 @@ class WarmLedger:
         self._live: dict[str, Allocation] = {}
         self._priorities: Counter[int] = Counter()
         self._queues: Counter[str] = Counter()
+        self._views: dict[str, tuple[object, int, object]] = {}
         self.set_cluster(cluster)
 
     @property
@@ -99,6 +100,7 @@ class WarmLedger:
             cycle = new_cycle(snapshot, waiting, chosen, WorkingState(self._ledger, self._quota),
                               dict(live))
             cycle.victim_counts = (self._priorities, self._queues)
+            cycle.views = self._views
             decisions = run_phases(cycle)
         finally:
             self._quota.rollback()

@@ -95,7 +95,7 @@ class Simulator:
         self.largest = self.node_sizes
         order = self.policy.order
         self.history = ServiceHistory() if order.classed else None
-        self.order_key = order.key
+        self.order_key = self.policy.waiting_key(None)
 
     # ------------------------------------------------------------------ set-up
     def _job(self, trace: TraceJob) -> Job:
@@ -253,7 +253,7 @@ class Simulator:
         assert self.history is not None
         classes = self.history.classes
         self.sched.service = classes
-        self.order_key = self.policy.order.key_for(classes)
+        self.order_key = self.policy.waiting_key(classes)
         if self.config.queue_depth:
             self.waiting = sorted((self.order_key(self.states[i].job), i)
                                   for _, i in self.waiting)
