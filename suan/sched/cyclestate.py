@@ -38,6 +38,7 @@ from suan.sched.service import LAS_CLASSES, ServiceClasses
 if TYPE_CHECKING:
     from suan.sched.backfill import Reservation
     from suan.sched.gang import GangFit
+    from suan.sched.phases import RankViews
     from suan.sched.policy import Policy
 
 Ranked = tuple[float, int, float, float, str, Allocation]
@@ -71,7 +72,7 @@ class CycleState:
     worst_levels: dict[tuple[str, int], int] | None = None
     levels: dict[tuple[str, float, str], int] = field(default_factory=dict)
     originals: Mapping[str, Job] | None = None
-    views: dict[str, tuple[object, int, object]] | None = None
+    views: RankViews | None = None
     """Rank views a caller keeps between cycles (`WarmLedger`), so that a job whose rank
     did not change is not copied again; None: made afresh."""
 

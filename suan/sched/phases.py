@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from suan.cluster.snapshot import Allocation
 from suan.jobs.model import Job
@@ -47,15 +47,15 @@ class RankPhase:
         rank = cycle.policy.rank
         if rank is None:
             return
-        views = cycle.views if cycle.views is not None else {}
+        views = cycle.views if cycle.views is not None else RankViews()
         originals: dict[str, Job] = {}
         pending = list(cycle.pending)
         for index, job in enumerate(pending):
-            kept = views.get(job.name)  # a waiting job's rank is fixed while it waits
+            kept = views.waiting.get(job.name)  # a waiting job's rank is fixed while it waits
             view = kept[2] if kept is not None and kept[0] is job else \
                 _waiting_view(views, rank, job)
             if view is not job:
-                pending[index] = view  # type: ignore[assignment]
+                pending[index] = view
                 originals[job.name] = job
         cycle.pending = pending
         now, live = cycle.now, cycle.live
@@ -74,27 +74,34 @@ class RankPhase:
             cycle.victim_counts = None
 
 
-Views = dict[str, tuple[object, int, object]]
+@dataclass
+class RankViews:
+    """The views a rank phase made, by job name: (the caller's job or allocation, its rank,
+    the view). A caller that keeps them between cycles (`WarmLedger`) spares the copies of
+    jobs whose rank did not change; a view is reused only for the very object it was made
+    from."""
+
+    waiting: dict[str, tuple[Job, int, Job]] = field(default_factory=dict)
+    running: dict[str, tuple[Allocation, int, Allocation]] = field(default_factory=dict)
 
 
-def _waiting_view(views: Views, rank: Rank, job: Job) -> Job:
+def _waiting_view(views: RankViews, rank: Rank, job: Job) -> Job:
     """`job` as the cycle sees it (itself when its rank is its priority), kept in `views`."""
     priority = rank.waiting(job)
     view = job if priority == job.priority else job.with_priority(priority)
-    views[job.name] = (job, priority, view)
+    views.waiting[job.name] = (job, priority, view)
     return view
 
 
-def _running_view(views: Views, alloc: Allocation, priority: int) -> Allocation:
+def _running_view(views: RankViews, alloc: Allocation, priority: int) -> Allocation:
     """`alloc` with its job's priority `priority`, reused from `views` when an earlier cycle
     made the same one."""
-    key = "running:" + alloc.job.name
-    kept = views.get(key)
+    kept = views.running.get(alloc.job.name)
     if kept is not None and kept[0] is alloc and kept[1] == priority:
-        return kept[2]  # type: ignore[return-value]
+        return kept[2]
     view = Allocation(alloc.job.with_priority(priority), alloc.replicas, alloc.start_time,
                       alloc.last_checkpoint_s)
-    views[key] = (alloc, priority, view)
+    views.running[alloc.job.name] = (alloc, priority, view)
     return view
 
 

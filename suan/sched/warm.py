@@ -29,6 +29,7 @@ from suan.sched.carried import CarriedState
 from suan.sched.cycle import WorkingState, new_cycle, run_phases
 from suan.sched.decisions import Decisions
 from suan.sched.ledger import Ledger
+from suan.sched.phases import RankViews
 from suan.sched.policy import Policy, get_policy
 from suan.sched.quota import QuotaBook
 from suan.sched.service import ServiceClasses
@@ -44,7 +45,7 @@ class WarmLedger:
         self._live: dict[str, Allocation] = {}
         self._priorities: Counter[int] = Counter()
         self._queues: Counter[str] = Counter()
-        self._views: dict[str, tuple[object, int, object]] = {}
+        self._views = RankViews()
         self.set_cluster(cluster)
 
     @property
