@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from suan.cluster.snapshot import Allocation
@@ -61,13 +62,15 @@ class RankPhase:
         now, live = cycle.now, cycle.live
         running = list(cycle.snapshot.running)
         for index, alloc in enumerate(running):
-            priority = rank.running(alloc, now)
-            if priority != alloc.job.priority:
+            held = views.running.get(alloc.job.name)  # still valid until its rank may change
+            ranked = held[2] if held is not None and held[0] is alloc and now < held[3] else \
+                _running_view(views, rank, alloc, now)
+            if ranked is not alloc:
                 name = alloc.job.name
                 originals[name] = alloc.job
-                running[index] = view = _running_view(views, alloc, priority)
+                running[index] = ranked
                 if name in live:
-                    live[name] = view
+                    live[name] = ranked
         if originals:
             cycle.snapshot = replace(cycle.snapshot, running=tuple(running))
             cycle.originals = originals
@@ -76,13 +79,15 @@ class RankPhase:
 
 @dataclass
 class RankViews:
-    """The views a rank phase made, by job name: (the caller's job or allocation, its rank,
-    the view). A caller that keeps them between cycles (`WarmLedger`) spares the copies of
-    jobs whose rank did not change; a view is reused only for the very object it was made
-    from."""
+    """The views a rank phase made, by job name. Waiting: (the caller's job, its rank, the
+    view). Running: (the caller's allocation, its rank, the view, the time before which its
+    rank cannot change). A caller that keeps them between cycles (`WarmLedger`) spares
+    recomputing ranks and copying jobs whose rank did not change; a view is reused only for
+    the very object it was made from."""
 
     waiting: dict[str, tuple[Job, int, Job]] = field(default_factory=dict)
-    running: dict[str, tuple[Allocation, int, Allocation]] = field(default_factory=dict)
+    running: dict[str, tuple[Allocation, int, Allocation, float]] = field(
+        default_factory=dict)
 
 
 def _waiting_view(views: RankViews, rank: Rank, job: Job) -> Job:
@@ -93,16 +98,34 @@ def _waiting_view(views: RankViews, rank: Rank, job: Job) -> Job:
     return view
 
 
-def _running_view(views: RankViews, alloc: Allocation, priority: int) -> Allocation:
-    """`alloc` with its job's priority `priority`, reused from `views` when an earlier cycle
-    made the same one."""
+def _running_view(views: RankViews, rank: Rank, alloc: Allocation, now: float) -> Allocation:
+    """`alloc` as the cycle sees it at `now` (itself when its rank is its priority), kept in
+    `views` with the time until which that rank holds."""
+    priority = rank.running(alloc, now)
     kept = views.running.get(alloc.job.name)
-    if kept is not None and kept[0] is alloc and kept[1] == priority:
-        return kept[2]
-    view = Allocation(alloc.job.with_priority(priority), alloc.replicas, alloc.start_time,
-                      alloc.last_checkpoint_s)
-    views.running[alloc.job.name] = (alloc, priority, view)
+    if priority == alloc.job.priority:
+        view = alloc
+    elif kept is not None and kept[0] is alloc and kept[1] == priority:
+        view = kept[2]
+    else:
+        view = Allocation(alloc.job.with_priority(priority), alloc.replicas, alloc.start_time,
+                          alloc.last_checkpoint_s)
+    views.running[alloc.job.name] = (alloc, priority, view, _holds_until(rank, alloc, now))
     return view
+
+
+def _holds_until(rank: Rank, alloc: Allocation, now: float) -> float:
+    """A time before which a running job's rank cannot change (`now` itself, so never
+    reused, for a rank that changes continuously): a microsecond before its service reaches
+    the rank's next bound."""
+    if rank.continuous:
+        return now
+    attained = alloc.attained_at(now)
+    bound = rank.next_change(alloc.job, attained)
+    devices = alloc.job.devices
+    if bound is None or devices <= 0:
+        return math.inf
+    return now + (bound - attained) / devices - 1e-6
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,9 @@ class Rank(Protocol):
     attained service (and, for remaining-time ranks, its duration or runtime estimate)."""
 
     name: str
+    continuous: bool
+    """Whether a running job's rank changes continuously as it runs (else only when its
+    attained service reaches `next_change`)."""
 
     def waiting(self, job: Job) -> int:
         """The rank of a waiting job (its service so far is `job.attained_service_s`)."""
@@ -102,7 +105,7 @@ class Rank(Protocol):
         ...
 
     def next_change(self, job: Job, attained_s: float) -> float | None:
-        """The attained service at which a running job's rank next changes, when it changes
-        in steps (None: never, or continuously); callers that run cycles on events wake
-        then."""
+        """The attained service at which a running job's rank next changes, for a rank that
+        changes in steps (None: never, or the rank is continuous); callers that run cycles
+        on events wake then."""
         ...

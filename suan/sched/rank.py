@@ -37,6 +37,7 @@ class LasRank:
 
     thresholds: tuple[float, ...] = LAS_THRESHOLDS_S
     name: str = "las"
+    continuous: bool = False
 
     def level(self, attained_s: float) -> int:
         """Minus the number of thresholds `attained_s` has reached (thresholds ascend)."""
@@ -60,6 +61,7 @@ class SrtfRank:
     """Shortest remaining time first (see the module docstring)."""
 
     name: str = "srtf"
+    continuous: bool = True
 
     def waiting(self, job: Job) -> int:
         return _remaining_rank(job, job.attained_service_s)
