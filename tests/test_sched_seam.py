@@ -190,3 +190,17 @@ def test_a_kept_ledger_gives_the_decisions_of_a_fresh_cycle(policy):
     warm, _ = kept.run_cycle(the_snapshot, pending, policy)
     cold, _ = schedule(the_snapshot, pending, policy)
     assert warm.to_dict() == cold.to_dict()
+
+
+def test_a_kept_ledger_notices_a_running_job_cross_a_las_threshold_between_cycles():
+    nodes = cluster(node("n0"))
+    kept = WarmLedger(nodes, (DEFAULT_QUEUE,), default_catalog())
+    kept.book(running(job("long", devices=8), ("n0", tuple(range(8))), start=0.0))
+    fresh = [job("fresh", devices=8, submit=10.0)]
+    seen = []
+    for now in (100.0, 449.0, 451.0, 2_000.0):  # 8 devices pass 3,600 device-seconds at 450
+        warm, _ = kept.run_cycle(kept.snapshot(now), fresh, "las-preemptive")
+        cold, _ = schedule(kept.snapshot(now), fresh, "las-preemptive")
+        assert warm.to_dict() == cold.to_dict(), now
+        seen.append([p.job for p in warm.preemptions])
+    assert seen == [[], [], ["long"], ["long"]]
