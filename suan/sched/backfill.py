@@ -6,9 +6,9 @@ The reservation is found by releasing running allocations in order of their expe
 until the blocked job fits; that end is its reserved start time, and the devices it would use
 are held; where the cluster has degraded nodes, allocations that end at the same time are
 released together, so that the job takes ready nodes before degraded ones among all that are
-free by then. Under a policy that assumes nothing (`assumed_runtime_s=None`) only jobs with an
-estimate are released: when they do not free enough, no reservation is made, since holding
-devices for an unknown time would leave them idle. A later job may use held devices only if
+free by then. Under a policy that assumes nothing (`EasyBackfill(assumed_runtime_s=None)`)
+only jobs with an estimate are released: when they do not free enough, no reservation is
+made, since holding devices for an unknown time would leave them idle. A later job may use held devices only if
 its own estimate says it ends before the reserved start.
 """
 
