@@ -54,10 +54,11 @@ class CarriedState:
     def after_cycle(self, decisions: Decisions) -> CarriedState:
         """The state to hand the next cycle after one that decided `decisions`: parked jobs
         that started (another caller scheduled them) are dropped."""
-        started = {start.job.name for start in decisions.starts}
-        parked = tuple(p for p in self.parked if p.job not in started) if started and \
-            self.parked else self.parked
-        return replace(self, cycles=self.cycles + 1, parked=parked)
+        parked = self.parked
+        if parked and decisions.starts:
+            started = {start.job.name for start in decisions.starts}
+            parked = tuple(p for p in parked if p.job not in started)
+        return CarriedState(self.cycles + 1, self.generation, parked)
 
     def capacity_changed(self) -> CarriedState:
         """An event that could unblock parked jobs happened: raise the generation."""
