@@ -4,7 +4,9 @@
 the caller keeps the state and passes it to its next cycle. Everything the snapshot already
 says (nodes, running jobs, queues, learned service classes) stays in the snapshot; the state
 holds only what no snapshot can: how many cycles ran, the capacity generation, and the jobs
-parked as blocked.
+parked as blocked. A working ledger kept between cycles for speed (`suan.sched.warm.
+WarmLedger`, with its counts of preemptible jobs and its rank views) is a cache of the
+snapshot, not state: dropping it changes no decision.
 
 Parking (the unschedulable queue of kube-scheduler): a job that waits for capacity, shape,
 health, constraints or quota can stay parked — left out of cycles — until an event that could
