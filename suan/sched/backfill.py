@@ -8,8 +8,8 @@ are held; where the cluster has degraded nodes, allocations that end at the same
 released together, so that the job takes ready nodes before degraded ones among all that are
 free by then. Under a policy that assumes nothing (`EasyBackfill(assumed_runtime_s=None)`)
 only jobs with an estimate are released: when they do not free enough, no reservation is
-made, since holding devices for an unknown time would leave them idle. A later job may use held devices only if
-its own estimate says it ends before the reserved start.
+made, since holding devices for an unknown time would leave them idle. A later job may use
+held devices only if its own estimate says it ends before the reserved start.
 """
 
 from __future__ import annotations

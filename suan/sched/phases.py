@@ -13,8 +13,11 @@
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 
 from suan.cluster.snapshot import Allocation
 from suan.jobs.model import Job
@@ -51,30 +54,81 @@ class RankPhase:
         views = cycle.views if cycle.views is not None else RankViews()
         originals: dict[str, Job] = {}
         pending = list(cycle.pending)
+        held = views.waiting
         for index, job in enumerate(pending):
-            kept = views.waiting.get(job.name)  # a waiting job's rank is fixed while it waits
+            kept = held.get(job.name)  # a waiting job's rank is fixed while it waits
             view = kept[2] if kept is not None and kept[0] is job else \
                 _waiting_view(views, rank, job)
             if view is not job:
                 pending[index] = view
                 originals[job.name] = job
         cycle.pending = pending
-        now, live = cycle.now, cycle.live
-        running = list(cycle.snapshot.running)
-        for index, alloc in enumerate(running):
-            held = views.running.get(alloc.job.name)  # still valid until its rank may change
-            ranked = held[2] if held is not None and held[0] is alloc and now < held[3] else \
-                _running_view(views, rank, alloc, now)
-            if ranked is not alloc:
-                name = alloc.job.name
-                originals[name] = alloc.job
-                running[index] = ranked
-                if name in live:
-                    live[name] = ranked
+        if views.booked and not rank.continuous:
+            running = _rank_booked(cycle, views, rank, originals)
+        else:
+            running = _rank_each(cycle, views, rank, originals)
         if originals:
-            cycle.snapshot = replace(cycle.snapshot, running=tuple(running))
+            cycle.snapshot = replace(cycle.snapshot, running=running)
             cycle.originals = originals
             cycle.victim_counts = None
+
+
+def _rank_each(cycle: CycleState, views: RankViews, rank: Rank, originals: dict[str, Job]
+               ) -> tuple[Allocation, ...]:
+    """The snapshot's running allocations as the cycle sees them, each looked at (a view is
+    reused while its rank cannot have changed); records the changed ones in `originals` and
+    in `cycle.live`."""
+    now, live = cycle.now, cycle.live
+    running = list(cycle.snapshot.running)
+    for index, alloc in enumerate(running):
+        held = views.running.get(alloc.job.name)  # still valid until its rank may change
+        ranked = held[2] if held is not None and held[0] is alloc and now < held[3] else \
+            _running_view(views, rank, alloc, now)
+        if ranked is not alloc:
+            name = alloc.job.name
+            originals[name] = alloc.job
+            running[index] = ranked
+            if name in live:
+                live[name] = ranked
+    return tuple(running)
+
+
+def _rank_booked(cycle: CycleState, views: RankViews, rank: Rank, originals: dict[str, Job]
+                 ) -> tuple[Allocation, ...]:
+    """As `_rank_each`, for a caller that tells `views` which jobs it booked or released
+    since the last cycle (`RankViews.note`): only those, and the jobs whose rank may have
+    changed since, are ranked again; the rest keep their views."""
+    now, live, held, changed = cycle.now, cycle.live, views.running, views.changed
+    if views.rank is not rank:
+        views.forget(rank, live)
+    due, heap = views.dirty, views.due
+    while heap and heap[0][0] <= now:
+        due.add(heapq.heappop(heap)[1])
+    for name in due:
+        alloc = live.get(name)
+        if alloc is None:
+            held.pop(name, None)
+            changed.pop(name, None)
+            continue
+        view = _running_view(views, rank, alloc, now)
+        if view is alloc:
+            changed.pop(name, None)
+        else:
+            changed[name] = view
+        until = held[name][3]
+        if until != math.inf:
+            heapq.heappush(heap, (until, name))
+    due.clear()
+    running = cycle.snapshot.running
+    if not changed:
+        return running
+    for name, view in changed.items():
+        originals[name] = held[name][0].job
+        live[name] = view
+    return tuple(map(changed.get, map(_NAME, running), running))
+
+
+_NAME = attrgetter("job.name")
 
 
 @dataclass
@@ -83,11 +137,33 @@ class RankViews:
     view). Running: (the caller's allocation, its rank, the view, the time before which its
     rank cannot change). A caller that keeps them between cycles (`WarmLedger`) spares
     recomputing ranks and copying jobs whose rank did not change; a view is reused only for
-    the very object it was made from."""
+    the very object it was made from.
+
+    A caller that also notes every allocation it books or releases (`note`; `booked` True)
+    lets a rank that changes in steps look only at those and at the jobs whose rank may have
+    changed (`due`, a heap of (time, name)), not at every running job each cycle; `changed`
+    holds the running jobs whose view differs from them."""
 
     waiting: dict[str, tuple[Job, int, Job]] = field(default_factory=dict)
     running: dict[str, tuple[Allocation, int, Allocation, float]] = field(
         default_factory=dict)
+    booked: bool = False
+    rank: Rank | None = None
+    dirty: set[str] = field(default_factory=set)
+    due: list[tuple[float, str]] = field(default_factory=list)
+    changed: dict[str, Allocation] = field(default_factory=dict)
+
+    def note(self, name: str) -> None:
+        """The caller booked or released the allocation of job `name`."""
+        self.dirty.add(name)
+
+    def forget(self, rank: Rank, live: Mapping[str, Allocation]) -> None:
+        """Start over for `rank`, with every job of `live` to be ranked."""
+        self.running.clear()
+        self.changed.clear()
+        self.due.clear()
+        self.dirty = set(live)
+        self.rank = rank
 
 
 def _waiting_view(views: RankViews, rank: Rank, job: Job) -> Job:

@@ -45,7 +45,7 @@ class WarmLedger:
         self._live: dict[str, Allocation] = {}
         self._priorities: Counter[int] = Counter()
         self._queues: Counter[str] = Counter()
-        self._views = RankViews()
+        self._views = RankViews(booked=True)
         self.set_cluster(cluster)
 
     @property
@@ -76,6 +76,7 @@ class WarmLedger:
         self._ledger.apply_allocation(alloc)
         self._ledger.commit()
         self._count(alloc, 1.0)
+        self._views.note(alloc.job.name)
 
     def release(self, name: str) -> Allocation:
         """Release a finished, preempted or failed allocation; return it."""
@@ -83,6 +84,7 @@ class WarmLedger:
         self._ledger.release_allocation(alloc)
         self._ledger.commit()
         self._count(alloc, -1.0)
+        self._views.note(name)
         return alloc
 
     def run_cycle(self, snapshot: Snapshot, pending: Sequence[Job], policy: Policy | str,
