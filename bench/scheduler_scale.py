@@ -84,11 +84,12 @@ def build_jobs(count: int, seed: int = 7):  # type: ignore[no-untyped-def]
 def first_decision(nodes: int, jobs: int) -> None:
     """Child mode: build everything, run one cycle, print the wall time of the decision."""
     from suan.cluster.snapshot import Snapshot
-    from suan.sched.cycle import schedule
+    from suan.sched import collector_paused, schedule
 
     cluster = build_cluster(nodes)
     snapshot = Snapshot(cluster, queues=build_queues(nodes * 8), now=0.0)
-    decisions = schedule(snapshot, build_jobs(jobs), "default")
+    with collector_paused():
+        decisions, _ = schedule(snapshot, build_jobs(jobs), "default")
     print(json.dumps({"decided_at": time.time(), "starts": len(decisions.starts)}))
 
 
@@ -103,7 +104,7 @@ def measure_first_decision(nodes: int, jobs: int) -> float:
 
 def run_cycles(nodes: int, jobs: int, cycles: int, finish_share: float) -> dict[str, object]:
     from suan.cluster.snapshot import Allocation, Snapshot
-    from suan.sched.cycle import schedule
+    from suan.sched import CarriedState, collector_paused, schedule
 
     cluster = build_cluster(nodes)
     queues = build_queues(nodes * 8)
@@ -111,10 +112,12 @@ def run_cycles(nodes: int, jobs: int, cycles: int, finish_share: float) -> dict[
     running: dict[str, Allocation] = {}
     rng = random.Random(11)
     now, durations, cpu_times, placed, preempted = 0.0, [], [], 0, 0
+    state = CarriedState()
     for _ in range(cycles):
         snapshot = Snapshot(cluster, tuple(running.values()), queues, now)
         began, began_cpu = time.perf_counter(), time.process_time()
-        decisions = schedule(snapshot, list(pending.values()), "default")
+        with collector_paused():  # as the control plane's reconciler does
+            decisions, state = schedule(snapshot, list(pending.values()), "default", state)
         durations.append(time.perf_counter() - began)
         cpu_times.append(time.process_time() - began_cpu)
         placed += len(decisions.starts)

@@ -1,5 +1,5 @@
 """Cross-validation of the `default` policy's minimum run before a job may be preempted by
-its own queue (`Policy.class_preemption_min_run_s`), on the contended Philly VCs.
+its own queue (`VictimPreemption.class_min_run_s`), on the contended Philly VCs.
 
 Each Philly virtual cluster (the Helios window, the contended node counts of
 `peer-inputs/tiresias/philly-helios/contended_nodes.csv`, 8 V100 a node) is replayed under
@@ -46,8 +46,9 @@ def replay(task: tuple[str, int, float, float, float]) -> dict[str, Any]:
     jobs = read_philly(philly("philly_jobs_sorted.csv.gz"), vcs={vc},
                        start=HELIOS_WINDOW[0], end=HELIOS_WINDOW[1]).jobs
     base = get_policy("default")
-    policy = (replace(base, order_preemption=False) if math.isinf(minimum)
-              else replace(base, class_preemption_min_run_s=minimum))
+    by_class = not math.isinf(minimum)
+    policy = replace(base, preempt=replace(base.preempt, by_class=by_class,
+                                           class_min_run_s=minimum if by_class else 0.0))
     config = SimConfig(tick_s=None, queue_depth=128, runtime=RuntimeModel(
         restart_overhead_s=overhead, checkpoint_interval_s=checkpoint))
     started = time.perf_counter()

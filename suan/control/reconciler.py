@@ -47,8 +47,8 @@ from suan.errors import SuanError
 from suan.exec import EngineError, Executor, JobLaunch, JobStatus, RankHandle
 from suan.exec.processes import processes, with_assigned_devices
 from suan.jobs.model import Job
-from suan.sched import schedule
-from suan.sched.cycle import collector_paused
+from suan.plan.jobs import advise_all, cluster_types
+from suan.sched import CarriedState, collector_paused, schedule
 from suan.sched.decisions import Decisions, Start, WaitCode
 from suan.sched.service import ServiceHistory
 from suan.sched.service_feed import record_finish, record_stop, relearn
@@ -111,6 +111,8 @@ class Reconciler:
         self._pass_s = 0.0
         self._thread: threading.Thread | None = None
         self.last_decisions: Decisions | None = None
+        self.carried = CarriedState()
+        """What the scheduler carries from one cycle to the next."""
         self.ticks = 0
         self.service: ServiceHistory | None = None
         self.inventory = ClusterInventory(executor, config.inventory_s)
@@ -562,8 +564,8 @@ class Reconciler:
         if self.service is None:
             self.service = load_history(session, now)
         snapshot = self._snapshot(session, holding, cluster, self.service, now)
-        pending = self._scheduler_jobs(session, waiting)
-        decisions = schedule(snapshot, pending, self.config.policy)
+        pending = advise_all(self._scheduler_jobs(session, waiting), cluster_types(cluster))
+        decisions, self.carried = schedule(snapshot, pending, self.config.policy, self.carried)
         self.last_decisions = decisions
         self.captures.deliver(CycleRecord(snapshot, tuple(pending), self.config.policy,
                                           decisions))
