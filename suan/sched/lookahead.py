@@ -1,0 +1,79 @@
+"""FGD that looks ahead: the fragmentation drop of a placement, less what it takes from the
+arrivals still to come.
+
+FGD (`suan.sched.packing.fgd_score`) compares nodes by how much a placement raises the GPU
+capacity that the workload's typical requests could not use on that node. It does not see
+that a placement can leave capacity that fits every typical request on its node, yet too
+little of some kind across the cluster for the requests still to come. The scores here
+subtract that, in the same unit (milli GPU), and are rounded and tie-broken like FGD:
+
+- `stranding_growth`: the growth of the node's GPU stranded by CPU (free GPU beyond what its
+  free CPU serves at the workload's CPU per GPU);
+- `typed_shortage_growth`: the growth of the shortage of GPUs of the models that typical
+  requests ask for, against each set of models' share of the GPU demand;
+- `shape_shortage_growth`: the same for every typical shape: the free GPU that a task of the
+  shape could use, summed over all nodes, against the shape's share of the GPU demand times
+  all free GPU. Arrivals keep coming in the typical proportions, so the capacity each shape
+  can use should keep up with its share; only a deepening shortage counts, never a recovery.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from suan.sched.packing import (
+    NodeView,
+    Scored,
+    Shapes,
+    Want,
+    fragmentation_drops,
+    sigmoid_score,
+)
+
+
+def stranded(gpu: np.ndarray, cpu: np.ndarray, cpu_per_gpu: float) -> np.ndarray:
+    """Free GPU (milli) that the node's free CPU cannot serve at `cpu_per_gpu` (none when
+    the workload asks for no CPU)."""
+    if cpu_per_gpu <= 0:
+        return np.zeros(len(gpu))
+    return np.maximum(0.0, gpu - cpu / cpu_per_gpu)
+
+
+def stranding_growth(view: NodeView, want: Want, rows: np.ndarray, shapes: Shapes
+                     ) -> np.ndarray:
+    """Per candidate row, how much placing the replica grows the node's stranded GPU."""
+    gpu, cpu = np.maximum(view.free[rows], 0).sum(axis=1), view.cpu[rows]
+    before = stranded(gpu, cpu, shapes.cpu_per_gpu)
+    after = stranded(gpu - want.num_gpu * want.gpu_milli, cpu - want.cpu_milli,
+                     shapes.cpu_per_gpu)
+    return np.maximum(after - before, 0.0)
+
+
+def typed_shortage_growth(view: NodeView, want: Want, rows: np.ndarray, shapes: Shapes
+                          ) -> np.ndarray:
+    """Per candidate row, how much placing the replica deepens the shortage of GPUs kept for
+    typical requests that ask for certain GPU models (never negative)."""
+    if not shapes.typed or not want.num_gpu:
+        return np.zeros(len(rows))
+    columns, shares = zip(*shapes.typed, strict=True)
+    inside = view.access(shapes)[:, list(columns)]
+    node_free = np.maximum(view.free, 0).sum(axis=1)
+    total, gpu, share = float(node_free.sum()), want.num_gpu * want.gpu_milli, np.array(shares)
+    kept = node_free @ inside
+    before = np.maximum(0.0, share * total - kept)
+    after = np.maximum(0.0, share * (total - gpu) - kept + gpu * inside[rows])
+    return np.maximum(after - before, 0.0).sum(axis=1)
+
+
+def fgd_ahead_score(view: NodeView, want: Want, rows: np.ndarray, shapes: Shapes) -> Scored:
+    """`pack-fgd-ahead`: FGD's score of (fragmentation drop - stranding growth - typed
+    shortage growth); a fractional replica takes the GPU with the largest exact value (the
+    first on ties)."""
+    penalty = (stranding_growth(view, want, rows, shapes)
+               + typed_shortage_growth(view, want, rows, shapes))
+    return _scored(fragmentation_drops(view, want, rows, shapes) - penalty[:, None])
+
+
+def _scored(drops: np.ndarray) -> Scored:
+    device = np.round(drops, 6).argmax(axis=1) if drops.shape[1] > 1 else None
+    return sigmoid_score(drops).max(axis=1), device
