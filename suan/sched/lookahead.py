@@ -19,15 +19,19 @@ subtract that, in the same unit (milli GPU), and are rounded and tie-broken like
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from suan.sched.packing import (
+    COVERAGE,
     NodeView,
     Scored,
     Shapes,
     Want,
     fragmentation_drops,
     sigmoid_score,
+    unusable,
 )
 
 
@@ -77,3 +81,109 @@ def fgd_ahead_score(view: NodeView, want: Want, rows: np.ndarray, shapes: Shapes
 def _scored(drops: np.ndarray) -> Scored:
     device = np.round(drops, 6).argmax(axis=1) if drops.shape[1] > 1 else None
     return sigmoid_score(drops).max(axis=1), device
+
+
+def shape_shortage_growth(view: NodeView, want: Want, rows: np.ndarray, shapes: Shapes
+                          ) -> np.ndarray:
+    """Per candidate row (a column per GPU for a share, as `fragmentation_drops`), how much
+    placing the replica deepens the shortfall of the capacity each typical shape can use
+    below the shape's share of the GPU demand times all free GPU."""
+    if not len(shapes.weight):
+        return np.zeros((len(rows), 1))
+    access = view.access(shapes)
+    usable_now = np.maximum(view.free, 0).sum(axis=1)[:, None] - unusable(
+        view.free, view.cpu, shapes, access)
+    capacity = usable_now.sum(axis=0)
+    total = float(np.maximum(view.free, 0).sum())
+    share = shapes.demand / max(float(shapes.demand.sum()), 1.0)
+    before = np.maximum(0.0, share * total - capacity)
+    gpu = want.num_gpu * want.gpu_milli
+    if not want.fractional:
+        free, cpu = view.after(want, rows)
+        pairs = (np.arange(len(rows)), np.zeros(len(rows), dtype=int))
+    else:
+        base = view.free[rows]
+        pairs = np.nonzero(base >= want.gpu_milli)
+        free = base[pairs[0]]
+        free[np.arange(len(pairs[0])), pairs[1]] -= want.gpu_milli
+        cpu = view.cpu[rows][pairs[0]] - want.cpu_milli
+    usable_after = np.maximum(free, 0).sum(axis=1)[:, None] - unusable(
+        free, cpu, shapes, access[rows][pairs[0]])
+    after = np.maximum(0.0, share * (total - gpu) - capacity
+                       + usable_now[rows][pairs[0]] - usable_after)
+    growth = np.zeros((len(rows), view.free.shape[1] if want.fractional else 1))
+    growth[pairs] = np.maximum(after - before, 0.0).sum(axis=1)
+    return growth
+
+
+class Lookahead:
+    """A lookahead score with its constants: the sigmoid scale of the rounded score (milli;
+    0 compares exact values) and the weights of the three look-ahead terms."""
+
+    def __init__(self, scale: float = 1000.0, strand: float = 1.0, typed: float = 1.0,
+                 shape: float = 0.0):
+        self.scale, self.strand, self.typed, self.shape = scale, strand, typed, shape
+
+    def __call__(self, view: NodeView, want: Want, rows: np.ndarray, shapes: Shapes
+                 ) -> Scored:
+        drops = fragmentation_drops(view, want, rows, shapes)
+        penalty = np.zeros(len(rows))
+        if self.strand:
+            penalty += self.strand * stranding_growth(view, want, rows, shapes)
+        if self.typed:
+            penalty += self.typed * typed_shortage_growth(view, want, rows, shapes)
+        drops = drops - penalty[:, None]
+        if self.shape:
+            drops = drops - self.shape * shape_shortage_growth(view, want, rows, shapes)
+        device = np.round(drops, 6).argmax(axis=1) if drops.shape[1] > 1 else None
+        best = np.round(drops, 6).max(axis=1)
+        if not self.scale:
+            return np.where(np.isfinite(best), best, -np.inf), device
+        exact = np.where(np.isfinite(best), best, 0.0)
+        score = np.floor(100.0 / (1.0 + np.exp(-exact / self.scale)))
+        return np.where(np.isfinite(best), score, -1), device
+
+
+@dataclass(frozen=True)
+class Constants:
+    """Every constant of a `pack-lookahead` placer: the sigmoid scale of its rounded score
+    (milli GPU; nodes whose values differ by under about `scale / 25` tie, and ties go to
+    the seeded node order), the weights of the stranding and typed-shortage terms, and the
+    share of requests the typical shapes cover."""
+
+    scale: float = 1000.0
+    strand: float = 1.0
+    typed: float = 1.0
+    coverage: float = COVERAGE
+
+    @property
+    def key(self) -> str:
+        return f"s{self.scale:g}-w{self.strand:g}-t{self.typed:g}-c{self.coverage:g}"
+
+    def as_dict(self) -> dict[str, float]:
+        return {"scale": self.scale, "strand": self.strand, "typed": self.typed,
+                "coverage": self.coverage}
+
+    def score_args(self) -> dict[str, float]:
+        return {"scale": self.scale, "strand": self.strand, "typed": self.typed}
+
+
+CANDIDATES: tuple[Constants, ...] = (
+    *(Constants(scale=scale, strand=strand) for scale in (1000.0, 4000.0, 16000.0)
+      for strand in (0.5, 1.0, 2.0)),
+    Constants(typed=0.0), Constants(coverage=0.9), Constants(coverage=1.0),
+)
+"""What the cross-validation (`bench/pack_cv.py`) chooses among: the tie width and the
+stranding weight together, and the typed-shortage weight and the coverage one at a time."""
+
+CHOSEN = Constants()
+"""The candidate leave-one-list-out cross-validation chooses on all nine pod lists with
+published FGD figures (`bench/pack_cv.py`, docs/simulator.md)."""
+
+
+def candidate(key: str) -> Constants:
+    """The candidate with this key."""
+    for constants in CANDIDATES:
+        if constants.key == key:
+            return constants
+    raise ValueError(f"no candidate {key!r}")

@@ -3,7 +3,7 @@ scheduler's `PLACERS` registry and `suan sim pack`."""
 
 from __future__ import annotations
 
-from suan.sched.lookahead import fgd_ahead_score
+from suan.sched.lookahead import CHOSEN, Lookahead, fgd_ahead_score
 from suan.sched.packing import (
     bestfit_score,
     dotprod_score,
@@ -22,4 +22,7 @@ PACKERS: dict[str, type] = {cls.name: cls for cls in (
     packer_class("pack-fgd", fgd_score, "least fragmentation growth"),
     packer_class("pack-fgd-ahead", fgd_ahead_score,
                  "least fragmentation growth, less what later arrivals lose"),
+    packer_class("pack-lookahead", Lookahead(**CHOSEN.score_args()),
+                 "least fragmentation growth, less what later arrivals lose "
+                 "(cross-validated constants)", CHOSEN.coverage),
 )}

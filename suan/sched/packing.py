@@ -460,31 +460,38 @@ def repeats(free: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------- placers
 @dataclass
 class PackContext(PlaceContext):
-    """A placement context that names the workload's typical shapes itself (`suan sim pack`
-    passes those of the whole pod list) and carries the random generator of `pack-random`."""
+    """A placement context that names the workload itself (`suan sim pack` passes the whole
+    pod list) and carries the random generator of `pack-random` and the tie order."""
 
+    requests: Sequence[Request] | None = None
+    """The workload whose typical shapes fragmentation is measured against (default: the
+    pending jobs' replicas)."""
     shapes: Shapes | None = None
+    """Shapes to use as they are, instead of the typical ones of `requests`."""
     generator: np.random.Generator | None = None
     tie_rank: np.ndarray | None = None
     """Each node's place in the tie order (lowest wins); by default a seeded permutation."""
 
 
-_SHAPES: dict[int, tuple[PlaceContext, Shapes]] = {}
+_SHAPES: dict[tuple[int, float], tuple[PlaceContext, Shapes]] = {}
 
 
-def shapes_for(ctx: PlaceContext) -> Shapes:
-    """The context's own shapes, else the typical shapes of its pending work (kept for the
-    last few contexts)."""
+def shapes_for(ctx: PlaceContext, coverage: float = COVERAGE) -> Shapes:
+    """The context's own shapes, else the typical shapes (covering `coverage` of the
+    requests) of its workload or, without one, of its pending work; kept for the last few
+    contexts."""
     own = getattr(ctx, "shapes", None)
     if own is not None:
         return own
-    kept = _SHAPES.get(id(ctx))
+    key = (id(ctx), coverage)
+    kept = _SHAPES.get(key)
     if kept is not None and kept[0] is ctx:
         return kept[1]
-    shapes = Shapes.typical(pending_requests(ctx))
+    requests = getattr(ctx, "requests", None)
+    shapes = Shapes.typical(pending_requests(ctx) if requests is None else requests, coverage)
     if len(_SHAPES) >= 8:
         _SHAPES.pop(next(iter(_SHAPES)))
-    _SHAPES[id(ctx)] = (ctx, shapes)
+    _SHAPES[key] = (ctx, shapes)
     return shapes
 
 
@@ -502,12 +509,12 @@ class Packer:
     """A packing placer: per replica, the feasible node of the best score (see the module
     docstring); the GPU of a share is the score's choice, else the tightest that fits."""
 
-    handles_scope = True
-
-    def __init__(self, name: str, score: Score | None, label: str):
+    def __init__(self, name: str, score: Score | None, label: str,
+                 coverage: float = COVERAGE):
         self.name = name
         self.score = score
         self.label = label
+        self.coverage = coverage
 
     def place(self, ledger: Ledger, ask: ReplicaAsk, ctx: PlaceContext) -> GroupFit | str:
         """Book the group's replicas one at a time; all or nothing."""
@@ -566,7 +573,7 @@ class Packer:
                 return row, int(generator.choice(np.flatnonzero(view.free[row]
                                                                 >= want.gpu_milli)))
             return row, None
-        score, devices = self.score(view, want, rows, shapes_for(ctx))
+        score, devices = self.score(view, want, rows, shapes_for(ctx, self.coverage))
         tied = np.flatnonzero(score == score.max())
         rank = getattr(ctx, "tie_rank", None)
         rank = view.rank(ctx.seed) if rank is None else rank
@@ -592,11 +599,12 @@ class Packer:
                           ask.replica_in_domain)
 
 
-def packer_class(name: str, score: Score | None, label: str) -> type:
-    """A `Packer` subclass with a fixed name, for the `PLACERS` registry (which makes
-    placers by calling their class with no arguments)."""
+def packer_class(name: str, score: Score | None, label: str, coverage: float = COVERAGE
+                 ) -> type:
+    """A `Packer` subclass with fixed name, score and coverage, for the `PLACERS` registry
+    (which makes placers by calling their class with no arguments)."""
 
     def init(self: Packer) -> None:
-        Packer.__init__(self, name, score, label)
+        Packer.__init__(self, name, score, label, coverage)
 
     return type(f"Packer_{name}", (Packer,), {"__init__": init, "name": name})

@@ -144,6 +144,9 @@ def _build_registry() -> PolicyRegistry:
     for placer in ("random", "bestfit", "spread", "fgd"):
         register(Policy(f"fifo-{placer}", f"FIFO (best effort) with {placer} placement", fifo,
                         _placer(placer)))
+    register(Policy("fifo-lookahead", "FIFO (best effort) with pack-lookahead placement: "
+                    "fragmentation gradient descent that also counts what a placement takes "
+                    "from later arrivals", fifo, _placer("pack-lookahead")))
     return registry
 
 

@@ -33,13 +33,13 @@ from suan.cluster.model import Cluster
 from suan.cluster.snapshot import Snapshot
 from suan.cluster.traces import read_openb_nodes
 from suan.sched.ledger import Ledger
-from suan.sched.packing import PackContext, Shapes, fragmentation, view_of
+from suan.sched.packing import PackContext, Shapes, fragmentation, shapes_for, view_of
 from suan.sched.placement import PLACERS, GroupFit, Placer, ReplicaAsk
 from suan.sim.pods import Pod, read_openb_pods
 from suan.sim.report import write_json
 
 PAPER = ("random", "dotprod", "gpu-clustering", "gpu-packing", "bestfit", "fgd")
-OURS = ("fgd-ahead",)
+OURS = ("fgd-ahead", "lookahead")
 STRATEGIES = PAPER + OURS
 """Placements by their short names; each is the scheduler placer `pack-<name>`."""
 FGD_NAMES = {"Random": "random", "DotProd": "dotprod", "GpuClustering": "gpu-clustering",
@@ -86,15 +86,21 @@ def inflated(pods: Sequence[Pod], seed: int, factor: float, gpus: float) -> list
 
 
 def run_pack(cluster: Cluster, pods: Sequence[Pod], strategy: str, seed: int,
-             inflate: float = 1.3, shapes: Shapes | None = None) -> PackRun:
+             inflate: float = 1.3, shapes: Shapes | None = None,
+             until_pct: float | None = None) -> PackRun:
     """Place the inflated, shuffled workload one pod at a time with the scheduler's placer
     `pack-<strategy>`, scoring fragmentation against `shapes` (by default the pods' typical
-    shapes) and breaking ties in the node order seeded by `seed`."""
+    shapes) and breaking ties in the node order seeded by `seed`; with `until_pct`, stop
+    once the arrived GPU demand passes that % of the cluster's GPUs by a whole percent (the
+    figures at the end are then those of that point)."""
     started = time.perf_counter()
     ledger = Ledger(Snapshot(cluster), default_catalog())
     capacity = sum(node.devices for node in cluster.nodes)
     workload = inflated(pods, seed, inflate, capacity)
-    ctx = PackContext(seed=seed, shapes=shapes if shapes is not None else Shapes.typical(pods),
+    if until_pct is not None:
+        arrived = np.cumsum([pod.gpus for pod in workload]) * 100 / capacity
+        workload = workload[: int(np.searchsorted(arrived, until_pct + 1, side="right")) + 1]
+    ctx = PackContext(seed=seed, requests=pods, shapes=shapes,
                       generator=np.random.default_rng(seed))
     arrived, allocated, placed, fragmented = _place(ledger, workload, placer(strategy), ctx)
     arrived_pct = 100 * arrived / capacity
@@ -157,8 +163,7 @@ def _place(ledger: Ledger, workload: Sequence[Pod], chosen: Placer, ctx: PackCon
             booked += pod.num_gpu * pod.gpu_milli
         allocated[index] = booked / 1000
         if np.isnan(fragmented) and arrived[index] >= capacity:
-            view, shapes = view_of(ledger), ctx.shapes
-            assert shapes is not None
+            view, shapes = view_of(ledger), shapes_for(ctx)
             fragmented = float(fragmentation(view.free, view.cpu, shapes,
                                              view.access(shapes)).sum()) / 1000
     return arrived, allocated, placed, fragmented

@@ -1,0 +1,93 @@
+"""The packing placers inside the scheduler: `suan sim pack` and a live policy place the same
+pods on the same nodes, and the node view follows changes made to the ledger by others."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from suan.catalog import default_catalog
+from suan.cluster.model import Cluster, Node
+from suan.cluster.snapshot import Snapshot
+from suan.jobs.model import Job, ReplicaGroup
+from suan.sched import get_policy, schedule
+from suan.sched.ledger import Ledger
+from suan.sched.packing import PackContext, Want, view_of
+from suan.sched.placement import PLACERS, ReplicaAsk
+from suan.sim.pack import place_pods, placer
+from suan.sim.pods import Pod
+
+
+def t4_cluster(count: int) -> Cluster:
+    """`count` nodes of 4 T4 each, with CPU for about three GPU pods per GPU."""
+    return Cluster([Node(f"n{i}", "T4", 4, (tuple(range(4)),), 48_000, 1 << 18)
+                    for i in range(count)])
+
+
+def mixed_pods(count: int, seed: int) -> list[Pod]:
+    """GPU pods of openb's common shapes: shares, one, two and four whole GPUs."""
+    rng = random.Random(seed)
+    shapes = [(1, 810, 3000), (1, 470, 8000), (1, 320, 4000), (1, 1000, 12000),
+              (2, 1000, 16000), (4, 1000, 24000), (1, 650, 6000)]
+    pods = []
+    for index in range(count):
+        gpus, milli, cpu = rng.choice(shapes)
+        pods.append(Pod(f"p{index:03d}", cpu, 1024, gpus, milli))
+    return pods
+
+
+def as_job(pod: Pod, index: int) -> Job:
+    return Job(pod.name, (ReplicaGroup(accelerators=pod.num_gpu, accelerator_milli=pod.gpu_milli,
+                                       cpu_milli=pod.cpu_milli, memory_mib=pod.memory_mib),),
+               submit_time=float(index))
+
+
+def test_sim_pack_and_the_live_fifo_lookahead_policy_place_pods_alike():
+    cluster = t4_cluster(6)
+    pods = mixed_pods(40, seed=3)
+    assert get_policy("fifo-lookahead").placer.name == "pack-lookahead"
+    live = schedule(Snapshot(cluster), [as_job(p, i) for i, p in enumerate(pods)],
+                    "fifo-lookahead")
+    started = live.started()
+    ledger = Ledger(Snapshot(cluster), default_catalog())
+    ctx = PackContext(seed=f"0.0:{len(pods)}", requests=pods)  # the live cycle's seed
+    simulated = list(place_pods(ledger, pods, placer("lookahead"), ctx))
+    for pod, slot in zip(pods, simulated, strict=True):
+        start = started.get(pod.name)
+        if slot is None:
+            assert start is None, pod.name
+            continue
+        assert start is not None, pod.name
+        (replica,) = start.replicas
+        assert (replica.node, replica.devices) == (cluster.nodes[slot[0]].name, slot[1])
+    used = {slot[0] for slot in simulated if slot is not None}
+    assert len(used) > 1 and any(slot is None for slot in simulated)  # a full, shared cluster
+
+
+def test_every_packing_placer_is_registered_and_sim_pack_uses_it():
+    for name in ("random", "bestfit", "dotprod", "gpu-packing", "gpu-clustering", "fgd",
+                 "fgd-ahead", "lookahead"):
+        assert type(placer(name)) is PLACERS[f"pack-{name}"]
+
+
+def test_the_node_view_follows_bookings_made_by_other_placers():
+    ledger = Ledger(Snapshot(t4_cluster(2)), default_catalog())
+    assert view_of(ledger).free[0].tolist() == [1000] * 4
+    ledger.take(0, (1,), 300, 2000, 0)
+    view = view_of(ledger)
+    assert view.free[0].tolist() == [1000, 700, 1000, 1000] and view.cpu[0] == 46_000
+    mark = ledger.savepoint()
+    ledger.take(1, (0, 1, 2, 3), 1000, 0, 0)
+    assert view_of(ledger).feasible(Want(0, 0, 1, 1000), np.arange(2)).tolist() == [0]
+    ledger.rollback(mark)
+    assert view_of(ledger).feasible(Want(0, 0, 4, 1000), np.arange(2)).tolist() == [1]
+
+
+def test_a_group_that_does_not_fit_whole_leaves_the_ledger_as_it_was():
+    ledger = Ledger(Snapshot(t4_cluster(2)), default_catalog())
+    ask = ReplicaAsk("T4", 3, 4, 1000, 0, 0, None)  # three 4-GPU replicas on two nodes
+    reason = PLACERS["pack-lookahead"]().place(ledger, ask, PackContext())
+    assert isinstance(reason, str) and "replica 3 of 3" in reason
+    assert ledger.free == [[1000] * 4, [1000] * 4]
+    assert view_of(ledger).free.tolist() == [[1000] * 4, [1000] * 4]
