@@ -34,12 +34,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from suan.sched.lookahead import CANDIDATES, CHOSEN, candidate  # noqa: E402
+from suan.sched.lookahead import CANDIDATES, candidate  # noqa: E402
+from suan.sched.packers import CHOSEN  # noqa: E402
 
 FOLDER_NAME = Path("traces") / "alibaba_pai_openb_v2023"
 UNPUBLISHED = ("cpu0", "cpu037", "cpu072", "cpu235", "cpu300", "gpushare20", "gpuspec05")
-SOURCES = ("suan/sched/packing.py", "suan/sched/lookahead.py", "suan/sched/packers.py",
-           "suan/sim/pack.py")
+SOURCES = ("suan/sched/packing.py", "suan/sched/lookahead.py", "suan/sim/pack.py",
+           "suan/sim/pods.py")
 
 
 def shared_folder() -> Path:
@@ -113,6 +114,7 @@ class Cache:
 
     def put(self, name: str, key: str, seed: int, value: float) -> None:
         self.values[f"{name}|{key}|{seed}"] = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps({"version": self.version, "values": self.values}))
 
 
@@ -150,7 +152,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="42,43")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--cache", type=Path, default=ROOT / ".pack_cv_cache.json")
+    parser.add_argument("--cache", type=Path,
+                        default=Path.home() / ".cache" / "suan" / "pack_cv.json")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     folder = shared_folder()

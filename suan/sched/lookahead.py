@@ -11,10 +11,6 @@ subtract that, in the same unit (milli GPU), and are rounded and tie-broken like
   free CPU serves at the workload's CPU per GPU);
 - `typed_shortage_growth`: the growth of the shortage of GPUs of the models that typical
   requests ask for, against each set of models' share of the GPU demand;
-- `shape_shortage_growth`: the same for every typical shape: the free GPU that a task of the
-  shape could use, summed over all nodes, against the shape's share of the GPU demand times
-  all free GPU. Arrivals keep coming in the typical proportions, so the capacity each shape
-  can use should keep up with its share; only a deepening shortage counts, never a recovery.
 """
 
 from __future__ import annotations
@@ -31,7 +27,6 @@ from suan.sched.packing import (
     Want,
     fragmentation_drops,
     sigmoid_score,
-    unusable,
 )
 
 
@@ -83,46 +78,12 @@ def _scored(drops: np.ndarray) -> Scored:
     return sigmoid_score(drops).max(axis=1), device
 
 
-def shape_shortage_growth(view: NodeView, want: Want, rows: np.ndarray, shapes: Shapes
-                          ) -> np.ndarray:
-    """Per candidate row (a column per GPU for a share, as `fragmentation_drops`), how much
-    placing the replica deepens the shortfall of the capacity each typical shape can use
-    below the shape's share of the GPU demand times all free GPU."""
-    if not len(shapes.weight):
-        return np.zeros((len(rows), 1))
-    access = view.access(shapes)
-    usable_now = np.maximum(view.free, 0).sum(axis=1)[:, None] - unusable(
-        view.free, view.cpu, shapes, access)
-    capacity = usable_now.sum(axis=0)
-    total = float(np.maximum(view.free, 0).sum())
-    share = shapes.demand / max(float(shapes.demand.sum()), 1.0)
-    before = np.maximum(0.0, share * total - capacity)
-    gpu = want.num_gpu * want.gpu_milli
-    if not want.fractional:
-        free, cpu = view.after(want, rows)
-        pairs = (np.arange(len(rows)), np.zeros(len(rows), dtype=int))
-    else:
-        base = view.free[rows]
-        pairs = np.nonzero(base >= want.gpu_milli)
-        free = base[pairs[0]]
-        free[np.arange(len(pairs[0])), pairs[1]] -= want.gpu_milli
-        cpu = view.cpu[rows][pairs[0]] - want.cpu_milli
-    usable_after = np.maximum(free, 0).sum(axis=1)[:, None] - unusable(
-        free, cpu, shapes, access[rows][pairs[0]])
-    after = np.maximum(0.0, share * (total - gpu) - capacity
-                       + usable_now[rows][pairs[0]] - usable_after)
-    growth = np.zeros((len(rows), view.free.shape[1] if want.fractional else 1))
-    growth[pairs] = np.maximum(after - before, 0.0).sum(axis=1)
-    return growth
-
-
 class Lookahead:
     """A lookahead score with its constants: the sigmoid scale of the rounded score (milli;
-    0 compares exact values) and the weights of the three look-ahead terms."""
+    0 compares exact values) and the weights of the two look-ahead terms."""
 
-    def __init__(self, scale: float = 1000.0, strand: float = 1.0, typed: float = 1.0,
-                 shape: float = 0.0):
-        self.scale, self.strand, self.typed, self.shape = scale, strand, typed, shape
+    def __init__(self, scale: float = 1000.0, strand: float = 1.0, typed: float = 1.0):
+        self.scale, self.strand, self.typed = scale, strand, typed
 
     def __call__(self, view: NodeView, want: Want, rows: np.ndarray, shapes: Shapes
                  ) -> Scored:
@@ -133,8 +94,6 @@ class Lookahead:
         if self.typed:
             penalty += self.typed * typed_shortage_growth(view, want, rows, shapes)
         drops = drops - penalty[:, None]
-        if self.shape:
-            drops = drops - self.shape * shape_shortage_growth(view, want, rows, shapes)
         device = np.round(drops, 6).argmax(axis=1) if drops.shape[1] > 1 else None
         best = np.round(drops, 6).max(axis=1)
         if not self.scale:
@@ -171,14 +130,10 @@ class Constants:
 CANDIDATES: tuple[Constants, ...] = (
     *(Constants(scale=scale, strand=strand) for scale in (1000.0, 4000.0, 16000.0)
       for strand in (0.5, 1.0, 2.0)),
-    Constants(typed=0.0), Constants(coverage=0.9), Constants(coverage=1.0),
+    Constants(typed=0.0), Constants(coverage=0.9),
 )
 """What the cross-validation (`bench/pack_cv.py`) chooses among: the tie width and the
 stranding weight together, and the typed-shortage weight and the coverage one at a time."""
-
-CHOSEN = Constants()
-"""The candidate leave-one-list-out cross-validation chooses on all nine pod lists with
-published FGD figures (`bench/pack_cv.py`, docs/simulator.md)."""
 
 
 def candidate(key: str) -> Constants:

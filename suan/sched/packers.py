@@ -3,7 +3,7 @@ scheduler's `PLACERS` registry and `suan sim pack`."""
 
 from __future__ import annotations
 
-from suan.sched.lookahead import CHOSEN, Lookahead, fgd_ahead_score
+from suan.sched.lookahead import Constants, Lookahead, fgd_ahead_score
 from suan.sched.packing import (
     bestfit_score,
     dotprod_score,
@@ -12,6 +12,11 @@ from suan.sched.packing import (
     gpu_packing_score,
     packer_class,
 )
+
+CHOSEN = Constants()
+"""The constants of `pack-lookahead`: the candidate that leave-one-list-out cross-validation
+chooses on all nine pod lists with published FGD figures (`bench/pack_cv.py`,
+docs/simulator.md)."""
 
 PACKERS: dict[str, type] = {cls.name: cls for cls in (
     packer_class("pack-random", None, "random feasible node"),
