@@ -91,3 +91,41 @@ def test_a_group_that_does_not_fit_whole_leaves_the_ledger_as_it_was():
     assert isinstance(reason, str) and "replica 3 of 3" in reason
     assert ledger.free == [[1000] * 4, [1000] * 4]
     assert view_of(ledger).free.tolist() == [[1000] * 4, [1000] * 4]
+
+
+def test_lookahead_at_unit_weights_and_fgds_scale_is_fgd_ahead():
+    from suan.sched.lookahead import Lookahead, fgd_ahead_score
+    from suan.sched.packing import Shapes
+
+    cluster = t4_cluster(8)
+    pods = mixed_pods(30, seed=5)
+    ledger = Ledger(Snapshot(cluster), default_catalog())
+    list(place_pods(ledger, pods[:20], placer("random"), PackContext(seed=1, requests=pods)))
+    view, shapes = view_of(ledger), Shapes.typical(pods)
+    rows = np.arange(len(cluster.nodes))
+    for pod in pods[20:]:
+        want = Want(pod.cpu_milli, pod.memory_mib, pod.num_gpu, pod.gpu_milli)
+        feasible = view.feasible(want, rows)
+        ours, theirs = Lookahead()(view, want, feasible, shapes), fgd_ahead_score(
+            view, want, feasible, shapes)
+        assert ours[0].tolist() == theirs[0].tolist()
+        assert (ours[1] is None) == (theirs[1] is None)
+        if ours[1] is not None and theirs[1] is not None:
+            assert ours[1].tolist() == theirs[1].tolist()
+
+
+def test_a_wider_tie_leaves_more_nodes_to_the_seeded_order():
+    from suan.sched.lookahead import Lookahead
+    from suan.sched.packing import Shapes
+
+    ledger = Ledger(Snapshot(t4_cluster(6)), default_catalog())
+    ledger.take(0, (0,), 470, 4000, 0)  # a 470 pod beside it leaves 60 on that GPU
+    ledger.take(3, (0,), 320, 4000, 0)  # beside a 320 pod, 210: a smaller drop
+    ledger.take(1, (0,), 810, 3000, 0)  # it does not fit beside an 810 pod
+    ledger.take(2, (0, 1), 1000, 16000, 0)
+    view, shapes = view_of(ledger), Shapes.typical(mixed_pods(30, seed=5))
+    want = Want(4000, 1024, 1, 470)
+    feasible = view.feasible(want, np.arange(6))
+    ties = [int((score == score.max()).sum()) for score, _ in (
+        Lookahead(scale=scale)(view, want, feasible, shapes) for scale in (0.0, 1000.0, 1e6))]
+    assert ties == sorted(ties) and ties[0] == 1 and ties[-1] > 1

@@ -125,20 +125,3 @@ class Constants:
 
     def score_args(self) -> dict[str, float]:
         return {"scale": self.scale, "strand": self.strand, "typed": self.typed}
-
-
-CANDIDATES: tuple[Constants, ...] = (
-    *(Constants(scale=scale, strand=strand) for scale in (1000.0, 4000.0, 16000.0)
-      for strand in (0.5, 1.0, 2.0)),
-    Constants(typed=0.0), Constants(coverage=0.9),
-)
-"""What the cross-validation (`bench/pack_cv.py`) chooses among: the tie width and the
-stranding weight together, and the typed-shortage weight and the coverage one at a time."""
-
-
-def candidate(key: str) -> Constants:
-    """The candidate with this key."""
-    for constants in CANDIDATES:
-        if constants.key == key:
-            return constants
-    raise ValueError(f"no candidate {key!r}")
