@@ -129,3 +129,20 @@ def test_a_wider_tie_leaves_more_nodes_to_the_seeded_order():
     ties = [int((score == score.max()).sum()) for score, _ in (
         Lookahead(scale=scale)(view, want, feasible, shapes) for scale in (0.0, 1000.0, 1e6))]
     assert ties == sorted(ties) and ties[0] == 1 and ties[-1] > 1
+
+
+def test_a_degraded_node_takes_a_replica_only_when_no_ready_node_can():
+    from dataclasses import replace
+
+    from suan.cluster.model import NodeHealth
+
+    nodes = t4_cluster(2).nodes
+    cluster = Cluster([replace(nodes[0], health=NodeHealth.DEGRADED), nodes[1]])
+    ledger = Ledger(Snapshot(cluster), default_catalog())
+    ctx = PackContext(tie_rank=np.array([0, 1]))  # ties would go to the degraded node
+    two = PLACERS["pack-lookahead"]().place(ledger, ReplicaAsk("T4", 2, 2, 1000, 0, 0, None),
+                                            ctx)
+    assert not isinstance(two, str) and [row for row, _ in two.slots] == [1, 1]
+    one = PLACERS["pack-lookahead"]().place(ledger, ReplicaAsk("T4", 1, 1, 1000, 0, 0, None),
+                                            ctx)
+    assert not isinstance(one, str) and one.slots[0][0] == 0

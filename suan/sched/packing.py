@@ -550,16 +550,18 @@ class Packer:
 
     def _one(self, view: NodeView, ledger: Ledger, ask: ReplicaAsk, want: Want,
              candidates: np.ndarray, ctx: PlaceContext) -> tuple[int, tuple[int, ...]] | None:
-        rows = view.feasible(want, candidates)
-        while len(rows):
-            row, device = self.choose(view, want, rows, ctx)
-            devices = self._devices(ledger, row, ask, device)
-            if devices is not None:
-                ledger.take(row, devices, want.gpu_milli, ask.cpu, ask.mem)
-                view.booked(ledger, row, want)
-                return row, devices
-            view.refresh(ledger, np.array([row]))
-            rows = view.feasible(want, rows[rows != row])
+        """One replica on the best feasible ready node, else the best degraded one."""
+        feasible = view.feasible(want, candidates)
+        for rows in (feasible[~view.degraded[feasible]], feasible[view.degraded[feasible]]):
+            while len(rows):
+                row, device = self.choose(view, want, rows, ctx)
+                devices = self._devices(ledger, row, ask, device)
+                if devices is not None:
+                    ledger.take(row, devices, want.gpu_milli, ask.cpu, ask.mem)
+                    view.booked(ledger, row, want)
+                    return row, devices
+                view.refresh(ledger, np.array([row]))
+                rows = view.feasible(want, rows[rows != row])
         return None
 
     def choose(self, view: NodeView, want: Want, rows: np.ndarray, ctx: PlaceContext
