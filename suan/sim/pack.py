@@ -9,6 +9,11 @@ demand (sum of num_gpu x gpu_milli, as a % of the cluster's GPUs) and the alloca
 recorded. The headline figure is the unallocated GPU % at 100 % arrived: 100 minus the mean
 allocated % over the pods at whose arrival the arrived demand rounds to 100 % (the paper's
 `merge_alloc_discrete` reading of its logs).
+
+The pods are placed by the scheduler's packing placers (`suan.sched.packing`): a placement
+`NAME` is the placer `pack-NAME` of `suan.sched.placement.PLACERS`, handed each pod as a
+one-replica `ReplicaAsk` on one `Ledger`, so that the best placement here is one a live
+policy (`fifo-lookahead`) uses.
 """
 
 from __future__ import annotations
