@@ -18,14 +18,16 @@ order of the nodes seeded by the placement context's seed.
   GPUs), preferring nodes of only that kind, then idle nodes, then the node with less GPU free;
 - `pack-fgd`: fragmentation gradient descent, `100 * sigmoid(drop of the node's
   fragmentation / 1000)`;
-- `pack-fgd-ahead` and `pack-fgd-share`: FGD that also counts what a placement takes from the
-  arrivals still to come (`suan.sched.lookahead`).
+- `pack-fgd-ahead` and `pack-lookahead`: FGD that also counts what a placement takes from the
+  arrivals still to come (`suan.sched.lookahead`; the second with cross-validated constants).
 
 The node state is a numpy mirror of the cycle's `Ledger` (`NodeView`), kept per ledger and
-refreshed where the ledger changed; every booking goes through `Ledger.take`.
+refreshed where the ledger changed; every booking goes through `Ledger.take`, on the devices
+the ledger itself shows free. Replicas go to ready nodes before degraded ones.
 
 The fragmentation shapes are the workload's typical requests (`Shapes.typical`): those of a
-`PackContext`, else those of the context's pending jobs. In the live scheduler a group reaches
+`PackContext`, else those of the context's pending jobs (worked out once per context, in time
+linear in the pending replicas). In the live scheduler a group reaches
 a placer one accelerator type at a time; a caller that passes `ReplicaAsk.scope` (as `suan sim
 pack` does with every node an untyped pod may use) has the nodes of the scope compared
 together, whatever their type.
