@@ -40,14 +40,16 @@ from suan.sched.packers import CHOSEN  # noqa: E402
 
 FOLDER_NAME = Path("traces") / "alibaba_pai_openb_v2023"
 CANDIDATES: tuple[Constants, ...] = (
+    Constants(scale=None, strand=2.0),
     *(Constants(scale=scale, strand=strand) for scale in (1000.0, 4000.0)
       for strand in (1.0, 2.0)),
     Constants(typed=0.0), Constants(coverage=0.9),
 )
-"""What the cross-validation chooses among: the tie width (sigmoid scale) and the stranding
-weight together, and the typed-shortage weight and the coverage one at a time, each around
-the unit weights (both terms are in milli GPU, the unit of the fragmentation drop) and the
-FGD paper's scale and coverage."""
+"""What the cross-validation chooses among: the tie width (sigmoid scale: fixed, or derived
+from the workload's smallest typical GPU share, `share_scale`) and the stranding weight
+together, and the typed-shortage weight and the coverage one at a time, each around the unit
+weights (both terms are in milli GPU, the unit of the fragmentation drop) and the FGD paper's
+scale and coverage. On equal means the earlier candidate wins."""
 UNPUBLISHED = ("cpu0", "cpu037", "cpu072", "cpu235", "cpu300", "gpushare20", "gpuspec05")
 SOURCES = ("suan/sched/packing.py", "suan/sched/lookahead.py", "suan/sim/pack.py",
            "suan/sim/pods.py")

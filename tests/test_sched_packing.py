@@ -146,3 +146,15 @@ def test_a_degraded_node_takes_a_replica_only_when_no_ready_node_can():
     one = PLACERS["pack-lookahead"]().place(ledger, ReplicaAsk("T4", 1, 1, 1000, 0, 0, None),
                                             ctx)
     assert not isinstance(one, str) and one.slots[0][0] == 0
+
+
+def test_the_derived_tie_width_is_the_smallest_gpu_amount_a_typical_pod_asks_for():
+    from suan.sched.fragmentation import TaskShape
+    from suan.sched.lookahead import share_scale
+    from suan.sched.packing import Shapes
+
+    shapes = Shapes([TaskShape(1, 470, 0, 0.5), TaskShape(1, 160, 0, 0.25),
+                     TaskShape(2, 1000, 0, 0.25)])
+    assert share_scale(shapes) == 4000  # one score point near 0 is scale / 25 = 160 milli
+    assert share_scale(Shapes([TaskShape(8, 1000, 0, 1.0)])) == 25_000
+    assert share_scale(Shapes([])) == 1000

@@ -80,9 +80,10 @@ def _scored(drops: np.ndarray) -> Scored:
 
 class Lookahead:
     """A lookahead score with its constants: the sigmoid scale of the rounded score (milli;
-    0 compares exact values) and the weights of the two look-ahead terms."""
+    0 compares exact values; None: `share_scale` of the shapes) and the weights of the two
+    look-ahead terms."""
 
-    def __init__(self, scale: float = 1000.0, strand: float = 1.0, typed: float = 1.0):
+    def __init__(self, scale: float | None = 1000.0, strand: float = 1.0, typed: float = 1.0):
         self.scale, self.strand, self.typed = scale, strand, typed
 
     def __call__(self, view: NodeView, want: Want, rows: np.ndarray, shapes: Shapes
@@ -96,32 +97,43 @@ class Lookahead:
         drops = drops - penalty[:, None]
         device = np.round(drops, 6).argmax(axis=1) if drops.shape[1] > 1 else None
         best = np.round(drops, 6).max(axis=1)
-        if not self.scale:
+        scale = share_scale(shapes) if self.scale is None else self.scale
+        if not scale:
             return np.where(np.isfinite(best), best, -np.inf), device
         exact = np.where(np.isfinite(best), best, 0.0)
-        score = np.floor(100.0 / (1.0 + np.exp(-exact / self.scale)))
+        score = np.floor(100.0 / (1.0 + np.exp(-exact / scale)))
         return np.where(np.isfinite(best), score, -1), device
+
+
+def share_scale(shapes: Shapes) -> float:
+    """The sigmoid scale that ties nodes whose values differ by less than the smallest GPU
+    amount a typical request asks for: one score point is `scale / 25` milli near a drop of
+    0 (the slope of `100 * sigmoid(x / scale)` there is `25 / scale`), so the scale is 25
+    times that amount (no GPU shapes: FGD's 1000)."""
+    return 25.0 * float(shapes.milli.min()) if len(shapes.milli) else 1000.0
 
 
 @dataclass(frozen=True)
 class Constants:
     """Every constant of a `pack-lookahead` placer: the sigmoid scale of its rounded score
     (milli GPU; nodes whose values differ by under about `scale / 25` tie, and ties go to
-    the seeded node order), the weights of the stranding and typed-shortage terms, and the
-    share of requests the typical shapes cover."""
+    the seeded node order; None: `share_scale`), the weights of the stranding and
+    typed-shortage terms, and the share of requests the typical shapes cover."""
 
-    scale: float = 1000.0
+    scale: float | None = 1000.0
     strand: float = 1.0
     typed: float = 1.0
     coverage: float = COVERAGE
 
     @property
     def key(self) -> str:
-        return f"s{self.scale:g}-w{self.strand:g}-t{self.typed:g}-c{self.coverage:g}"
+        scale = "share" if self.scale is None else f"{self.scale:g}"
+        return f"s{scale}-w{self.strand:g}-t{self.typed:g}-c{self.coverage:g}"
 
-    def as_dict(self) -> dict[str, float]:
-        return {"scale": self.scale, "strand": self.strand, "typed": self.typed,
+    def as_dict(self) -> dict[str, float | str]:
+        scale = "smallest typical share x 25" if self.scale is None else self.scale
+        return {"scale": scale, "strand": self.strand, "typed": self.typed,
                 "coverage": self.coverage}
 
-    def score_args(self) -> dict[str, float]:
+    def score_args(self) -> dict[str, float | None]:
         return {"scale": self.scale, "strand": self.strand, "typed": self.typed}

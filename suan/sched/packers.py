@@ -13,11 +13,12 @@ from suan.sched.packing import (
     packer_class,
 )
 
-CHOSEN = Constants(scale=4000.0, strand=2.0)
+CHOSEN = Constants(scale=None, strand=2.0)
 """The constants of `pack-lookahead`: the candidate that leave-one-list-out cross-validation
 chooses on all nine pod lists with published FGD figures (`bench/pack_cv.py`, seeds 42 and
-43; docs/simulator.md): ties within about 160 milli GPU, the stranding growth counted twice,
-the typed shortage once, typical pods covering 95 % of the pods."""
+43; docs/simulator.md): nodes tie when their values differ by less than the smallest GPU
+share a typical pod asks for (`share_scale`), the stranding growth counted twice, the typed
+shortage once, typical pods covering 95 % of the pods."""
 
 PACKERS: dict[str, type] = {cls.name: cls for cls in (
     packer_class("pack-random", None, "random feasible node"),
