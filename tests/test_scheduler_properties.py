@@ -81,7 +81,8 @@ def test_cycle_invariants(data: st.DataObject) -> None:
     the_cluster = data.draw(clusters())
     queues = data.draw(queue_trees())
     policy = data.draw(st.sampled_from(["default", "fifo", "priority", "backfill", "fairshare",
-                                        "fifo-fgd", "fifo-spread", "fifo-random"]))
+                                        "fifo-fgd", "fifo-spread", "fifo-random",
+                                        "fifo-lookahead"]))
     # A first cycle produces realistic running work; the second is the one checked.
     earlier = data.draw(jobs("old", data.draw(st.integers(0, 6))))
     first = decide(snapshot(the_cluster, queues=queues), earlier, "fifo-besteffort")

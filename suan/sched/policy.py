@@ -214,6 +214,9 @@ def _build_registry() -> PolicyRegistry:
         "less left preempts; user priorities are not consulted",
         priority, _placer("compact"), preempt=VictimPreemption(), rank=SrtfRank(),
         phases=(RANK, QUEUE)))
+    register(Policy("fifo-lookahead", "FIFO (best effort) with pack-lookahead placement: "
+                    "fragmentation gradient descent that also counts what a placement takes "
+                    "from later arrivals", fifo, _placer("pack-lookahead")))
     return registry
 
 
