@@ -11,7 +11,7 @@ from suan.catalog import default_catalog
 from suan.cluster.model import Cluster, Node
 from suan.cluster.snapshot import Snapshot
 from suan.jobs.model import Job, ReplicaGroup
-from suan.sched import get_policy, schedule
+from suan.sched import decide, get_policy
 from suan.sched.ledger import Ledger
 from suan.sched.packing import PackContext, Want, view_of
 from suan.sched.placement import PLACERS, ReplicaAsk
@@ -47,8 +47,8 @@ def test_sim_pack_and_the_live_fifo_lookahead_policy_place_pods_alike():
     cluster = t4_cluster(6)
     pods = mixed_pods(40, seed=3)
     assert get_policy("fifo-lookahead").placer.name == "pack-lookahead"
-    live = schedule(Snapshot(cluster), [as_job(p, i) for i, p in enumerate(pods)],
-                    "fifo-lookahead")
+    live = decide(Snapshot(cluster), [as_job(p, i) for i, p in enumerate(pods)],
+                  "fifo-lookahead")
     started = live.started()
     ledger = Ledger(Snapshot(cluster), default_catalog())
     ctx = PackContext(seed=f"0.0:{len(pods)}", requests=pods)  # the live cycle's seed
