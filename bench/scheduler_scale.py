@@ -94,7 +94,7 @@ def run_cycles(nodes: int, jobs: int, cycles: int, finish_share: float,
     starts. With `check_cold`, every cycle is run a second time from the plain pending list
     (no state kept) and the two decisions are compared."""
     from suan.cluster.snapshot import Allocation, Snapshot
-    from suan.sched.cycle import schedule
+    from suan.sched import CarriedState, collector_paused, schedule
     from suan.sched.pending_index import PendingIndex
 
     cluster = build_cluster(nodes)
@@ -103,8 +103,10 @@ def run_cycles(nodes: int, jobs: int, cycles: int, finish_share: float,
     running: dict[str, Allocation] = {}
     rng = random.Random(11)
     now, durations, cpu_times, placed, preempted, deferred = 0.0, [], [], 0, 0, []
+    state = CarriedState()
     began, began_cpu = time.perf_counter(), time.process_time()
-    index = PendingIndex(pending.values())
+    with collector_paused():  # as the control plane's reconciler does around a pass
+        index = PendingIndex(pending.values())
     filing_s, filing_cpu_s = time.perf_counter() - began, time.process_time() - began_cpu
     cold_times: list[float] = []
     same = True
@@ -112,12 +114,14 @@ def run_cycles(nodes: int, jobs: int, cycles: int, finish_share: float,
         snapshot = Snapshot(cluster, tuple(running.values()), queues, now)
         waiting = list(pending.values()) if check_cold else None
         began, began_cpu = time.perf_counter(), time.process_time()
-        decisions = schedule(snapshot, index, "default")
+        with collector_paused():
+            decisions, state = schedule(snapshot, index, "default", state)
         durations.append(time.perf_counter() - began)
         cpu_times.append(time.process_time() - began_cpu)
         if check_cold:
             began_cpu = time.process_time()
-            cold = schedule(snapshot, waiting or (), "default")
+            with collector_paused():
+                cold, _ = schedule(snapshot, waiting or (), "default")
             cold_times.append(time.process_time() - began_cpu)
             same = same and _same(decisions, cold)
             del cold

@@ -1,5 +1,5 @@
 """Cross-validation of the `default` policy's minimum run before a job may be preempted by
-its own queue (`Policy.class_preemption_min_run_s`), on the contended Philly VCs.
+its own queue (`VictimPreemption.class_min_run_s`), on the contended Philly VCs.
 
 Each Philly virtual cluster (the Helios window, the contended node counts of
 `peer-inputs/tiresias/philly-helios/contended_nodes.csv`, 8 V100 a node) is replayed under
@@ -37,17 +37,18 @@ def replay(task: tuple[str, int, float, float, float]) -> dict[str, Any]:
     from suan.cluster.generate import cluster_from_shorthand
     from suan.sched.policy import get_policy
     from suan.sim.metrics import summarise
-    from suan.sim.reproduce import HELIOS_WINDOW, PHILLY
+    from suan.sim.reproduce import HELIOS_WINDOW, philly
     from suan.sim.runtime import RuntimeModel
     from suan.sim.simulator import SimConfig, simulate
     from suan.sim.traces import read_philly
 
     vc, nodes, minimum, overhead, checkpoint = task
-    jobs = read_philly(PHILLY / "philly_jobs_sorted.csv.gz", vcs={vc},
+    jobs = read_philly(philly("philly_jobs_sorted.csv.gz"), vcs={vc},
                        start=HELIOS_WINDOW[0], end=HELIOS_WINDOW[1]).jobs
     base = get_policy("default")
-    policy = (replace(base, order_preemption=False) if math.isinf(minimum)
-              else replace(base, class_preemption_min_run_s=minimum))
+    by_class = not math.isinf(minimum)
+    policy = replace(base, preempt=replace(base.preempt, by_class=by_class,
+                                           class_min_run_s=minimum if by_class else 0.0))
     config = SimConfig(tick_s=None, queue_depth=128, runtime=RuntimeModel(
         restart_overhead_s=overhead, checkpoint_interval_s=checkpoint))
     started = time.perf_counter()
@@ -65,7 +66,7 @@ def choose(ratios: dict[str, dict[float, float]], vcs: list[str]) -> float:
 
 
 def main() -> None:
-    from suan.sim.reproduce import TIRESIAS, vc_nodes
+    from suan.sim.reproduce import PER_VC_TRACE, peer_input, vc_nodes
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--vcs", default="")
@@ -73,7 +74,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=float, default=1800.0)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
-    nodes = vc_nodes(TIRESIAS / "philly-helios" / "contended_nodes.csv")
+    nodes = vc_nodes(peer_input(f"{PER_VC_TRACE}/contended_nodes.csv"))
     vcs = [v for v in args.vcs.split(",") if v] or sorted(nodes)
     tasks = [(vc, nodes[vc], m, args.overhead, args.checkpoint) for vc in vcs
              for m in CANDIDATES]

@@ -1,4 +1,5 @@
-"""Test configuration: make the scenario helpers importable; engines start once per session."""
+"""Test configuration: make the scenario helpers importable; engines start once per session;
+the shared data folder for the tests that read public traces."""
 
 import os
 import pwd
@@ -13,6 +14,28 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from engines import start_engine
+
+from suan.data import ENV, declared_absent, require_shared
+from suan.errors import SpecError
+
+
+@pytest.fixture(scope="session")
+def shared():
+    """parts -> the path of `parts` under the shared data folder (suan.data). A missing folder
+    or file fails the asking test, naming the setting to change; with SUAN_SHARED=none (the
+    data absent on purpose) the test is skipped instead."""
+
+    def get(*parts: str) -> Path:
+        if declared_absent():
+            pytest.skip(f"{ENV}=none: the shared data is absent")
+        try:
+            return require_shared(*parts)
+        except SpecError as error:
+            missing = str(error)
+        pytest.fail(f"{missing}\n({ENV}=none skips the tests that need the shared data)",
+                    pytrace=False)
+
+    return get
 
 
 @pytest.fixture(scope="session")

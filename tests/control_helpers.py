@@ -14,10 +14,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi")
-pytest.importorskip("sqlalchemy")
-pytest.importorskip("httpx")
-
 from suan.client import Client
 
 JOB_SCRIPT = Path(__file__).parent / "control_job.py"

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from suan.catalog import default_catalog
 from suan.cluster.model import Cluster, Node, NodeHealth
 from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
 from suan.jobs.model import Job, ReplicaGroup, TopologyConstraint
 from suan.jobs.queue import QueueSpec
-from suan.sched import Decisions, Pending, Policy, WaitCode
-from suan.sched.cycle import Cycle, collector_paused
-from suan.sched.hetero import rebalance
+from suan.sched import CycleState, Decisions, Pending, Policy, WaitCode
+from suan.sched.cycle import WorkingState, collector_paused, new_cycle, run_phases
 from suan.sched.order import ordered
-from suan.sched.placement import PlaceContext
+from suan.sched.phases import consider, remembered
 from suan.sched.sweep import deferred_reason
 
 
@@ -64,30 +64,41 @@ def devices_of(decisions, name: str) -> list[tuple[str, tuple[int, ...]]]:  # ty
     return [(r.node, r.devices) for r in start.replicas]
 
 
+@dataclass(frozen=True)
+class PerJobQueue:
+    """The queue phase as a plain walk, one job at a time: every pending job in `ordered`
+    order gets its remembered verdict, else (while the budget lasts) is considered, else is
+    deferred."""
+
+    name: str = "queue"
+
+    def run(self, cycle: CycleState) -> None:
+        policy, decisions = cycle.policy, cycle.decisions
+        for pending_job in ordered(cycle.pending, policy.order, cycle.quota, policy.fair_share,
+                                   cycle.snapshot.service):
+            verdict = remembered(cycle, pending_job)
+            if verdict is None and len(decisions.starts) >= cycle.max_starts:
+                verdict = Pending(pending_job.name, deferred_reason(cycle.max_starts),
+                                  WaitCode.DEFERRED)
+                decisions.deferred += 1
+            elif verdict is None:
+                verdict = consider(cycle, pending_job)
+            if verdict is not None:
+                decisions.pending.append(verdict)
+
+
 def plain_walk(snap: Snapshot, pending: Sequence[Job], policy: Policy,
                max_starts: int) -> Decisions:
-    """The reference cycle, which keeps no state: every pending job in `ordered` order, one
-    at a time: its remembered verdict, else (while the budget lasts) considered, else deferred."""
+    """The reference cycle, which keeps no state: the policy's phases with the queue phase
+    replaced by `PerJobQueue`."""
+    per_job = replace(policy, phases=tuple(PerJobQueue() if phase.name == "queue" else phase
+                                           for phase in policy.phases))
+    running = snap.running_by_name
+    waiting = [job for job in pending if job.name not in running]
     with collector_paused():
-        cycle = Cycle(snap, policy, default_catalog(), max_starts=max_starts)
-        ctx = PlaceContext(seed=f"{snap.now}:{len(pending)}", pending=pending)
-        waiting = cycle.decisions.pending
-        for pending_job in ordered(pending, policy.order, cycle.quota, policy.fair_share,
-                                   snap.service):
-            verdict = cycle.remembered(pending_job)
-            if verdict is None and len(cycle.decisions.starts) >= max_starts:
-                verdict = Pending(pending_job.name, deferred_reason(max_starts),
-                                  WaitCode.DEFERRED)
-                cycle.decisions.deferred += 1
-            elif verdict is None:
-                verdict = cycle.consider(pending_job, ctx)
-            if verdict is not None:
-                waiting.append(verdict)
-        if policy.migrate and len(cycle.ledger.types_by_speed) > 1:
-            rebalance(cycle, ctx)
-        if cycle.reservation is not None:
-            cycle.decisions.reservation = cycle.reservation.to_dict()
-        return cycle.decisions
+        cycle = new_cycle(snap, waiting, per_job, WorkingState.build(snap), dict(running),
+                          max_starts)
+        return run_phases(cycle)
 
 
 def assert_same(got: Decisions, want: Decisions) -> None:

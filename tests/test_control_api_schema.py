@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pytest
-
-pytest.importorskip("schemathesis")
-pytest.importorskip("fastapi")
-
 import httpx
+import pytest
 import schemathesis
 from control_helpers import Server
 from hypothesis import HealthCheck, settings

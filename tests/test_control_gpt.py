@@ -1,14 +1,11 @@
 """The GPT example under a real server: 4 ranks of PyTorch DDP over gloo train, checkpoint and
-finish (skipped when torch is not installed)."""
+finish."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from control_helpers import server as server
-
-pytest.importorskip("torch")
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "gpt"
 

@@ -139,7 +139,7 @@ def any_db_server(request, tmp_path, server) -> Iterator[Server]:
     url = os.environ.get("SUAN_TEST_POSTGRES_URL")
     if not url:
         pytest.skip('no PostgreSQL server: eval "$(bash scripts/ci-postgres.sh)"')
-    sa = pytest.importorskip("sqlalchemy")
+    import sqlalchemy as sa
     schema = f"idem_{uuid.uuid4().hex[:10]}"
     engine = sa.create_engine(database_url(None, url))
     with engine.begin() as connection:

@@ -10,9 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
-pytest.importorskip("sqlalchemy")
-
 from control_helpers import server  # noqa: F401 - the fixture
 from sqlalchemy import insert, select
 from test_control_store import empty_url, store  # noqa: F401 - the fixtures

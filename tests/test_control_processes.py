@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from control_helpers import server as server
-
-pytest.importorskip("torch")
 
 PROBE = Path(__file__).with_name("world_probe.py")
 

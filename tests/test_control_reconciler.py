@@ -7,13 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-from sqlalchemy import select
-
-pytest.importorskip("sqlalchemy")
-pytest.importorskip("alembic")
-
 from control_helpers import job_yaml
+from sqlalchemy import select
 
 from suan.control.auth import Identity
 from suan.control.config import ControlConfig

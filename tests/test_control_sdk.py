@@ -6,13 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import httpx
 import pytest
 
-httpx = pytest.importorskip("httpx")
-
-import suan  # noqa: E402
-from suan.client import ApiError, Client  # noqa: E402
-from suan.errors import SuanError  # noqa: E402
+import suan
+from suan.client import ApiError, Client
+from suan.errors import SuanError
 
 
 def test_import_suan_is_light_and_client_is_exported_lazily():

@@ -13,10 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("sqlalchemy")
-pytest.importorskip("fastapi")
-
 from control_helpers import JOB_SCRIPT, Server, kill_ranks, wait_for
 from typer.testing import CliRunner
 

@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("sqlalchemy")
-pytest.importorskip("alembic")
-
 from suan.control import jobs as stored_jobs
 from suan.control.auth import Identity
 from suan.control.jobs import scheduler_job

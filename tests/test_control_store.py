@@ -12,10 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-
-pytest.importorskip("sqlalchemy")
-pytest.importorskip("alembic")
-
 import sqlalchemy as sa
 
 from suan.control.auth import (
@@ -53,7 +49,6 @@ def _postgres_url() -> str:
             "no PostgreSQL server: set SUAN_TEST_POSTGRES_URL "
             '(eval "$(bash scripts/ci-postgres.sh)")'
         )
-    pytest.importorskip("psycopg")
     try:
         engine = sa.create_engine(database_url(None, url))
         with engine.connect():

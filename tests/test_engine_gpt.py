@@ -18,8 +18,6 @@ from gpt_helpers import ROOT, final_loss, gpt_spec, rank_processes, reference_lo
 
 from suan.cluster.model import NodeHealth
 
-pytest.importorskip("torch")
-
 
 @dataclass(frozen=True)
 class NodeDaemon:

@@ -1,6 +1,9 @@
 """One contract, every engine: the same rank programs and the same expected states on the
 local executor, a real local Slurm cluster, and the others listed in tests/engines.
 
+Each launch gives its ranks' program twice: as Python code for the engines that run commands,
+and as a script (`suan.exec.scripted.RankScript`) for the scripted engine, which runs none.
+
 Each engine is started once per test session (tests/conftest.py); a job id is new per test.
 """
 
@@ -15,10 +18,12 @@ from pathlib import Path
 
 import pytest
 from engines import SELECTED
+from engines.scripted import SCRIPTS
 
 from suan.catalog import default_catalog
 from suan.cluster.snapshot import ReplicaPlacement
 from suan.exec import EngineError, Executor, JobLaunch, JobStatus, OsIdentity
+from suan.exec.scripted import RankScript, Script
 
 H100 = default_catalog().get("H100").name
 ENV_KEYS = (
@@ -46,9 +51,17 @@ def home(engine, tmp_path_factory):
     return tmp_path_factory.mktemp(f"home-{engine.name}")
 
 
-def job(command: str, attempt: int = 1) -> JobLaunch:
+def job(command: str, script: Script, attempt: int = 1) -> JobLaunch:
+    """A launch whose ranks run `command` (Python code), or follow `script` on the scripted
+    engine."""
     name = f"c{uuid.uuid4().hex[:10]}"
+    SCRIPTS[name] = script
     return JobLaunch(name, attempt, (sys.executable, "-c", command), accelerator=H100)
+
+
+def needs_processes(engine) -> None:
+    if not engine.runs_commands:
+        pytest.skip(f"the {engine.name} engine runs no processes")
 
 
 def two_nodes(engine, devices_per_rank: int = 1) -> tuple[ReplicaPlacement, ...]:
@@ -90,7 +103,8 @@ def test_each_rank_reports_its_own_exit_code(engine, home):
     # rank 1 fails after rank 0 has finished: engines that end a step on the first failure
     # (Slurm's --kill-on-bad-exit) would otherwise kill rank 0 first
     launch = job(
-        "import os, sys, time; r = int(os.environ['RANK']); time.sleep(r); sys.exit(r * 7)"
+        "import os, sys, time; r = int(os.environ['RANK']); time.sleep(r); sys.exit(r * 7)",
+        lambda _, rank, env: RankScript(rank, rank * 7),
     )
     handles = executor.launch(launch, two_nodes(engine))
     assert [h.rank for h in handles] == [0, 1]
@@ -103,7 +117,10 @@ def test_ranks_get_torchrun_vendor_and_suan_variables(engine, home):
     executor = engine.make_executor(home)
     keys = json.dumps(ENV_KEYS)
     launch = job(
-        f"import os, json; print('ENV', json.dumps({{k: os.environ.get(k) for k in {keys}}}))"
+        f"import os, json; print('ENV', json.dumps({{k: os.environ.get(k) for k in {keys}}}))",
+        lambda _, rank, env: RankScript(
+            0, output=f"ENV {json.dumps({k: env.get(k) for k in ENV_KEYS})}\n".encode()
+        ),
     )
     placement = two_nodes(engine, devices_per_rank=2)
     executor.launch(launch, placement)
@@ -132,7 +149,7 @@ def test_stop_ends_ranks_that_ignore_sigterm(engine, home):
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
         "print('ready', flush=True); time.sleep(120)"
     )
-    launch = job(stubborn)
+    launch = job(stubborn, lambda *_: RankScript(120, output=b"ready\n", ignores_sigterm=True))
     executor.launch(launch, two_nodes(engine))
     deadline = time.monotonic() + 60
     while not all(b"ready" in executor.logs(launch.job_id, r)[0] for r in (0, 1)):
@@ -147,7 +164,7 @@ def test_stop_ends_ranks_that_ignore_sigterm(engine, home):
 
 def test_a_new_executor_finds_and_adopts_a_launch(engine, home):
     first = engine.make_executor(home)
-    launch = job("import time; time.sleep(3)")
+    launch = job("import time; time.sleep(3)", lambda *_: RankScript(3))
     handles = first.launch(launch, two_nodes(engine))
     second = engine.make_executor(home)
     found = second.discover(launch.job_id, launch.attempt)
@@ -162,7 +179,10 @@ def test_a_new_executor_finds_and_adopts_a_launch(engine, home):
 
 def test_logs_are_read_from_an_offset(engine, home):
     executor = engine.make_executor(home)
-    launch = job("print('hello from', __import__('os').environ['RANK'])")
+    launch = job(
+        "print('hello from', __import__('os').environ['RANK'])",
+        lambda _, rank, env: RankScript(0, output=f"hello from {env['RANK']}\n".encode()),
+    )
     executor.launch(launch, two_nodes(engine))
     until(executor, launch.job_id, exited)
     data, end = executor.logs(launch.job_id, 1)
@@ -175,14 +195,14 @@ def test_logs_are_read_from_an_offset(engine, home):
 
 def test_a_node_the_engine_does_not_know_is_refused(engine, home):
     executor = engine.make_executor(home)
-    launch = job("print('never')")
+    launch = job("print('never')", lambda *_: RankScript(0, output=b"never\n"))
     with pytest.raises(EngineError, match="no-such-node"):
         executor.launch(launch, (ReplicaPlacement(0, "no-such-node", (0,)),))
 
 
 def test_replicas_that_run_torchrun_form_one_world(engine, home):
     """Two replicas of two devices, each `torchrun --nproc-per-node=2`: one world of 4."""
-    pytest.importorskip("torch")
+    needs_processes(engine)
     executor = engine.make_executor(home)
     probe = str(Path(__file__).with_name("world_probe.py"))
     name = f"c{uuid.uuid4().hex[:10]}"
@@ -200,6 +220,7 @@ def test_replicas_that_run_torchrun_form_one_world(engine, home):
 def test_ranks_run_as_the_launch_account_and_own_their_files(
     engine, tenant_can_run_python, open_home
 ):
+    needs_processes(engine)
     os_account = tenant_can_run_python
     executor = engine.make_executor(open_home)
     account = OsIdentity(os_account.pw_name, os_account.pw_uid, os_account.pw_gid)

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import copy
 
+import kubernetes_validate as kv
 import pytest
 
-pytest.importorskip("kubernetes")
-kv = pytest.importorskip("kubernetes_validate")
-
-from suan.cluster.snapshot import ReplicaPlacement  # noqa: E402
-from suan.exec import JobLaunch  # noqa: E402
-from suan.exec.environment import rank_environments  # noqa: E402
-from suan.exec.kube_objects import (  # noqa: E402
+from suan.cluster.snapshot import ReplicaPlacement
+from suan.exec import JobLaunch
+from suan.exec.environment import rank_environments
+from suan.exec.kube_objects import (
     LABEL_ATTEMPT,
     LABEL_JOB,
     LABEL_RANK,

@@ -1,15 +1,19 @@
-"""The model against published measurements (skipped when the shared CSV is absent)."""
+"""The model against published measurements: the shared calibration rows and the hold-out."""
 
 import pytest
 
-from suan.plan.calibrate import DEFAULT_CSV, HOLDOUT_CSV, main, run, summary
+from suan.plan.calibrate import HOLDOUT_CSV, main, run, summary
 
 TARGET_MAPE = 10.0
 
 
-@pytest.mark.skipif(not DEFAULT_CSV.is_file(), reason="shared calibration CSV not present")
-def test_calibration_rows_within_target():
-    table = summary(run([DEFAULT_CSV]))
+@pytest.fixture
+def calibration_csv(shared):
+    return shared("planner", "calibration.csv")
+
+
+def test_calibration_rows_within_target(calibration_csv):
+    table = summary(run([calibration_csv]))
     assert table["all"]["throughput_mape"] <= TARGET_MAPE
     assert table["all"]["memory_mape"] <= TARGET_MAPE
     for group, stats in table.items():
@@ -22,9 +26,13 @@ def test_holdout_rows_within_target():
     assert table["all"]["throughput_mape"] <= TARGET_MAPE
 
 
-def test_missing_csv_is_skipped_cleanly(tmp_path, capsys):
-    assert main(["--csv", str(tmp_path / "absent.csv")]) == 0
-    assert "skipped" in capsys.readouterr().out
+def test_a_missing_csv_is_an_error_naming_the_setting(tmp_path, capsys):
+    from suan.plan.fit import main as fit_main
+
+    for command in (main, fit_main):
+        assert command(["--csv", str(tmp_path / "absent.csv")]) == 1
+        error = capsys.readouterr().err
+        assert "absent.csv" in error and "SUAN_SHARED" in error
 
 
 def test_fitted_constants_are_restored_after_trying_others():
@@ -36,12 +44,11 @@ def test_fitted_constants_are_restored_after_trying_others():
     assert tuple(getattr(efficiency, name) for name in FITTED) == before
 
 
-@pytest.mark.skipif(not DEFAULT_CSV.is_file(), reason="shared calibration CSV not present")
-def test_fitted_constants_are_the_calibration_grid_minimum():
+def test_fitted_constants_are_the_calibration_grid_minimum(calibration_csv):
     from suan.plan import efficiency
     from suan.plan.calibrate import read_rows
     from suan.plan.fit import FITTED, fit
-    _, best = fit(read_rows(DEFAULT_CSV))
+    _, best = fit(read_rows(calibration_csv))
     assert best == tuple(getattr(efficiency, name) for name in FITTED)
 
 

@@ -33,10 +33,12 @@ def test_a_model_that_cannot_fit_has_no_plan_and_says_why():
     assert choose_layout("llama3-405b", "A100-40GB", 8, 4096, 8) is None
 
 
-def test_search_on_16384_devices_takes_under_two_seconds():
+def test_search_on_16384_devices_finds_a_plan():
+    # How long it takes: bench/planner_search.py (budget 2 s).
     result = search(load_model("llama3-405b"), hardware_for("H100"), 16384,
                     Workload(seq=8192, global_batch=2048), top=3)
-    assert result.best is not None and result.seconds < 2.0
+    assert result.best is not None and result.best.layout.devices == 16384
+    assert result.considered == result.feasible + sum(result.rejected.values())
 
 
 def test_choose_layout_gives_the_rank_environment():

@@ -15,7 +15,7 @@ from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation, Snapshot
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
-from suan.sched import POLICIES, Pending, WaitCode, schedule
+from suan.sched import POLICIES, CarriedState, Pending, WaitCode, decide, schedule
 from suan.sched.budget import MAX_STARTS
 from suan.sched.decisions import WaitList
 from suan.sched.pending_index import COMPACT_AFTER, PendingIndex
@@ -99,7 +99,7 @@ def test_the_budget_defers_the_jobs_beyond_it_and_the_next_cycle_takes_them() ->
         job("huge2", devices=8, replicas=9, submit=20.0),
         job("other", devices=2, submit=21.0)]
     snap = Snapshot(the_cluster, (), (QueueSpec("default"),), 0.0)
-    first = schedule(snap, pending, "fifo-besteffort", max_starts=4)
+    first = decide(snap, pending, "fifo-besteffort", max_starts=4)
     assert [s.job.name for s in first.starts] == ["j0", "j1", "j2", "j3"]
     codes = {w.job: w.code for w in first.pending}
     # huge2 gets the verdict remembered from huge without a try; the rest wait for a try.
@@ -107,7 +107,7 @@ def test_the_budget_defers_the_jobs_beyond_it_and_the_next_cycle_takes_them() ->
     assert {codes[f"j{i}"] for i in range(4, 10)} == {codes["other"]} == {WaitCode.DEFERRED}
     assert first.deferred == 7
     running = tuple(Allocation(s.job, s.replicas, 0.0) for s in first.starts)
-    second = schedule(Snapshot(the_cluster, running, (QueueSpec("default"),), 0.0), pending,
+    second = decide(Snapshot(the_cluster, running, (QueueSpec("default"),), 0.0), pending,
                       "fifo-besteffort", max_starts=4)
     assert [s.job.name for s in second.starts] == ["j4", "j5", "j6", "j7"]
 
@@ -116,7 +116,7 @@ def test_the_budget_defers_the_jobs_beyond_it_and_the_next_cycle_takes_them() ->
 def test_a_bad_budget_is_refused_by_name(bad: object) -> None:
     snap = Snapshot(generate_cluster(1, "H100"), (), (QueueSpec("default"),), 0.0)
     with pytest.raises(ValueError, match="max_starts"):
-        schedule(snap, [job("a")], "fifo", max_starts=bad)  # type: ignore[arg-type]
+        decide(snap, [job("a")], "fifo", max_starts=bad)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ parked jobs stay current
@@ -128,12 +128,12 @@ def test_parked_jobs_follow_a_cordon_and_start_after_uncordon() -> None:
     index = PendingIndex([job("pair", devices=8, replicas=2), job("pair2", devices=8,
                                                                   replicas=2, submit=1.0)])
     cordoned = the_cluster.with_health(the_cluster.nodes[1].name, NodeHealth.CORDONED)
-    waiting = schedule(Snapshot(cordoned, (), queues, 0.0), index, "default")
+    waiting, state = schedule(Snapshot(cordoned, (), queues, 0.0), index, "default")
     assert {w.code for w in waiting.pending} == {WaitCode.HEALTH}
     assert all("cordoned" in w.reason for w in waiting.pending)
-    again = schedule(Snapshot(cordoned, (), queues, 60.0), index, "default")
+    again, state = schedule(Snapshot(cordoned, (), queues, 60.0), index, "default", state)
     assert not again.starts and len(again.pending) == 2
-    back = schedule(Snapshot(the_cluster, (), queues, 120.0), index, "default")
+    back, state = schedule(Snapshot(the_cluster, (), queues, 120.0), index, "default", state)
     assert [s.job.name for s in back.starts] == ["pair"]
     assert back.reasons()["pair2"].code == WaitCode.CAPACITY
 
@@ -175,9 +175,10 @@ def test_an_index_kept_across_cycles_decides_as_a_cycle_that_keeps_nothing(
     index = PendingIndex(pending.values())
     running: dict[str, Allocation] = {}
     chosen, seen_codes, now, made = POLICIES.get(policy), set(), 0.0, 400
+    state = CarriedState()
     for cycle in range(16):
         snap = Snapshot(the_cluster, tuple(running.values()), queues, now)
-        warm = schedule(snap, index, chosen, max_starts=20)
+        warm, state = schedule(snap, index, chosen, state, max_starts=20)
         assert_same(warm, plain_walk(snap, list(pending.values()), chosen, 20))
         seen_codes |= {w.code for w in warm.pending}
         for victim in warm.preemptions:

@@ -9,7 +9,7 @@ from pathlib import Path
 from sched_helpers import cluster, job, node, running, snapshot
 
 from suan.cluster.model import NodeHealth
-from suan.sched import WaitCode, schedule
+from suan.sched import WaitCode, decide
 from suan.sched.policy import POLICIES, get_policy
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -31,7 +31,7 @@ def test_every_wait_code_has_a_docstring_and_is_documented():
 def test_a_gang_waiting_on_cordoned_and_down_nodes_says_so():
     nodes = cluster(node("n1"), node("n2", health=NodeHealth.CORDONED),
                     node("n3", health=NodeHealth.DOWN))
-    decisions = schedule(snapshot(nodes), [job("pair", replicas=2, devices=8)], "fifo")
+    decisions = decide(snapshot(nodes), [job("pair", replicas=2, devices=8)], "fifo")
     wait = decisions.reasons()["pair"]
     assert wait.code == WaitCode.HEALTH
     assert "only n1 ready" in wait.reason
@@ -40,7 +40,7 @@ def test_a_gang_waiting_on_cordoned_and_down_nodes_says_so():
 
 def test_a_type_whose_nodes_are_all_down_waits_for_health_not_forever():
     nodes = cluster(node("n1"), node("m1", "910B", health=NodeHealth.DOWN))
-    decisions = schedule(snapshot(nodes), [job("ascend", devices=8, types=("910B",))], "fifo")
+    decisions = decide(snapshot(nodes), [job("ascend", devices=8, types=("910B",))], "fifo")
     wait = decisions.reasons()["ascend"]
     assert wait.code == WaitCode.HEALTH and "m1 down" in wait.reason
 
@@ -48,7 +48,7 @@ def test_a_type_whose_nodes_are_all_down_waits_for_health_not_forever():
 def test_a_busy_gang_mentions_the_nodes_that_are_not_ready():
     nodes = cluster(node("n1"), node("n2"), node("n3", health=NodeHealth.DOWN))
     busy = running(job("old", devices=8), ("n1", tuple(range(8))))
-    decisions = schedule(snapshot(nodes, busy), [job("pair", replicas=2, devices=8)], "fifo")
+    decisions = decide(snapshot(nodes, busy), [job("pair", replicas=2, devices=8)], "fifo")
     wait = decisions.reasons()["pair"]
     assert wait.code == WaitCode.CAPACITY and "n3 down" in wait.reason
 
@@ -56,22 +56,22 @@ def test_a_busy_gang_mentions_the_nodes_that_are_not_ready():
 def test_second_choice_type_says_it_fell_back_and_why():
     nodes = cluster(node("h0", "H100"), node("a0", "A100"))
     busy = running(job("old", devices=8, types=("H100",)), ("h0", tuple(range(8))))
-    decisions = schedule(snapshot(nodes, busy), [job("j", devices=4, types=("H100", "A100"))],
-                         "fifo")
+    decisions = decide(snapshot(nodes, busy), [job("j", devices=4, types=("H100", "A100"))],
+                       "fifo")
     why = decisions.started()["j"].why
     assert "fell back" in why and "H100" in why and "0 free" in why
 
 
 def test_first_choice_start_does_not_claim_a_fallback():
     nodes = cluster(node("h0", "H100"), node("a0", "A100"))
-    decisions = schedule(snapshot(nodes), [job("j", devices=4, types=("H100", "A100"))], "fifo")
+    decisions = decide(snapshot(nodes), [job("j", devices=4, types=("H100", "A100"))], "fifo")
     assert "fell back" not in decisions.started()["j"].why
 
 
 def test_free_but_unusable_shape_prints_the_free_count_not_the_request():
     nodes = cluster(node("n0", rack="r0"), node("n1", rack="r1"))
     busy = [running(job(f"old{i}", devices=5), (f"n{i}", tuple(range(5)))) for i in range(2)]
-    decisions = schedule(snapshot(nodes, *busy), [job("four", devices=4)], "fifo")
+    decisions = decide(snapshot(nodes, *busy), [job("four", devices=4)], "fifo")
     wait = decisions.reasons()["four"]
     assert wait.code == WaitCode.SHAPE
     assert "6 H100-SXM-80GB are free" in wait.reason
@@ -80,27 +80,27 @@ def test_free_but_unusable_shape_prints_the_free_count_not_the_request():
 
 def test_a_replica_larger_than_any_node_is_unschedulable_at_once():
     nodes = cluster(node("n0"), node("n1"))
-    decisions = schedule(snapshot(nodes), [job("twelve", devices=12)], "default")
+    decisions = decide(snapshot(nodes), [job("twelve", devices=12)], "default")
     wait = decisions.reasons()["twelve"]
     assert wait.code == WaitCode.UNSCHEDULABLE and "12" in wait.reason
 
 
 def test_a_replica_larger_than_any_ready_node_but_not_any_registered_waits_for_health():
     nodes = cluster(node("small", devices=4), node("big", health=NodeHealth.CORDONED))
-    decisions = schedule(snapshot(nodes), [job("eight", devices=8)], "fifo")
+    decisions = decide(snapshot(nodes), [job("eight", devices=8)], "fifo")
     wait = decisions.reasons()["eight"]
     assert wait.code == WaitCode.HEALTH and "big cordoned" in wait.reason
 
 
 def test_a_type_the_cluster_does_not_have_is_unschedulable():
-    decisions = schedule(snapshot(cluster(node("n0"))), [job("mlu", types=("MLU590",))],
-                         "fifo")
+    decisions = decide(snapshot(cluster(node("n0"))), [job("mlu", types=("MLU590",))],
+                       "fifo")
     assert decisions.reasons()["mlu"].code == WaitCode.UNSCHEDULABLE
 
 
 def test_more_devices_than_the_cluster_registers_is_unschedulable():
     nodes = cluster(node("n0"), node("n1"), node("n2", health=NodeHealth.DOWN))
-    decisions = schedule(snapshot(nodes), [job("huge", replicas=4, devices=8)], "default")
+    decisions = decide(snapshot(nodes), [job("huge", replicas=4, devices=8)], "default")
     wait = decisions.reasons()["huge"]
     assert wait.code == WaitCode.UNSCHEDULABLE
     assert "needs 32" in wait.reason and "registers 24" in wait.reason
@@ -110,13 +110,13 @@ def test_a_gang_larger_than_any_rack_it_must_sit_in_is_unschedulable():
     """within: rack, 3x8 on racks of 2 nodes: no rack, however healthy, can ever hold it."""
     nodes = cluster(node("a0", rack="ra"), node("a1", rack="ra"),
                     node("b0", rack="rb"), node("b1", rack="rb", health=NodeHealth.DOWN))
-    decisions = schedule(snapshot(nodes), [job("wide", replicas=3, devices=8, within="rack")],
-                         "default")
+    decisions = decide(snapshot(nodes), [job("wide", replicas=3, devices=8, within="rack")],
+                       "default")
     wait = decisions.reasons()["wide"]
     assert wait.code == WaitCode.UNSCHEDULABLE
     assert "inside one rack" in wait.reason and "largest rack registers 16" in wait.reason
-    fits = schedule(snapshot(nodes), [job("two", replicas=2, devices=8, within="rack")],
-                    "default")
+    fits = decide(snapshot(nodes), [job("two", replicas=2, devices=8, within="rack")],
+                  "default")
     assert "two" in {start.job.name for start in fits.starts}
 
 
@@ -126,11 +126,11 @@ def test_a_request_over_its_queues_guarantee_plus_borrow_limit_is_unschedulable(
     team = QueueSpec("team", guaranteed={"accelerators": 8}, borrow_limit={"accelerators": 4})
     nodes = cluster(node("n0"), node("n1"))
     over = job("over", replicas=2, devices=8, queue="team")
-    decisions = schedule(snapshot(nodes, queues=(team,)), [over], "default")
+    decisions = decide(snapshot(nodes, queues=(team,)), [over], "default")
     wait = decisions.reasons()["over"]
     assert wait.code == WaitCode.UNSCHEDULABLE and "guarantee plus borrow limit, 12" in wait.reason
     busy = running(job("mine", devices=8, queue="team"), ("n0", tuple(range(8))))
-    later = schedule(snapshot(nodes, busy, queues=(team,)), [job("more", devices=8,
+    later = decide(snapshot(nodes, busy, queues=(team,)), [job("more", devices=8,
                                                                 queue="team")], "default")
     assert later.reasons()["more"].code == WaitCode.QUOTA  # fits once its own job ends
 
@@ -145,7 +145,7 @@ def test_one_unschedulable_group_makes_the_job_unschedulable():
     base = job("two-groups", devices=8)
     huge = ReplicaGroup(name="huge", replicas=1, accelerators=16)
     two = replace(base, groups=(replace(base.groups[0], name="small"), huge))
-    decisions = schedule(snapshot(nodes, busy), [two], "fifo")
+    decisions = decide(snapshot(nodes, busy), [two], "fifo")
     assert decisions.reasons()["two-groups"].code == WaitCode.UNSCHEDULABLE
 
 
@@ -163,7 +163,7 @@ def test_no_same_queue_preemption_before_the_minimum_run_time():
     minimum = get_policy("default").class_preemption_min_run_s
     assert minimum > 0
     nodes, alloc, now = _full_node(minimum - 1)
-    decisions = schedule(snapshot(nodes, alloc, now=now), [job("new", devices=8)], "default")
+    decisions = decide(snapshot(nodes, alloc, now=now), [job("new", devices=8)], "default")
     assert not decisions.preemptions
     assert decisions.reasons()["new"].code == WaitCode.CAPACITY
 
@@ -171,7 +171,7 @@ def test_no_same_queue_preemption_before_the_minimum_run_time():
 def test_same_queue_preemption_after_the_minimum_run_time_says_how_long_it_ran():
     minimum = get_policy("default").class_preemption_min_run_s
     nodes, alloc, now = _full_node(minimum + 180)
-    decisions = schedule(snapshot(nodes, alloc, now=now), [job("new", devices=8)], "default")
+    decisions = decide(snapshot(nodes, alloc, now=now), [job("new", devices=8)], "default")
     [preemption] = decisions.preemptions
     assert preemption.job == "old" and "new" in decisions.started()
     assert "same queue" in preemption.reason and "service class" in preemption.reason
@@ -186,7 +186,7 @@ def test_same_queue_preemption_is_off_in_every_policy_but_the_time_sharing_ones(
         assert "class_preemption_min_run_s" in policy.describe()
     nodes, alloc, now = _full_node(36_000)
     for name in ("priority", "las", "fifo", "backfill"):
-        decisions = schedule(snapshot(nodes, alloc, now=now), [job("new", devices=8)], name)
+        decisions = decide(snapshot(nodes, alloc, now=now), [job("new", devices=8)], name)
         assert not decisions.preemptions, name
 
 

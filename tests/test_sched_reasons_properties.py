@@ -23,7 +23,7 @@ from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
-from suan.sched import WaitCode, schedule
+from suan.sched import WaitCode, decide
 from suan.sched.decisions import SCHEDULER_CODES
 from suan.sched.policy import get_policy
 
@@ -111,9 +111,9 @@ def test_every_wait_has_a_code_from_the_closed_list(the_cluster: Cluster, pendin
                                                      policy: str) -> None:
     # A first cycle over the same jobs, under other names, makes the running work.
     earlier = [replace(j, name=f"old-{j.name}") for j in pending[: len(pending) // 2]]
-    first = schedule(snapshot(the_cluster), earlier, "fifo-besteffort")
+    first = decide(snapshot(the_cluster), earlier, "fifo-besteffort")
     busy = [Allocation(start.job, start.replicas, 0.0) for start in first.starts]
-    decisions = schedule(snapshot(the_cluster, *busy, now=100.0), pending, policy)
+    decisions = decide(snapshot(the_cluster, *busy, now=100.0), pending, policy)
     by_name = {j.name: j for j in pending}
     for wait in decisions.pending:
         assert isinstance(wait.code, WaitCode) and wait.code in SCHEDULER_CODES
@@ -177,9 +177,10 @@ def time_shared_states(draw: st.DrawFn):  # type: ignore[no-untyped-def]
 @given(state=time_shared_states())
 def test_no_same_queue_preemption_before_the_minimum_run(state) -> None:  # type: ignore[no-untyped-def]
     minimum, forced, nodes, allocs, waiting = state
-    policy = replace(get_policy("default"), class_preemption_min_run_s=minimum)
+    default = get_policy("default")
+    policy = replace(default, preempt=replace(default.preempt, class_min_run_s=minimum))
     the_snapshot = snapshot(nodes, *allocs, queues=(QueueSpec("q"),), now=NOW)
-    decisions = schedule(the_snapshot, waiting, policy)
+    decisions = decide(the_snapshot, waiting, policy)
     by_name = {a.job.name: a for a in allocs}
     priorities = {j.name: j.priority for j in waiting}
     same_queue = 0

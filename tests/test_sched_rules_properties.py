@@ -23,7 +23,8 @@ from suan.catalog import default_catalog
 from suan.cluster.model import Cluster, Node, NodeHealth
 from suan.cluster.snapshot import Allocation
 from suan.jobs.model import Job, ReplicaGroup, TopologyConstraint
-from suan.sched import Decisions, get_policy, schedule
+from suan.sched import Decisions, decide, get_policy
+from suan.sched.phases import QUEUE, REBALANCE
 
 TYPES = ("H100", "910C", "P800", "V100", "GB200-NVL72")
 TYPE_LISTS: tuple[tuple[str, ...], ...] = (
@@ -32,7 +33,7 @@ TYPE_LISTS: tuple[tuple[str, ...], ...] = (
 )
 POLICIES = ("default", "fifo", "priority", "backfill", "fifo-besteffort", "fifo-spread",
             "fifo-bestfit", "fifo-fgd", "fifo-random")
-MIGRATE = replace(get_policy("fifo-besteffort"), name="fifo-migrate", migrate=True)
+MIGRATE = replace(get_policy("fifo-besteffort"), name="fifo-migrate", phases=(QUEUE, REBALANCE))
 RULES = settings(max_examples=200, derandomize=True, deadline=None,
                  suppress_health_check=[HealthCheck.too_slow])
 CATALOG = default_catalog()
@@ -94,11 +95,11 @@ def jobs(draw: st.DrawFn, prefix: str, count: int) -> list[Job]:
 def cycle(data: st.DataObject, the_cluster: Cluster) -> tuple[Decisions, Cluster]:
     """A first cycle makes running work; the second, under a drawn policy, is checked."""
     earlier = data.draw(jobs("old", data.draw(st.integers(0, 5))))
-    first = schedule(snapshot(the_cluster), earlier, "fifo-besteffort")
+    first = decide(snapshot(the_cluster), earlier, "fifo-besteffort")
     running = [Allocation(s.job, s.replicas, 0.0) for s in first.starts]
     pending = data.draw(jobs("new", data.draw(st.integers(1, 6))))
     policy = data.draw(st.sampled_from([*POLICIES, MIGRATE]))
-    return schedule(snapshot(the_cluster, *running, now=1000.0), pending, policy), the_cluster
+    return decide(snapshot(the_cluster, *running, now=1000.0), pending, policy), the_cluster
 
 
 # ---------------------------------------------------------------------- (a) allocation rules
@@ -147,13 +148,13 @@ def test_a_single_replica_lands_on_a_degraded_node_only_when_no_ready_node_holds
         data: st.DataObject) -> None:
     the_cluster = data.draw(clusters((NodeHealth.READY, NodeHealth.DEGRADED)))
     earlier = data.draw(jobs("old", data.draw(st.integers(0, 4))))
-    first = schedule(snapshot(the_cluster), earlier, "fifo-besteffort")
+    first = decide(snapshot(the_cluster), earlier, "fifo-besteffort")
     running = [Allocation(s.job, s.replicas, 0.0) for s in first.starts]
     the_job = data.draw(jobs("new", 1))[0]
     group = replace(the_job.groups[0], replicas=1, min_replicas=None)
     the_job = replace(the_job, groups=(group,))
     policy = data.draw(st.sampled_from(POLICIES))
-    decisions = schedule(snapshot(the_cluster, *running, now=1000.0), [the_job], policy)
+    decisions = decide(snapshot(the_cluster, *running, now=1000.0), [the_job], policy)
 
     busy = {r.node for alloc in running for r in alloc.replicas}
     holders = [n for n in the_cluster if n.name not in busy and _could_hold(n, the_job)]
@@ -171,7 +172,7 @@ def test_a_gang_of_whole_nodes_uses_no_degraded_node_when_enough_ready_ones_are_
     the_cluster = data.draw(clusters((NodeHealth.READY, NodeHealth.DEGRADED),
                                      (accel, accel, "910C")))
     earlier = data.draw(jobs("old", data.draw(st.integers(0, 4))))
-    first = schedule(snapshot(the_cluster), earlier, "fifo-besteffort")
+    first = decide(snapshot(the_cluster), earlier, "fifo-besteffort")
     running = [Allocation(s.job, s.replicas, 0.0) for s in first.starts]
     size = CATALOG.get(accel).devices_per_node
     types = data.draw(st.sampled_from([(accel,), (), ("910C", accel)]))
@@ -182,7 +183,7 @@ def test_a_gang_of_whole_nodes_uses_no_degraded_node_when_enough_ready_ones_are_
     the_job = Job("gang", (group,), topology=TopologyConstraint(within=within,
                                                                 placement=placement))
     policy = data.draw(st.sampled_from(POLICIES))
-    decisions = schedule(snapshot(the_cluster, *running, now=1000.0), [the_job], policy)
+    decisions = decide(snapshot(the_cluster, *running, now=1000.0), [the_job], policy)
 
     busy = {r.node for alloc in running for r in alloc.replicas}
     idle: dict[tuple[str | None, str], int] = {}

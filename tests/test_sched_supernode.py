@@ -16,7 +16,7 @@ from suan.exec.processes import processes
 from suan.jobs.model import Job, ReplicaGroup
 from suan.jobs.queue import QueueSpec
 from suan.jobs.spec import parse_job
-from suan.sched import WaitCode, schedule
+from suan.sched import WaitCode, decide
 from suan.sched.cycle import WorkingState
 
 NVL = ("GB200-NVL72",)
@@ -55,7 +55,7 @@ def test_catalog_splits_a_spanning_replica_into_the_fewest_equal_allowed_parts()
 
 def test_nvl72_replicas_of_8_each_span_two_trays_of_the_supernode():
     nodes = cluster(*nvl72())
-    decisions = schedule(snapshot(nodes), [job("big", replicas=4, devices=8, types=NVL)], "fifo")
+    decisions = decide(snapshot(nodes), [job("big", replicas=4, devices=8, types=NVL)], "fifo")
     replicas = parts_of(decisions, "big")
     assert len(replicas) == 4
     trays = [r.node for parts in replicas for r in parts]
@@ -74,13 +74,13 @@ def test_a_replica_of_8_without_a_spanning_domain_is_refused_with_a_reason():
     # GB200 trays that carry no supernode label: the catalog allows spanning, the cluster has
     # no domain to span.
     unlabelled = cluster(*(node(f"t{i}", "GB200-NVL72") for i in range(4)))
-    decisions = schedule(snapshot(unlabelled), [job("big", devices=8, types=NVL)], "fifo")
+    decisions = decide(snapshot(unlabelled), [job("big", devices=8, types=NVL)], "fifo")
     [wait] = decisions.pending
     assert wait.code == WaitCode.UNSCHEDULABLE
     assert "supernode" in wait.reason and "no GB200-NVL72 node" in wait.reason
     # Ordinary 4-GPU H100 nodes: an H100 link domain never spans nodes (the old refusal).
     small = cluster(*(node(f"h{i}", "H100", devices=4, supernode="sn0") for i in range(4)))
-    decisions = schedule(snapshot(small), [job("big", devices=8, types=("H100",))], "fifo")
+    decisions = decide(snapshot(small), [job("big", devices=8, types=("H100",))], "fifo")
     [wait] = decisions.pending
     assert wait.code == WaitCode.UNSCHEDULABLE
     assert "a replica needs 8 H100-SXM-80GB but H100-SXM-80GB nodes have at most 4" in wait.reason
@@ -88,7 +88,7 @@ def test_a_replica_of_8_without_a_spanning_domain_is_refused_with_a_reason():
 
 def test_a_replica_larger_than_the_spanning_domain_is_refused():
     nodes = cluster(*nvl72())
-    decisions = schedule(snapshot(nodes), [job("huge", devices=76, types=NVL)], "fifo")
+    decisions = decide(snapshot(nodes), [job("huge", devices=76, types=NVL)], "fifo")
     [wait] = decisions.pending
     assert wait.code == WaitCode.UNSCHEDULABLE
     assert "at most 4" in wait.reason and "72" in wait.reason
@@ -96,7 +96,7 @@ def test_a_replica_larger_than_the_spanning_domain_is_refused():
 
 def test_a_small_supernode_cannot_hold_a_replica_larger_than_itself():
     nodes = cluster(*nvl72(trays=2))
-    decisions = schedule(snapshot(nodes), [job("big", devices=12, types=NVL)], "fifo")
+    decisions = decide(snapshot(nodes), [job("big", devices=12, types=NVL)], "fifo")
     [wait] = decisions.pending
     assert wait.code == WaitCode.UNSCHEDULABLE
     assert "supernode" in wait.reason and "8" in wait.reason
@@ -107,7 +107,7 @@ def test_a_replica_never_straddles_two_supernodes():
     nodes = cluster(*nvl72("sn0", trays=2, prefix="a"), *nvl72("sn1", trays=2, prefix="b"))
     busy = running(job("old", replicas=2, devices=4, types=NVL),
                    ("a00", (0, 1, 2, 3)), ("b00", (0, 1, 2, 3)))
-    decisions = schedule(snapshot(nodes, busy), [job("big", devices=8, types=NVL)], "fifo")
+    decisions = decide(snapshot(nodes, busy), [job("big", devices=8, types=NVL)], "fifo")
     [wait] = decisions.pending
     assert wait.code in (WaitCode.CAPACITY, WaitCode.SHAPE)
     assert "supernode" in wait.reason
@@ -117,15 +117,15 @@ def test_replicas_of_one_job_fill_supernodes_tightest_first_without_straddling()
     # sn0 has exactly one replica's room (2 free trays), sn1 is empty.
     nodes = cluster(*nvl72("sn0", trays=4, prefix="a"), *nvl72("sn1", trays=4, prefix="b"))
     busy = running(job("old", devices=8, types=NVL), ("a00", (0, 1, 2, 3)), ("a01", (0, 1, 2, 3)))
-    decisions = schedule(snapshot(nodes, busy), [job("two", replicas=2, devices=8, types=NVL)],
-                         "fifo")
+    decisions = decide(snapshot(nodes, busy), [job("two", replicas=2, devices=8, types=NVL)],
+                       "fifo")
     supernodes = [{nodes.node(r.node).supernode for r in parts}
                   for parts in parts_of(decisions, "two")]
     assert supernodes == [{"sn0"}, {"sn1"}]
     # Under `within: supernode` both replicas must share one: only sn1 can hold them.
-    decisions = schedule(snapshot(nodes, busy),
-                         [job("two", replicas=2, devices=8, types=NVL, within="supernode")],
-                         "fifo")
+    decisions = decide(snapshot(nodes, busy),
+                       [job("two", replicas=2, devices=8, types=NVL, within="supernode")],
+                       "fifo")
     trays = {r.node for parts in parts_of(decisions, "two") for r in parts}
     assert {nodes.node(name).supernode for name in trays} == {"sn1"}
 
@@ -138,7 +138,7 @@ def test_a_spanning_group_and_an_ordinary_group_keep_the_job_within_one_rack():
     reader = ReplicaGroup("reader", replicas=1, accelerators=2,
                           accelerator_types=("H100-SXM-80GB",))
     both = Job("mix", (trainer, reader), topology=job("x", within="rack").topology)
-    decisions = schedule(snapshot(nodes), [both], "fifo")
+    decisions = decide(snapshot(nodes), [both], "fifo")
     start = decisions.started()["mix"]
     racks = {nodes.node(r.node).rack for r in start.replicas}
     assert racks == {"r1"}
@@ -150,7 +150,7 @@ def test_spanning_parts_book_a_share_of_the_replicas_cpu_and_memory():
                          memory_mib=4096)
     big = Job("big", (group,))
     nodes = cluster(*nvl72(trays=2))
-    decisions = schedule(snapshot(nodes), [big], "fifo")
+    decisions = decide(snapshot(nodes), [big], "fifo")
     start = decisions.started()["big"]
     state = WorkingState.build(snapshot(nodes, running(big, *((r.node, r.devices)
                                                               for r in start.replicas))),
@@ -167,7 +167,7 @@ def test_the_gang_is_all_or_nothing_over_spanning_replicas():
     nodes = cluster(*nvl72("sn0", trays=3, prefix="a"), *nvl72("sn1", trays=3, prefix="b"))
     jobs = [job("three", replicas=3, devices=8, types=NVL),
             job("two", replicas=2, devices=8, types=NVL, submit=1)]
-    decisions = schedule(snapshot(nodes), jobs, "fifo-besteffort")
+    decisions = decide(snapshot(nodes), jobs, "fifo-besteffort")
     assert set(decisions.started()) == {"two"}, "nothing of the first gang stays booked"
     wait = decisions.reasons()["three"]
     assert wait.code == WaitCode.SHAPE
@@ -181,12 +181,12 @@ def test_quota_counts_every_device_of_a_spanning_replica():
                         borrow_limit={"accelerators": 0}),)
     two = job("two", replicas=2, devices=8, types=NVL, queue="team")
     one = job("one", devices=8, types=NVL, queue="team")
-    decisions = schedule(snapshot(nodes, queues=queues), [two, one], "fifo-besteffort")
+    decisions = decide(snapshot(nodes, queues=queues), [two, one], "fifo-besteffort")
     assert set(decisions.started()) == {"one"}
     assert decisions.reasons()["two"].code == WaitCode.UNSCHEDULABLE  # 16 > 12 + 0, ever
     placed = decisions.started()["one"]
     second = job("again", devices=8, types=NVL, queue="team")
-    decisions = schedule(snapshot(nodes, running(one, *((r.node, r.devices)
+    decisions = decide(snapshot(nodes, running(one, *((r.node, r.devices)
                                                          for r in placed.replicas)),
                                   queues=queues), [second], "fifo-besteffort")
     assert decisions.reasons()["again"].code == WaitCode.QUOTA  # 8 used + 8 > 12
@@ -196,8 +196,8 @@ def test_preemption_frees_every_part_of_a_spanning_victim():
     nodes = cluster(*nvl72(trays=2))
     low = running(job("low", devices=8, types=NVL), ("t00", (0, 1, 2, 3)), ("t01", (0, 1, 2, 3)),
                   start=0.0)
-    decisions = schedule(snapshot(nodes, low, now=100.0),
-                         [job("urgent", devices=8, types=NVL, priority=10)], "priority")
+    decisions = decide(snapshot(nodes, low, now=100.0),
+                       [job("urgent", devices=8, types=NVL, priority=10)], "priority")
     assert [p.job for p in decisions.preemptions] == ["low"]
     assert {r.node for r in decisions.started()["urgent"].replicas} == {"t00", "t01"}
 
@@ -209,7 +209,7 @@ def test_backfill_reserves_whole_trays_for_a_blocked_spanning_job():
     jobs = [job("head", replicas=1, devices=12, types=NVL, submit=0),
             job("long", devices=4, types=NVL, submit=1, estimate=7200.0),
             job("short", devices=4, types=NVL, submit=2, estimate=600.0)]
-    decisions = schedule(snapshot(nodes, busy), jobs, "backfill")
+    decisions = decide(snapshot(nodes, busy), jobs, "backfill")
     assert set(decisions.started()) == {"short"}
     assert "reserved" in decisions.reasons()["head"].reason
     assert "backfill" in decisions.reasons()["long"].reason
@@ -218,7 +218,7 @@ def test_backfill_reserves_whole_trays_for_a_blocked_spanning_job():
 def test_ascend_cloudmatrix_replica_of_24_dies_takes_two_nodes_of_twelve():
     nodes = cluster(*(node(f"cm{i}", "Ascend-910C", rack=f"r{i // 4}", supernode="cm384-0")
                       for i in range(8)))
-    decisions = schedule(snapshot(nodes), [job("npu", replicas=2, devices=24,
+    decisions = decide(snapshot(nodes), [job("npu", replicas=2, devices=24,
                                                types=("Ascend-910C",))], "fifo")
     for parts in parts_of(decisions, "npu"):
         assert [len(r.devices) for r in parts] == [12, 12]
@@ -259,7 +259,7 @@ def test_job_spec_refuses_a_replica_no_domain_can_hold(count: int, accel: str, w
 def test_spanning_replicas_launch_as_one_world_in_domain_order():
     nodes = cluster(*nvl72())
     big = replace(job("big", replicas=2, devices=8, types=NVL))
-    start = schedule(snapshot(nodes), [big], "fifo").started()["big"]
+    start = decide(snapshot(nodes), [big], "fifo").started()["big"]
     launch = JobLaunch("big", 1, ("train",), accelerator="GB200-NVL72", simulated=False)
 
     ranks = processes(start.replicas, "per-replica")
@@ -299,7 +299,7 @@ def test_a_rack_mixing_supernode_and_unlabelled_trays_sorts_without_error():
 
     nodes = cluster(node("a0", "GB200-NVL72", supernode="sn0", health=NodeHealth.DEGRADED),
                     node("b0", "GB200-NVL72"), node("b1", "GB200-NVL72"))
-    decisions = schedule(snapshot(nodes), [job("pair", replicas=2, devices=4, types=NVL)], "fifo")
+    decisions = decide(snapshot(nodes), [job("pair", replicas=2, devices=4, types=NVL)], "fifo")
     assert {r.node for r in decisions.started()["pair"].replicas} == {"b0", "b1"}
 
 
@@ -310,7 +310,7 @@ def test_each_part_gets_its_share_of_memory_and_the_job_counts_a_rank_per_part()
     group = ReplicaGroup(replicas=2, accelerators=8, accelerator_types=NVL, memory_mib=4096,
                          pids=100)
     big = Job("big", (group,))
-    start = schedule(snapshot(cluster(*nvl72())), [big], "fifo").started()["big"]
+    start = decide(snapshot(cluster(*nvl72())), [big], "fifo").started()["big"]
     limits = RankLimits()
     memory, pids = limits.per_rank(big, processes(start.replicas, "per-replica"), "per-replica")
     assert memory == (2048,) * 4 and pids == (50,) * 4
@@ -324,7 +324,7 @@ def test_a_supernode_of_nodes_smaller_than_a_part_is_refused_not_left_waiting():
     # Trays registered with 2 GPUs: a replica of 8 is 2 parts of 4, which no tray holds.
     nodes = cluster(*(node(f"t{i}", "GB200-NVL72", devices=2, supernode="sn0")
                       for i in range(6)))
-    decisions = schedule(snapshot(nodes), [job("big", devices=8, types=NVL)], "fifo")
+    decisions = decide(snapshot(nodes), [job("big", devices=8, types=NVL)], "fifo")
     [wait] = decisions.pending
     assert wait.code == WaitCode.UNSCHEDULABLE
     assert "GB200-NVL72 nodes have at most 2" in wait.reason
@@ -339,7 +339,7 @@ def test_the_nvl72_example_job_takes_trays_of_one_rack_of_the_supernode_example(
     root = Path(__file__).resolve().parent.parent / "examples"
     nodes = load_cluster(root / "clusters" / "supernode.yaml")
     (pretrain,), _ = load_documents(root / "jobs" / "nvl72-span.yaml")
-    start = schedule(snapshot(nodes), [pretrain], "default").started()["nvl72-pretrain"]
+    start = decide(snapshot(nodes), [pretrain], "default").started()["nvl72-pretrain"]
     trays = [r.node for r in start.replicas]
     assert len(trays) == 8 and len(set(trays)) == 8
     assert {nodes.node(name).supernode for name in trays} == {"supernode-002"}

@@ -19,7 +19,7 @@ from suan.catalog import default_catalog
 from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation, replica_parts
 from suan.jobs.model import Job, ReplicaGroup, TopologyConstraint
-from suan.sched import Decisions, schedule
+from suan.sched import Decisions, decide
 
 CATALOG = default_catalog()
 GB200, ASCEND, H100 = (CATALOG.canonical(n) for n in ("GB200", "910C", "H100"))
@@ -71,14 +71,14 @@ def jobs(draw: st.DrawFn, prefix: str, count: int) -> list[Job]:
 def cycle(data: st.DataObject) -> tuple[Decisions, Cluster, list[Allocation]]:
     """A first cycle makes running work; the second, under a drawn policy, is checked."""
     the_cluster = data.draw(clusters())
-    first = schedule(snapshot(the_cluster), data.draw(jobs("old", data.draw(st.integers(0, 4)))),
-                     "fifo-besteffort")
+    first = decide(snapshot(the_cluster), data.draw(jobs("old", data.draw(st.integers(0, 4)))),
+                   "fifo-besteffort")
     running = [Allocation(s.job, s.replicas, 0.0) for s in first.starts]
     still = [a for a in running if all(the_cluster.node(r.node).health.schedulable
                                        for r in a.replicas)]
     pending = data.draw(jobs("new", data.draw(st.integers(1, 5))))
     policy = data.draw(st.sampled_from(POLICIES))
-    decisions = schedule(snapshot(the_cluster, *still, now=1000.0), pending, policy)
+    decisions = decide(snapshot(the_cluster, *still, now=1000.0), pending, policy)
     return decisions, the_cluster, still
 
 

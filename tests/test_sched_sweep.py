@@ -13,7 +13,7 @@ from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation, ReplicaPlacement
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
-from suan.sched import POLICIES, WaitCode, schedule
+from suan.sched import POLICIES, WaitCode, decide
 from suan.sched.pending_index import PendingIndex
 from suan.sched.sweep import CLASS_WALK_FROM
 
@@ -71,13 +71,13 @@ def test_class_walk_decides_as_the_plain_walk(data: st.DataObject) -> None:
     queues = data.draw(queue_trees())
     policy = POLICIES.get(data.draw(st.sampled_from(POLICIES.names())))
     earlier = data.draw(alike_jobs("old", data.draw(st.integers(0, 16)), top=0))
-    first = schedule(snapshot(the_cluster, queues=queues), earlier, "fifo-besteffort")
+    first = decide(snapshot(the_cluster, queues=queues), earlier, "fifo-besteffort")
     running = [Allocation(s.job, s.replicas, 0.0) for s in first.starts]
     pending = data.draw(alike_jobs("new", data.draw(st.integers(1, 40))))
     max_starts = data.draw(st.sampled_from([1, 2, 3, 5, 1000]))
     snap = snapshot(the_cluster, *running, queues=queues, now=1000.0)
 
-    got = schedule(snap, PendingIndex(pending), policy, max_starts=max_starts)
+    got = decide(snap, PendingIndex(pending), policy, max_starts=max_starts)
 
     assert_same(got, plain_walk(snap, pending, policy, max_starts))
 
@@ -95,7 +95,7 @@ def test_a_committed_preemption_revives_the_classes_set_aside() -> None:
                job("b0", devices=6, priority=1, submit=2.0),
                job("a2", devices=8, priority=1, submit=3.0)]
 
-    got = schedule(snap, PendingIndex(pending), "priority")
+    got = decide(snap, PendingIndex(pending), "priority")
 
     assert_same(got, plain_walk(snap, pending, POLICIES.get("priority"), 3000))
     assert [start.job.name for start in got.starts] == ["b0"]
@@ -115,7 +115,7 @@ def test_a_blocked_head_of_line_revives_the_classes_set_aside() -> None:
                job("c0", devices=8, submit=2.0),
                job("h3", replicas=2, devices=8, submit=3.0)]
 
-    got = schedule(snap, PendingIndex(pending), "fifo")
+    got = decide(snap, PendingIndex(pending), "fifo")
 
     assert_same(got, plain_walk(snap, pending, POLICIES.get("fifo"), 3000))
     codes = {name: wait.code for name, wait in got.reasons().items()}
@@ -135,7 +135,7 @@ def test_a_long_list_is_walked_as_its_index() -> None:
     pending = [job(f"j{i:05d}", devices=(1, 2, 8, 16)[i % 4] if i % 4 < 3 else 8,
                    replicas=2 if i % 4 == 3 else 1, submit=float(i), queue="default")
                for i in range(CLASS_WALK_FROM)]
-    got = schedule(snap, pending, "fifo-besteffort", max_starts=10)
-    assert_same(got, schedule(snap, PendingIndex(pending), "fifo-besteffort", max_starts=10))
+    got = decide(snap, pending, "fifo-besteffort", max_starts=10)
+    assert_same(got, decide(snap, PendingIndex(pending), "fifo-besteffort", max_starts=10))
     assert_same(got, plain_walk(snap, pending, POLICIES.get("fifo-besteffort"), 10))
     assert len(got.starts) == 10 and got.deferred > 0

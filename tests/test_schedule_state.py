@@ -21,7 +21,7 @@ from suan.cluster.state import parse_state, state_document
 from suan.errors import SpecError
 from suan.jobs.model import Job, ReplicaGroup
 from suan.jobs.queue import QueueSpec
-from suan.sched import schedule
+from suan.sched import decide
 from suan.sched.service import GRID, ServiceClasses
 
 runner = CliRunner()
@@ -233,8 +233,8 @@ def test_a_written_state_reads_back_into_the_same_snapshot():
     assert read.snapshot.service == the_snapshot.service
     assert read.snapshot.now == the_snapshot.now
     assert list(read.pending) == pending
-    assert (schedule(read.snapshot, read.pending).to_dict()
-            == schedule(the_snapshot, pending).to_dict())
+    assert (decide(read.snapshot, read.pending).to_dict()
+            == decide(the_snapshot, pending).to_dict())
 
 
 # --- properties ---------------------------------------------------------------------------------
@@ -278,8 +278,8 @@ def test_a_replayed_state_gives_the_same_decisions(cycle, policy):
     the_snapshot, pending = cycle
     document = json.loads(json.dumps(state_document(the_snapshot, pending, policy)))
     read = parse_state(document)
-    assert (schedule(read.snapshot, read.pending, read.policy).to_dict()
-            == schedule(the_snapshot, pending, policy).to_dict())
+    assert (decide(read.snapshot, read.pending, read.policy).to_dict()
+            == decide(the_snapshot, pending, policy).to_dict())
 
 
 @settings(derandomize=True, max_examples=120, deadline=None)
@@ -296,6 +296,6 @@ def test_equal_jobs_start_earliest_submitted_first_then_by_name(times, slots, po
         submitTimes=dict(zip(names, map(float, times), strict=True)),
     )
     read = parse_state(document)
-    started = {p.job.name for p in schedule(read.snapshot, read.pending, policy).starts}
+    started = {p.job.name for p in decide(read.snapshot, read.pending, policy).starts}
     expected = sorted(zip(times, names, strict=True))[:slots]
     assert started == {name for _, name in expected}

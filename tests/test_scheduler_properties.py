@@ -13,7 +13,7 @@ from sched_helpers import job, node, snapshot
 from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation
 from suan.jobs.queue import QueueSpec
-from suan.sched import POLICIES, schedule
+from suan.sched import POLICIES, decide
 from suan.sched.quota import QuotaBook
 
 TYPES = ("H100", "910B", "P800", "910C")
@@ -81,14 +81,15 @@ def test_cycle_invariants(data: st.DataObject) -> None:
     the_cluster = data.draw(clusters())
     queues = data.draw(queue_trees())
     policy = data.draw(st.sampled_from(["default", "fifo", "priority", "backfill", "fairshare",
-                                        "fifo-fgd", "fifo-spread", "fifo-random"]))
+                                        "fifo-fgd", "fifo-spread", "fifo-random",
+                                        "fifo-lookahead"]))
     # A first cycle produces realistic running work; the second is the one checked.
     earlier = data.draw(jobs("old", data.draw(st.integers(0, 6))))
-    first = schedule(snapshot(the_cluster, queues=queues), earlier, "fifo-besteffort")
+    first = decide(snapshot(the_cluster, queues=queues), earlier, "fifo-besteffort")
     previous = [Allocation(s.job, s.replicas, 0.0) for s in first.starts]
     pending = data.draw(jobs("new", data.draw(st.integers(1, 8))))
     before = snapshot(the_cluster, *previous, queues=queues, now=1000.0)
-    decisions = schedule(before, pending, policy)
+    decisions = decide(before, pending, policy)
 
     preempted = {p.job for p in decisions.preemptions}
     assert preempted <= {a.job.name for a in previous}

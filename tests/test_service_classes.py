@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sched_helpers import cluster, job, node, running, snapshot
 
-from suan.sched import schedule
+from suan.sched import decide
 from suan.sched.decisions import WaitCode
 from suan.sched.service import (
     LAS_CLASSES,
@@ -79,8 +79,8 @@ def _busy_node(attained: float, priority: int = 0):  # type: ignore[no-untyped-d
 
 def test_default_preempts_a_job_in_a_worse_service_class():
     nodes, alloc = _busy_node(40_000.0)
-    decisions = schedule(snapshot(nodes, alloc, now=1000.0), [job("new", devices=8, submit=50)],
-                         "default")
+    decisions = decide(snapshot(nodes, alloc, now=1000.0), [job("new", devices=8, submit=50)],
+                       "default")
     assert "new" in decisions.started()
     [preemption] = decisions.preemptions
     assert preemption.job == "old" and "service class" in preemption.reason
@@ -88,13 +88,13 @@ def test_default_preempts_a_job_in_a_worse_service_class():
 
 def test_no_preemption_within_a_class_or_against_higher_priority_or_without_the_flag():
     nodes, alloc = _busy_node(100.0)
-    same = schedule(snapshot(nodes, alloc, now=100.0), [job("new", devices=8)], "default")
+    same = decide(snapshot(nodes, alloc, now=100.0), [job("new", devices=8)], "default")
     assert not same.preemptions and same.reasons()["new"].code == WaitCode.CAPACITY
     nodes, alloc = _busy_node(40_000.0, priority=1)
-    higher = schedule(snapshot(nodes, alloc, now=100.0), [job("new", devices=8)], "default")
+    higher = decide(snapshot(nodes, alloc, now=100.0), [job("new", devices=8)], "default")
     assert not higher.preemptions
     nodes, alloc = _busy_node(40_000.0)
-    las = schedule(snapshot(nodes, alloc, now=100.0), [job("new", devices=8)], "las")
+    las = decide(snapshot(nodes, alloc, now=100.0), [job("new", devices=8)], "las")
     assert not las.preemptions
 
 
@@ -105,9 +105,9 @@ def test_learned_classes_in_the_snapshot_decide_the_order():
     nodes = cluster(node("n0", "V100", 8))
     jobs = [job("fresh", devices=8, submit=0), job("nearly", devices=8, submit=1,
                                                     attained=3000.0)]
-    learned = schedule(replace(snapshot(nodes), service=classes), jobs, "default")
+    learned = decide(replace(snapshot(nodes), service=classes), jobs, "default")
     assert list(learned.started()) == ["nearly"]
-    plain = schedule(snapshot(nodes), jobs, "default")
+    plain = decide(snapshot(nodes), jobs, "default")
     assert list(plain.started()) == ["fresh"]
 
 
@@ -115,12 +115,12 @@ def test_default_reserves_only_against_runtime_estimates():
     nodes = cluster(node("n0"), node("n1", rack="r1"))
     busy = running(job("busy", devices=8), ("n0", tuple(range(8))))
     jobs = [job("head", replicas=2, devices=8, submit=0), job("long", devices=4, submit=1)]
-    default = schedule(snapshot(nodes, busy), jobs, "default")
+    default = decide(snapshot(nodes, busy), jobs, "default")
     assert default.reservation is None and "long" in default.started()
-    assumed = schedule(snapshot(nodes, busy), jobs, "backfill")
+    assumed = decide(snapshot(nodes, busy), jobs, "backfill")
     assert assumed.reservation is not None and "long" not in assumed.started()
     estimated = running(job("busy", devices=8, estimate=3600.0), ("n0", tuple(range(8))))
-    known = schedule(snapshot(nodes, estimated), jobs, "default")
+    known = decide(snapshot(nodes, estimated), jobs, "default")
     assert known.reservation is not None and known.reservation["job"] == "head"
 
 

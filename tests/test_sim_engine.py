@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import suan.sched.cycle
+import suan.sched.phases
 from suan.cluster.generate import cluster_from_shorthand
 from suan.sim import SimConfig, TraceJob, simulate
 from suan.sim.events import EventQueue, Kind
@@ -77,7 +77,8 @@ def mixed_jobs() -> list[TraceJob]:
                      queue=f"q{i % 3}") for i in range(80)]
 
 
-@pytest.mark.parametrize("policy", ["fifo", "las", "srtf-preemptive", "backfill", "priority"])
+@pytest.mark.parametrize("policy", ["fifo", "las", "srtf-preemptive", "las-preemptive", "backfill",
+                                    "priority"])
 def test_kept_state_gives_the_same_schedule_as_fresh_cycles(policy):
     cluster = cluster_from_shorthand("3x8xV100")
     warm = simulate(mixed_jobs(), cluster, policy, SimConfig(warm=True))
@@ -98,13 +99,13 @@ def test_kept_state_differs_from_fresh_cycles_only_by_tie_breaking(policy):
 
 def test_the_simulator_runs_the_schedulers_own_cycle(monkeypatch):
     calls = []
-    original = suan.sched.cycle.Cycle.run
+    original = suan.sched.phases.QueuePhase.run
 
-    def counting(self, pending):  # type: ignore[no-untyped-def]
-        calls.append(len(pending))
-        return original(self, pending)
+    def counting(self, cycle):  # type: ignore[no-untyped-def]
+        calls.append(len(cycle.pending))
+        return original(self, cycle)
 
-    monkeypatch.setattr(suan.sched.cycle.Cycle, "run", counting)
+    monkeypatch.setattr(suan.sched.phases.QueuePhase, "run", counting)
     result = simulate(three_jobs(), one_node(), "fifo", SimConfig(tick_s=None))
     assert len(calls) == result.cycles > 0
     cold = simulate(three_jobs(), one_node(), "fifo", SimConfig(tick_s=None, warm=False))

@@ -10,13 +10,14 @@ import pytest
 from suan.catalog import default_catalog
 from suan.cluster.generate import cluster_from_shorthand
 from suan.sched import get_policy
+from suan.sched.phases import QUEUE, REBALANCE
 from suan.sim import SimConfig, TraceJob, simulate
 from suan.sim.metrics import summarise
 from suan.sim.simulator import type_speeds
 
 ONE_EACH = "1x1xV100+1x1xK80"
 EVENTS = SimConfig(tick_s=None)
-MIGRATE = replace(get_policy("fifo-besteffort"), name="fifo-migrate", migrate=True)
+MIGRATE = replace(get_policy("fifo-besteffort"), name="fifo-migrate", phases=(QUEUE, REBALANCE))
 
 
 def traced(job_id: str, submit: float, v100: float, k80: float) -> TraceJob:

@@ -1,6 +1,6 @@
 """The packing experiment: the paper's typical pods and fragmentation, the six placements of
-the FGD paper and ours worked out by hand on small clusters, workload tuning and the
-headline figure."""
+the FGD paper and ours (scheduler placers, `suan.sched.packing`) worked out by hand on small
+clusters, workload tuning and the headline figure."""
 
 from __future__ import annotations
 
@@ -12,16 +12,19 @@ import pytest
 from suan.catalog import default_catalog
 from suan.cluster.generate import cluster_from_shorthand
 from suan.cluster.model import Cluster, Node
+from suan.cluster.snapshot import Snapshot
 from suan.sched.fragmentation import TaskShape, node_fragmentation
-from suan.sim.pack import at_arrived, inflated, published_for, run_pack
-from suan.sim.packing import (
-    PackState,
+from suan.sched.ledger import Ledger
+from suan.sched.lookahead import typed_shortage_growth
+from suan.sched.packing import (
+    PackContext,
     Shapes,
-    choose,
+    Want,
     fragmentation,
-    shortage_growth,
     sigmoid_score,
+    view_of,
 )
+from suan.sim.pack import at_arrived, inflated, placer, pod_ask, published_for, run_pack
 from suan.sim.pods import Pod, read_openb_pods
 
 
@@ -31,17 +34,46 @@ def cluster(*nodes: tuple[str, int, int]) -> Cluster:
                     for i, (model, gpus, cpu) in enumerate(nodes)])
 
 
-def state_of(*nodes: tuple[str, int, int], order: tuple[int, ...] | None = None) -> PackState:
-    """A packing state whose tie order is `order` (node indexes, first wins)."""
-    state = PackState(cluster(*nodes), default_catalog())
-    if order is not None:
-        state.rank = np.argsort(np.array(order))
-    return state
+class State:
+    """A ledger over small nodes and the tie order of its placements."""
+
+    def __init__(self, *nodes: tuple[str, int, int], order: tuple[int, ...] | None = None):
+        self.ledger = Ledger(Snapshot(cluster(*nodes)), default_catalog())
+        self.rank = None if order is None else np.argsort(np.array(order))
+
+    def book(self, row: int, pod: Pod, device: int | None = None) -> None:
+        """Put the pod on node `row`: a share on `device` (default: the tightest GPU), whole
+        GPUs on the first free ones."""
+        free = self.ledger.free[row]
+        if pod.num_gpu and pod.gpu_milli < 1000:
+            if device is None:
+                device = min((share, d) for d, share in enumerate(free)
+                             if share >= pod.gpu_milli)[1]
+            devices: tuple[int, ...] = (device,)
+        else:
+            devices = tuple(d for d, share in enumerate(free) if share == 1000)[: pod.num_gpu]
+        self.ledger.take(row, devices, pod.gpu_milli, pod.cpu_milli, pod.memory_mib)
+        view_of(self.ledger).booked(self.ledger, row, Want(pod.cpu_milli, pod.memory_mib,
+                                                           pod.num_gpu, pod.gpu_milli))
+
+    def place(self, pod: Pod, strategy: str, shapes: Shapes, seed: int = 0
+              ) -> tuple[int, int | None]:
+        """(node, device or None for whole GPUs and CPU-only pods) the placer books."""
+        ctx = PackContext(seed=seed, shapes=shapes, tie_rank=self.rank,
+                          generator=np.random.default_rng(seed))
+        fit = placer(strategy).place(self.ledger, pod_ask(self.ledger, pod, {}), ctx)
+        assert not isinstance(fit, str), fit
+        row, devices = fit.slots[0]
+        return row, devices[0] if pod.num_gpu and pod.gpu_milli < 1000 else None
 
 
-def place(state: PackState, pod: Pod, strategy: str, shapes: Shapes) -> tuple[int, int | None]:
-    rows = state.feasible(pod)
-    return choose(state, pod, rows, strategy, shapes, np.random.default_rng(0))
+def state_of(*nodes: tuple[str, int, int], order: tuple[int, ...] | None = None) -> State:
+    """A state whose tie order is `order` (node indexes, first wins)."""
+    return State(*nodes, order=order)
+
+
+def place(state: State, pod: Pod, strategy: str, shapes: Shapes) -> tuple[int, int | None]:
+    return state.place(pod, strategy, shapes)
 
 
 def test_vectorised_fragmentation_matches_the_schedulers_node_fragmentation():
@@ -76,7 +108,7 @@ def test_typical_pods_are_the_most_common_requests_covering_the_share():
 def test_a_shape_for_another_gpu_model_and_cpu_only_shapes_count_all_free_gpus():
     state = state_of(("T4", 2, 64000), ("P100", 2, 64000))
     shapes = Shapes([TaskShape(1, 1000, 0, 0.5)], specs=[("P100",)], cpu_only=0.5)
-    assert list(state.fragments(shapes)) == pytest.approx([0.5 * 2000 + 0.5 * 2000,
+    assert list(view_of(state.ledger).fragments(shapes)) == pytest.approx([0.5 * 2000 + 0.5 * 2000,
                                                            0.5 * 2000])
 
 
@@ -108,7 +140,7 @@ def test_gpu_packing_prefers_a_shared_gpu_then_a_used_node_then_an_idle_one():
     state = state_of(("T4", 4, 64000), ("T4", 4, 64000), ("T4", 4, 64000), order=(2, 1, 0))
     state.book(0, Pod("share", 0, 0, 1, 300), device=0)
     state.book(1, Pod("whole", 0, 0, 1, 1000))
-    assert place(state, Pod("half", 0, 0, 1, 500), "gpu-packing", shapes) == (0, None)
+    assert place(state, Pod("half", 0, 0, 1, 500), "gpu-packing", shapes) == (0, 0)
     assert place(state, Pod("one", 0, 0, 1, 1000), "gpu-packing", shapes)[0] == 1
     assert place(state, Pod("cpu", 1000, 0, 0, 0), "gpu-packing", shapes)[0] == 2
 
@@ -132,20 +164,21 @@ def test_best_fit_and_dot_product_fill_the_fuller_node():
 
 
 def test_random_takes_a_feasible_node_and_a_gpu_that_fits():
-    state = state_of(("T4", 2, 64000), ("T4", 2, 64000))
-    state.book(0, Pod("one", 0, 0, 1, 1000), device=None)
-    state.book(1, Pod("most", 0, 0, 1, 900), device=0)
-    state.book(1, Pod("other", 0, 0, 1, 1000), device=None)
     for seed in range(10):
-        row, device = choose(state, Pod("x", 0, 0, 1, 500), state.feasible(
-            Pod("x", 0, 0, 1, 500)), "random", Shapes([]), np.random.default_rng(seed))
-        assert (row, device) == (0, 1)
+        state = state_of(("T4", 2, 64000), ("T4", 2, 64000))
+        state.book(0, Pod("one", 0, 0, 1, 1000), device=None)
+        state.book(1, Pod("most", 0, 0, 1, 900), device=0)
+        state.book(1, Pod("other", 0, 0, 1, 1000), device=None)
+        assert state.place(Pod("x", 0, 0, 1, 500), "random", Shapes([]), seed) == (0, 1)
 
 
 def test_a_whole_node_job_only_fits_an_empty_node():
-    state = PackState(cluster_from_shorthand("2x4xT4", name="t"), default_catalog())
+    state = State()
+    state.ledger = Ledger(Snapshot(cluster_from_shorthand("2x4xT4", name="t")),
+                          default_catalog())
     state.book(0, Pod("one", 0, 0, 1, 1000))
-    assert list(state.feasible(Pod("four", 0, 0, 4, 1000))) == [1]
+    four = Want(0, 0, 4, 1000)
+    assert list(view_of(state.ledger).feasible(four, np.arange(2))) == [1]
 
 
 def test_tuning_clones_random_pods_up_to_the_factor_of_the_gpus():
@@ -206,5 +239,6 @@ def test_fgd_ahead_keeps_gpus_of_a_model_typed_pods_ask_for():
     one = Pod("one", 0, 0, 1, 1000)
     # 3000 milli free, 1000 of it on T4 where 1500 is wanted: 500 short. One GPU more from
     # T4 leaves 0 of the 1000 wanted (1000 short); from P100, 1000 of 1000 (none short).
-    assert list(shortage_growth(state, one, np.array([0, 1]), shapes)) == [500, 0]
+    assert list(typed_shortage_growth(view_of(state.ledger), Want(0, 0, 1, 1000),
+                                      np.array([0, 1]), shapes)) == [500, 0]
     assert place(state, one, "fgd-ahead", shapes) == (1, None)

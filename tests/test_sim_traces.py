@@ -9,43 +9,41 @@ import pytest
 from suan.errors import SpecError
 from suan.sim.traces import read_gavel, read_generic, read_philly, read_tiresias, read_trace
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PHILLY = SHARED / "traces" / "philly"
-PEERS = SHARED / "peer-inputs"
-needs_data = pytest.mark.skipif(not PHILLY.exists(), reason="shared traces not present")
+
+@pytest.fixture
+def philly(shared) -> Path:
+    return shared("traces", "philly")
 
 
-@needs_data
-def test_philly_csv_and_its_sorted_copy_give_the_same_jobs():
-    raw = read_philly(PHILLY / "philly.csv")
-    derived = read_philly(PHILLY / "philly_jobs_sorted.csv.gz")
+def test_philly_csv_and_its_sorted_copy_give_the_same_jobs(philly):
+    raw = read_philly(philly / "philly.csv")
+    derived = read_philly(philly / "philly_jobs_sorted.csv.gz")
     assert len(raw.jobs) == len(derived.jobs) == 82_247
     assert raw.jobs[:50] == derived.jobs[:50] and raw.jobs[-1] == derived.jobs[-1]
     assert raw.jobs[-1].submit_time == 9_408_690
     assert raw.jobs[0].queue == "7f04ca" and raw.jobs[0].num_gpus == 8
 
 
-@needs_data
-def test_the_helios_selection_has_68503_jobs():
+def test_the_helios_selection_has_68503_jobs(philly):
     vcs = {line.split(",")[0] for line in
-           (PHILLY / "philly_vc_nodes_helios.csv").read_text().splitlines()[1:]}
-    trace = read_philly(PHILLY / "philly_jobs_sorted.csv.gz", vcs=vcs,
+           (philly / "philly_vc_nodes_helios.csv").read_text().splitlines()[1:]}
+    trace = read_philly(philly / "philly_jobs_sorted.csv.gz", vcs=vcs,
                         start="2017-10-01 00:00:00", end="2017-11-30 23:59:00")
     assert len(trace.jobs) == 68_503
     # Each job's series is its submission burst: far fewer series than jobs, none across VCs.
     series = {(job.queue, job.series) for job in trace.jobs}
     assert len(trace.jobs) > 3 * len(series)
     assert len({name for _, name in series}) == len(series)
-    plain = read_philly(PHILLY / "philly_jobs_sorted.csv.gz", vcs={"ed69ec"},
+    plain = read_philly(philly / "philly_jobs_sorted.csv.gz", vcs={"ed69ec"},
                         series_gap_s=None)
     assert {job.series for job in plain.jobs} == {""}
 
 
-@needs_data
-def test_tiresias_and_gavel_peer_files():
-    sixty = read_tiresias(PEERS / "tiresias" / "60_job.csv")
+def test_tiresias_and_gavel_peer_files(shared):
+    peers = shared("peer-inputs")
+    sixty = read_tiresias(peers / "tiresias" / "60_job.csv")
     assert len(sixty.jobs) == 60 and sixty.jobs[0].duration_s == 164
-    gavel = read_gavel(PEERS / "gavel" / "gavel_cm_500_lam2400_s0.trace")
+    gavel = read_gavel(peers / "gavel" / "gavel_cm_500_lam2400_s0.trace")
     assert len(gavel.jobs) == 500
     first = gavel.jobs[0]
     assert first.num_gpus == 8 and set(first.durations) == {"V100", "P100", "K80"}

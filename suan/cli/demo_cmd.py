@@ -19,7 +19,7 @@ from rich.rule import Rule
 from suan.cli.render import render_decisions
 from suan.cluster.snapshot import Allocation, Snapshot
 from suan.jobs.spec import load_documents, load_documents_text
-from suan.sched import Decisions, schedule
+from suan.sched import CarriedState, Decisions, schedule
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -83,6 +83,7 @@ def demo_command() -> None:
     pending = {job.name: job for job in first_jobs}
     steps = [(0.0, "t=0: first wave", []), (3600.0, "t=1h: second wave", second_jobs),
              (10_800.0, "t=3h: two jobs finished", [])]
+    state = CarriedState()
     for now, title, arrivals in steps:
         if title.startswith("t=3h"):
             for name in ("ranker-retrain", "quick-eval"):
@@ -90,7 +91,7 @@ def demo_command() -> None:
         pending.update({job.name: job for job in arrivals})
         console.print(Rule(title))
         snapshot = Snapshot(cluster, tuple(running.values()), tuple(queues), now)
-        decisions = schedule(snapshot, list(pending.values()), "default")
+        decisions, state = schedule(snapshot, list(pending.values()), "default", state)
         render_decisions(decisions, console)
         _apply(running, decisions, now)
         for victim in decisions.preemptions:

@@ -19,7 +19,8 @@ from suan.cluster.state import load_state
 from suan.errors import SuanError
 from suan.jobs.queue import DEFAULT_QUEUE
 from suan.jobs.spec import load_documents
-from suan.sched import POLICIES, get_policy, schedule
+from suan.plan.jobs import advise_all, cluster_types
+from suan.sched import POLICIES, decide, get_policy
 
 
 def read_cluster(source: str) -> Cluster:
@@ -66,7 +67,8 @@ def schedule_command(
         if now is not None:
             snapshot = replace(snapshot, now=now)
         chosen = get_policy(policy or loaded.policy or "default")
-    decisions = schedule(snapshot, pending, chosen)
+    pending = advise_all(pending, cluster_types(snapshot.cluster))
+    decisions = decide(snapshot, pending, chosen)
     if as_json:
         typer.echo(json.dumps(decisions.to_dict(), indent=2))
         return
@@ -89,14 +91,20 @@ def policies_command(
         typer.echo(json.dumps(described, indent=2))
         return
     table = Table(title="policies", title_justify="left")
-    for column in ("name", "order", "placement", "fair share", "preemption", "backfill",
-                   "description"):
+    for column in ("name", "phases", "order", "placement", "fair share", "preemption",
+                   "when blocked", "description"):
         table.add_column(column)
     for item in described:
-        table.add_row(str(item["name"]), str(item["order"]), str(item["placement"]),
+        table.add_row(str(item["name"]), " > ".join(map(str, item["phases"])),  # type: ignore[call-overload]
+                      _order_text(item), str(item["placement"]),
                       "yes" if item["fair_share"] else "", _preemption_text(item),
-                      str(item["backfill"] or ""), str(item["description"]))
+                      str(item["when_blocked"]), str(item["description"]))
     Console().print(table)
+
+
+def _order_text(item: dict[str, object]) -> str:
+    """The order plugin, and the rank it compares when the policy has one."""
+    return f"{item['order']} (rank: {item['rank']})" if item["rank"] else str(item["order"])
 
 
 def _preemption_text(item: dict[str, object]) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from suan.catalog import Catalog, default_catalog
 from suan.cluster.model import Cluster
 from suan.jobs.model import Job
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
@@ -105,6 +106,8 @@ class Snapshot:
 
     `service`: the service classes learned from finished jobs (`suan.sched.service`), which
     service-class orders use; None means none learned yet (LAS classes).
+    `catalog`: the accelerator catalog the cluster's types are read from (the process's
+    catalog when not given, resolved when the snapshot is made, not during a cycle).
     """
 
     cluster: Cluster
@@ -113,6 +116,8 @@ class Snapshot:
     now: float = 0.0
     meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     service: ServiceClasses | None = field(default=None, compare=False, hash=False)
+    catalog: Catalog = field(default_factory=default_catalog, compare=False, hash=False,
+                             repr=False)
 
     @cached_property
     def queue_map(self) -> dict[str, QueueSpec]:

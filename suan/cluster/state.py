@@ -1,6 +1,6 @@
 """Scheduler state files: one scheduling cycle's inputs as a document, and back.
 
-A `kind: SchedulerState` document holds what `schedule(snapshot, pending, policy)` reads beyond
+A `kind: SchedulerState` document holds what `decide(snapshot, pending, policy)` reads beyond
 the cluster and the job specs: the clock (`now`), node health and unhealthy devices, the jobs
 that run and where (node -> device ids per replica, start and last-checkpoint times), the submit
 times and attained service that order the queue, and the service classes learned from finished
@@ -10,7 +10,7 @@ scheduler; `suan schedule --state FILE` replays the cycle offline. The format is
 docs/schedule-state.md.
 
     state = load_state("state.yaml", cluster=None, jobs=(), queues=())
-    decisions = schedule(state.snapshot, state.pending, state.policy or "default")
+    decisions = decide(state.snapshot, state.pending, state.policy or "default")
     document = state_document(snapshot, pending, policy="default")   # parse_state reads it back
 
 Every mistake is one `SpecError` whose problems name the path in the document

@@ -53,6 +53,8 @@ class JobRow(Base):
     `id` is the scheduler's job name. `attempt` counts launches (0 before the first);
     `restarts` counts restarts after failures (bounded by the spec's maxRestarts).
     `stop_target` is the state a job being stopped moves to once its ranks are gone.
+    `attained_s` is the device-seconds of its runs that have ended (a run that holds devices
+    now adds its own from `start_time`).
     """
 
     __tablename__ = "jobs"
@@ -77,6 +79,7 @@ class JobRow(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     stop_target: Mapped[str | None] = mapped_column(String(16), nullable=True)
     stop_reason: Mapped[str] = mapped_column(Text, default="")
+    attained_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
     __table_args__ = (
         Index("ix_jobs_submit_time_id", "submit_time", "id"),

@@ -14,7 +14,6 @@ that attempt on disk (`executor.discover`) when it restarts, so no attempt runs 
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import os
@@ -41,17 +40,18 @@ from suan.control.jobs import (
 from suan.control.leader import Fenced, Lease
 from suan.control.lifecycle import JobState, after_exit, check_transition, restart_backoff_s
 from suan.control.models import EventRow, JobRow, RankRow
-from suan.control.service import device_seconds, load_history
+from suan.control.service import end_run, load_history, served_job, with_attained
 from suan.control.snapshot import Captures, CycleRecord
 from suan.control.store import Store, add_event
 from suan.errors import SuanError
 from suan.exec import EngineError, Executor, JobLaunch, JobStatus, RankHandle
 from suan.exec.processes import processes, with_assigned_devices
 from suan.jobs.model import Job
-from suan.sched import schedule
-from suan.sched.cycle import collector_paused
+from suan.plan.jobs import advise_all, cluster_types
+from suan.sched import CarriedState, collector_paused, schedule
 from suan.sched.decisions import Decisions, Start, WaitCode
 from suan.sched.service import ServiceHistory
+from suan.sched.service_feed import record_finish, record_stop, relearn
 
 log = logging.getLogger("suan.reconciler")
 LIVE = tuple(s.value for s in JobState if not s.final)
@@ -62,6 +62,8 @@ IDLE_PASSES = 4
 (a tick later when that is sooner)."""
 HOLDING = tuple(s.value for s in JobState if s.holds_devices)
 WAITING = tuple(s.value for s in JobState if s.waiting)
+STOPPED_UNFINISHED = (JobState.PREEMPTED, JobState.RESTARTING, JobState.PENDING)
+"""Where a run that ends unfinished leaves its job: waiting to run again."""
 
 
 class Queued(NamedTuple):
@@ -78,6 +80,7 @@ class Queued(NamedTuple):
     restarts: int
     reason: str
     reason_code: str
+    attained_s: float
 
 
 class _WithDocument(NamedTuple):
@@ -108,12 +111,15 @@ class Reconciler:
         self._pass_s = 0.0
         self._thread: threading.Thread | None = None
         self.last_decisions: Decisions | None = None
+        self.carried = CarriedState()
+        """What the scheduler carries from one cycle to the next."""
         self.ticks = 0
         self.service: ServiceHistory | None = None
         self.inventory = ClusterInventory(executor, config.inventory_s)
         self._engine_said: dict[str, str] = {}
         self._next_due: float | None = None
         self.captures = Captures()
+        self._claims: dict[str, Start] = {}
 
     # -- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -199,7 +205,9 @@ class Reconciler:
         return min(self.config.tick_s, max(0.0, self._next_due - now))
 
     def tick(self, now: float | None = None) -> None:
-        """One pass: observe ranks, apply cancels, schedule (`_schedule_due`), launch."""
+        """One pass: observe ranks, apply cancels, schedule (`_schedule_due`; or, once their
+        victims have stopped, carry out the starts the last pass left waiting, `_claimed`),
+        launch."""
         now = time.time() if now is None else now
         statuses = self.executor.poll()
         with self._session() as session:
@@ -213,8 +221,8 @@ class Reconciler:
                     self._cancel(session, row, now)
             if before != [(r.state, r.stop_target, r.placement) for r in live]:
                 self._changed = True
-        starts = []
-        if self._schedule_due(now):
+        starts = self._claimed(now) if self._claims else []
+        if not starts and self._schedule_due(now):
             began = time.monotonic()
             self._changed = False
             with self._session() as session, collector_paused():
@@ -223,6 +231,30 @@ class Reconciler:
         for row_id, start in starts:
             self._launch(row_id, start, now)
         self.ticks += 1
+
+    def _claimed(self, now: float) -> list[tuple[str, Start]]:
+        """The starts that the last pass placed on devices of jobs it preempted, now that those
+        have stopped: marked `scheduled` there, as that pass decided (its preemptions and starts
+        are one decision, so the devices go to the job they were taken for). A tick that
+        carries them out leaves the next scheduling pass to the next tick."""
+        carried = []
+        with self._session() as session:
+            busy = _busy_devices(self._holding(session))
+            cluster = self.inventory.current()
+            for job_id, start in list(self._claims.items()):
+                row = session.get(JobRow, job_id)
+                if row is not None and self._ready(row, now) and _overlap(start.replicas, busy):
+                    continue  # its victims are still stopping
+                del self._claims[job_id]
+                if row is None or not self._ready(row, now):
+                    continue
+                if any(replica.node not in cluster.index
+                       or cluster.node(replica.node).health == NodeHealth.DOWN
+                       for replica in start.replicas):
+                    continue  # its place is gone: the next pass places it again
+                self._mark_scheduled(session, row, start, cluster, now)
+                carried.append((row.id, start))
+        return carried
 
     def _due_by(self, when: float) -> None:
         """Run a scheduling pass no later than `when` (a backoff set after the last pass)."""
@@ -283,7 +315,8 @@ class Reconciler:
             found = session.execute(select(JobRow.id, JobRow.document).where(JobRow.id.in_(ids)))
             documents.update((job_id, text) for job_id, text in found)
         return [
-            job or scheduler_job(_WithDocument(row, documents[row.id]))
+            with_attained(job or scheduler_job(_WithDocument(row, documents[row.id])),
+                          row.attained_s)
             for row, job in zip(rows, jobs, strict=True)
         ]
 
@@ -438,6 +471,9 @@ class Reconciler:
         why: str,
     ) -> None:
         """Move a job whose ranks are all gone to `target`, freeing its devices."""
+        end_run(row, now)
+        if target in STOPPED_UNFINISHED and self.service is not None:
+            record_stop(self.service, scheduler_job(row), row.attained_s)
         self.executor.forget(row.id)
         self._engine_said.pop(row.id, None)
         row.placement = None
@@ -463,9 +499,8 @@ class Reconciler:
         else:
             row.end_time = now
             row.reason, row.reason_code = why, ""
-            used = device_seconds(row) if target == JobState.SUCCEEDED else None
-            if used is not None and self.service is not None:
-                self.service.add(row.queue, used, scheduler_job(row).series)
+            if target == JobState.SUCCEEDED and self.service is not None:
+                record_finish(self.service, scheduler_job(row), row.attained_s)
         self._transition(session, row, target, target.value, why)
 
     # -- cancel ------------------------------------------------------------------------------
@@ -527,10 +562,10 @@ class Reconciler:
             self._no_cycle(session, holding, now, f"the {engine} engine cannot be reached")
             return []
         if self.service is None:
-            self.service = load_history(session)
+            self.service = load_history(session, now)
         snapshot = self._snapshot(session, holding, cluster, self.service, now)
-        pending = self._scheduler_jobs(session, waiting)
-        decisions = schedule(snapshot, pending, self.config.policy)
+        pending = advise_all(self._scheduler_jobs(session, waiting), cluster_types(cluster))
+        decisions, self.carried = schedule(snapshot, pending, self.config.policy, self.carried)
         self.last_decisions = decisions
         if decisions.deferred:  # the cycle's budget was reached: the next pass runs at once
             self._due_by(now)
@@ -551,6 +586,7 @@ class Reconciler:
             if r.stop_target is not None or r.id in {p.job for p in decisions.preemptions}
         )
         starts = []
+        self._claims = {}
         for start in decisions.starts:
             row = rows.get(start.job.name) or session.get(JobRow, start.job.name)
             if row.stop_target is not None:
@@ -562,30 +598,44 @@ class Reconciler:
             if blocking:
                 row.reason = f"placed; waiting for {', '.join(sorted(blocking))} to stop"
                 row.reason_code = WaitCode.PREEMPTING.value
+                self._claims[row.id] = start
                 continue
             self._mark_scheduled(session, row, start, snapshot.cluster, now)
             starts.append((row.id, start))
+        self._learn(session, holding, queued, decisions, now)
         return starts
+
+    def _learn(self, session: Session, holding: list[JobRow], queued: list[Queued],
+               decisions: Decisions, now: float) -> None:
+        """When jobs wait after this pass, relearn the service classes that are due, for the
+        next passes, from the jobs that have run and not finished (`suan.sched.service_feed`,
+        as the simulator does after its cycles). The pass's starts count as running from
+        `now` (those waiting for a victim to stop too: the pass decided them)."""
+        assert self.service is not None
+        started = {start.job.name: start.job for start in decisions.starts}
+        waiting = [row for row in queued if row.id not in started]
+        if not waiting and not decisions.preemptions:
+            return
+        held = {row.id for row in holding}
+        running = [Allocation(served_job(row), (), row.start_time or now) for row in holding]
+        running += [Allocation(job, (), now) for name, job in started.items() if name not in held]
+        stopped = self._scheduler_jobs(session, [row for row in waiting if row.attained_s > 0])
+        relearn(self.service, now, running, stopped)
 
     def _snapshot(self, session: Session, holding: list[JobRow], cluster: Cluster,
                   service: ServiceHistory, now: float) -> Snapshot:
         """What the scheduler reads at `now`: the cluster, the jobs that hold devices and are
         not being stopped (a stopping job's devices count as free; a start that needs them
-        waits for the stop, see `_schedule`), the queues, and the service classes after
-        `service` has heard of the running members of each series."""
+        waits for the stop, see `_schedule`), the queues, and `service`'s classes."""
         running = tuple(self._allocation(r) for r in holding if r.stop_target is None)
-        for alloc in running:
-            if alloc.job.series:
-                service.running(alloc.job.queue, alloc.job.series, alloc.attained_at(now))
-        service.relearn()
         return Snapshot(cluster, running, load_queues(session), now, service=service.classes)
 
     def _no_cycle(self, session: Session, holding: list[JobRow], now: float, why: str) -> None:
         """Answer those waiting for the next cycle's inputs when none runs: the snapshot it
-        would have read, built on a copy of the service history (this pass changes nothing)."""
+        would have read."""
         if not self.captures.waiting:
             return
-        service = copy.deepcopy(self.service) if self.service else load_history(session)
+        service = self.service or load_history(session, now)
         snapshot = self._snapshot(session, holding, self.inventory.current(), service, now)
         self.captures.deliver(CycleRecord(snapshot, (), self.config.policy, None, why))
 
@@ -603,7 +653,7 @@ class Reconciler:
 
     def _allocation(self, row: JobRow) -> Allocation:
         return Allocation(
-            scheduler_job(row),
+            served_job(row),
             placement_of(row),
             row.start_time or 0.0,
             _last_checkpoint(row.checkpoint_dir),

@@ -31,6 +31,9 @@ class ReplicaGroup:
     memory_mib: int = 0
     min_replicas: int | None = None
     pids: int = 0
+    planned_speeds: tuple[tuple[str, float], ...] = ()
+    """The planner's tokens/s for this group's devices on each candidate type, resolved
+    before scheduling for a job that names its `model` (`suan.plan.jobs`); () for none."""
 
     @property
     def devices(self) -> float:
@@ -66,7 +69,9 @@ class Job:
     least-attained-service ordering; a running job's service grows from its allocation's start);
     `last_checkpoint_s` is when the job last saved its state (victim choice in preemption).
     `model` names the model it trains (a built-in planner name or a config path): when it
-    accepts several accelerator types, the planner's throughput on each orders them.
+    accepts several accelerator types, the planner's throughput on each orders them; that
+    advice is resolved before scheduling onto each group's `planned_speeds`, and
+    `planner_version` records which planner gave it (empty: none asked).
     `type_speeds` is the job's own measured relative throughput per accelerator type, as
     (canonical type name, speed > 0) pairs; only ratios matter. When given it orders the types
     the job is tried on (fastest first, unlisted types after, in the listed order) and lets a
@@ -102,6 +107,7 @@ class Job:
     series: str = ""
     image: str = ""
     processes: str = "per-replica"
+    planner_version: str = ""
     if TYPE_CHECKING:
         shape_id: int  # set by __post_init__: a small process-wide id of `shape`
 
@@ -112,11 +118,11 @@ class Job:
     @property
     def shape(self) -> tuple[object, ...]:
         """A key equal for jobs that every placement treats alike: the replica groups, the
-        topology constraint, the runtime estimate, the model and the per-type speeds (name,
-        queue and priority aside)."""
+        topology constraint, the runtime estimate, the model and the per-type speeds, own and
+        planned (name, queue and priority aside)."""
         groups = tuple(
             (g.replicas, g.accelerators, g.accelerator_milli, g.accelerator_types, g.cpu_milli,
-             g.memory_mib, g.min_replicas)
+             g.memory_mib, g.min_replicas, g.planned_speeds)
             for g in self.groups
         )
         t = self.topology
@@ -140,6 +146,14 @@ class Job:
         state = dict(self.__dict__)
         state.pop("shape_id", None)
         return state
+
+    def with_priority(self, priority: int) -> Job:
+        """This job with another priority (a scheduler's view of it; the priority is no part
+        of the shape, so the copy keeps the shape id without recomputing it)."""
+        view = object.__new__(Job)
+        view.__dict__.update(self.__dict__)
+        view.__dict__["priority"] = priority
+        return view
 
     def speed_on(self, accelerator: str | None) -> float | None:
         """The job's measured relative speed on `accelerator`, or None when it has none."""

@@ -1,6 +1,6 @@
 """Check the planner against published measurements and report the per-row error.
 
-    python -m suan.plan.calibrate [--csv ../shared/planner/calibration.csv]
+    python -m suan.plan.calibrate [--csv $SUAN_SHARED/planner/calibration.csv]
         [--markdown docs/planner-calibration.md]
 
 Rows are read (suan.plan.rows) from the project's calibration CSV and from
@@ -18,11 +18,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from suan.data import ENV, shared_path
 from suan.plan.estimate import Estimate, estimate
 from suan.plan.rows import Row, hardware_of, read_rows
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CSV = REPO_ROOT.parent / "shared" / "planner" / "calibration.csv"
+DEFAULT_CSV = shared_path("planner", "calibration.csv")
+"""The project's calibration rows, in the shared data folder (suan.data)."""
 HOLDOUT_CSV = Path(__file__).with_name("holdout.csv")
 @dataclass(frozen=True)
 class Result:
@@ -84,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
     if not args.csv.is_file():
-        print(f"calibration CSV not found: {args.csv} (skipped)")
-        return 0
+        print(f"calibration CSV not found: {args.csv} (pass --csv or set {ENV})",
+              file=sys.stderr)
+        return 1
     results, holdout = run([args.csv]), run([HOLDOUT_CSV])
     for name, stats in {**summary(results), "holdout": summary(holdout)["all"]}.items():
         print(f"{name:48s} {stats}")

@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     args = parser.parse_args(argv)
     if not args.csv.is_file():
-        print(f"calibration CSV not found: {args.csv} (skipped)")
-        return 0
+        print(f"calibration CSV not found: {args.csv} (pass --csv or set SUAN_SHARED)",
+              file=sys.stderr)
+        return 1
     rows = read_rows(args.csv)
     current = tuple(getattr(efficiency, name) for name in FITTED)
     best_mape, best = fit(rows)

@@ -6,10 +6,10 @@ The reservation is found by releasing running allocations in order of their expe
 until the blocked job fits; that end is its reserved start time, and the devices it would use
 are held; where the cluster has degraded nodes, allocations that end at the same time are
 released together, so that the job takes ready nodes before degraded ones among all that are
-free by then. Under a policy that assumes nothing (`assumed_runtime_s=None`) only jobs with an
-estimate are released: when they do not free enough, no reservation is made, since holding
-devices for an unknown time would leave them idle. A later job may use held devices only if
-its own estimate says it ends before the reserved start.
+free by then. Under a policy that assumes nothing (`EasyBackfill(assumed_runtime_s=None)`)
+only jobs with an estimate are released: when they do not free enough, no reservation is
+made, since holding devices for an unknown time would leave them idle. A later job may use
+held devices only if its own estimate says it ends before the reserved start.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from suan.sched.ledger import Ledger
 from suan.sched.placement import PlaceContext
 
 if TYPE_CHECKING:
-    from suan.sched.cycle import Cycle
+    from suan.sched.cyclestate import CycleState
 
 FULL_TRIES = 24
 """Placement attempts made release by release before the search gallops (doubling steps)."""
@@ -89,11 +89,12 @@ def _should_try(step: int) -> bool:
     return beyond & (beyond - 1) == 0
 
 
-def make_reservation(cycle: Cycle, job: Job, ctx: PlaceContext) -> Reservation | None:
-    """Reserve for `job` at the earliest time running work frees enough devices, or None."""
+def make_reservation(cycle: CycleState, job: Job, ctx: PlaceContext, assumed: float | None
+                     ) -> Reservation | None:
+    """Reserve for `job` at the earliest time running work frees enough devices, or None
+    (`assumed`: the runtime of a running job with no estimate; None: it never ends)."""
     ledger, now = cycle.ledger, cycle.now
     ends = []
-    assumed = cycle.policy.assumed_runtime_s
     for alloc in cycle.live.values():
         estimate = alloc.job.runtime_estimate_s
         runtime = estimate if estimate is not None else assumed

@@ -69,18 +69,17 @@ def candidate_types(
 ) -> list[str] | tuple[str, ...]:
     """Types to try for a group: its preference list, or every type fastest first. A job that
     carries its own per-type speeds (`Job.type_speeds`) is tried fastest first by them (types
-    it gives no speed for after, in the listed order); else, for a job that names its model,
-    the planner's tokens/s on each type orders them (ties keep the listed order)."""
+    it gives no speed for after, in the listed order); else, for a group that carries the
+    planner's advice (`ReplicaGroup.planned_speeds`, resolved before the cycle), the
+    planner's tokens/s on each type orders them (ties keep the listed order)."""
     types = group.accelerator_types or ledger.types_by_speed
     if len(types) < 2:
         return types
     if job.type_speeds:
         return by_job_speed(job, types)
-    if job.model is None:
+    if not group.planned_speeds:
         return types
-    speeds = planned_speeds(job.model, tuple(types), group.replicas * group.accelerators)
-    if not speeds:
-        return types
+    speeds = dict(group.planned_speeds)
     return sorted(types, key=lambda name: -speeds.get(name, 0.0))
 
 
@@ -94,18 +93,6 @@ def _by_speed(speeds: tuple[tuple[str, float], ...], types: tuple[str, ...]
               ) -> tuple[str, ...]:
     known = dict(speeds)
     return tuple(sorted(types, key=lambda name: (0, -known[name]) if name in known else (1, 0)))
-
-
-def planned_speeds(model: str, types: tuple[str, ...], devices: int) -> dict[str, float]:
-    """The planner's tokens/s per type for `devices` devices, or {} when it cannot say
-    (unknown model or type): the scheduler then keeps the listed order."""
-    from suan.errors import SuanError
-    from suan.plan.use import type_speeds
-
-    try:
-        return type_speeds(model, types, devices)
-    except SuanError:
-        return {}
 
 
 def make_ask(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger, replicas: int,
@@ -429,11 +416,9 @@ def _speed_note(job: Job, group: ReplicaGroup, accelerator: str, ledger: Ledger)
 def _planner_note(job: Job, group: ReplicaGroup, accelerator: str) -> str:
     """Why this type, when the planner ordered the candidates."""
     types = group.accelerator_types
-    if job.model is None or len(types) < 2:
+    if not group.planned_speeds or len(types) < 2:
         return ""
-    speeds = planned_speeds(job.model, tuple(types), group.replicas * group.accelerators)
-    if not speeds:
-        return ""
+    speeds = dict(group.planned_speeds)
     ranked = ", ".join(f"{name} {speeds.get(name, 0.0):,.0f}" for name in
                        sorted(types, key=lambda name: -speeds.get(name, 0.0)))
     return f"; {accelerator} by the planner's tokens/s for {job.model} ({ranked})"

@@ -34,9 +34,10 @@ from suan.sched.gang import GangFit, by_job_speed, place_gang
 from suan.sched.ledger import Ledger
 from suan.sched.order import LAS_THRESHOLDS_S
 from suan.sched.placement import PlaceContext
+from suan.sched.usage import allocation_usage
 
 if TYPE_CHECKING:
-    from suan.sched.cycle import Cycle
+    from suan.sched.cyclestate import CycleState
 
 MIN_GAIN = 1.2
 """Smallest speed-up (new speed over current speed) worth a stop-and-restart."""
@@ -60,7 +61,7 @@ class Placed:
         return self.alloc.job
 
 
-def rebalance(cycle: Cycle, ctx: PlaceContext) -> None:
+def rebalance(cycle: CycleState, ctx: PlaceContext) -> None:
     """Moves, then swaps, then drop round trips (see the module docstring)."""
     from suan.sched.typeswap import swap_types
 
@@ -80,7 +81,7 @@ def band_of(alloc: Allocation, now: float) -> Band:
     return (-alloc.job.priority, sum(1 for limit in LAS_THRESHOLDS_S if attained >= limit))
 
 
-def movable(cycle: Cycle) -> list[Placed]:
+def movable(cycle: CycleState) -> list[Placed]:
     """The live jobs that may change place in this cycle."""
     helped = {start.job.name for start in cycle.decisions.starts
               if any(name != start.job.name for name in start.after_preempting)}
@@ -123,7 +124,7 @@ def whole_devices(job: Job) -> int:
 
 
 # ---------------------------------------------------------------------- moves
-def move_to_faster_types(cycle: Cycle, pool: list[Placed], ctx: PlaceContext) -> int:
+def move_to_faster_types(cycle: CycleState, pool: list[Placed], ctx: PlaceContext) -> int:
     """Move jobs of `pool` to faster types that have room: most urgent band, then largest
     gain first. Returns how many moved."""
     ledger = cycle.ledger
@@ -140,7 +141,7 @@ def move_to_faster_types(cycle: Cycle, pool: list[Placed], ctx: PlaceContext) ->
     return sum(try_move(cycle, placed, targets, ctx) for *_, placed, targets in moves)
 
 
-def try_move(cycle: Cycle, placed: Placed, targets: tuple[str, ...], ctx: PlaceContext
+def try_move(cycle: CycleState, placed: Placed, targets: tuple[str, ...], ctx: PlaceContext
              ) -> bool:
     """Place the job on `targets` with its own devices released; record the move, or put
     everything back and return False."""
@@ -162,23 +163,21 @@ def try_move(cycle: Cycle, placed: Placed, targets: tuple[str, ...], ctx: PlaceC
 
 
 # ---------------------------------------------------------------------- shared steps
-def release(cycle: Cycle, alloc: Allocation) -> dict[str, float]:
+def release(cycle: CycleState, alloc: Allocation) -> dict[str, float]:
     """Free a live job's devices on the ledger and its quota; return the quota it held."""
-    from suan.sched.cycle import allocation_usage
-
     usage = allocation_usage(alloc, cycle.ledger)
     cycle.ledger.release_allocation(alloc)
     cycle.quota.add(alloc.job.queue, usage, -1.0)
     return usage
 
 
-def book(cycle: Cycle, job: Job, usages: list[dict[str, float]], sign: float = 1.0) -> None:
+def book(cycle: CycleState, job: Job, usages: list[dict[str, float]], sign: float = 1.0) -> None:
     """Add (or with sign -1 remove) quota usage of `job`'s queue."""
     for usage in usages:
         cycle.quota.add(job.queue, usage, sign)
 
 
-def place_on(cycle: Cycle, job: Job, types: tuple[str, ...], ctx: PlaceContext
+def place_on(cycle: CycleState, job: Job, types: tuple[str, ...], ctx: PlaceContext
              ) -> GangFit | None:
     """Place `job` with every device group limited to `types` (in that order), on ready nodes
     only (a job is never moved onto a degraded node), or None."""
@@ -194,7 +193,7 @@ def chosen_type(fit: GangFit, fallback: tuple[str, ...]) -> str:
     return next((a for a in fit.accelerators if a), fallback[0])
 
 
-def relocate(cycle: Cycle, alloc: Allocation, fit: GangFit, reason: str, why: str) -> None:
+def relocate(cycle: CycleState, alloc: Allocation, fit: GangFit, reason: str, why: str) -> None:
     """Record a job's new place: change its Start when it started in this cycle, else report
     a stop (`reason`) and a restart (`why`)."""
     job = alloc.job
@@ -211,7 +210,7 @@ def relocate(cycle: Cycle, alloc: Allocation, fit: GangFit, reason: str, why: st
     starts.append(Start(job, fit.replicas, f"{why}; {fit.why}", fit.accelerators, (job.name,)))
 
 
-def drop_round_trips(cycle: Cycle, before: dict[str, Allocation]) -> None:
+def drop_round_trips(cycle: CycleState, before: dict[str, Allocation]) -> None:
     """Forget the stop and restart of a job that ends the cycle where it began."""
     decisions = cycle.decisions
     back = {p.job for p in decisions.preemptions if p.for_job == p.job

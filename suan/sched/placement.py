@@ -540,3 +540,7 @@ def _nodes_text(ledger: Ledger, slots: list[tuple[int, tuple[int, ...]]]) -> str
 PLACERS: dict[str, type] = {
     cls.name: cls for cls in (RandomFit, BestFit, Spread, Compact, Fragmentation)
 }
+
+from suan.sched.packers import PACKERS  # noqa: E402  (its placers build on this module)
+
+PLACERS.update(PACKERS)

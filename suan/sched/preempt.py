@@ -33,7 +33,7 @@ from suan.sched.order import running_level
 from suan.sched.placement import PlaceContext
 
 if TYPE_CHECKING:
-    from suan.sched.cycle import Cycle
+    from suan.sched.cyclestate import CycleState as Cycle
 
 MAX_VICTIMS = 64
 """Most running jobs considered as victims for one blocked job."""

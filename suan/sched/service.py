@@ -375,10 +375,12 @@ class ServiceHistory:
                 changed = True
         return changed
 
-    def extend(self, finished: Iterable[tuple[str, float] | tuple[str, float, str]]
-               ) -> ServiceClasses:
+    def extend(self, finished: Iterable[tuple[str, float] | tuple[str, float, str]],
+               unfinished: Mapping[str, Sequence[float]] | None = None) -> ServiceClasses:
         """Record many finished jobs at once, as (queue, device-seconds[, series]) in the
-        order they finished (e.g. a store's history), and return the classes."""
+        order they finished (e.g. a store's history), and return the classes, learned with
+        `unfinished[q]`, the service so far of queue q's jobs that have run and not finished,
+        as censored needs (see `relearn`)."""
         for queue, device_seconds, *series in finished:
             self.samples.setdefault(queue, []).append(device_seconds)
             if series and series[0]:
@@ -386,6 +388,7 @@ class ServiceHistory:
         for samples in self.samples.values():
             del samples[: max(0, len(samples) - self.keep)]
         self.due = {q for q, samples in self.samples.items() if len(samples) >= MIN_SAMPLES}
-        self.relearn()
+        censored = unfinished or {}
+        self.relearn(lambda queue: censored.get(queue, ()))
         self.fresh = {q: 0 for q in self.samples}
         return self.classes

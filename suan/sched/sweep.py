@@ -2,7 +2,7 @@
 where judging each would give every member the same verdict.
 
 It makes the decisions of the plain walk (every pending job in `suan.sched.order.ordered`
-order: its remembered verdict if the cycle has one, else considered for a place), at a cost
+order: its remembered verdict if `Cycle.remembered` has one, else `Cycle.consider`), at a cost
 that grows with classes and starts instead of pending jobs:
 
 - Jobs come from class heads (`suan.sched.pending_index`), merged by the order key inside

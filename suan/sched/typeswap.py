@@ -20,13 +20,13 @@ from suan.sched.hetero import Placed, book, chosen_type, place_on, release, relo
 from suan.sched.placement import PlaceContext
 
 if TYPE_CHECKING:
-    from suan.sched.cycle import Cycle
+    from suan.sched.cyclestate import CycleState
 
 MAX_PARTNERS = 4
 """Jobs on one type tried as the partner of one swap."""
 
 
-def swap_types(cycle: Cycle, movable: list[Placed], ctx: PlaceContext) -> None:
+def swap_types(cycle: CycleState, movable: list[Placed], ctx: PlaceContext) -> None:
     """Every qualifying swap among `movable` (see the module docstring)."""
     order = cycle.policy.order.key
     pool = sorted(movable, key=lambda p: (p.band, order(p.job)))
@@ -42,7 +42,7 @@ def swap_types(cycle: Cycle, movable: list[Placed], ctx: PlaceContext) -> None:
             done.update((placed.job.name, partner))
 
 
-def swap_one(cycle: Cycle, placed: Placed, by_type: dict[str, list[Placed]], done: set[str],
+def swap_one(cycle: CycleState, placed: Placed, by_type: dict[str, list[Placed]], done: set[str],
              ctx: PlaceContext) -> str | None:
     """Swap `placed` onto a faster type with a qualifying partner; the partner's name."""
     for target in hetero.faster_types(placed.job, placed.speed, cycle.ledger):
@@ -71,7 +71,7 @@ def qualifies(placed: Placed, other: Placed, target: str) -> float | None:
     return None
 
 
-def try_swap(cycle: Cycle, placed: Placed, target: str, partner: Placed, ctx: PlaceContext
+def try_swap(cycle: CycleState, placed: Placed, target: str, partner: Placed, ctx: PlaceContext
              ) -> bool:
     """`placed` to `target`, `partner` anywhere but `target`; False (nothing changed) when
     either does not fit."""
@@ -96,7 +96,7 @@ def try_swap(cycle: Cycle, placed: Placed, target: str, partner: Placed, ctx: Pl
     return True
 
 
-def record_swap(cycle: Cycle, placed: Placed, target: str, fit: GangFit, partner: Placed,
+def record_swap(cycle: CycleState, placed: Placed, target: str, fit: GangFit, partner: Placed,
                 other: GangFit, landed: str) -> None:
     """Report both changes of place, each naming the other job and why."""
     gained = (placed.job.speed_on(target) or 0.0) / placed.speed

@@ -9,6 +9,11 @@ demand (sum of num_gpu x gpu_milli, as a % of the cluster's GPUs) and the alloca
 recorded. The headline figure is the unallocated GPU % at 100 % arrived: 100 minus the mean
 allocated % over the pods at whose arrival the arrived demand rounds to 100 % (the paper's
 `merge_alloc_discrete` reading of its logs).
+
+The pods are placed by the scheduler's packing placers (`suan.sched.packing`): a placement
+`NAME` is the placer `pack-NAME` of `suan.sched.placement.PLACERS`, handed each pod as a
+one-replica `ReplicaAsk` on one `Ledger`, so that the best placement here is one a live
+policy (`fifo-lookahead`) uses.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import os
 import random
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,11 +35,18 @@ from rich.table import Table
 
 from suan.catalog import default_catalog
 from suan.cluster.model import Cluster
+from suan.cluster.snapshot import Snapshot
 from suan.cluster.traces import read_openb_nodes
-from suan.sim.packing import STRATEGIES, PackState, Shapes, choose, fragmentation
+from suan.sched.ledger import Ledger
+from suan.sched.packing import PackContext, Shapes, fragmentation, shapes_for, view_of
+from suan.sched.placement import PLACERS, GroupFit, Placer, ReplicaAsk
 from suan.sim.pods import Pod, read_openb_pods
 from suan.sim.report import write_json
 
+PAPER = ("random", "dotprod", "gpu-clustering", "gpu-packing", "bestfit", "fgd")
+OURS = ("fgd-ahead", "lookahead")
+STRATEGIES = PAPER + OURS
+"""Placements by their short names; each is the scheduler placer `pack-<name>`."""
 FGD_NAMES = {"Random": "random", "DotProd": "dotprod", "GpuClustering": "gpu-clustering",
              "GpuPacking": "gpu-packing", "BestFit": "bestfit", "FGD": "fgd"}
 
@@ -79,16 +91,25 @@ def inflated(pods: Sequence[Pod], seed: int, factor: float, gpus: float) -> list
 
 
 def run_pack(cluster: Cluster, pods: Sequence[Pod], strategy: str, seed: int,
-             inflate: float = 1.3, shapes: Shapes | None = None) -> PackRun:
-    """Place the inflated, shuffled workload one pod at a time with `strategy`, scoring
-    fragmentation against `shapes` (by default the pods' typical shapes)."""
+             inflate: float = 1.3, shapes: Shapes | None = None,
+             until_pct: float | None = None) -> PackRun:
+    """Place the inflated, shuffled workload one pod at a time with the scheduler's placer
+    `pack-<strategy>`, scoring fragmentation against `shapes` (by default the pods' typical
+    shapes) and breaking ties in the node order seeded by `seed`; with `until_pct`, stop
+    once the arrived GPU demand passes that % of the cluster's GPUs by a whole percent (the
+    figures at the end are then those of that point)."""
     started = time.perf_counter()
-    state = PackState(cluster, default_catalog(), seed)
-    workload = inflated(pods, seed, inflate, state.capacity)
-    table = shapes if shapes is not None else Shapes.typical(pods)
-    arrived, allocated, placed, fragmented = _place(state, workload, strategy, table, seed)
-    arrived_pct = 100 * arrived / state.capacity
-    allocated_pct = 100 * allocated / state.capacity
+    ledger = Ledger(Snapshot(cluster), default_catalog())
+    capacity = sum(node.devices for node in cluster.nodes)
+    workload = inflated(pods, seed, inflate, capacity)
+    if until_pct is not None:
+        arrived = np.cumsum([pod.gpus for pod in workload]) * 100 / capacity
+        workload = workload[: int(np.searchsorted(arrived, until_pct + 1, side="right")) + 1]
+    ctx = PackContext(seed=seed, requests=pods, shapes=shapes,
+                      generator=np.random.default_rng(seed))
+    arrived, allocated, placed, fragmented = _place(ledger, workload, placer(strategy), ctx)
+    arrived_pct = 100 * arrived / capacity
+    allocated_pct = 100 * allocated / capacity
     return PackRun(strategy, seed, 100 - at_arrived(arrived_pct, allocated_pct, 100),
                    float(allocated_pct[-1]) if len(workload) else 0.0,
                    float(arrived_pct[-1]) if len(workload) else 0.0, placed,
@@ -96,24 +117,60 @@ def run_pack(cluster: Cluster, pods: Sequence[Pod], strategy: str, seed: int,
                    _curve(arrived_pct, 100 - allocated_pct), fragmented)
 
 
-def _place(state: PackState, workload: Sequence[Pod], strategy: str, shapes: Shapes,
-           seed: int) -> tuple[np.ndarray, np.ndarray, int, float]:
+def placer(strategy: str) -> Placer:
+    """The scheduler's placer for a placement's short name."""
+    made = PLACERS.get(f"pack-{strategy}")
+    if made is None:
+        raise ValueError(f"unknown packing strategy {strategy!r}; known: "
+                         f"{', '.join(STRATEGIES)}")
+    return made()
+
+
+def pod_ask(ledger: Ledger, pod: Pod, scopes: dict[tuple[str, ...] | None, tuple[int, ...]]
+            ) -> ReplicaAsk:
+    """One pod as a one-replica ask over every node it may use (any node for a CPU-only
+    pod, a node of one of its GPU models, or of any model, for a GPU pod)."""
+    spec = pod.gpu_spec if pod.num_gpu else None
+    scope = scopes.get(spec)
+    if scope is None:
+        wanted = {ledger.catalog.canonical(n) for n in pod.gpu_spec if n in ledger.catalog}
+        scope = scopes[spec] = tuple(
+            position for position, node in enumerate(ledger.nodes) if spec is None or (
+                node.accelerator is not None and (not wanted or node.accelerator in wanted)))
+    return ReplicaAsk("|".join(pod.gpu_spec) or ("GPU" if pod.num_gpu else ""), 1,
+                      pod.num_gpu, pod.gpu_milli, pod.cpu_milli, pod.memory_mib, None,
+                      scope=scope)
+
+
+def place_pods(ledger: Ledger, pods: Sequence[Pod], chosen: Placer, ctx: PackContext
+               ) -> Iterator[tuple[int, tuple[int, ...]] | None]:
+    """Place the pods one by one through `chosen`, committing each: per pod its (node
+    position, devices), or None when no node can take it."""
+    scopes: dict[tuple[str, ...] | None, tuple[int, ...]] = {}
+    for pod in pods:
+        fit = chosen.place(ledger, pod_ask(ledger, pod, scopes), ctx)
+        ledger.commit()
+        yield fit.slots[0] if isinstance(fit, GroupFit) else None
+
+
+def _place(ledger: Ledger, workload: Sequence[Pod], chosen: Placer, ctx: PackContext
+           ) -> tuple[np.ndarray, np.ndarray, int, float]:
     """Book every pod that fits: per pod the arrived and allocated GPUs after it, the pods
     placed, and the fragmented GPUs when the arrived demand first reaches the capacity."""
-    rng = np.random.default_rng(seed)
+    capacity = sum(node.devices for node in ledger.nodes)
     arrived = np.cumsum([pod.gpus for pod in workload], dtype=float)
     allocated = np.zeros(len(workload))
-    placed, fragmented = 0, float("nan")
-    for index, pod in enumerate(workload):
-        rows = state.feasible(pod)
-        if len(rows):
-            row, device = choose(state, pod, rows, strategy, shapes, rng)
-            state.book(row, pod, device)
+    placed, fragmented, booked = 0, float("nan"), 0
+    for index, (pod, slot) in enumerate(zip(workload, place_pods(ledger, workload, chosen,
+                                                                  ctx), strict=True)):
+        if slot is not None:
             placed += 1
-        allocated[index] = state.allocated_milli / 1000
-        if np.isnan(fragmented) and arrived[index] >= state.capacity:
-            fragmented = float(fragmentation(state.free, state.cpu, shapes,
-                                             state.access(shapes)).sum()) / 1000
+            booked += pod.num_gpu * pod.gpu_milli
+        allocated[index] = booked / 1000
+        if np.isnan(fragmented) and arrived[index] >= capacity:
+            view, shapes = view_of(ledger), shapes_for(ctx)
+            fragmented = float(fragmentation(view.free, view.cpu, shapes,
+                                             view.access(shapes)).sum()) / 1000
     return arrived, allocated, placed, fragmented
 
 

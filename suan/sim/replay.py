@@ -75,10 +75,10 @@ def config_from(options: ReplayOptions) -> SimConfig:
 def replay(options: ReplayOptions, console: Console, *, json_path: Path | None = None,
            plots: Path | None = None, jobs_csv: Path | None = None) -> list[dict[str, Any]]:
     """Run the replay and print (and optionally write) its report; return the figures."""
-    from suan.sim.policies import resolve_policy
+    from suan.sched import get_policy
 
     for name in options.policies:
-        resolve_policy(name)
+        get_policy(name)
     if options.fmt == "philly":
         trace = read_philly(options.trace, vcs=options.vcs or None, skip_bad=options.skip_bad)
     else:

@@ -1,6 +1,7 @@
 """`suan sim reproduce`: published setups, run through our simulator, printed beside the
-published numbers. The data files live in the shared folder beside the repository
-(`../shared/traces`, `../shared/peer-inputs`); docs/simulator.md explains each setup.
+published numbers. The data files live in the shared data folder (`suan.data`: `SUAN_SHARED`,
+else `../shared`); the peers' figures come from `suan.sim.published`; docs/simulator.md
+explains each setup.
 
 - `helios-philly`: Helios (SC'21) on Philly: 11 VCs simulated independently on their Helios
   node counts (8 GPUs a node), the 68,503 jobs submitted 2017-10-01..2017-11-30,
@@ -26,15 +27,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from suan.data import require_shared, shared_dir
 from suan.errors import FieldProblem, SpecError
 from suan.sim.metrics import summarise
+from suan.sim.published import published as peer_figure
 from suan.sim.report import fmt, write_json
 from suan.sim.simulator import SimConfig, simulate
 
-SHARED = Path(os.environ.get("SUAN_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-PHILLY = SHARED / "traces" / "philly"
-TIRESIAS = SHARED / "peer-inputs" / "tiresias"
-GAVEL = SHARED / "peer-inputs" / "gavel"
+SHARED = shared_dir()
+"""The shared data folder as this process started (for callers that import it)."""
 HELIOS_WINDOW = ("2017-10-01 00:00:00", "2017-11-30 23:59:00")
 EVENT_DRIVEN = SimConfig(tick_s=None, queue_depth=128)
 """Reproductions run cycles on events only (arrivals, finishes, LAS demotions), each over the
@@ -47,8 +48,24 @@ CONTENDED_POLICIES: dict[str, str | None] = {
     "srtf-preemptive": "shortest-gpu", "default": None,
 }
 """Our policy -> the Tiresias policy it is compared with."""
-TIRESIAS_CONTENDED = {"fifo": 146_083, "dlas-gpu": 40_965, "shortest-gpu": 25_061}
-TIRESIAS_NOMINAL = {"fifo": 11_585, "dlas-gpu": 11_551, "shortest-gpu": 11_530}
+PER_VC_TRACE = "tiresias/philly-helios"
+"""The Tiresias per-VC files of the Helios jobs, which the Tiresias figures were run on."""
+
+
+def tiresias_per_vc(policy: str, nodes_file: str) -> float:
+    """The Tiresias simulator's average JCT over all VCs under `policy`, with the VCs' node
+    counts of `nodes_file`."""
+    return peer_figure("Tiresias", policy, PER_VC_TRACE, nodes_file).value
+
+
+def philly(name: str) -> Path:
+    """File `name` of the shared Philly folder; SpecError naming SUAN_SHARED when missing."""
+    return require_shared("traces", "philly", name)
+
+
+def peer_input(path: str) -> Path:
+    """File `path` (a/b) of the shared peer inputs; SpecError naming SUAN_SHARED when missing."""
+    return require_shared("peer-inputs", *path.split("/"))
 
 
 @dataclass
@@ -91,7 +108,7 @@ def _one_vc(task: tuple[str, int, str]) -> dict[str, Any]:
     from suan.sim.traces import read_philly
 
     vc, nodes, policy = task
-    jobs = read_philly(PHILLY / "philly_jobs_sorted.csv.gz", vcs={vc}, start=HELIOS_WINDOW[0],
+    jobs = read_philly(philly("philly_jobs_sorted.csv.gz"), vcs={vc}, start=HELIOS_WINDOW[0],
                        end=HELIOS_WINDOW[1]).jobs
     cluster = cluster_from_shorthand(f"{nodes}x8xV100", name=vc)
     result = simulate(jobs, cluster, policy, EVENT_DRIVEN)
@@ -126,13 +143,13 @@ def run_vcs(nodes: dict[str, int], policies: Sequence[str], console: Console,
 
 
 def _published_helios() -> dict[tuple[str, str], tuple[float, float]]:
-    with (PHILLY / "helios_sc21_philly_published_results.csv").open(newline="") as handle:
+    with philly("helios_sc21_philly_published_results.csv").open(newline="") as handle:
         return {(r["vc"], r["policy"]): (float(r["avg_jct_s"]), float(r["avg_queue_s"]))
                 for r in csv.DictReader(handle)}
 
 
 def helios(console: Console, quick: bool) -> dict[str, Any]:
-    nodes = vc_nodes(PHILLY / "philly_vc_nodes_helios.csv")
+    nodes = vc_nodes(philly("philly_vc_nodes_helios.csv"))
     if quick:
         nodes = {vc: n for vc, n in nodes.items() if vc in ("11cb48", "103959", "ed69ec")}
     ours = run_vcs(nodes, list(HELIOS_POLICIES.values()), console)
@@ -146,7 +163,8 @@ def helios(console: Console, quick: bool) -> dict[str, Any]:
         rows.append(Row(f"{theirs} avg queueing", ours[mine]["avg_queue_s"],
                         pub[1] if pub else None))
     console.print(_table("Helios SC'21 on Philly (11 VCs, nominal nodes)", rows))
-    tiresias = [Row(f"Tiresias {p} vs ours", ours[m]["avg_jct_s"], TIRESIAS_NOMINAL[p])
+    tiresias = [Row(f"Tiresias {p} vs ours", ours[m]["avg_jct_s"],
+                    None if quick else tiresias_per_vc(p, "philly_vc_nodes_helios.csv"))
                 for m, p in (("fifo", "fifo"), ("srtf-preemptive", "shortest-gpu"))]
     console.print(_table("the same jobs and nodes, Tiresias simulator", tiresias,
                          theirs="Tiresias"))
@@ -154,83 +172,81 @@ def helios(console: Console, quick: bool) -> dict[str, Any]:
 
 
 def contended(console: Console, quick: bool) -> dict[str, Any]:
-    nodes = vc_nodes(TIRESIAS / "philly-helios" / "contended_nodes.csv")
+    nodes = vc_nodes(peer_input(f"{PER_VC_TRACE}/contended_nodes.csv"))
     if quick:
         nodes = {vc: n for vc, n in nodes.items() if vc in ("11cb48", "103959", "ed69ec")}
     ours = run_vcs(nodes, list(CONTENDED_POLICIES), console)
+    figures = {theirs: tiresias_per_vc(theirs, "contended_nodes.csv")
+               for theirs in CONTENDED_POLICIES.values() if theirs}
     rows = []
     for mine, theirs in CONTENDED_POLICIES.items():
-        published = TIRESIAS_CONTENDED.get(theirs) if theirs and not quick else None
+        published = figures[theirs] if theirs and not quick else None
         oracle = ours["srtf-preemptive"]["avg_jct_s"]
         note = (f"Tiresias {theirs}; " if theirs else "") + (
             f"{ours[mine]['avg_jct_s'] / oracle:.2f}x our oracle SRTF")
         rows.append(Row(mine, ours[mine]["avg_jct_s"], published, note))
     console.print(_table("contended Philly (11 VCs, contended_nodes.csv), average JCT", rows,
                          theirs="Tiresias"))
-    return {"ours": ours, "tiresias": TIRESIAS_CONTENDED}
+    return {"ours": ours, "tiresias": figures}
 
 
 # ---------------------------------------------------------------------- peer traces
-PEER_RUNS: tuple[tuple[str, str, str, str, str, float], ...] = (
-    # (file, format, cluster, our policy, peer policy, peer avg JCT)
-    ("tiresias/60_job.csv", "tiresias", "4x4xV100", "fifo-besteffort", "Tiresias fifo", 200.8),
-    ("tiresias/60_job.csv", "tiresias", "4x4xV100", "srtf-preemptive", "Tiresias shortest",
-     192.1),
-    ("tiresias/60_job.csv", "tiresias", "4x4xV100", "las-preemptive", "Tiresias dlas-gpu",
-     190.7),
-    ("tiresias/gavel_cm_500_lam2400_s0.tiresias.csv", "tiresias", "12x4xV100",
-     "fifo-besteffort", "Tiresias fifo", 55_277.0),
-    ("tiresias/gavel_cm_500_lam2400_s0.tiresias.csv", "tiresias", "12x4xV100",
-     "las-preemptive", "Tiresias dlas-gpu", 53_844.2),
-    ("tiresias/gavel_cm_500_lam2400_s0.tiresias.csv", "tiresias", "12x4xV100",
-     "srtf-preemptive", "Tiresias shortest-gpu", 53_471.6),
-    ("tiresias/gavel_cm_500_lam2400_s0.tiresias.csv", "tiresias", "10x4xV100",
-     "fifo-besteffort", "Tiresias fifo", 67_739.9),
-    ("tiresias/gavel_cm_500_lam2400_s0.tiresias.csv", "tiresias", "10x4xV100",
-     "las-preemptive", "Tiresias dlas-gpu", 58_760.2),
+PeerRun = tuple[str, str, str, str, str, str]
+"""(trace under peer-inputs/, its format, cluster, our policy, peer, the peer's policy)."""
+_CM = "tiresias/gavel_cm_500_lam2400_s0.tiresias.csv"
+_GAVEL_CM = "gavel/gavel_cm_500_lam2400_s0.trace"
+_HETERO_CM = "9x4xV100+9x4xP100+9x4xK80"
+_HETERO_103959 = "3x4xV100+3x4xP100+3x4xK80"
+PEER_RUNS: tuple[PeerRun, ...] = (
+    ("tiresias/60_job.csv", "tiresias", "4x4xV100", "fifo-besteffort", "Tiresias", "fifo"),
+    ("tiresias/60_job.csv", "tiresias", "4x4xV100", "srtf-preemptive", "Tiresias", "shortest"),
+    ("tiresias/60_job.csv", "tiresias", "4x4xV100", "las-preemptive", "Tiresias", "dlas-gpu"),
+    (_CM, "tiresias", "12x4xV100", "fifo-besteffort", "Tiresias", "fifo"),
+    (_CM, "tiresias", "12x4xV100", "las-preemptive", "Tiresias", "dlas-gpu"),
+    (_CM, "tiresias", "12x4xV100", "srtf-preemptive", "Tiresias", "shortest-gpu"),
+    (_CM, "tiresias", "10x4xV100", "fifo-besteffort", "Tiresias", "fifo"),
+    (_CM, "tiresias", "10x4xV100", "las-preemptive", "Tiresias", "dlas-gpu"),
     ("tiresias/philly_103959_s0.tiresias.csv", "tiresias", "5x4xV100", "fifo-besteffort",
-     "Tiresias fifo", 154_613.6),
+     "Tiresias", "fifo"),
     ("tiresias/philly_103959_s0.tiresias.csv", "tiresias", "5x4xV100", "las-preemptive",
-     "Tiresias dlas-gpu", 95_985.8),
+     "Tiresias", "dlas-gpu"),
     ("tiresias/philly_103959_s0.tiresias.csv", "tiresias", "5x4xV100", "srtf-preemptive",
-     "Tiresias shortest-gpu", 61_009.5),
+     "Tiresias", "shortest-gpu"),
     ("tiresias/philly_ed69ec_s0.tiresias.csv", "tiresias", "6x4xV100", "fifo-besteffort",
-     "Tiresias fifo", 591_918.0),
+     "Tiresias", "fifo"),
     ("tiresias/philly_ed69ec_s0.tiresias.csv", "tiresias", "6x4xV100", "las-preemptive",
-     "Tiresias dlas-gpu", 458_630.2),
+     "Tiresias", "dlas-gpu"),
     ("tiresias/philly_ed69ec_s0.tiresias.csv", "tiresias", "6x4xV100", "srtf-preemptive",
-     "Tiresias shortest-gpu", 146_529.0),
-    ("gavel/gavel_cm_500_lam2400_s0.trace", "gavel", "12x4xV100", "fifo-besteffort",
-     "Gavel fifo", 56_179.5),
-    ("gavel/gavel_cm_500_lam2400_s0.trace", "gavel", "9x4xV100+9x4xP100+9x4xK80",
-     "fifo-besteffort", "Gavel fifo", 54_975.8),
-    ("gavel/gavel_cm_500_lam2400_s0.trace", "gavel", "9x4xV100+9x4xP100+9x4xK80",
-     "las-preemptive", "Gavel max_min_fairness", 72_330.3),
-    ("gavel/gavel_cm_500_lam2400_s0.trace", "gavel", "9x4xV100+9x4xP100+9x4xK80",
-     "default", "Gavel max_min_fairness_perf (its best)", 51_788.8),
-    ("gavel/philly_103959_s0.trace", "gavel", "5x4xV100", "fifo-besteffort", "Gavel fifo",
-     148_842.8),
-    ("gavel/philly_103959_s0.trace", "gavel", "3x4xV100+3x4xP100+3x4xK80",
-     "fifo-besteffort", "Gavel fifo", 96_908.9),
-    ("gavel/philly_103959_s0.trace", "gavel", "3x4xV100+3x4xP100+3x4xK80",
-     "default", "Gavel finish_time_fairness_perf (its best)", 54_645.2),
-    ("gavel/philly_ed69ec_s0.trace", "gavel", "6x4xV100", "fifo-besteffort", "Gavel fifo",
-     601_931.0),
-    ("gavel/philly_ed69ec_s0.trace", "gavel", "6x4xV100", "las-preemptive",
-     "Gavel max_min_fairness", 215_498.2),
+     "Tiresias", "shortest-gpu"),
+    (_GAVEL_CM, "gavel", "12x4xV100", "fifo-besteffort", "Gavel", "fifo"),
+    (_GAVEL_CM, "gavel", _HETERO_CM, "fifo-besteffort", "Gavel", "fifo"),
+    (_GAVEL_CM, "gavel", _HETERO_CM, "las-preemptive", "Gavel", "max_min_fairness"),
+    (_GAVEL_CM, "gavel", _HETERO_CM, "default", "Gavel", "max_min_fairness_perf"),
+    ("gavel/philly_103959_s0.trace", "gavel", "5x4xV100", "fifo-besteffort", "Gavel", "fifo"),
+    ("gavel/philly_103959_s0.trace", "gavel", _HETERO_103959, "fifo-besteffort", "Gavel",
+     "fifo"),
+    ("gavel/philly_103959_s0.trace", "gavel", _HETERO_103959, "default", "Gavel",
+     "finish_time_fairness_perf"),
+    ("gavel/philly_ed69ec_s0.trace", "gavel", "6x4xV100", "fifo-besteffort", "Gavel", "fifo"),
+    ("gavel/philly_ed69ec_s0.trace", "gavel", "6x4xV100", "las-preemptive", "Gavel",
+     "max_min_fairness"),
 )
+"""Each peer trace on a cluster under one of our policies, beside a peer's policy. On Gavel's
+heterogeneous clusters `default` is set beside Gavel's best heterogeneity-aware policy there."""
 
 
-def _one_peer(run: tuple[str, str, str, str, str, float]) -> dict[str, Any]:
+def _one_peer(run: PeerRun) -> dict[str, Any]:
     from suan.cluster.generate import cluster_from_shorthand
     from suan.sim.traces import read_trace
 
-    path, fmt_name, cluster, policy, peer, published = run
-    jobs = read_trace(SHARED / "peer-inputs" / path, fmt_name).jobs
+    path, fmt_name, cluster, policy, peer, peer_policy = run
+    theirs = peer_figure(peer, peer_policy, path, cluster)
+    jobs = read_trace(peer_input(path), fmt_name).jobs
     result = simulate(jobs, cluster_from_shorthand(cluster), policy, EVENT_DRIVEN)
     figures = summarise(result)
     figures.pop("queues")
-    figures.update(trace=path, cluster=cluster, peer=peer, peer_avg_jct_s=published)
+    figures.update(trace=path, cluster=cluster, peer=f"{peer} {peer_policy}",
+                   peer_avg_jct_s=theirs.value, peer_source=theirs.source)
     return figures
 
 
@@ -255,9 +271,7 @@ def reproduce(name: str, console: Console, *, json_path: Path | None = None,
     if name not in runs:
         raise SpecError("reproduce", [FieldProblem("name", f"unknown {name!r}",
                                                    ", ".join(runs))])
-    if not SHARED.exists():
-        raise SpecError(str(SHARED), [FieldProblem("", "shared data folder not found; set "
-                                                   "SUAN_SHARED")])
+    require_shared()
     document = {"reproduction": name, "quick": quick, **runs[name](console, quick)}
     if json_path:
         write_json(json_path, document)

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field, replace
 
 from suan.catalog import Catalog, default_catalog
 from suan.cluster.model import Cluster
-from suan.cluster.snapshot import Allocation
+from suan.cluster.snapshot import Allocation, ReplicaPlacement
 from suan.jobs.model import Job, ReplicaGroup
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
-from suan.sched import Policy, Start
+from suan.sched import Policy, Start, get_policy
 from suan.sched.service import ServiceHistory
+from suan.sched.service_feed import record_finish, record_stop, relearn
 from suan.sim.events import Event, EventQueue, Kind
 from suan.sim.failures import FailureModel, with_failure
-from suan.sim.policies import SimPolicy, resolve_policy
 from suan.sim.runtime import RuntimeModel
 from suan.sim.state import JobState, Status
 from suan.sim.warm import WarmScheduler
@@ -32,13 +32,16 @@ from suan.sim.workload import TraceJob, replica_shape
 
 Progress = Callable[[int, int], None]
 """Called with (jobs finished or rejected, total jobs) as the replay advances."""
+Journal = list[tuple[float, str, str, tuple[ReplicaPlacement, ...]]]
+"""What a replay did, in order: (time, "cycle" | "start" | "preempt" | "fail" | "move", job
+name (empty for a cycle), where it starts (empty for the others))."""
 
 
 @dataclass(frozen=True)
 class SimConfig:
     """How to replay: the policy, tick interval, runtime and failure models, queues."""
 
-    policy: str | Policy | SimPolicy = "fifo"
+    policy: str | Policy = "fifo"
     tick_s: float | None = 300.0
     runtime: RuntimeModel = field(default_factory=RuntimeModel)
     failures: FailureModel | None = None
@@ -71,7 +74,8 @@ class Simulator:
                  catalog: Catalog | None = None):
         self.config = config
         self.catalog = catalog or default_catalog()
-        self.policy = resolve_policy(config.policy)
+        self.policy = (get_policy(config.policy) if isinstance(config.policy, str)
+                       else config.policy)
         self.runtime = config.runtime
         self.queue = EventQueue()
         self.sched = WarmScheduler(cluster, _all_queues(config.queues, jobs), self.catalog,
@@ -93,9 +97,11 @@ class Simulator:
         self.total = cluster.capacity()
         self.capacity = sum(self.total.values())
         self.largest = self.node_sizes
-        order = self.policy.policy.order
+        order = self.policy.order
         self.history = ServiceHistory() if order.classed else None
-        self.order_key = order.key
+        self.order_key = self.policy.waiting_key(None)
+        self.journal: Journal | None = None
+        """Set to a list to have `run()` append every scheduling cycle, start and stop to it."""
 
     # ------------------------------------------------------------------ set-up
     def _job(self, trace: TraceJob) -> Job:
@@ -161,7 +167,7 @@ class Simulator:
     def _may_move(self) -> bool:
         """A cycle with no job waiting can still move running jobs to faster types (when the
         cluster has more than one type)."""
-        return self.policy.policy.migrate and len(self.total) > 1 and bool(self.sched.live)
+        return self.policy.migrate and len(self.total) > 1 and bool(self.sched.live)
 
     # ------------------------------------------------------------------ handlers
     def _on_arrival(self, event: Event, now: float) -> bool:
@@ -178,7 +184,7 @@ class Simulator:
         if event.epoch != state.epoch or state.status != Status.RUNNING:
             return False
         if self.history is not None:
-            self.history.add(state.job.queue, state.attained_at(now), state.job.series)
+            record_finish(self.history, state.job, state.attained_at(now))
         self._release(state)
         state.useful_gpu_s += state.devices * max(0.0, now - state.work_start)
         state.progress = 1.0
@@ -193,14 +199,13 @@ class Simulator:
         return True
 
     def _on_wake(self, event: Event, now: float) -> bool:
-        """A running job crossed a priority threshold (preemptive LAS: re-label it) or a
-        service-class bound (a waiting job may now preempt it)."""
+        """A running job crossed a bound of the policy's rank (preemptive LAS: the cycle
+        ranks it lower) or of its service class (a waiting job may now preempt it)."""
         state = self.states[int(event.subject)]
         if event.epoch != state.epoch or state.status != Status.RUNNING:
             return False
-        if self.policy.view is not None:
+        if self.policy.rank is not None:
             self._schedule_demotion(state, now)
-            self._relabel_running(state, now)
             return True
         if not self.pending:
             state.armed = False
@@ -208,18 +213,14 @@ class Simulator:
         self._schedule_demotion(state, now)
         return self._class_worsened(state, now) or self._just_time_shareable(state, now)
 
-    def _outlived(self, state: JobState, now: float) -> None:
-        """Tell the history how long a job of a series has run without finishing."""
-        if self.history is not None and state.job.series:
-            self.history.running(state.job.queue, state.job.series, state.attained_at(now))
-
     def _learn_and_arm(self, now: float) -> None:
         """Jobs wait after a cycle: relearn the service classes that are due (for the next
-        cycles), then arm the running jobs' wake-ups."""
+        cycles; `suan.sched.service_feed`), then arm the running jobs' wake-ups."""
         assert self.history is not None
-        for name in self.sched.live:
-            self._outlived(self.by_name[name], now)
-        if self.history.pending and self.history.relearn(lambda q: self._unfinished(q, now)):
+        live = (self.by_name[name].alloc for name in self.sched.live)
+        running = [alloc for alloc in live if alloc is not None]
+        stopped = (state.job for state in self.pending.values())
+        if relearn(self.history, now, running, stopped):
             self._relearned()
         self._arm(now)
 
@@ -241,20 +242,13 @@ class Simulator:
         return (classes.level(queue, attained + 1e-6, series)
                 > classes.level(queue, attained - 1e-6, series))
 
-    def _unfinished(self, queue: str, now: float) -> list[float]:
-        """Service so far of the queue's jobs that started and have not finished."""
-        running = (self.by_name[name] for name in self.sched.live)
-        stopped = (state for state in self.pending.values() if state.attained > 0)
-        return [state.attained_at(now) for group in (running, stopped) for state in group
-                if state.job.queue == queue]
-
     def _relearned(self) -> None:
         """The service classes changed: re-file the waiting jobs under the new order and
         disarm the running jobs' wake-ups (the caller re-arms them at the new bounds)."""
         assert self.history is not None
         classes = self.history.classes
         self.sched.service = classes
-        self.order_key = self.policy.policy.order.key_for(classes)
+        self.order_key = self.policy.waiting_key(classes)
         if self.config.queue_depth:
             self.waiting = sorted((self.order_key(self.states[i].job), i)
                                   for _, i in self.waiting)
@@ -293,13 +287,8 @@ class Simulator:
 
     # ------------------------------------------------------------------ the cycle
     def _enqueue(self, state: JobState, now: float) -> None:
-        """A job starts waiting: give it its priority view, file it in the policy's order
-        (every order key is fixed while a job waits)."""
-        view = self.policy.view
-        if view is not None:
-            priority = view(state.attained, state.remaining_s(now), state.devices)
-            if priority != state.job.priority:
-                state.job = replace(state.job, priority=priority)
+        """A job starts waiting: file it in the policy's order (every order key is fixed
+        while a job waits)."""
         state.status = Status.PENDING
         self.pending[state.job.name] = state
         if self.config.queue_depth:
@@ -315,25 +304,15 @@ class Simulator:
         """Cycles at `now` until one defers no job to the next (`suan.sched.budget`)."""
         deferred = True
         while deferred:
-            if self.policy.refresh_running:
-                for name in list(self.sched.live):
-                    self._relabel_running(self.by_name[name], now)
-            decisions = self.sched.run(self._waiting_jobs(), self.policy.policy, now)
+            if self.journal is not None:
+                self.journal.append((now, "cycle", "", ()))
+            decisions = self.sched.run(self._waiting_jobs(), self.policy, now)
             for preemption in decisions.preemptions:
                 moved = preemption.for_job == preemption.job
                 self._stop(self.by_name[preemption.job], now, failed=False, moved=moved)
             for start in decisions.starts:
                 self._start(self.by_name[start.job.name], start, now)
             deferred = decisions.deferred > 0
-
-    def _relabel_running(self, state: JobState, now: float) -> None:
-        view = self.policy.view
-        assert view is not None and state.alloc is not None
-        priority = view(state.attained_at(now), state.remaining_s(now), state.devices)
-        if priority != state.job.priority:
-            state.job = replace(state.job, priority=priority)
-            state.alloc = replace(state.alloc, job=state.job)
-            self.sched.relabel(state.alloc)
 
     def _start(self, state: JobState, start: Start, now: float) -> None:
         accelerator = next((a for a in start.accelerators if a), None)
@@ -358,13 +337,15 @@ class Simulator:
         self.allocated += _devices(state.alloc)
         finish = state.work_start + max(0.0, 1.0 - state.progress) / state.rate
         self.queue.push(finish, Kind.FINISH, state.index, state.epoch)
+        if self.journal is not None:
+            self.journal.append((now, "start", state.job.name, start.replicas))
         if self.history is None:
             self._schedule_demotion(state, now)
 
     def _time_shareable_from(self, state: JobState) -> float | None:
         """When a running job's current run has lasted the policy's minimum before a job of
         its own queue may preempt it (None: the policy does not time-share)."""
-        policy = self.policy.policy
+        policy = self.policy
         if self.history is None or not policy.order_preemption:
             return None
         return state.run_start + policy.class_preemption_min_run_s
@@ -376,8 +357,8 @@ class Simulator:
         return eligible is not None and abs(now - eligible) < 1e-6
 
     def _schedule_demotion(self, state: JobState, now: float) -> None:
-        """Wake up when a running job's attained service crosses the next threshold (of the
-        priority view, or of its service class); under time sharing, first when its run has
+        """Wake up when a running job's attained service crosses the next bound (of the
+        policy's rank, or of its service class); under time sharing, first when its run has
         lasted the minimum (no class change before then lets its queue preempt it)."""
         eligible = self._time_shareable_from(state)
         if eligible is not None and eligible > now + 1e-6:
@@ -392,15 +373,17 @@ class Simulator:
     def _next_bound(self, job: Job, attained: float) -> float | None:
         if self.history is not None:
             return self.history.classes.next_change(job.queue, attained + 1e-6, job.series)
-        for limit in self.policy.thresholds:
-            if attained < limit - 1e-6:
-                return limit
-        return None
+        rank = self.policy.rank
+        return rank.next_change(job, attained) if rank is not None else None
 
     def _stop(self, state: JobState, now: float, *, failed: bool, moved: bool = False) -> None:
         """Preempt, move or fail a running job: keep its checkpointed work (a fraction of the
         whole, whatever the type), requeue it."""
-        self._outlived(state, now)
+        if self.history is not None:
+            record_stop(self.history, state.job, state.attained_at(now))
+        if self.journal is not None:
+            kind = "fail" if failed else "move" if moved else "preempt"
+            self.journal.append((now, kind, state.job.name, ()))
         self._release(state)
         interval = self.runtime.checkpoint_interval_s
         worked = max(0.0, now - state.work_start)
@@ -482,7 +465,7 @@ def _devices(alloc: Allocation) -> float:
     return sum(len(r.devices) * r.milli / 1000 for r in alloc.replicas)
 
 
-def simulate(jobs: Sequence[TraceJob], cluster: Cluster, policy: str | Policy | SimPolicy = "fifo",
+def simulate(jobs: Sequence[TraceJob], cluster: Cluster, policy: str | Policy = "fifo",
              config: SimConfig | None = None, *, catalog: Catalog | None = None,
              progress: Progress | None = None) -> SimResult:
     """Replay `jobs` on `cluster` under `policy` (overriding `config.policy`)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from suan.exec import Executor
 
-ENGINES = ("local", "slurm", "ray", "kubernetes")
+ENGINES = ("local", "slurm", "ray", "kubernetes", "scripted")
 SELECTED = tuple(
     name for name in os.environ.get("SUAN_TEST_ENGINES", ",".join(ENGINES)).split(",") if name
 )
@@ -26,13 +26,16 @@ SELECTED = tuple(
 class EngineUnderTest:
     """A running engine: how to make an executor over it (a new one per call, as a restarted
     server would), the nodes a contract test may place ranks on (at least two, with at least
-    two free devices each), and how to stop it."""
+    two free devices each), and how to stop it. `runs_commands` is False for an engine whose
+    ranks follow the suite's scripts instead of running their commands (tests/engines/
+    scripted.py): tests that need a real process skip it."""
 
     name: str
     make_executor: Callable[[Path], Executor]
     nodes: tuple[str, ...]
     stop: Callable[[], None] = lambda: None
     extra: dict = field(default_factory=dict)
+    runs_commands: bool = True
 
 
 def start_engine(name: str, workdir: Path) -> EngineUnderTest | str:

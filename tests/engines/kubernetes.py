@@ -20,10 +20,6 @@ FAKE_IMAGE = "fake.invalid/ignored-by-the-fake-kubelet:0"
 
 
 def start(workdir: Path) -> EngineUnderTest | str:
-    try:
-        import kubernetes  # noqa: F401
-    except ImportError:
-        return "the kubernetes client is not installed (pip install -e '.[kubernetes]')"
     from suan.exec.kubernetes import KubernetesExecutor, KubernetesSettings
 
     if os.environ.get("KUBECONFIG"):
