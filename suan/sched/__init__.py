@@ -5,7 +5,7 @@ from earlier cycles to decisions and the next state.
     decisions = decide(snapshot, pending, policy)        # one cycle, no state kept
 """
 
-from suan.sched.carried import CarriedState, ParkedJob
+from suan.sched.carried import CarriedState
 from suan.sched.cycle import collector_paused, decide, schedule
 from suan.sched.cyclestate import CycleState
 from suan.sched.decisions import Decisions, Pending, Preemption, Start, WaitCode
@@ -17,7 +17,6 @@ __all__ = [
     "CarriedState",
     "CycleState",
     "Decisions",
-    "ParkedJob",
     "Pending",
     "Policy",
     "Preemption",
