@@ -34,19 +34,19 @@ DEFAULT_SETUPS = "helios,contended"
 
 
 def _parse() -> argparse.Namespace:
-    from suan.sim.policies import policy_names
+    from suan.sched import POLICIES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setups", default=DEFAULT_SETUPS,
                         help=f"comma-separated, of {', '.join(SETUPS)}")
-    parser.add_argument("--policies", default=",".join(policy_names()),
+    parser.add_argument("--policies", default=",".join(POLICIES.names()),
                         help="comma-separated policy names (default: every policy)")
     parser.add_argument("--vcs", default="", help="only these VCs (helios, contended)")
     parser.add_argument("--limit", type=int, default=0,
                         help="only the first N jobs of each VC (of the trace for `full`)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per replay; keep the min")
     args = parser.parse_args()
-    known = set(policy_names())
+    known = POLICIES.names()
     args.policy_list = [p for p in args.policies.split(",") if p]
     args.setup_list = [s for s in args.setups.split(",") if s]
     for name in args.policy_list:
@@ -63,17 +63,20 @@ def _parse() -> argparse.Namespace:
 def _replays(setup: str, vcs: set[str], limit: int) -> list[tuple[str, list, object, Any]]:
     """(label, jobs, cluster, config) of each replay of a setup."""
     from suan.cluster.generate import cluster_from_shorthand
-    from suan.sim.reproduce import EVENT_DRIVEN, HELIOS_WINDOW, PHILLY, TIRESIAS, vc_nodes
+    from suan.data import require_shared
+    from suan.sim.reproduce import EVENT_DRIVEN, HELIOS_WINDOW, vc_nodes
     from suan.sim.simulator import SimConfig
     from suan.sim.traces import read_philly
 
-    trace = PHILLY / "philly_jobs_sorted.csv.gz"
+    trace = require_shared("traces", "philly", "philly_jobs_sorted.csv.gz")
     if setup == "full":
         jobs = read_philly(trace).jobs
         return [("all", jobs[: limit or None], cluster_from_shorthand("250x8xV100"),
                  SimConfig(tick_s=300.0))]
-    table = (PHILLY / "philly_vc_nodes_helios.csv" if setup == "helios"
-             else TIRESIAS / "philly-helios" / "contended_nodes.csv")
+    table = (require_shared("traces", "philly", "philly_vc_nodes_helios.csv")
+             if setup == "helios"
+             else require_shared("peer-inputs", "tiresias", "philly-helios",
+                                 "contended_nodes.csv"))
     replays = []
     for vc, nodes in vc_nodes(table).items():
         if vcs and vc not in vcs:
@@ -152,4 +155,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    main()
+    from suan.errors import SpecError
+
+    try:
+        main()
+    except SpecError as error:
+        sys.exit(str(error))
