@@ -18,7 +18,7 @@ between cycles is the same `CarriedState` as `schedule()`'s.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from suan.catalog import Catalog
 from suan.cluster.model import Cluster
@@ -64,6 +64,17 @@ class WarmLedger:
         self._queues.clear()
         for alloc in self._live.values():
             self._count(alloc, 1.0)
+
+    @property
+    def free_whole_devices(self) -> int:
+        """Whole devices free on the nodes a job may be placed on (degraded ones included), of
+        every type, between cycles: a job that needs more cannot start without preempting."""
+        return sum(self._ledger.type_whole.values())
+
+    @property
+    def preemptible_priorities(self) -> Iterable[int]:
+        """The priorities of the booked preemptible jobs (each once)."""
+        return self._priorities.keys()
 
     def snapshot(self, now: float, service: ServiceClasses | None = None) -> Snapshot:
         """The snapshot of the booked allocations at `now`."""

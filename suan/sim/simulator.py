@@ -21,6 +21,7 @@ from suan.cluster.snapshot import Allocation, ReplicaPlacement
 from suan.jobs.model import Job, ReplicaGroup
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
 from suan.sched import Policy, Start, get_policy
+from suan.sched.phases import QUEUE, RANK
 from suan.sched.service import ServiceHistory
 from suan.sched.service_feed import record_finish, record_stop, relearn
 from suan.sim.events import Event, EventQueue, Kind
@@ -100,6 +101,11 @@ class Simulator:
         order = self.policy.order
         self.history = ServiceHistory() if order.classed else None
         self.order_key = self.policy.waiting_key(None)
+        self.need = [_whole_need(state.job) for state in self.states]
+        self.idle_cycles_skippable = _idle_cycles_skippable(self.policy, self.sched.queues)
+        self.line_blocks = _line_blocks(self.policy, config, self.sched.queues)
+        self.context_free = self.policy.placer.name in CONTEXT_FREE_PLACERS
+        self.in_cycle_order = _in_cycle_order(self.policy, config)
         self.journal: Journal | None = None
         """Set to a list to have `run()` append every scheduling cycle, start and stop to it."""
 
@@ -301,18 +307,75 @@ class Simulator:
         return [self.states[index].job for _, index in self.waiting[:depth]]
 
     def _cycle(self, now: float) -> None:
-        """Cycles at `now` until one defers no job to the next (`suan.sched.budget`)."""
+        """Cycles at `now` until one defers no job to the next (`suan.sched.budget`). A
+        cycle that can start and preempt nothing is not run, and a cycle is given only the
+        waiting jobs it may start (`_may_start`)."""
         deferred = True
         while deferred:
+            waiting = self._waiting_jobs()
+            if self.idle_cycles_skippable:
+                waiting = self._may_start(waiting, now)
+                if not waiting:
+                    return
             if self.journal is not None:
                 self.journal.append((now, "cycle", "", ()))
-            decisions = self.sched.run(self._waiting_jobs(), self.policy, now)
+            decisions = self.sched.run(waiting, self.policy, now)
             for preemption in decisions.preemptions:
                 moved = preemption.for_job == preemption.job
                 self._stop(self.by_name[preemption.job], now, failed=False, moved=moved)
             for start in decisions.starts:
                 self._start(self.by_name[start.job.name], start, now)
             deferred = decisions.deferred > 0
+
+    def _may_start(self, waiting: list[Job], now: float) -> list[Job]:
+        """The waiting jobs a cycle must be given to make every start and preemption it
+        would make over all of `waiting`; [] when it would make none (then it is not run).
+
+        Here (`_idle_cycles_skippable`) a job can preempt only by priority (its rank under a
+        rank policy), so none can while no waiting job's is above a preemptible running
+        job's (`_may_preempt`); and a job that needs more whole devices than are free cannot
+        start. Such a job is left out when that changes no other job's fate: no backfill (it
+        would hold a reservation) and a placement that does not look at the other waiting
+        jobs or their number. Where the line blocks, the jobs from the first whose need
+        exceeds what its predecessors can have left are left out (it blocks the rest); in the
+        cycle's order, so are the jobs of a shape beyond what the free devices could start
+        (`_within_free`).
+
+        Thinning cannot change what the budget of starts defers (`suan.sched.budget`): the
+        jobs left out could not start, so the starts and their order are the same, and a
+        cycle over the deferred jobs alone that is then not run would have started none."""
+        if not waiting or self._may_preempt(waiting, now):
+            return waiting
+        free = self.sched.free_whole_devices
+        need, by_name = self.need, self.by_name
+        needs = [need[by_name[job.name].index] for job in waiting]
+        if self.line_blocks:
+            for count, needed in enumerate(needs):
+                free -= needed
+                if free < 0:
+                    return waiting[:count] if self.context_free else waiting if count else []
+            return waiting
+        if all(needed > free for needed in needs):
+            return []
+        if self.policy.backfill or not self.context_free:
+            return waiting
+        if not self.in_cycle_order:
+            return [job for job, needed in zip(waiting, needs, strict=True) if needed <= free]
+        return _within_free(waiting, needs, free)
+
+    def _may_preempt(self, waiting: list[Job], now: float) -> bool:
+        """Whether some waiting job's priority (under a rank policy its rank, the waiting
+        rank fixed while it waits, the running one as of `now`) is above a preemptible
+        running job's, so that the cycle might preempt by priority."""
+        if not self.policy.preemption:
+            return False
+        rank = self.policy.rank
+        if rank is None:
+            top = max(job.priority for job in waiting)
+            return top > min(self.sched.preemptible_priorities, default=top)
+        top = max(rank.waiting(job) for job in waiting)
+        return any(rank.running(alloc, now) < top for alloc in self.sched.live.values()
+                   if alloc.job.preemptible)
 
     def _start(self, state: JobState, start: Start, now: float) -> None:
         accelerator = next((a for a in start.accelerators if a), None)
@@ -459,6 +522,61 @@ def _node_sizes(cluster: Cluster) -> dict[str, int]:
         if node.accelerator:
             sizes[node.accelerator] = max(sizes.get(node.accelerator, 0), node.devices)
     return sizes
+
+
+CONTEXT_FREE_PLACERS = frozenset({"compact", "bestfit", "spread"})
+"""Placements that never look at the cycle's other waiting jobs or its seed (random
+placement draws from a seed that counts them, FGD and the packers score against their
+shapes)."""
+
+
+def _whole_need(job: Job) -> int:
+    """Whole devices the job needs at least (its groups' smallest gangs; fractional groups
+    count 0): a job cannot start while fewer are free."""
+    return sum(group.floor_replicas * group.accelerators for group in job.groups
+               if group.accelerator_milli == 1000)
+
+
+def _within_free(waiting: list[Job], needs: list[int], free: int) -> list[Job]:
+    """The jobs that may start in a cycle with `free` whole devices: a job of a shape whose
+    earlier jobs in the cycle's order would, all started, leave it too few is left out (if
+    one of them does not start, neither does it: with no preemption free devices only
+    shrink within a cycle, and jobs of one shape fit alike)."""
+    kept: list[Job] = []
+    started: dict[int, int] = {}
+    for job, needed in zip(waiting, needs, strict=True):
+        if needed:
+            count = started.get(job.shape_id, 0) + 1
+            if count * needed > free:
+                continue
+            started[job.shape_id] = count
+        kept.append(job)
+    return kept
+
+
+def _idle_cycles_skippable(policy: Policy, queues: tuple[QueueSpec, ...]) -> bool:
+    """Whether a cycle in which no waiting job fits the free devices and none preempts by
+    priority can be skipped: it runs only the rank and queue phases (no rebalancing move),
+    cannot preempt for a service class (no `order_preemption`) or reclaim borrowed quota
+    (no queue with a guarantee or a borrowing limit)."""
+    return (set(policy.phases) <= {RANK, QUEUE} and not policy.order_preemption
+            and all(queue.unlimited for queue in queues))
+
+
+def _line_blocks(policy: Policy, config: SimConfig, queues: tuple[QueueSpec, ...]) -> bool:
+    """Whether a waiting head that lacks free devices surely blocks every later job: strict
+    order (head of line, no backfill, the simulator's window in the cycle's order) and no
+    miss other than for capacity (no failures, no quota)."""
+    return (policy.head_of_line_blocks and not policy.backfill
+            and _in_cycle_order(policy, config) and config.failures is None
+            and all(queue.unlimited for queue in queues))
+
+
+def _in_cycle_order(policy: Policy, config: SimConfig) -> bool:
+    """Whether the simulator's window lists the waiting jobs in the order the cycle takes
+    them (sorted by the policy's key, rank included; no fair-share interleaving of queues,
+    no learned service classes)."""
+    return bool(config.queue_depth) and not policy.fair_share and not policy.order.classed
 
 
 def _devices(alloc: Allocation) -> float:

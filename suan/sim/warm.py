@@ -9,7 +9,7 @@ up to ties between equally free nodes (tests check both).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from suan.catalog import Catalog
 from suan.cluster.model import Cluster
@@ -46,6 +46,18 @@ class WarmScheduler:
     @property
     def capacity(self) -> dict[str, int]:
         return self.booked.capacity
+
+    @property
+    def free_whole_devices(self) -> int:
+        return self.booked.free_whole_devices
+
+    @property
+    def preemptible_priorities(self) -> Iterable[int]:
+        return self.booked.preemptible_priorities
+
+    @property
+    def queues(self) -> tuple[QueueSpec, ...]:
+        return self.booked.queues
 
     def set_cluster(self, cluster: Cluster) -> None:
         """Use a new cluster (a node failed or came back)."""
