@@ -15,7 +15,8 @@ The phases and plugins share it through named, typed fields:
 - queue phase: `reservation` (EASY backfill's hold for the first blocked job), `blocked_by`
   (the strict head of line), `failed_shapes` (verdicts per job shape and capacity
   generation), `started_now`;
-- preemption: `preemption_attempts`, `preempt_failed`, `victim_order`, `victim_summary`,
+- preemption: `preemption_attempts`, `preempt_failed`, `failed_priorities`, `victim_order`,
+  `victim_summary`,
   `victim_counts`, `worst_levels`, `levels` (memoised service classes);
 - rank: `originals` (the caller's jobs by name, where a rank plugin gave the cycle views),
   `views` (views kept by the caller).
@@ -69,6 +70,9 @@ class CycleState:
     started_now: set[str] = field(default_factory=set)
     preemption_attempts: int = 0
     preempt_failed: set[tuple[object, ...]] = field(default_factory=set)
+    failed_priorities: dict[tuple[object, ...], float] = field(default_factory=dict)
+    """Per (shape, queue, service class, ledger generation), the highest priority of a job
+    whose victim search found no victims among all its candidates (`suan.sched.preempt`)."""
     victim_order: list[Ranked] | None = None
     victim_summary: tuple[float, bool] | None = None
     victim_counts: tuple[Iterable[int], Iterable[str]] | None = None

@@ -22,6 +22,7 @@ which it fits using degraded nodes.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from suan.cluster.snapshot import Allocation
@@ -121,15 +122,29 @@ def _remove(cycle: Cycle, alloc: Allocation, sign: float) -> None:
 
 
 def try_preemption(cycle: Cycle, job: Job, ctx: PlaceContext) -> bool:
-    """Preempt the fewest, cheapest victims that let `job` start; False if none can."""
+    """Preempt the fewest, cheapest victims that let `job` start; False if none can.
+
+    A job is not searched when a job of its shape, queue and service class and a priority
+    no lower found no victims among all its candidates in this cycle, with capacity not
+    grown since (`CycleState.failed_priorities`): its own candidates are among those (a
+    victim is of a lower priority, or of the same only where it is for the other job too),
+    and jobs of one shape fit alike, so removing fewer leaves it unplaced too."""
+    failed = cycle.failed_priorities
+    level = cycle.job_level(job) if cycle.policy.order_preemption else 0
+    key = (job.shape_id, job.queue, level, cycle.ledger.generation)
+    if job.priority <= failed.get(key, -math.inf):
+        return False
     candidates = _candidates(cycle, job)
     if not candidates:
+        failed[key] = max(failed.get(key, -math.inf), job.priority)
         return False
     ledger = cycle.ledger
     mark = ledger.savepoint()
     found = _remove_until_fit(cycle, job, ctx, candidates)
     if found is None:
         ledger.rollback(mark)
+        if len(candidates) < MAX_VICTIMS:
+            failed[key] = max(failed.get(key, -math.inf), job.priority)
         return False
     removed, degraded = found
     needed = _reprieve(cycle, job, ctx, removed, degraded)
