@@ -11,6 +11,7 @@ that share of a single device.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 Placement = Literal["pack", "spread"]
@@ -111,8 +112,9 @@ class Job:
     if TYPE_CHECKING:
         shape_id: int  # set by __post_init__: a small process-wide id of `shape`
 
-    @property
+    @cached_property
     def devices(self) -> float:
+        """Device-equivalents the whole job holds (computed once: the groups are fixed)."""
         return sum(group.devices for group in self.groups)
 
     @property

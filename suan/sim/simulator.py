@@ -106,6 +106,10 @@ class Simulator:
         self.line_blocks = _line_blocks(self.policy, config, self.sched.queues)
         self.context_free = self.policy.placer.name in CONTEXT_FREE_PLACERS
         self.in_cycle_order = _in_cycle_order(self.policy, config)
+        rank = self.policy.rank
+        self.waiting_rank: list[int] | None = None if rank is None else [0] * len(self.states)
+        """Under a rank policy: each waiting job's rank, set when it starts to wait (it is
+        fixed while the job waits)."""
         self.journal: Journal | None = None
         """Set to a list to have `run()` append every scheduling cycle, start and stop to it."""
 
@@ -297,6 +301,8 @@ class Simulator:
         while a job waits)."""
         state.status = Status.PENDING
         self.pending[state.job.name] = state
+        if self.waiting_rank is not None and self.policy.rank is not None:
+            self.waiting_rank[state.index] = self.policy.rank.waiting(state.job)
         if self.config.queue_depth:
             bisect.insort(self.waiting, (self.order_key(state.job), state.index))
 
@@ -369,11 +375,12 @@ class Simulator:
         running job's, so that the cycle might preempt by priority."""
         if not self.policy.preemption:
             return False
-        rank = self.policy.rank
-        if rank is None:
+        rank, ranks = self.policy.rank, self.waiting_rank
+        if rank is None or ranks is None:
             top = max(job.priority for job in waiting)
             return top > min(self.sched.preemptible_priorities, default=top)
-        top = max(rank.waiting(job) for job in waiting)
+        by_name = self.by_name
+        top = max(ranks[by_name[job.name].index] for job in waiting)
         return any(rank.running(alloc, now) < top for alloc in self.sched.live.values()
                    if alloc.job.preemptible)
 
