@@ -21,6 +21,7 @@ from suan.cluster.snapshot import Allocation, ReplicaPlacement
 from suan.jobs.model import Job, ReplicaGroup
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
 from suan.sched import Policy, Start, get_policy
+from suan.sched.budget import MAX_STARTS
 from suan.sched.phases import QUEUE, RANK
 from suan.sched.service import ServiceHistory
 from suan.sched.service_feed import record_finish, record_stop, relearn
@@ -347,11 +348,16 @@ class Simulator:
         cycle's order, so are the jobs of a shape beyond what the free devices could start
         (`_within_free`).
 
-        Thinning cannot change what the budget of starts defers (`suan.sched.budget`): the
-        jobs left out could not start, so the starts and their order are the same, and a
-        cycle over the deferred jobs alone that is then not run would have started none."""
+        A window longer than the budget of starts (`suan.sched.budget`) is not thinned: a
+        cycle over it may defer jobs and be run again at once over the next window, and
+        leaving jobs out could change whether it defers any; a shorter one defers none."""
         if not waiting or self._may_preempt(waiting, now):
             return waiting
+        kept = self._startable(waiting)
+        return waiting if kept and len(waiting) > MAX_STARTS else kept
+
+    def _startable(self, waiting: list[Job]) -> list[Job]:
+        """`_may_start` once no job may preempt."""
         free = self.sched.free_whole_devices
         need, by_name = self.need, self.by_name
         needs = [need[by_name[job.name].index] for job in waiting]
