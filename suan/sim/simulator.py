@@ -348,6 +348,9 @@ class Simulator:
         cycle's order, so are the jobs of a shape beyond what the free devices could start
         (`_within_free`).
 
+        The walk over classes of alike jobs (`suan.sched.sweep`) makes the decisions of the
+        plain walk over the same jobs, so this holds for it too.
+
         A window longer than the budget of starts (`suan.sched.budget`) is not thinned: a
         cycle over it may defer jobs and be run again at once over the next window, and
         leaving jobs out could change whether it defers any; a shorter one defers none."""
