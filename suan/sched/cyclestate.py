@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from suan.sched.backfill import Reservation
     from suan.sched.gang import GangFit
     from suan.sched.phases import RankViews
+    from suan.sched.plugins import Rank
     from suan.sched.policy import Policy
 
 Ranked = tuple[float, int, float, float, str, Allocation]
@@ -84,6 +85,9 @@ class CycleState:
     views: RankViews | None = None
     """Rank views a caller keeps between cycles (`WarmLedger`), so that a job whose rank
     did not change is not copied again; None: made afresh."""
+    unranked: tuple[RankViews, Rank] | None = None
+    """Set by the rank phase of a continuous rank: the running jobs are still to be ranked,
+    which `suan.sched.phases.rank_running` does when the cycle first asks about preemption."""
 
     @property
     def now(self) -> float:

@@ -66,7 +66,12 @@ class RankPhase:
                 pending[index] = view
                 originals[job.name] = job
         cycle.pending = pending
-        if views.booked and not rank.continuous:
+        if rank.continuous:  # every running job's rank moved: rank them once victims matter
+            cycle.unranked = (views, rank)
+            cycle.originals = originals
+            cycle.victim_counts = None
+            return
+        if views.booked:
             running = _rank_booked(cycle, views, rank, originals)
         else:
             running = _rank_each(cycle, views, rank, originals)
@@ -74,6 +79,22 @@ class RankPhase:
             cycle.snapshot = replace(cycle.snapshot, running=running)
             cycle.originals = originals
             cycle.victim_counts = None
+
+
+def rank_running(cycle: CycleState) -> None:
+    """Give the cycle the views of its running jobs that a continuous rank left for later
+    (`CycleState.unranked`). Only preemption reads a running job's rank, so the rank phase of a
+    rank that changes as jobs run (SRTF) leaves them until the cycle first asks whether a job
+    may preempt: a cycle that never gets there ranks none. Calling it again does nothing."""
+    if cycle.unranked is None:
+        return
+    views, rank = cycle.unranked
+    cycle.unranked = None
+    originals = dict(cycle.originals or {})
+    running = _rank_each(cycle, views, rank, originals)
+    if originals:
+        cycle.snapshot = replace(cycle.snapshot, running=running)
+        cycle.originals = originals
 
 
 def _rank_each(cycle: CycleState, views: RankViews, rank: Rank, originals: dict[str, Job]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from suan.jobs.model import Job
 from suan.sched.order import running_level
+from suan.sched.phases import rank_running
 from suan.sched.preempt import may_time_share, try_preemption
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class VictimPreemption:
     name: str = "victims"
 
     def may_preempt(self, cycle: CycleState, job: Job) -> bool:
+        rank_running(cycle)
         return (
             cycle.preemption_attempts < self.max_attempts
             and self._has_victims_for(cycle, job)
