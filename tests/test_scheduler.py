@@ -10,7 +10,7 @@ from sched_helpers import cluster, devices_of, job, node, running, snapshot
 from suan.cluster.model import NodeHealth
 from suan.errors import PolicyError
 from suan.jobs.queue import QueueSpec
-from suan.plan.jobs import PLANNER_VERSION, cluster_types, with_planner_advice
+from suan.plan.jobs import PLANNER_VERSION, AdviceMemo, cluster_types, with_planner_advice
 from suan.sched import WaitCode, decide
 from suan.sched.policy import POLICIES, Policy, PolicyRegistry, get_policy
 
@@ -337,6 +337,24 @@ def test_a_job_naming_its_model_takes_the_type_the_planner_finds_fastest():
     # Unadvised, the scheduler asks no planner: the listed order stands.
     assert decide(snapshot(nodes), [planned], "fifo").started()["planned"].accelerators == (
         "A100-80GB",)
+
+
+def test_kept_advice_is_last_passs_copy_until_the_job_or_the_types_change():
+    nodes = cluster(node("a0", "A100-80GB"), node("h0", "H100", rack="r1"))
+    plain = job("plain", replicas=1, devices=8, types=("A100-80GB", "H100"))
+    planned = replace(plain, name="planned", model="llama3-8b")
+    types = cluster_types(nodes)
+    memo = AdviceMemo()
+    first = memo.advise([plain, planned], types)
+    assert first[0] is plain and first[1] == with_planner_advice(planned, types)
+    second = memo.advise([plain, planned], types)
+    assert second[1] is first[1]
+    resubmitted = replace(planned, submit_time=5.0)
+    assert memo.advise([resubmitted], types)[0] is not first[1]
+    kept = memo.advise([resubmitted], types)[0]
+    fewer = ("H100-SXM-80GB",)
+    again = memo.advise([resubmitted], fewer)[0]
+    assert again is not kept and again == with_planner_advice(resubmitted, fewer)
 
 
 def test_a_cycle_on_a_kept_ledger_decides_like_a_fresh_one_and_leaves_it_as_booked():

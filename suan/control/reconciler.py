@@ -47,7 +47,7 @@ from suan.errors import SuanError
 from suan.exec import EngineError, Executor, JobLaunch, JobStatus, RankHandle
 from suan.exec.processes import processes, with_assigned_devices
 from suan.jobs.model import Job
-from suan.plan.jobs import advise_all, cluster_types
+from suan.plan.jobs import AdviceMemo, cluster_types
 from suan.sched import CarriedState, collector_paused, schedule
 from suan.sched.decisions import Decisions, Start, WaitCode
 from suan.sched.service import ServiceHistory
@@ -112,6 +112,7 @@ class Reconciler:
         self._thread: threading.Thread | None = None
         self.last_decisions: Decisions | None = None
         self.carried = CarriedState()
+        self._advice = AdviceMemo()  # planner advice of the waiting jobs, kept between passes
         """What the scheduler carries from one cycle to the next."""
         self.ticks = 0
         self.service: ServiceHistory | None = None
@@ -564,7 +565,8 @@ class Reconciler:
         if self.service is None:
             self.service = load_history(session, now)
         snapshot = self._snapshot(session, holding, cluster, self.service, now)
-        pending = advise_all(self._scheduler_jobs(session, waiting), cluster_types(cluster))
+        pending = self._advice.advise(self._scheduler_jobs(session, waiting),
+                                      cluster_types(cluster))
         decisions, self.carried = schedule(snapshot, pending, self.config.policy, self.carried)
         self.last_decisions = decisions
         if decisions.deferred:  # the cycle's budget was reached: the next pass runs at once

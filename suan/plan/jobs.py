@@ -4,7 +4,8 @@ The scheduler never calls the planner: a job that names its `model` and may run 
 accelerator types gets, on each device group, the planner's tokens/s for that group's devices
 on each candidate type (`ReplicaGroup.planned_speeds`), and `Job.planner_version` records
 which planner gave them. The control plane resolves them before each cycle for the cluster's
-types (memoised per model, type and size, `suan.plan.use.type_speeds`); the dry-run
+types (memoised per model, type and size, `suan.plan.use.type_speeds`; `AdviceMemo` keeps
+each waiting job's advised copy from pass to pass); the dry-run
 `suan schedule` does the same.
 
     job = with_planner_advice(job, cluster_types(cluster))
@@ -48,9 +49,34 @@ def with_planner_advice(job: Job, types: Iterable[str]) -> Job:
 
 def advise_all(jobs: Iterable[Job], types: Iterable[str]) -> list[Job]:
     """`with_planner_advice` for each job (jobs that name no model pass as they are)."""
-    candidates = tuple(types)
-    return [job if job.model is None else with_planner_advice(job, candidates)
-            for job in jobs]
+    return AdviceMemo().advise(jobs, types)
+
+
+class AdviceMemo:
+    """`advise_all` for a caller that advises the same waiting jobs pass after pass (the
+    control plane's reconciler): a job that is the very object it was last pass, for the same
+    types, gets last pass's advised copy back instead of a new one. Only the jobs of the last
+    call are kept."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[Job, tuple[str, ...], Job]] = {}
+
+    def advise(self, jobs: Iterable[Job], types: Iterable[str]) -> list[Job]:
+        """As `advise_all(jobs, types)`."""
+        candidates, kept = tuple(types), self._kept
+        fresh: dict[str, tuple[Job, tuple[str, ...], Job]] = {}
+        advised: list[Job] = []
+        for job in jobs:
+            if job.model is None:
+                advised.append(job)
+                continue
+            found = kept.get(job.name)
+            if found is None or found[0] is not job or found[1] != candidates:
+                found = (job, candidates, with_planner_advice(job, candidates))
+            fresh[job.name] = found
+            advised.append(found[2])
+        self._kept = fresh
+        return advised
 
 
 def _advised(model: str, group: ReplicaGroup, everywhere: tuple[str, ...]) -> ReplicaGroup:
