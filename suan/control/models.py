@@ -155,3 +155,21 @@ class IdempotencyRow(Base):
     status: Mapped[int] = mapped_column(Integer, default=201)
     body: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class ProgressRow(Base):
+    """One progress record a rank printed (`suan.progress`), stamped with the time the server
+    read it (`seen_at`; the rank's clock is not trusted). Step times feed straggler and hang
+    detection and the program-goodput figures."""
+
+    __tablename__ = "progress"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    rank: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(BigInteger)
+    tokens: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    step_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    checkpoint_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    seen_at: Mapped[float] = mapped_column(Float)
+    __table_args__ = (Index("ix_progress_job", "job_id", "attempt", "rank"),)
