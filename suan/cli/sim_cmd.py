@@ -105,6 +105,36 @@ def reproduce_command(
     reproduce(name, Console(), json_path=json_path, quick=quick)
 
 
+@sim.command("failures")
+def failures_command(
+    json_path: Path | None = typer.Option(None, "--json", help="Write every figure here."),
+    spares: int | None = typer.Option(None, "--spares", help="Hot spare nodes under Suan's "
+                                      "rules (default: derived from the fault rate)."),
+    restart: str = typer.Option("5m", "--restart-overhead", help="Restart overhead per "
+                                "interruption, e.g. 5m."),
+    days: float = typer.Option(54.0, "--days", help="Length of the run in days."),
+    gpus: int = typer.Option(16384, "--gpus", help="H100 GPUs of the job (8 per node)."),
+    storage: str = typer.Option("2TB/s", "--storage-bandwidth", help="Checkpoint write "
+                                "bandwidth, e.g. 2TB/s."),
+    async_checkpoint: bool = typer.Option(False, "--async-checkpoint", help="Save "
+                                          "asynchronously (a shorter blocking part)."),
+    repair: str = typer.Option("4h", "--repair-time", help="Time to repair a failed node."),
+    seed: int = typer.Option(0, "--seed", help="First seed of the failure process."),
+    repeats: int = typer.Option(20, "--repeats", help="Seeds to run (seed, seed+1, ...)."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of ETTR against the "
+                                     "restart overhead."),
+) -> None:
+    """Effective training time of a Llama-3-405B-like job under Llama 3's failure mix."""
+    from suan.sim.ettr_inputs import scenario_from_options
+    from suan.sim.ettr_report import failures_report
+
+    scenario = scenario_from_options(
+        gpus=gpus, days=days, restart=restart, storage=storage,
+        async_checkpoint=async_checkpoint, repair=repair, spares=spares, seed=seed,
+        repeats=repeats)
+    failures_report(scenario, Console(), json_path=json_path, plot_path=plot)
+
+
 def register(app: typer.Typer) -> None:
     """Add the `sim` command group to `app`."""
     app.add_typer(sim, name="sim")
