@@ -234,3 +234,9 @@ def test_a_study_is_repeatable():
     first, second = study(scenario, JOB), study(scenario, JOB)
     first.pop("cpu_seconds"), second.pop("cpu_seconds")
     assert first == second
+
+
+def test_a_gpu_count_the_planner_cannot_split_names_the_option():
+    with pytest.raises(SpecError) as caught:
+        study(Scenario(gpus=8, days=1, repeats=1))
+    assert [problem.path for problem in caught.value.problems] == ["--gpus"]

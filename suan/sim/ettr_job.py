@@ -66,8 +66,8 @@ def planned_job(gpus: int) -> TrainingJob:
                     Workload(seq=SEQUENCE, global_batch=GLOBAL_BATCH), top=1)
     best = result.best
     if best is None:
-        raise SpecError("--gpus", [FieldProblem(
-            "gpus", f"the planner finds no layout of {MODEL} on {gpus} {ACCELERATOR} at "
+        raise SpecError("suan sim failures", [FieldProblem(
+            "--gpus", f"the planner finds no layout of {MODEL} on {gpus} {ACCELERATOR} at "
             f"{GLOBAL_BATCH} x {SEQUENCE} tokens per step",
             "a GPU count that divides into tp x pp x dp x cp, e.g. 16384")])
     return TrainingJob(MODEL, ACCELERATOR, gpus, best.layout.describe(), best.step_time_s,
