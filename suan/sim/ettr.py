@@ -162,11 +162,13 @@ class _Run:
         return unsaved
 
     def enter(self, phase: Phase, end: float = math.inf) -> None:
+        """Switch to `phase`, which ends at `end` (running and waiting end on events)."""
         self.phase, self.phase_end = phase, end
         if phase is Phase.RUNNING:
             self.running_since = self.now
 
     def after_detection(self) -> None:
+        """Wait for a node if the job lacks one, else restart."""
         if self.missing:
             self.outcome.waits += 1
             self.enter(Phase.WAITING)
@@ -174,6 +176,7 @@ class _Run:
             self.enter(Phase.RESTARTING, self.now + self.setting.restart_s)
 
     def phase_done(self) -> None:
+        """The current timed phase (detection, restart, planned save or restart) ends."""
         if self.phase is Phase.DETECTING:
             self.after_detection()
         elif self.phase is Phase.PLANNED_SAVE:
@@ -184,6 +187,7 @@ class _Run:
             self.enter(Phase.RUNNING)
 
     def node_back(self) -> None:
+        """A repaired node fills a missing place in the job, else becomes a spare."""
         heapq.heappop(self.repairs)
         if not self.missing:
             self.spares += 1
@@ -193,6 +197,7 @@ class _Run:
             self.enter(Phase.RESTARTING, self.now + self.setting.restart_s)
 
     def planned(self) -> None:
+        """A planned stop: save, then restart; nothing to do while the job is down."""
         if self.phase is not Phase.RUNNING:
             return
         self.outcome.planned += 1
@@ -200,6 +205,8 @@ class _Run:
         self.enter(Phase.PLANNED_SAVE, self.now + self.setting.cadence.write_s)
 
     def fault(self, kind: FailureKind) -> None:
+        """An unexpected interruption: take a spare or leave a gap for a node fault, lose
+        the work not yet durable, and (re)start detection."""
         if kind.replaces_node:
             if self.spares:
                 self.spares -= 1
@@ -221,6 +228,7 @@ class _Run:
         self.enter(Phase.DETECTING, detected)
 
     def finish(self) -> Outcome:
+        """Close the run at the horizon; work not yet durable counts as productive."""
         if self.phase is Phase.RUNNING:
             unsaved = self.stop_running()
             self.outcome.parts["productive"] += unsaved
