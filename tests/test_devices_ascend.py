@@ -66,6 +66,12 @@ def test_910a_control_memory_is_not_taken_for_hbm() -> None:
     assert {value(r, "memory_used_mib") for r in readings} == {0.0}
 
 
+def test_every_documented_health_word_is_passed_on() -> None:
+    for word in ("Alarm", "Critical", "UNKNOWN"):
+        text = TRAINING.replace("| Warning       |", f"| {word:<13} |", 1)
+        assert value(ascend.parse(text)[3], "health") == word
+
+
 def test_an_unknown_health_word_is_refused_with_the_line() -> None:
     text = TRAINING.replace("| Warning       |", "| Degraded      |", 1)
     with pytest.raises(UnexpectedOutput, match="Degraded"):

@@ -12,9 +12,9 @@ releases and chips (the 310 has no HBM or hugepages column; the 310 boards carry
 and add a Device column), so they are read by the names in the header rows, and a header name
 this parser does not know is an error rather than a guess.
 
-The device index is the Device column where the tool prints one (the logical id the visible
-devices variable takes), else the NPU id; a chip other than 0 with no Device column is an
-error, since its logical id is not printed.
+The device index is the Device column where the tool prints one (a 310 board carries four
+chips under one NPU id), else the NPU id; a chip other than 0 with no Device column is an
+error, since nothing printed tells it apart from chip 0.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from suan.devices.textcells import cells, is_rule, quantity, unexpected, whole
 TOOL: tuple[str, ...] = ("npu-smi", "info")
 
 SIGNALS: dict[str, str] = {
-    "health": "Health (the tool's word: OK, Warning, Alarm or Critical)",
+    "health": "Health (the tool's word: OK, Warning, Alarm, Critical or UNKNOWN)",
     "temperature_c": "Temp(C)",
     "power_w": "Power(W) (absent when the tool prints NA)",
     "utilization_pct": "AICore(%)",
@@ -37,8 +37,10 @@ SIGNALS: dict[str, str] = {
 """The signals this parser emits, each with the `npu-smi info` field it is read from. The
 tool's MB are mebibytes (a 64 GiB HBM prints as 65536)."""
 
-HEALTH_WORDS = frozenset({"OK", "Warning", "Alarm", "Critical"})
-"""The health states `npu-smi` documents; any other word is unexpected output."""
+HEALTH_WORDS = frozenset({"OK", "Warning", "Alarm", "Critical", "UNKNOWN"})
+"""The five health states the npu-smi reference documents (OK normal, Warning minor alarm,
+Alarm major alarm, Critical critical alarm, UNKNOWN the chip is absent or not started); any
+other word is unexpected output."""
 
 KNOWN_FIELDS = frozenset(
     {
