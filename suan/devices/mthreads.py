@@ -1,4 +1,4 @@
-"""Moore Threads GPUs: health read from `mthreads-gmi` (the summary of mthreads-gmi 1.x).
+"""Moore Threads GPUs: health read from `mthreads-gmi` (the summary of releases 1.x and 2.x).
 
 `mthreads-gmi` prints a table without outer bars, three lines per GPU:
 
@@ -9,10 +9,11 @@
          Physical       |16x(16x)            |65C   YES
                                              |      N/A
 
-Memory reads `used(total)`, link width `current(maximum)`. A link running on fewer lanes
-than it has is reported as `pcie_lanes_missing`. ECC Mode is a setting, not a count, and
-emits no signal. Release 2.x adds a Perf column to the second header row; no public sample
-of it with a stated source was found whole, so its header is unexpected output here.
+Release 2.x adds a Perf column after Device Type (`Physical      P0`). Memory reads
+`used(total)`, link width `current(maximum)`. A link running on fewer lanes than it has is
+reported as `pcie_lanes_missing`. ECC Mode is a setting (`On-die, EDC`), not a count, and
+emits no signal. A 2.x table without the ECC Mode line has been seen, but not whole with a
+stated source, so it is unexpected output here.
 """
 
 from __future__ import annotations
@@ -32,13 +33,18 @@ SIGNALS: dict[str, str] = {
 }
 """The signals this parser emits, each with the `mthreads-gmi` column it is read from."""
 
-HEADER = [
-    [["ID", "Name"], ["PCIe"], ["%GPU", "Mem"]],
-    [["Device", "Type"], ["Pcie", "Lane", "Width"], ["Temp", "MPC", "Capable"]],
-    [[], ["ECC", "Mode"]],
-]
-"""The three header lines, split at their bars, word for word (the third line has only the
-bar before the last column)."""
+HEADERS = {
+    release: [
+        [["ID", "Name"], ["PCIe"], ["%GPU", "Mem"]],
+        [device_type, ["Pcie", "Lane", "Width"], ["Temp", "MPC", "Capable"]],
+        [[], ["ECC", "Mode"]],
+    ]
+    for release, device_type in (("1.x", ["Device", "Type"]), ("2.x", ["Device", "Type", "Perf"]))
+}
+"""Each release's three header lines, split at their bars, word for word (the third line has
+only the bar before the last column)."""
+
+HEADER_LINES = 3
 
 _BANNER = re.compile(r"^mthreads-gmi:\s*\S+\s+Driver Version:\s*\S+$")
 _USED_TOTAL = re.compile(r"^(\d+)MiB\((\d+)MiB\)$")
@@ -52,7 +58,7 @@ def parse(text: str) -> list[DeviceReading]:
     if not any(_BANNER.match(line.strip()) for line in lines[:3]):
         raise unexpected("not `mthreads-gmi` output (no version banner)", lines[0] if lines else "")
     at = _header_at(lines)
-    rows = _rows(lines[at + len(HEADER) :])
+    rows = _rows(lines[at + HEADER_LINES :])
     if len(rows) % 3:
         raise unexpected("a GPU's lines are incomplete", rows[-1])
     return [_reading(*rows[i : i + 3]) for i in range(0, len(rows), 3)]
@@ -66,12 +72,12 @@ def _parts(line: str, count: int = 3) -> list[str]:
 
 
 def _header_at(lines: list[str]) -> int:
-    for at in range(len(lines) - len(HEADER) + 1):
-        candidate = lines[at : at + len(HEADER)]
+    for at in range(len(lines) - HEADER_LINES + 1):
+        candidate = lines[at : at + HEADER_LINES]
         split = [[part.split() for part in line.split("|")] for line in candidate]
-        if split == HEADER:
+        if split in HEADERS.values():
             return at
-    raise unexpected("no mthreads-gmi 1.x table header", lines[0])
+    raise unexpected("no mthreads-gmi 1.x or 2.x table header", lines[0])
 
 
 def _rows(lines: list[str]) -> list[str]:
