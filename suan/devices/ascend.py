@@ -142,8 +142,12 @@ def _require_table(lines: list[str]) -> None:
             raise unexpected("expected the process table", line)
 
 
-def _values(cell: str, fields: tuple[str, ...], line: str) -> dict[str, object]:
-    items: list[object] = []
+_Value = str | tuple[str, str]
+"""One value of the third cell: a scalar as printed, or the two sides of `used / total`."""
+
+
+def _values(cell: str, fields: tuple[str, ...], line: str) -> dict[str, _Value]:
+    items: list[_Value] = []
     for match in _VALUE.finditer(cell):
         if match.group(3) is not None:
             items.append(match.group(3))
@@ -151,7 +155,7 @@ def _values(cell: str, fields: tuple[str, ...], line: str) -> dict[str, object]:
             items.append((match.group(1), match.group(2)))
     if len(items) != len(fields):
         raise unexpected(f"expected {len(fields)} values for {', '.join(fields)}", line)
-    values: dict[str, object] = {}
+    values: dict[str, _Value] = {}
     for field, item in zip(fields, items, strict=True):
         if ("Usage" in field) != isinstance(item, tuple):
             raise unexpected(f"unexpected value for {field}", line)
@@ -159,9 +163,10 @@ def _values(cell: str, fields: tuple[str, ...], line: str) -> dict[str, object]:
     return values
 
 
-def _used_total(item: object, line: str) -> tuple[float | None, float | None]:
-    used, total = item  # type: ignore[misc]
-    return quantity(used, "", line), quantity(total, "", line)
+def _used_total(item: _Value, line: str) -> tuple[float | None, float | None]:
+    if isinstance(item, str):
+        raise unexpected(f"expected 'used / total', got {item!r}", line)
+    return quantity(item[0], "", line), quantity(item[1], "", line)
 
 
 def _reading(first: str, second: str, layout: _Layout) -> DeviceReading:
@@ -199,7 +204,7 @@ def _index(npu: str, chip_words: list[str], first: str, second: str) -> int:
     return npu_id
 
 
-def _scalar_signals(values: dict[str, object], first: str, second: str) -> list[Signal]:
+def _scalar_signals(values: dict[str, _Value], first: str, second: str) -> list[Signal]:
     wanted = (
         ("Temp(C)", "temperature_c", first),
         ("Power(W)", "power_w", first),
@@ -215,7 +220,7 @@ def _scalar_signals(values: dict[str, object], first: str, second: str) -> list[
     return signals
 
 
-def _memory(values: dict[str, object], line: str) -> tuple[float | None, float | None]:
+def _memory(values: dict[str, _Value], line: str) -> tuple[float | None, float | None]:
     if "HBM-Usage(MB)" in values:
         used, total = _used_total(values["HBM-Usage(MB)"], line)
         if total:
