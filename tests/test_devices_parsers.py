@@ -112,3 +112,16 @@ def test_every_signal_a_parser_emits_is_documented_in_its_signals(module):
     text = A10G.read_text() if module is nvidia else RX6600.read_text()
     emitted = {signal.name for reading in module.parse(text) for signal in reading.signals}
     assert emitted <= set(module.SIGNALS)
+
+
+def test_amd_per_block_uncorrectable_counts_become_one_signal_per_faulty_block():
+    (entry,) = json.loads(RX6600.read_text())
+    entry["ecc_blocks"] = {  # the per-block shape amd-smi prints on Instinct GPUs
+        "UMC": {"correctable_count": 4, "uncorrectable_count": 2, "deferred_count": 0},
+        "GFX": {"correctable_count": 0, "uncorrectable_count": 0, "deferred_count": 0},
+    }
+    (gpu,) = amd.parse(json.dumps([entry]))
+    blocks = [s for s in gpu.signals if s.name == "ecc_block_uncorrectable"]
+    assert [(s.value, s.detail) for s in blocks] == [
+        (2, "uncorrectable ECC errors in block UMC: 2")
+    ]

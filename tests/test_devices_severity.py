@@ -161,3 +161,11 @@ def test_a_device_with_several_fatal_signals_is_one_unhealthy_device():
     )
     verdict = judge(ToolReport("nvidia", "nvml", devices=(reading,)), TABLE)
     assert verdict.unhealthy_devices == frozenset({3}) and len(verdict.findings) == 2
+
+
+def test_the_docs_name_every_signal_of_the_table():
+    from pathlib import Path
+
+    docs = (Path(__file__).parent.parent / "docs" / "devices.md").read_text()
+    missing = sorted({row.signal for row in TABLE.rules if f"`{row.signal}`" not in docs})
+    assert missing == []
