@@ -10,6 +10,7 @@ from pathlib import Path
 FIXTURES = Path(__file__).parent / "fixtures" / "devices"
 A10G = FIXTURES / "nvidia" / "a10g.xml"
 A100 = FIXTURES / "nvidia" / "a100-sxm4-v12.xml"
+T4 = FIXTURES / "nvidia" / "tesla-t4.xml"
 RX6600 = FIXTURES / "amd" / "rx6600-metric.json"
 
 VOLATILE_DRAM_UNCORRECTABLE = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from devices_helpers import A10G, A100, RX6600, a10g_with
+from devices_helpers import A10G, A100, RX6600, T4, a10g_with
 
 from suan.devices import amd, nvidia
 from suan.devices.model import UnexpectedOutput
@@ -54,6 +54,15 @@ def test_a10g_faults_show_in_its_signals_with_the_tools_words():
     details = {signal.name: signal.detail for signal in gpu.signals}
     assert details["ecc_uncorrectable"] == "volatile uncorrectable ECC errors: 3"
     assert details["hw_slowdown"] == "clock slowdown hw_slowdown: Active"
+
+
+def test_t4_reads_page_retirement_where_row_remapping_does_not_exist():
+    (gpu,) = nvidia.parse(T4.read_text())
+    assert (gpu.model, gpu.memory_mib) == ("Tesla T4", 15360)
+    found = signals(gpu)
+    assert found["retired_pages_pending"] == "No" and found["retired_pages"] == 0
+    assert "remapped_rows_pending" not in found
+    assert found["temperature_margin_c"] == 93 - 40
 
 
 @pytest.mark.parametrize(

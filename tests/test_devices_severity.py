@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from devices_helpers import A10G, A100, RX6600, a10g_with
+from devices_helpers import A10G, A100, RX6600, T4, a10g_with
 
 from suan.devices import amd, nvidia
 from suan.devices.model import DeviceReading, Severity, Signal, ToolReport
@@ -37,7 +37,7 @@ def test_every_row_of_the_built_in_table_says_why_and_cites_a_source():
 
 
 def test_healthy_captures_are_ok():
-    for text in (A10G.read_text(), A100.read_text()):
+    for text in (A10G.read_text(), A100.read_text(), T4.read_text()):
         verdict = judge(nvidia_report(text), TABLE, expected_devices=1)
         assert (verdict.severity, verdict.reason, verdict.unhealthy_devices) == (
             Severity.OK,
