@@ -187,3 +187,12 @@ def test_without_nvidia_ml_py_health_is_unknown_with_the_extra_named(monkeypatch
     monkeypatch.setitem(sys.modules, "pynvml", None)  # `import pynvml` raises ImportError
     report = NvmlReader().read()
     assert report.unknown == "nvidia-ml-py is not installed (suan[nvidia])"
+
+
+def test_a_slowdown_reads_the_same_words_as_nvidia_smi():
+    nvml = hgx(1)
+    nvml.gpus[0].throttle = nvml.nvmlClocksThrottleReasonHwSlowdown
+    (gpu,) = NvmlReader(nvml).read().devices
+    details = {signal.name: signal.detail for signal in gpu.signals}
+    assert details["hw_slowdown"] == "clock slowdown hw_slowdown: Active"
+    assert details["thermal_throttle"] == "thermal_throttle: Not Active"

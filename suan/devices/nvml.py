@@ -33,13 +33,15 @@ TOOL = "nvml"
 MIB = 1 << 20
 
 _THROTTLE_BITS = {
-    # name: (NVML constant names, their documented values)
-    "hw_slowdown": (("nvmlClocksThrottleReasonHwSlowdown", 0x8),),
+    # signal: (the reason as nvidia-smi names it, the NVML constant, its documented value)
+    "hw_slowdown": (("hw_slowdown", "nvmlClocksThrottleReasonHwSlowdown", 0x8),),
     "thermal_throttle": (
-        ("nvmlClocksThrottleReasonSwThermalSlowdown", 0x20),
-        ("nvmlClocksThrottleReasonHwThermalSlowdown", 0x40),
+        ("sw_thermal_slowdown", "nvmlClocksThrottleReasonSwThermalSlowdown", 0x20),
+        ("hw_thermal_slowdown", "nvmlClocksThrottleReasonHwThermalSlowdown", 0x40),
     ),
-    "power_brake": (("nvmlClocksThrottleReasonHwPowerBrakeSlowdown", 0x80),),
+    "power_brake": (
+        ("hw_power_brake_slowdown", "nvmlClocksThrottleReasonHwPowerBrakeSlowdown", 0x80),
+    ),
 }
 
 
@@ -203,13 +205,15 @@ class NvmlReader:
         return signals
 
     def _throttle(self, handle: Any) -> list[Signal]:
-        mask = self._quiet(self.nvml.nvmlDeviceGetCurrentClocksThrottleReasons, handle)
+        nvml = self.nvml
+        reasons = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)  # driver 535+
+        mask = self._quiet(reasons or nvml.nvmlDeviceGetCurrentClocksThrottleReasons, handle)
         if mask is None:
             return []
         signals = []
         for name, bits in _THROTTLE_BITS.items():
             active = [
-                constant for constant, value in bits if mask & getattr(self.nvml, constant, value)
+                reason for reason, constant, value in bits if mask & getattr(nvml, constant, value)
             ]
             state = "Active" if active else "Not Active"
             detail = (

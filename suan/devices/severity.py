@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from suan.devices.model import DeviceReading, Severity, Signal, ToolReport
-from suan.errors import FieldProblem, SpecError
+from suan.errors import SpecError
 from suan.problems import describe_errors
 from suan.specfile import load_file
 
@@ -215,12 +215,3 @@ def _missing(devices: tuple[DeviceReading, ...], expected: int | None, tool: str
         return None
     gone = expected - len(devices)
     return Signal("devices_missing", gone, f"{tool} sees {len(devices)} of {expected} devices")
-
-
-def problems_of(path: Path) -> list[FieldProblem]:
-    """The problems of a table file, [] when it loads (for `suan catalog check`-like tools)."""
-    try:
-        load_severity_table(path)
-    except SpecError as exc:
-        return list(exc.problems)
-    return []
