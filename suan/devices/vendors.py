@@ -23,8 +23,13 @@ from suan.devices.runner import DEFAULT_TIMEOUT_S, run_tool
 VENDOR_MODULES: dict[str, str] = {
     "nvidia": "suan.devices.nvidia",
     "amd": "suan.devices.amd",
-    # One line per further vendor, keyed by the catalog's vendor name, e.g.
-    # "huawei": "suan.devices.ascend",
+    "huawei": "suan.devices.ascend",
+    "cambricon": "suan.devices.cambricon",
+    "hygon": "suan.devices.hygon",
+    "kunlunxin": "suan.devices.kunlunxin",
+    "moorethreads": "suan.devices.mthreads",
+    "iluvatar": "suan.devices.iluvatar",
+    "metax": "suan.devices.metax",
 }
 """Catalog vendor -> the module that reads its management tool (see the module docstring)."""
 
@@ -43,7 +48,12 @@ def health_source(vendor: str) -> VendorHealth | None:
     name = VENDOR_MODULES.get(vendor)
     if name is None:
         return None
-    module = importlib.import_module(name)
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None  # an install without this reader: health unknown, said so
     return VendorHealth(vendor, tuple(module.TOOL), module.parse)
 
 
@@ -54,6 +64,6 @@ def read_with_tool(
     source = health_source(vendor)
     if source is None:
         known = ", ".join(sorted(VENDOR_MODULES))
-        message = f"no health reader for vendor {vendor!r} (readers exist for {known})"
+        message = f"no health reader for vendor {vendor!r} (readers: {known})"
         return ToolReport(vendor, "", unknown=message)
     return run_tool(vendor, source.tool, source.parse, timeout_s, env)
