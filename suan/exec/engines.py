@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from suan.catalog import Catalog, default_catalog
+from suan.devices.settings import HealthSettings, watch_for_node
 from suan.errors import FieldProblem, SpecError
 from suan.exec import EngineError, Executor
 from suan.problems import describe_errors
@@ -34,11 +35,13 @@ class _Section(BaseModel):
 
 class LocalSection(_Section):
     """`local:` this machine; `devices` as `--devices` (8xH100, none; default: detected);
-    `sandbox` and `cgroups` (auto, on, off) the isolation layers of suan.exec.isolation."""
+    `sandbox` and `cgroups` (auto, on, off) the isolation layers of suan.exec.isolation;
+    `health` the reading of the devices' health (suan.devices.settings)."""
 
     devices: str | None = None
     sandbox: Literal["auto", "on", "off"] = "auto"
     cgroups: Literal["auto", "on", "off"] = "auto"
+    health: HealthSettings = Field(default_factory=HealthSettings)
 
 
 class SlurmSection(_Section):
@@ -98,7 +101,11 @@ def open_executor(
             isolation = Isolation.detect(home, settings.sandbox, settings.cgroups)
         except IsolationError as exc:
             raise EngineError(f"local engine: {exc}") from None
-        return LocalExecutor(home, catalog=catalog, node=node, isolation=isolation), simulated
+        watch = watch_for_node(node, settings.health, catalog, simulated)
+        executor = LocalExecutor(
+            home, catalog=catalog, node=node, isolation=isolation, health=watch
+        )
+        return executor, simulated
     if engine == "slurm":
         return _slurm(home, _checked(SlurmSection, section, engine), catalog)
     if engine in EXTRAS:

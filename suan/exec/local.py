@@ -29,6 +29,7 @@ from pathlib import Path
 from suan.catalog import Catalog, default_catalog
 from suan.cluster.model import Node
 from suan.cluster.snapshot import ReplicaPlacement
+from suan.devices.watch import DeviceWatch
 from suan.exec import (
     EngineError,
     JobLaunch,
@@ -84,7 +85,8 @@ class LocalExecutor:
 
     `node` is this machine as the scheduler sees it (its whole inventory); None builds it from
     the detected GPUs or 8 simulated H100 slots. `isolation` is what keeps ranks apart (None:
-    every layer this machine allows, `Isolation.detect`).
+    every layer this machine allows, `Isolation.detect`). `health` reads the devices' health
+    (suan.devices.watch); its last verdict is applied to the node the inventory reports.
     """
 
     engine = "local"
@@ -96,6 +98,7 @@ class LocalExecutor:
         catalog: Catalog | None = None,
         node: Node | None = None,
         isolation: Isolation | None = None,
+        health: DeviceWatch | None = None,
     ):
         self.home = Path(home)
         self.files = JobFiles(self.home)
@@ -107,6 +110,7 @@ class LocalExecutor:
         self._jobs: dict[str, _Tracked] = {}
         self.isolation = isolation or Isolation.detect(self.home)
         self._on_exit: Callable[[], None] | None = None
+        self.health = health
 
     # -- paths -------------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
@@ -120,8 +124,8 @@ class LocalExecutor:
 
     # -- the port ----------------------------------------------------------------------------
     def inventory(self) -> tuple[Node, ...]:
-        """This machine, labelled with the engine."""
-        return (self.node,)
+        """This machine, labelled with the engine, with its last device-health verdict."""
+        return (self.health.apply(self.node) if self.health else self.node,)
 
     def launch(self, job: JobLaunch, placement: tuple[ReplicaPlacement, ...]) -> list[RankHandle]:
         """Start every rank of `job` now, each in its own process group; return their handles."""
@@ -280,8 +284,10 @@ class LocalExecutor:
             _killpg(handle.pid, signal.SIGKILL)  # whatever the rank left in its group
             self.isolation.sweep(job_id, tracked.attempt, handle.rank, tracked.adopted)
             if self.isolation.oom_kills(job_id, tracked.attempt, handle.rank):
-                tracked.notes.append(f"rank {handle.rank} was killed for using more memory "
-                                     "than its limit (spec memory)")
+                tracked.notes.append(
+                    f"rank {handle.rank} was killed for using more memory "
+                    "than its limit (spec memory)"
+                )
         return RankStatus(handle.rank, False, self._exit_code(job_id, handle, returncode))
 
     def _exit_code(self, job_id: str, handle: RankHandle, returncode: int | None) -> int | None:
