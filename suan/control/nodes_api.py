@@ -115,7 +115,7 @@ def node_router(caller_dep: Any, session_dep: Any, inventory: ClusterInventory,
         override = load_overrides(session).get(name)
         return {"name": name, "operator": override_view(override, holding, time.time())}
 
-    @router.post("/v1/nodes/{name}/cordon", responses=error_responses(401, 403, 404, 422))
+    @router.post("/v1/nodes/{name}/cordon", responses=error_responses(400, 401, 403, 404, 422))
     def cordon(
         name: NodeName, body: CordonRequest, caller: caller_dep, session: session_dep
     ) -> dict[str, Any]:
@@ -134,7 +134,7 @@ def node_router(caller_dep: Any, session_dep: Any, inventory: ClusterInventory,
         clear_override(session, name)
         return answer(session, name)
 
-    @router.post("/v1/nodes/{name}/drain", responses=error_responses(401, 403, 404, 422))
+    @router.post("/v1/nodes/{name}/drain", responses=error_responses(400, 401, 403, 404, 422))
     def drain(
         name: NodeName, body: DrainRequest, caller: caller_dep, session: session_dep
     ) -> dict[str, Any]:
