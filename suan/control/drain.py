@@ -66,17 +66,16 @@ class Drains:
     ) -> dict[str, Override]:
         """A drain override for each node a device source judges `drain` and the operator has
         not already cordoned or drained (it stays until an operator uncordons the node)."""
-        made = {}
-        for node in self.inventory.current():
-            if node.name in overrides:
+        made: dict[str, Override] = {}
+        besides = self.inventory.verdicts_besides(SOURCE)
+        known = self.inventory.current().index if besides else {}
+        for node, verdicts in besides.items():
+            if node in overrides or node not in known:
                 continue
-            for verdict in self.inventory.verdicts(node.name):
-                if verdict.source != SOURCE and verdict.severity == Severity.DRAIN:
-                    made[node.name] = set_override(
-                        session, node.name, Action.DRAIN, verdict.reason, verdict.source, now,
-                        self.device_grace_s,
-                    )
-                    break
+            asking = next((v for v in verdicts if v.severity == Severity.DRAIN), None)
+            if asking is not None:
+                made[node] = set_override(session, node, Action.DRAIN, asking.reason,
+                                          asking.source, now, self.device_grace_s)
         return made
 
 

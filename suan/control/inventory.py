@@ -73,6 +73,16 @@ class ClusterInventory:
         with self._lock:
             return tuple(v for said in self._verdicts.values() for v in said.get(node, ()))
 
+    def verdicts_besides(self, source: str) -> dict[str, tuple[Verdict, ...]]:
+        """Every other source's verdicts, by node name (only nodes that have one)."""
+        found: dict[str, tuple[Verdict, ...]] = {}
+        with self._lock:
+            for name, said in self._verdicts.items():
+                if name != source:
+                    for node, verdicts in said.items():
+                        found[node] = found.get(node, ()) + verdicts
+        return found
+
     def _merge(self) -> Cluster:
         """The engine's picture with every source's verdicts, kept until either changes."""
         if self._merged is not None and self._merged[0] is self._cluster:
