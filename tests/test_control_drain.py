@@ -231,3 +231,24 @@ def test_a_device_verdict_of_drain_drains_the_node_with_the_devices_reason(tmp_p
     assert node.health == "cordoned"
     assert node.health_reason == "drained by nvidia: GPU 2: XID 79"
     assert reconciler.inventory.current().node("b").health == "ready"
+
+
+def test_a_new_leader_keeps_the_drain_and_places_the_gang_off_the_drained_node(tmp_path):
+    clock, store, reconciler = _scripted_plane(tmp_path)
+    with store.session() as session:
+        set_override(session, "a", Action.DRAIN, "bad NVLink", "alice", 0.0, grace_s=0.0)
+    reconciler.lease.release()  # the first server steps down before anything ran
+    engine = reconciler.executor.scripted
+    config = ControlConfig(home=tmp_path, simulated=True, policy="default")
+    leader = Reconciler(store, ScriptedExecutor(engine), config,
+                        Lease(store, "second", ttl_s=3600.0))
+    spec = {"apiVersion": "suan.ai/v1", "kind": "Job", "metadata": {"name": "one"},
+            "spec": {"replicas": 1, "accelerators": {"count": 8, "type": "H100"},
+                     "command": ["train"]}}
+    with store.session() as session:
+        job_id = submit(session, Identity("admin", admin=True), json.dumps(spec), None,
+                        tmp_path).jobs[0]["id"]
+    _tick(clock, leader, 1.0)
+    assert leader.lease.status()["leader"] == "second"
+    assert leader.inventory.current().node("a").health_reason == "drained by alice: bad NVLink"
+    assert _node_of(_job(store, job_id)) == "b"

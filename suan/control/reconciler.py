@@ -254,9 +254,9 @@ class Reconciler:
                 if row is None or not self._ready(row, now):
                     continue
                 if any(replica.node not in cluster.index
-                       or cluster.node(replica.node).health == NodeHealth.DOWN
+                       or not cluster.node(replica.node).health.schedulable
                        for replica in start.replicas):
-                    continue  # its place is gone: the next pass places it again
+                    continue  # its place is gone or cordoned: the next pass places it again
                 self._mark_scheduled(session, row, start, cluster, now)
                 carried.append((row.id, start))
         return carried
