@@ -4,6 +4,9 @@ and, for the restart on another node, the reconciler over the scripted engine (t
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -31,6 +34,13 @@ LONG_JOB = dict(ranks=2, steps=400, step_s=0.1)
 def _only_node(client) -> str:
     [node] = client.nodes()
     return node["name"]
+
+
+def _suan(server: Server, *args: str) -> subprocess.CompletedProcess:
+    """`suan ARGS` against `server`, as its admin, on a wide terminal."""
+    env = {**os.environ, "SUAN_SERVER": server.url, "SUAN_TOKEN": server.token, "COLUMNS": "250"}
+    return subprocess.run([sys.executable, "-m", "suan.cli.main", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
 
 
 def _events(client, job_id: str, kind: str) -> list[str]:
@@ -100,6 +110,10 @@ def test_drain_stops_and_requeues_the_gang_with_the_reason_and_no_restart_counte
     [requeued] = _events(client, job_id, "requeued")
     assert node in requeued and "ECC errors on GPU 3" in requeued
     assert f"{node} cordoned" in waiting["reason"]  # it waits for the drained node
+    described = _suan(server, "describe", job_id).stdout
+    assert "why it waits:" in described and f"{node} cordoned" in described
+    assert f"drain node {node} drained by admin: ECC errors on GPU 3" in " ".join(
+        described.split())
     assert client.nodes()[0]["operator"]["state"] == "drained"
     client.uncordon(node)
     wait_for(lambda: client.describe(job_id)["attempt"] == 2, what="the second attempt")
@@ -133,17 +147,11 @@ def test_a_cordon_outlives_a_server_restart(tmp_path):
         running.stop()
 
 
-def test_the_cli_drains_and_lists_the_operators_word(server, tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "SUAN_SERVER": server.url, "SUAN_TOKEN": server.token, "COLUMNS": "250"}
+def test_the_cli_drains_and_lists_the_operators_word(server):
     node = _only_node(server.client())
 
     def suan(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "suan.cli.main", *args], env=env,
-                              capture_output=True, text=True, timeout=60)
+        return _suan(server, *args)
 
     done = suan("nodes", "drain", node, "--reason", "PSU swap", "--grace", "10m")
     assert done.returncode == 0 and f"node {node}: draining (drained by admin: PSU swap)" in (
