@@ -75,7 +75,7 @@ class Drains:
             asking = next((v for v in verdicts if v.severity == Severity.DRAIN), None)
             if asking is not None:
                 made[node] = set_override(session, node, Action.DRAIN, asking.reason,
-                                          asking.source, now, self.device_grace_s)
+                                          asking.source[:63], now, self.device_grace_s)
         return made
 
 
