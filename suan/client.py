@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -70,6 +71,21 @@ def _lifetime(expires: float | str | None) -> dict[str, Any]:
     if seconds < 1:
         raise SuanError(f"expires: {expires!r} is under a second ({DURATION_ALLOWED}, or never)")
     return {"expires_in_s": int(seconds)}
+
+
+def _grace(grace: float | str | None) -> dict[str, Any]:
+    """The `grace_s` of a drain request: left out for None; a duration string is read here
+    ("10m"), a number is sent as it is (the server checks its range)."""
+    from suan.jobs.units import UnitError, parse_duration
+
+    if grace is None:
+        return {}
+    if isinstance(grace, str):
+        try:
+            return {"grace_s": parse_duration(grace)}
+        except UnitError as exc:
+            raise SuanError(f"grace: {exc} (allowed: {exc.allowed})") from None
+    return {"grace_s": grace}
 
 
 def suan_home() -> Path:
@@ -248,6 +264,21 @@ class Client:
     # -- cluster -------------------------------------------------------------------------------
     def nodes(self) -> list[dict[str, Any]]:
         return self._request("GET", "/v1/nodes")["nodes"]
+
+    def cordon(self, node: str, reason: str) -> dict[str, Any]:
+        """No new work on `node` (cluster admins); running gangs go on."""
+        return self._request("POST", f"/v1/nodes/{quote(node, safe='')}/cordon",
+                             json={"reason": reason})
+
+    def uncordon(self, node: str) -> dict[str, Any]:
+        """Lift the operator's cordon or drain of `node` (cluster admins)."""
+        return self._request("POST", f"/v1/nodes/{quote(node, safe='')}/uncordon")
+
+    def drain(self, node: str, reason: str, grace: float | str | None = None) -> dict[str, Any]:
+        """Cordon `node`, then after `grace` (seconds or "10m"; the server's default, ten
+        minutes, when None) stop and requeue every gang on it (cluster admins)."""
+        body = {"reason": reason, **_grace(grace)}
+        return self._request("POST", f"/v1/nodes/{quote(node, safe='')}/drain", json=body)
 
     def queues(self) -> list[dict[str, Any]]:
         return self._request("GET", "/v1/queues")["queues"]

@@ -1,7 +1,7 @@
 """The researcher's commands against a running server, after sbatch/squeue/scancel and
-kubectl: `suan submit`, `suan jobs`, `suan describe`, `suan logs`, `suan cancel`, `suan nodes`,
-`suan queues`, and `suan users add` (`suan tokens` is in tokens_cmd). SUAN_SERVER and
-SUAN_TOKEN pick the server and identity."""
+kubectl: `suan submit`, `suan jobs`, `suan describe`, `suan logs`, `suan cancel`,
+`suan queues`, and `suan users add` (`suan tokens` is in tokens_cmd, `suan nodes` in
+nodes_cmd). SUAN_SERVER and SUAN_TOKEN pick the server and identity."""
 
 from __future__ import annotations
 
@@ -186,35 +186,6 @@ def cancel_command(job_ids: list[str] = typer.Argument(..., help="Job ids.")) ->
             typer.echo(f"{job_id} cancelling")
 
 
-def nodes_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """List nodes, their devices and which jobs use them."""
-    with Client() as client:
-        nodes = client.nodes()
-    if as_json:
-        _print_json(nodes)
-        return
-    table = Table(box=None, header_style="bold")
-    columns = ("NODE", "ENGINE", "TYPE", "DEVICES", "FREE", "SIMULATED", "HEALTH", "JOBS")
-    for column in (*columns, "REASON"):
-        table.add_column(column)
-    for node in nodes:
-        named = sorted(set(node["used"].values()) - {"hidden"})
-        hidden = node.get("hidden", 0)
-        jobs = ", ".join(named + ([f"{hidden} devices of others"] if hidden else []))
-        table.add_row(
-            node["name"],
-            node.get("engine", ""),
-            node["accelerator"] or "cpu",
-            str(node["devices"]),
-            str(node["free"]),
-            "yes" if node["simulated"] else "no",
-            node["health"],
-            jobs,
-            node.get("health_reason", ""),
-        )
-    Console().print(table)
-
-
 def queues_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """List queues with their quotas, devices in use, running and waiting jobs."""
     with Client() as client:
@@ -306,7 +277,6 @@ def register(app: typer.Typer) -> None:
     app.command("describe")(describe_command)
     app.command("logs")(logs_command)
     app.command("cancel")(cancel_command)
-    app.command("nodes")(nodes_command)
     app.command("audit")(audit_command)
     app.command("queues")(queues_command)
     app.add_typer(users, name="users")

@@ -43,6 +43,7 @@ from suan.control.inventory import ClusterInventory
 from suan.control.jobs import load_queues, row_rank_count
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow, TokenRow
+from suan.control.nodes_api import node_health_views, node_router, sync_operator_verdicts
 from suan.control.paging import BadCursor, job_page
 from suan.control.redact import redact_jobs
 from suan.control.snapshot import export_document
@@ -488,6 +489,7 @@ def create_app(services: Services) -> FastAPI:
                 )
             )
         )
+        sync_operator_verdicts(session, services.inventory)
         cluster = services.inventory.current()
         shown = None
         if not caller.admin:
@@ -500,7 +502,7 @@ def create_app(services: Services) -> FastAPI:
         return {
             "engine": services.executor.engine,
             "error": services.inventory.error,
-            "nodes": views,
+            "nodes": node_health_views(session, services.inventory, views, holding),
         }
 
     @app.get("/v1/queues", responses=error_responses(401))
@@ -530,4 +532,5 @@ def create_app(services: Services) -> FastAPI:
         return {"name": body.name, "admin": body.admin, "token": token}
 
     app.include_router(token_router(Caller, SessionDep))
+    app.include_router(node_router(Caller, SessionDep, services.inventory, services.wake))
     return app

@@ -5,6 +5,11 @@
 
 When the engine cannot be reached the last good picture is kept (empty before the first) and
 `error` holds the engine's message, which waiting jobs show as their reason.
+
+Other sources judge nodes too: `set_verdicts(source, {node: [Verdict, ...]})` replaces what
+one source (the operator's cordons and drains, a device-health check) says, and `current()`
+is the engine's picture merged with every source's verdicts (suan.control.node_health: the
+worst wins, every reason is kept). `engine_cluster()` is the engine's picture alone.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping, Sequence
 
 from suan.cluster.model import Cluster, Node
+from suan.control.node_health import Verdict, merge_cluster
 from suan.exec import EngineError, Executor
 
 log = logging.getLogger("suan.inventory")
@@ -29,6 +36,8 @@ class ClusterInventory:
         self._cluster = Cluster([], name=executor.engine)
         self._taken: float | None = None
         self._lock = threading.Lock()
+        self._verdicts: dict[str, dict[str, tuple[Verdict, ...]]] = {}
+        self._merged: tuple[Cluster, Cluster] | None = None  # (engine's picture, merged)
 
     def current(self, now: float | None = None) -> Cluster:
         """The cluster, refreshed from the engine when the last reading is `period_s` old."""
@@ -36,13 +45,55 @@ class ClusterInventory:
         with self._lock:
             if self._taken is None or now - self._taken >= self.period_s:
                 self._refresh(now)
-            return self._cluster
+            return self._merge()
 
     def refresh(self) -> Cluster:
         """Ask the engine now."""
         with self._lock:
             self._refresh(time.monotonic())
+            return self._merge()
+
+    def engine_cluster(self) -> Cluster:
+        """The engine's last picture, without the other sources' verdicts."""
+        with self._lock:
             return self._cluster
+
+    def set_verdicts(self, source: str, verdicts: Mapping[str, Sequence[Verdict]]) -> bool:
+        """Replace what `source` says, by node name; whether that changed anything."""
+        fresh = {node: tuple(said) for node, said in verdicts.items() if said}
+        with self._lock:
+            if self._verdicts.get(source, {}) == fresh:
+                return False
+            self._verdicts[source] = fresh
+            self._merged = None
+            return True
+
+    def verdicts(self, node: str) -> tuple[Verdict, ...]:
+        """Every source's verdicts on `node` (the engine's own reading aside)."""
+        with self._lock:
+            return tuple(v for said in self._verdicts.values() for v in said.get(node, ()))
+
+    def verdicts_besides(self, source: str) -> dict[str, tuple[Verdict, ...]]:
+        """Every other source's verdicts, by node name (only nodes that have one)."""
+        found: dict[str, tuple[Verdict, ...]] = {}
+        with self._lock:
+            for name, said in self._verdicts.items():
+                if name != source:
+                    for node, verdicts in said.items():
+                        found[node] = found.get(node, ()) + verdicts
+        return found
+
+    def _merge(self) -> Cluster:
+        """The engine's picture with every source's verdicts, kept until either changes."""
+        if self._merged is not None and self._merged[0] is self._cluster:
+            return self._merged[1]
+        by_node: dict[str, list[Verdict]] = {}
+        for said in self._verdicts.values():
+            for node, verdicts in said.items():
+                by_node.setdefault(node, []).extend(verdicts)
+        merged = merge_cluster(self._cluster, by_node)
+        self._merged = (self._cluster, merged)
+        return merged
 
     def _refresh(self, now: float) -> None:
         self._taken = now

@@ -4,6 +4,7 @@
                scheduled -> pending                (the engine refused the launch)
                                     -> restarting -> pending     (a rank failed; gang restart)
                                     -> preempted  -> scheduled   (stopped for another job)
+                                    -> pending                   (drained off its node)
 
 `pending`, `preempted` and `restarting` (once its backoff is over) wait for the scheduler;
 `scheduled` and `running` hold devices. `succeeded`, `failed` and `cancelled` are final.
@@ -59,6 +60,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
             JobState.CANCELLED,
             JobState.PREEMPTED,
             JobState.RESTARTING,
+            JobState.PENDING,
         }
     ),
     JobState.PREEMPTED: frozenset({JobState.SCHEDULED, JobState.CANCELLED}),

@@ -173,3 +173,17 @@ class ProgressRow(Base):
     checkpoint_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     seen_at: Mapped[float] = mapped_column(Float)
     __table_args__ = (Index("ix_progress_job", "job_id", "attempt", "rank"),)
+
+
+class NodeOverrideRow(Base):
+    """An operator's word on a node (suan.control.overrides): `action` `cordon` (no new work)
+    or `drain` (cordon, then the node's gangs are stopped and requeued at `drain_at`), why,
+    by whom and when. One row per node; uncordoning deletes it."""
+
+    __tablename__ = "node_overrides"
+    node: Mapped[str] = mapped_column(String(255), primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    by: Mapped[str] = mapped_column(String(63))
+    at: Mapped[float] = mapped_column(Float)
+    drain_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
 from suan.control.config import ControlConfig
+from suan.control.drain import Drains
 from suan.control.inventory import ClusterInventory
 from suan.control.jobs import (
     known_job,
@@ -117,6 +118,7 @@ class Reconciler:
         self.ticks = 0
         self.service: ServiceHistory | None = None
         self.inventory = ClusterInventory(executor, config.inventory_s)
+        self.drains = Drains(self.inventory)
         self._engine_said: dict[str, str] = {}
         self._next_due: float | None = None
         self.captures = Captures()
@@ -214,6 +216,8 @@ class Reconciler:
         with self._session() as session:
             live = self._acting(session)
             before = [(r.state, r.stop_target, r.placement) for r in live]
+            if self.drains.tick(session, live, now):  # cordons and drains (suan.control.drain)
+                self._changed = True
             for row in live:
                 if JobState(row.state).holds_devices:
                     self._observe(session, row, statuses.get(row.id), now)
@@ -250,9 +254,9 @@ class Reconciler:
                 if row is None or not self._ready(row, now):
                     continue
                 if any(replica.node not in cluster.index
-                       or cluster.node(replica.node).health == NodeHealth.DOWN
+                       or not cluster.node(replica.node).health.schedulable
                        for replica in start.replicas):
-                    continue  # its place is gone: the next pass places it again
+                    continue  # its place is gone or cordoned: the next pass places it again
                 self._mark_scheduled(session, row, start, cluster, now)
                 carried.append((row.id, start))
         return carried
