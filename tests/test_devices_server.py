@@ -53,12 +53,14 @@ def test_suan_nodes_shows_the_node_cordoned_with_the_gpu_and_the_tools_words(hom
     deadline = time.monotonic() + 30
     while True:
         (node,) = json.loads(suan("nodes", "--json", env=home_env).stdout)
-        if node["health"] == "cordoned" or time.monotonic() > deadline:
+        if node["operator"] is not None or time.monotonic() > deadline:
             break
         time.sleep(0.3)
+    words = "drain: device 0 (NVIDIA A10G) ecc_uncorrectable: volatile uncorrectable ECC errors: 2"
     assert node["health"] == "cordoned"
-    assert node["health_reason"] == (
-        "drain: device 0 (NVIDIA A10G) ecc_uncorrectable: volatile uncorrectable ECC errors: 2"
-    )
+    assert node["engine_reason"] == words
+    # A `drain` severity drains the node (nothing runs on it, so it is drained at once).
+    assert node["health_reason"] == f"drained by device health: {words}"
+    assert node["operator"]["action"] == "drain" and node["operator"]["by"] == "device health"
     table = suan("nodes", env={**home_env, "COLUMNS": "300"}).stdout
     assert "cordoned" in table and "ecc_uncorrectable" in table

@@ -21,9 +21,14 @@ from collections.abc import Mapping, Sequence
 
 from suan.cluster.model import Cluster, Node
 from suan.control.node_health import Verdict, merge_cluster
+from suan.devices.model import Severity
+from suan.devices.watch import HEALTH_LABEL
 from suan.exec import EngineError, Executor
 
 log = logging.getLogger("suan.inventory")
+DEVICE_SOURCE = "device health"
+"""The source of the drain verdicts an engine's own device check asks for (a node labelled
+`device-health: drain` by suan.devices.watch): the drain work carries them out."""
 
 
 class ClusterInventory:
@@ -106,3 +111,14 @@ class ClusterInventory:
             return
         self.error = ""
         self._cluster = Cluster(nodes, name=self.executor.engine)
+        self._verdicts[DEVICE_SOURCE] = device_drains(nodes)
+        self._merged = None
+
+
+def device_drains(nodes: Sequence[Node]) -> dict[str, tuple[Verdict, ...]]:
+    """A `drain` verdict for each node whose device check asks for one, with its reason."""
+    return {
+        node.name: (Verdict(DEVICE_SOURCE, Severity.DRAIN, node.health_reason),)
+        for node in nodes
+        if node.labels.get(HEALTH_LABEL) == Severity.DRAIN.value
+    }
