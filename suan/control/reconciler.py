@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
 from suan.control.config import ControlConfig
+from suan.control.gang_watch import GangWatch
 from suan.control.inventory import ClusterInventory
 from suan.control.jobs import (
     known_job,
@@ -121,6 +122,7 @@ class Reconciler:
         self._next_due: float | None = None
         self.captures = Captures()
         self._claims: dict[str, Start] = {}
+        self.gang_watch = GangWatch(executor, config)  # progress, stragglers, hangs
 
     # -- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -220,6 +222,7 @@ class Reconciler:
             for row in live:
                 if row.cancel_requested:
                     self._cancel(session, row, now)
+            self.gang_watch.watch(session, live, statuses, now)
             if before != [(r.state, r.stop_target, r.placement) for r in live]:
                 self._changed = True
         starts = self._claimed(now) if self._claims else []

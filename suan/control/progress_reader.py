@@ -1,0 +1,214 @@
+"""Reading the progress lines ranks print (`suan.progress`) out of their logs into the store.
+
+For every running job, `ProgressReader.read` asks the executor for each rank's new log bytes
+(`executor.logs(job_id, rank, offset)`), keeping one offset per rank; a partial last line
+waits for the next read. Each attempt's output in a rank's log starts with the header line
+`--- suan: attempt N, rank R, ...` that every engine writes, so a record belongs to the
+attempt whose header came last. Records are stored in the `progress` table (`ProgressRow`)
+with `seen_at` = the server's clock when the line was read, and kept in memory per gang
+(`GangProgress`) for straggler and hang detection.
+
+Bounds, so that a chatty log cannot stall the reconciler:
+
+- a job's logs are read at most every `READ_EVERY_S` seconds, each rank at most
+  `BYTES_PER_RANK` bytes a read and all ranks together at most `BYTES_PER_PASS` bytes a pass
+  (ranks left over are read first on the next pass); a rank that writes faster than that is
+  read late, never skipped;
+- a line longer than `LONGEST_LINE` is not a progress line and is dropped unread.
+
+What is kept (the thinning rule): every record of the last `KEEP_RECENT` steps of each rank and
+attempt; of older ones only those at steps that are multiples of `THIN_EVERY`, and those that
+carry a checkpoint time. Steps increase within an attempt: a record whose step is not above the
+last stored one of its rank and attempt is a repeat (a log read again after a server restart)
+and is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from suan.control.models import ProgressRow
+from suan.exec import Executor
+from suan.progress import Progress, parse
+
+READ_EVERY_S = 1.0
+"""A job's logs are read at most this often: hang timeouts are tens of seconds or more, so a
+1 s read grain adds at most a few percent to when a hang is seen, and a cluster of 1,000 ranks
+costs 1,000 small reads a second, not one per rank per reconciler tick."""
+BYTES_PER_RANK = 64 * 1024
+"""At most this much of one rank's log a read: about 600 progress lines (~100 bytes each), far
+more than a training loop prints in `READ_EVERY_S`."""
+BYTES_PER_PASS = 8 * 1024 * 1024
+"""At most this much of all logs together a pass (a few milliseconds of reading and parsing)."""
+LONGEST_LINE = 4096
+"""A progress line is about 100 bytes; longer lines are other output and are dropped unread."""
+KEEP_RECENT = 100
+"""Every record of this many latest steps per rank is kept (detection reads the last few)."""
+THIN_EVERY = 100
+"""Of older records, those at steps that are multiples of this are kept (a 1M-step run keeps
+10,000 per rank): enough for step-time and token-rate history, at a bounded size."""
+WINDOW = 10
+"""Step times per rank kept in memory for straggler detection (`suan.control.stragglers`)."""
+
+_HEADER = re.compile(rb"^--- suan: attempt (\d+), ")
+
+
+@dataclass
+class RankProgress:
+    """What one rank of the current attempt has reported: its last step, when that step was
+    first seen (server clock), and its latest step times (at most `WINDOW`)."""
+
+    step: int
+    seen_at: float
+    step_times: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+
+
+@dataclass
+class GangProgress:
+    """The reported progress of one job's current attempt, by rank; `watched_since` is when
+    this server first read the attempt's logs (a hang is timed from no earlier than that)."""
+
+    attempt: int
+    watched_since: float
+    ranks: dict[int, RankProgress] = field(default_factory=dict)
+
+
+@dataclass
+class _Cursor:
+    """Where the reader is in one rank's log: the next offset, the partial line read so far
+    (or that a too-long line is being skipped), and the attempt of the last header with the
+    last step stored for it."""
+
+    offset: int = 0
+    partial: bytes = b""
+    skipping: bool = False
+    attempt: int | None = None
+    last_step: int = -1
+    since_thinning: int = 0
+
+
+class ProgressReader:
+    """Reads ranks' logs through `executor.logs` and stores their progress records."""
+
+    def __init__(self, executor: Executor):
+        self.executor = executor
+        self.gangs: dict[str, GangProgress] = {}
+        self._cursors: dict[tuple[str, int], _Cursor] = {}
+        self._read_at: dict[str, float] = {}
+        self._left_over: list[tuple[str, int]] = []
+
+    def read(
+        self, session: Session, jobs: Iterable[tuple[str, int, int]], now: float
+    ) -> dict[str, GangProgress]:
+        """Read the new log bytes of each (job id, current attempt, rank count) that is due,
+        store the records and return the progress of every job given (jobs not given are
+        forgotten)."""
+        jobs = list(jobs)
+        given = {job_id for job_id, _, _ in jobs}
+        self._forget_all_but(given)
+        due = []
+        for job_id, attempt, ranks in jobs:
+            gang = self.gangs.get(job_id)
+            if gang is None or gang.attempt != attempt:
+                self.gangs[job_id] = GangProgress(attempt, now)
+            if now - self._read_at.get(job_id, float("-inf")) >= READ_EVERY_S:
+                self._read_at[job_id] = now
+                due += [(job_id, rank) for rank in range(ranks)]
+        order = [key for key in self._left_over if key[0] in given] + due
+        budget = BYTES_PER_PASS
+        self._left_over = []
+        for at, (job_id, rank) in enumerate(dict.fromkeys(order)):
+            if budget <= 0:
+                self._left_over = list(dict.fromkeys(order))[at:]
+                break
+            budget -= self._read_rank(session, job_id, rank, min(BYTES_PER_RANK, budget), now)
+        return {job_id: self.gangs[job_id] for job_id in given}
+
+    def _forget_all_but(self, job_ids: set[str]) -> None:
+        for job_id in [j for j in self.gangs if j not in job_ids]:
+            del self.gangs[job_id]
+            self._read_at.pop(job_id, None)
+        for key in [k for k in self._cursors if k[0] not in job_ids]:
+            del self._cursors[key]
+
+    def _read_rank(self, session: Session, job_id: str, rank: int, limit: int, now: float) -> int:
+        """Read and store what rank `rank` wrote since the last read; the bytes read."""
+        cursor = self._cursors.setdefault((job_id, rank), _Cursor())
+        data, cursor.offset = self.executor.logs(job_id, rank, cursor.offset, limit)
+        for line in self._whole_lines(cursor, data):
+            header = _HEADER.match(line)
+            if header:
+                cursor.attempt = int(header.group(1))
+                cursor.last_step = _stored_step(session, job_id, cursor.attempt, rank)
+                continue
+            record = parse(line.decode("utf-8", errors="replace"))
+            if record is not None and record.step > cursor.last_step:
+                self._store(session, job_id, rank, cursor, record, now)
+        return len(data)
+
+    @staticmethod
+    def _whole_lines(cursor: _Cursor, data: bytes) -> list[bytes]:
+        """The complete lines in `data` after what `cursor` kept; the rest is kept for the next
+        read, and a line longer than LONGEST_LINE is dropped."""
+        lines = (cursor.partial + data).split(b"\n")
+        cursor.partial = lines.pop()
+        if cursor.skipping and lines:
+            lines.pop(0)  # the end of the long line being skipped
+            cursor.skipping = False
+        if len(cursor.partial) > LONGEST_LINE:
+            cursor.partial, cursor.skipping = b"", True
+        return [line for line in lines if len(line) <= LONGEST_LINE]
+
+    def _store(
+        self, session: Session, job_id: str, rank: int, cursor: _Cursor, record: Progress,
+        now: float,
+    ) -> None:
+        attempt = cursor.attempt if cursor.attempt is not None else self.gangs[job_id].attempt
+        session.add(
+            ProgressRow(
+                job_id=job_id, attempt=attempt, rank=rank, step=record.step,
+                tokens=record.tokens, step_time_s=record.step_time_s,
+                checkpoint_s=record.checkpoint_s, seen_at=now,
+            )
+        )
+        cursor.last_step = record.step
+        gang = self.gangs[job_id]
+        if attempt == gang.attempt:
+            seen = gang.ranks.setdefault(rank, RankProgress(record.step, now))
+            seen.step, seen.seen_at = record.step, now
+            if record.step_time_s is not None:
+                seen.step_times.append(record.step_time_s)
+        cursor.since_thinning += 1
+        if cursor.since_thinning >= KEEP_RECENT:
+            cursor.since_thinning = 0
+            session.flush()
+            _thin(session, job_id, attempt, rank, record.step - KEEP_RECENT)
+
+
+def _stored_step(session: Session, job_id: str, attempt: int, rank: int) -> int:
+    """The last step stored for a rank's attempt (-1: none)."""
+    query = select(func.max(ProgressRow.step)).where(
+        ProgressRow.job_id == job_id, ProgressRow.attempt == attempt, ProgressRow.rank == rank
+    )
+    found = session.scalar(query)
+    return -1 if found is None else int(found)
+
+
+def _thin(session: Session, job_id: str, attempt: int, rank: int, below_step: int) -> None:
+    """Drop a rank's records below `below_step` but those the thinning rule keeps."""
+    session.execute(
+        delete(ProgressRow).where(
+            ProgressRow.job_id == job_id,
+            ProgressRow.attempt == attempt,
+            ProgressRow.rank == rank,
+            ProgressRow.step < below_step,
+            ProgressRow.step % THIN_EVERY != 0,
+            ProgressRow.checkpoint_s.is_(None),
+        )
+    )
