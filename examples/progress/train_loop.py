@@ -6,8 +6,12 @@ to SUAN_CHECKPOINT_DIR/step every CHECKPOINT_EVERY steps, and every rank resumes
 restart. Faults to try the control plane's detection with:
 
     SLOW_RANK=R SLOW_FROM=K   rank R's steps take twice as long from step K on (a straggler)
-    STOP_RANK=R STOP_AT=K     rank R stops itself with SIGSTOP at step K of its first attempt
+    FAULT=stop FAULT_RANK=R FAULT_AT=K
+                              rank R stops itself with SIGSTOP at step K of its first attempt
                               (a hang: set spec.health.noProgressTimeout)
+    FAULT=kill ...            rank R kills itself with SIGKILL there instead (a lost rank)
+
+Before a fault the rank writes the time (its clock) to SUAN_CHECKPOINT_DIR/fault.
 
 Submit it with examples/progress/job.yaml.
 """
@@ -36,11 +40,13 @@ def main() -> None:
     every = int(number("CHECKPOINT_EVERY", "10"))
     slow = int(number("SLOW_RANK", "-1")) == rank
     slow_from = int(number("SLOW_FROM", "0"))
-    stop_at = int(number("STOP_AT", "-1")) if int(number("STOP_RANK", "-1")) == rank else -1
+    fault_at = int(number("FAULT_AT", "-1")) if int(number("FAULT_RANK", "-1")) == rank else -1
+    fault = {"stop": signal.SIGSTOP, "kill": signal.SIGKILL}.get(os.environ.get("FAULT", ""))
     timer = StepTimer(start_step=start, tokens_per_step=int(number("TOKENS_PER_STEP", "4096")))
     while timer.steps_done < steps:
-        if attempt == 0 and timer.steps_done == stop_at:
-            os.kill(os.getpid(), signal.SIGSTOP)
+        if attempt == 0 and fault is not None and timer.steps_done == fault_at:
+            (checkpoint / "fault").write_text(repr(time.time()))
+            os.kill(os.getpid(), fault)
         with timer.step():
             time.sleep(step_s * (2 if slow and timer.steps_done >= slow_from else 1))
         if rank == 0 and timer.steps_done % every == 0:

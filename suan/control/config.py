@@ -50,8 +50,9 @@ class ControlConfig:
     job fails with the engine's message; `identity` which OS account each job's ranks run as;
     `no_progress_timeout_s` the time after which a running gang with a rank that reported
     progress and then reported none is restarted as hung, for jobs whose spec sets none (None:
-    no hang detection for them, see suan.control.hangs); `checkpoint_roots` the operator's directories under which each user may name checkpoint
-    directories (`<root>/<user>/...`, beside `<home>/users/<user>/`); `limits` the ranks'
+    no hang detection for them, see suan.control.hangs); `checkpoint_roots` the operator's
+    directories under which each user may name checkpoint directories (`<root>/<user>/...`,
+    beside `<home>/users/<user>/`); `limits` the ranks'
     limits where specs name none.
     """
 

@@ -39,7 +39,13 @@ from suan.control.jobs import (
     scheduler_job,
 )
 from suan.control.leader import Fenced, Lease
-from suan.control.lifecycle import JobState, after_exit, check_transition, restart_backoff_s
+from suan.control.lifecycle import (
+    JobState,
+    after_exit,
+    check_transition,
+    gang_restart_delay_s,
+    restart_backoff_s,
+)
 from suan.control.models import EventRow, JobRow, RankRow
 from suan.control.service import end_run, load_history, served_job, with_attained
 from suan.control.snapshot import Captures, CycleRecord
@@ -487,7 +493,8 @@ class Reconciler:
         if target == JobState.RESTARTING:
             row.restarts += 1
             job = scheduler_job(row)
-            delay = restart_backoff_s(row.restarts, self.config.restart_backoff_s)
+            ran = now - (row.start_time or now)
+            delay = gang_restart_delay_s(row.restarts, ran, self.config.restart_backoff_s)
             row.not_before = now + delay
             row.reason = f"restart {row.restarts}/{job.max_restarts} in {delay:.1f}s after: {why}"
             row.reason_code = WaitCode.BACKOFF.value
