@@ -266,3 +266,16 @@ def test_a_bad_no_progress_timeout_names_the_field(health, words):
     with pytest.raises(SpecError, match="health") as caught:
         parse_job_document(document(health))
     assert words in str(caught.value)
+
+
+# --- which rank failed -----------------------------------------------------------------------
+def test_the_failed_rank_is_the_one_sigterm_did_not_end():
+    from suan.exec import JobStatus, RankStatus
+
+    stopped_by_engine = RankStatus(0, running=False, exit_code=143)
+    killed = RankStatus(1, running=False, exit_code=137)
+    assert JobStatus("j", 1, (stopped_by_engine, killed)).first_failure == killed
+    assert JobStatus("j", 1, (stopped_by_engine,)).first_failure == stopped_by_engine
+    vanished = RankStatus(2, running=False, exit_code=None)
+    assert JobStatus("j", 1, (stopped_by_engine, vanished)).first_failure == vanished
+    assert JobStatus("j", 1, (RankStatus(0, running=True),)).first_failure is None
