@@ -11,17 +11,18 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from suan.control.auth import Identity
 from suan.control.config import ControlConfig
-from suan.control.models import EventRow, JobRow
+from suan.control.models import EventRow, JobRow, ProgressRow
 from suan.control.reconciler import LIVE, Reconciler
 from suan.control.store import Store, database_url
 from suan.control.submit import submit
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOP = ROOT / "examples" / "progress" / "train_loop.py"
+DDP_LOOP = ROOT / "examples" / "progress" / "ddp_loop.py"
 HANG = re.compile(r"^no progress for (\d+)s since step (\d+); restarting the gang$")
 
 
@@ -55,7 +56,7 @@ def live_jobs(store: Store) -> int:
         return len(session.scalars(select(JobRow.id).where(JobRow.state.in_(LIVE))).all())
 
 
-def loop_job(name: str, env: dict[str, str], timeout: str = "") -> str:
+def loop_job(name: str, env: dict[str, str], timeout: str = "", script: Path = LOOP) -> str:
     env = {"STEPS": "40", "STEP_S": "0.1", "PYTHONPATH": str(ROOT), **env}
     pairs = ", ".join(f'{key}: "{value}"' for key, value in env.items())
     health = f"\n  health: {{noProgressTimeout: {timeout}}}" if timeout else ""
@@ -66,7 +67,7 @@ def loop_job(name: str, env: dict[str, str], timeout: str = "") -> str:
         spec:
           replicas: 2
           accelerators: {{count: 1, type: H100}}
-          command: [{sys.executable}, {LOOP}]
+          command: [{sys.executable}, {script}]
           env: {{{pairs}}}
           maxRestarts: 2""") + health + "\n"
 
@@ -124,3 +125,19 @@ def test_a_slow_rank_is_flagged_once(control, engine):
     assert row.state == "succeeded" and len(flags) == 1, events
     assert re.fullmatch(r"rank 0 step time 0\.1\d*s is 2\.\d\dx the gang median 0\.05\d*s",
                         flags[0]), flags
+
+
+def test_a_gang_blocked_in_a_collective_is_restarted(control, engine):
+    if engine.name != "local":
+        pytest.skip("the collective runs alike on every engine; the local one shows it")
+    pytest.importorskip("torch")
+    store, home = control
+    row, events = run(store, home, loop_job(
+        "collective", {"FAULT": "stop", "FAULT_RANK": "1", "FAULT_AT": "5", "STEPS": "20",
+                       "OMP_NUM_THREADS": "1"}, timeout="5s", script=DDP_LOOP))
+    assert row.state == "succeeded" and row.restarts == 1, events
+    assert [kind for _, kind, _ in events].count("hang") == 1
+    with store.session() as session:
+        last = session.scalar(select(func.max(ProgressRow.step)).where(
+            ProgressRow.job_id == row.id, ProgressRow.attempt == 1, ProgressRow.rank == 0))
+    assert last is not None and last <= 6  # rank 0 waited in the all-reduce for rank 1
