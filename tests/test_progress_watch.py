@@ -279,3 +279,19 @@ def test_the_failed_rank_is_the_one_sigterm_did_not_end():
     vanished = RankStatus(2, running=False, exit_code=None)
     assert JobStatus("j", 1, (stopped_by_engine, vanished)).first_failure == vanished
     assert JobStatus("j", 1, (RankStatus(0, running=True),)).first_failure is None
+
+
+# --- the server's default --------------------------------------------------------------------
+def test_the_servers_default_timeout_comes_from_its_config_file_and_is_off_without(tmp_path):
+    from suan.control.server import options_from_file
+
+    path = tmp_path / "suan.yaml"
+    path.write_text("health: {noProgressTimeout: 30m}\n")
+    assert options_from_file(path, home=tmp_path).no_progress_timeout_s == 1800.0
+    overridden = options_from_file(path, home=tmp_path, no_progress_timeout_s=60.0)
+    assert overridden.no_progress_timeout_s == 60.0
+    path.write_text("engine: local\n")
+    assert options_from_file(path, home=tmp_path).no_progress_timeout_s is None
+    path.write_text("health: {noProgressTimeout: never}\n")
+    with pytest.raises(SpecError, match=r"health\.noProgressTimeout: 'never' is not a duration"):
+        options_from_file(path, home=tmp_path)
