@@ -13,11 +13,15 @@ line a step; ranks spread over two nodes where the engine has them) in which ran
   `detect_s` = the `hang` event - that time (at least the timeout; `over_timeout_s` is the
   rest: the progress reader's 1 s grain, the reconciler's tick, the last step's length);
 
-and `rerun_s` = the job's next `running` event (every rank of the new attempt started) -
-the detection event: stopping the other ranks, the restart backoff, scheduling and launching.
+and `rerun_s` = the job's next `running` event (the engine took every rank of the new
+attempt) - the detection event: stopping the other ranks, the restart backoff, scheduling and
+launching; `resumed_s` = the moment every rank of the new attempt has printed its first
+progress line (the line's own time) - the detection event: the gang training again.
 Times are the server's event stamps and the rank's clock, on one machine. Prints JSON: per
 engine and fault, the trials' values and their median, and whether the targets are met (a
-killed rank detected < 10 s, a stopped one within the timeout plus 2 s, rerun < 30 s).
+killed rank detected < 10 s, a stopped one within the timeout plus 2 s, the gang training
+again, `resumed_s`, < 30 s). A trial's job is cancelled once measured (its 600 steps would
+take a minute).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -42,11 +47,12 @@ ROOT = Path(__file__).resolve().parents[1]
 LOOP = ROOT / "examples" / "progress" / "train_loop.py"
 ENGINES = ("local", "slurm", "ray")
 FAULTS = {"killed": ("kill", "rank-failed"), "stopped": ("stop", "hang")}
+ATTEMPT = re.compile(r"^--- suan: attempt (\d+), ", re.MULTILINE)
 TARGETS = {"killed_detect_s": 10.0, "stopped_detect_over_timeout_s": 2.0, "rerun_s": 30.0}
 
 
 def fault_job(name: str, fault: str, timeout_s: float, spread: bool) -> str:
-    env = {"STEPS": "60", "STEP_S": "0.1", "FAULT": fault, "FAULT_RANK": "1", "FAULT_AT": "10",
+    env = {"STEPS": "600", "STEP_S": "0.1", "FAULT": fault, "FAULT_RANK": "1", "FAULT_AT": "10",
            "PYTHONPATH": str(ROOT)}
     lines = [
         "apiVersion: suan.ai/v1", "kind: Job", f"metadata: {{name: {name}}}", "spec:",
@@ -72,14 +78,34 @@ def trial(server: Server, name: str, fault: str, args: argparse.Namespace) -> di
         events = job["events"]
         detection = next((e["time"] for e in events if e["kind"] == detected_by), None)
         rerun = [e["time"] for e in events if e["kind"] == "running"][1:]
-        if detection is not None and rerun:
+        resumed = first_steps(server, job_id, attempt=2) if rerun else None
+        if detection is not None and rerun and resumed is not None:
             fault_at = float((Path(job["checkpoint_dir"]) / "fault").read_text())
             server.finish(job_id, timeout=60)
-            return {"detect_s": detection - fault_at, "rerun_s": rerun[0] - detection}
+            return {"detect_s": detection - fault_at, "rerun_s": rerun[0] - detection,
+                    "resumed_s": resumed - detection}
         if job["state"] in ("succeeded", "failed", "cancelled"):
             raise RuntimeError(f"job {job_id} ended {job['state']} without a rerun: {events}")
         time.sleep(0.1)
     raise RuntimeError(f"job {job_id} did not run again within 180 s")
+
+
+def first_steps(server: Server, job_id: str, attempt: int, ranks: int = 2) -> float | None:
+    """When the last of the ranks printed its first progress line of `attempt` (its time);
+    None until every rank has."""
+    from suan.progress import MARK
+
+    times = []
+    for rank in range(ranks):
+        text = server.client.logs(job_id, rank=rank)["data"]
+        starts = [m for m in ATTEMPT.finditer(text) if int(m.group(1)) == attempt]
+        lines = text[starts[0].end():].splitlines() if starts else []
+        stamp = next((json.loads(line)["time"] for line in lines
+                      if line.startswith("{") and f'"{MARK}"' in line), None)
+        if stamp is None:
+            return None
+        times.append(stamp)
+    return max(times)
 
 
 def summary(values: list[float]) -> dict[str, Any]:
@@ -102,14 +128,14 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 runs.append(trial(server, name, fault, args))
                 say(f"{name}: {fault} trial {number + 1}/{args.trials}: {runs[-1]}")
             entry[fault] = {key: summary([run[key] for run in runs])
-                            for key in ("detect_s", "rerun_s")}
+                            for key in ("detect_s", "rerun_s", "resumed_s")}
         entry["stopped"]["over_timeout_s"] = round(
             entry["stopped"]["detect_s"]["median_s"] - args.timeout, 3)
         entry["targets_met"] = {
             "killed_detect": entry["killed"]["detect_s"]["median_s"] < TARGETS["killed_detect_s"],
             "stopped_detect": entry["stopped"]["over_timeout_s"]
             < TARGETS["stopped_detect_over_timeout_s"],
-            "rerun": max(entry[f]["rerun_s"]["median_s"] for f in FAULTS) < TARGETS["rerun_s"],
+            "rerun": max(entry[f]["resumed_s"]["median_s"] for f in FAULTS) < TARGETS["rerun_s"],
         }
         if "cluster_start_s" in engine.info:
             entry["cluster_start_s"] = engine.info["cluster_start_s"]
@@ -136,7 +162,7 @@ def main() -> None:
         "versions": {"slurm": slurm_version(), "ray": version("ray"),
                      "python": platform.python_version()},
         "targets": {"killed_detect_s": "< 10", "stopped_detect_s": "< timeout + 2",
-                    "rerun_s": "< 30"},
+                    "resumed_s": "< 30"},
         "settings": {"ranks": 2, "fault_rank": 1, "fault_at_step": 10, "step_s": 0.1,
                      "trials": args.trials, "no_progress_timeout_s": args.timeout,
                      "server_tick_s": args.tick, "restart_backoff_s": args.restart_backoff,
