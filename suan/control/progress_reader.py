@@ -11,9 +11,10 @@ with `seen_at` = the server's clock when the line was read, and kept in memory p
 Bounds, so that a chatty log cannot stall the reconciler:
 
 - a job's logs are read at most every `READ_EVERY_S` seconds, each rank at most
-  `BYTES_PER_RANK` bytes a read and all ranks together at most `BYTES_PER_PASS` bytes a pass
-  (ranks left over are read first on the next pass); a rank that writes faster than that is
-  read late, never skipped;
+  `BYTES_PER_RANK` bytes a read and all ranks together at most `BYTES_PER_PASS` bytes a pass;
+  a rank with more to read (its read filled its limit, or the pass's budget ran out) is read
+  first on the next pass, `BEHIND_BYTES` at a time, until it has caught up: read late, never
+  skipped;
 - a line longer than `LONGEST_LINE` is not a progress line and is dropped unread.
 
 What is kept (the thinning rule): every record of the last `KEEP_RECENT` steps of each rank and
@@ -44,8 +45,13 @@ costs 1,000 small reads a second, not one per rank per reconciler tick."""
 BYTES_PER_RANK = 64 * 1024
 """At most this much of one rank's log a read: about 600 progress lines (~100 bytes each), far
 more than a training loop prints in `READ_EVERY_S`."""
+BEHIND_BYTES = 4 * 1024 * 1024
+"""At most this much of one rank's log a read when the last read left more to read (a chatty
+rank, or a log read again from its start after a server restart): such a rank is read again on
+the next pass, catching up at up to 16 MiB a second at the reconciler's 0.25 s tick."""
 BYTES_PER_PASS = 8 * 1024 * 1024
-"""At most this much of all logs together a pass (a few milliseconds of reading and parsing)."""
+"""At most this much of all logs together a pass (tens of milliseconds of reading and
+parsing)."""
 LONGEST_LINE = 4096
 """A progress line is about 100 bytes; longer lines are other output and are dropped unread."""
 KEEP_RECENT = 100
@@ -101,7 +107,7 @@ class ProgressReader:
         self.gangs: dict[str, GangProgress] = {}
         self._cursors: dict[tuple[str, int], _Cursor] = {}
         self._read_at: dict[str, float] = {}
-        self._left_over: list[tuple[str, int]] = []
+        self._behind: set[tuple[str, int]] = set()
 
     def read(
         self, session: Session, jobs: Iterable[tuple[str, int, int]], now: float
@@ -120,14 +126,15 @@ class ProgressReader:
             if now - self._read_at.get(job_id, float("-inf")) >= READ_EVERY_S:
                 self._read_at[job_id] = now
                 due += [(job_id, rank) for rank in range(ranks)]
-        order = [key for key in self._left_over if key[0] in given] + due
+        behind = {key for key in self._behind if key[0] in given}
+        self._behind = set()
         budget = BYTES_PER_PASS
-        self._left_over = []
-        for at, (job_id, rank) in enumerate(dict.fromkeys(order)):
-            if budget <= 0:
-                self._left_over = list(dict.fromkeys(order))[at:]
-                break
-            budget -= self._read_rank(session, job_id, rank, min(BYTES_PER_RANK, budget), now)
+        for key in dict.fromkeys([*sorted(behind), *due]):
+            limit = min(BEHIND_BYTES if key in behind else BYTES_PER_RANK, budget)
+            got = self._read_rank(session, *key, limit, now) if limit > 0 else 0
+            budget -= got
+            if limit == 0 or got == limit:
+                self._behind.add(key)  # more to read: first in line next pass
         return {job_id: self.gangs[job_id] for job_id in given}
 
     def _forget_all_but(self, job_ids: set[str]) -> None:
