@@ -17,11 +17,13 @@ and `rerun_s` = the job's next `running` event (the engine took every rank of th
 attempt) - the detection event: stopping the other ranks, the restart backoff, scheduling and
 launching; `resumed_s` = the moment every rank of the new attempt has printed its first
 progress line (the line's own time) - the detection event: the gang training again.
-Times are the server's event stamps and the rank's clock, on one machine. Prints JSON: per
-engine and fault, the trials' values and their median, and whether the targets are met (a
-killed rank detected < 10 s, a stopped one within the timeout plus 2 s, the gang training
-again, `resumed_s`, < 30 s). A trial's job is cancelled once measured (its 600 steps would
-take a minute).
+Times are the server's event stamps and the rank's clock, on one machine. `reader_pass` is the
+CPU time of one pass of the progress reader over 100 jobs of 8 ranks, each rank having printed
+10 progress lines and 10 other lines since the last pass (SQLite store; least of 5 passes).
+Prints JSON: per engine and fault, the trials' values and their median, and whether the
+targets are met (a killed rank detected < 10 s, a stopped one within the timeout plus 2 s,
+the gang training again, `resumed_s`, < 30 s). A trial's job is cancelled once measured (its
+600 steps would take a minute).
 """
 
 from __future__ import annotations
@@ -108,6 +110,54 @@ def first_steps(server: Server, job_id: str, attempt: int, ranks: int = 2) -> fl
     return max(times)
 
 
+def reader_cost(jobs: int, ranks: int, lines: int, repeats: int = 5) -> dict[str, Any]:
+    """CPU seconds of one progress-reader pass (read, parse, store, commit) over `jobs` jobs of
+    `ranks` ranks that each printed `lines` new progress lines and as many other lines since
+    the last pass: the least of `repeats` passes (time.process_time)."""
+    from suan.control.auth import Identity
+    from suan.control.progress_reader import READ_EVERY_S, ProgressReader
+    from suan.control.store import Store, database_url
+    from suan.control.submit import submit
+    from suan.exec.files import JobFiles
+    from suan.exec.local import LocalExecutor
+    from suan.exec.local_node import local_node
+    from suan.progress import Progress, line
+
+    home = Path(tempfile.mkdtemp(prefix="suan-reader-"))
+    try:
+        store = Store.open(database_url(home))
+        spec = "".join(
+            f"---\napiVersion: suan.ai/v1\nkind: Job\nmetadata: {{name: r{n}}}\nspec:\n"
+            f"  replicas: {ranks}\n  command: [x]\n" for n in range(jobs))
+        with store.session() as session:
+            ids = [j["id"] for j in submit(session, Identity("admin", admin=True), spec, None,
+                                           home).jobs]
+        node, _ = local_node("8xH100")
+        reader, files = ProgressReader(LocalExecutor(home, node=node)), JobFiles(home)
+        files.log_path(ids[0], 0).parent.mkdir(parents=True, exist_ok=True)
+        best, step, now = float("inf"), 0, 0.0
+        for _ in range(repeats):
+            for job_id in ids:
+                files.log_path(job_id, 0).parent.mkdir(parents=True, exist_ok=True)
+                for rank in range(ranks):
+                    text = "".join(
+                        f"step {step + k} loss 1.0\n"
+                        + line(Progress(step + k + 1, 4096 * (step + k + 1), 0.5)) + "\n"
+                        for k in range(lines))
+                    with open(files.log_path(job_id, rank), "a") as handle:
+                        handle.write(text)
+            step, now = step + lines, now + READ_EVERY_S
+            began = time.process_time()
+            with store.session() as session:
+                reader.read(session, [(job_id, 1, ranks) for job_id in ids], now)
+            best = min(best, time.process_time() - began)
+        store.close()
+        return {"jobs": jobs, "ranks": jobs * ranks, "new_progress_lines_per_rank": lines,
+                "pass_cpu_s": round(best, 4)}
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def summary(values: list[float]) -> dict[str, Any]:
     return {"median_s": round(statistics.median(values), 3),
             "values_s": [round(v, 3) for v in values]}
@@ -150,6 +200,8 @@ def main() -> None:
     parser.add_argument("--tick", type=float, default=0.25, help="server --tick (its default)")
     parser.add_argument("--restart-backoff", type=float, default=2.0, help="(its default)")
     parser.add_argument("--stop-grace", type=float, default=10.0, help="(its default)")
+    parser.add_argument("--reader-jobs", type=int, default=100,
+                        help="jobs of 8 ranks in the reader-cost pass (0: skip it)")
     args = parser.parse_args()
     engines = [e for e in args.engines.split(",") if e]
     unknown = sorted(set(engines) - set(ENGINES))
@@ -168,6 +220,9 @@ def main() -> None:
                      "server_tick_s": args.tick, "restart_backoff_s": args.restart_backoff,
                      "stop_grace_s": args.stop_grace},
     }
+    if args.reader_jobs:
+        report["reader_pass"] = reader_cost(args.reader_jobs, 8, 10)
+        say(f"reader: {report['reader_pass']}")
     for name in engines:
         say(f"== {name} ==")
         try:

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from suan.control.models import ProgressRow
@@ -108,6 +108,8 @@ class ProgressReader:
         self._cursors: dict[tuple[str, int], _Cursor] = {}
         self._read_at: dict[str, float] = {}
         self._behind: set[tuple[str, int]] = set()
+        self._rows: list[dict[str, object]] = []
+        self._thinning: dict[tuple[str, int, int], int] = {}
 
     def read(
         self, session: Session, jobs: Iterable[tuple[str, int, int]], now: float
@@ -135,6 +137,7 @@ class ProgressReader:
             budget -= got
             if limit == 0 or got == limit:
                 self._behind.add(key)  # more to read: first in line next pass
+        self._write(session)
         return {job_id: self.gangs[job_id] for job_id in given}
 
     def _forget_all_but(self, job_ids: set[str]) -> None:
@@ -177,13 +180,11 @@ class ProgressReader:
         now: float,
     ) -> None:
         attempt = cursor.attempt if cursor.attempt is not None else self.gangs[job_id].attempt
-        session.add(
-            ProgressRow(
-                job_id=job_id, attempt=attempt, rank=rank, step=record.step,
-                tokens=record.tokens, step_time_s=record.step_time_s,
-                checkpoint_s=record.checkpoint_s, seen_at=now,
-            )
-        )
+        self._rows.append({
+            "job_id": job_id, "attempt": attempt, "rank": rank, "step": record.step,
+            "tokens": record.tokens, "step_time_s": record.step_time_s,
+            "checkpoint_s": record.checkpoint_s, "seen_at": now,
+        })
         cursor.last_step = record.step
         gang = self.gangs[job_id]
         if attempt == gang.attempt:
@@ -194,8 +195,16 @@ class ProgressReader:
         cursor.since_thinning += 1
         if cursor.since_thinning >= KEEP_RECENT:
             cursor.since_thinning = 0
-            session.flush()
-            _thin(session, job_id, attempt, rank, record.step - KEEP_RECENT)
+            self._thinning[(job_id, attempt, rank)] = record.step - KEEP_RECENT
+
+    def _write(self, session: Session) -> None:
+        """Insert the pass's records in one statement (adding ORM objects one by one cost five
+        times as much CPU), then thin the ranks that are due."""
+        if self._rows:
+            session.connection().execute(insert(ProgressRow.__table__), self._rows)
+        for (job_id, attempt, rank), below_step in self._thinning.items():
+            _thin(session, job_id, attempt, rank, below_step)
+        self._rows, self._thinning = [], {}
 
 
 def _stored_step(session: Session, job_id: str, attempt: int, rank: int) -> int:
