@@ -21,6 +21,7 @@ from suan.control.lifecycle import STEADY_RUN_S, gang_restart_delay_s
 from suan.control.models import ProgressRow
 from suan.control.progress_reader import (
     BYTES_PER_RANK,
+    FORGET_AFTER_S,
     KEEP_RECENT,
     LONGEST_LINE,
     READ_EVERY_S,
@@ -110,6 +111,18 @@ def test_a_reader_after_a_server_restart_stores_no_record_twice(logs):
     assert gang.ranks == {}  # nothing new seen: no progress, so no hang clock from old records
     logs.write(0, progress(3))
     assert logs.read(again).ranks[0].step == 3 and len(logs.stored()) == 3
+
+
+def test_a_job_missed_by_a_pass_keeps_its_progress_and_a_long_gone_one_is_forgotten(logs):
+    reader = ProgressReader(logs.executor)
+    logs.write(0, header(1) + progress(1))
+    seen_at = logs.read(reader).ranks[0].seen_at
+    with logs.store.session() as session:
+        reader.read(session, [], logs.now + 1)  # a pass whose poll missed the job
+    assert logs.read(reader).ranks[0].seen_at == seen_at  # the quiet rank's clock runs on
+    with logs.store.session() as session:
+        reader.read(session, [], logs.now + FORGET_AFTER_S + 1)
+    assert logs.job_id not in reader.gangs
 
 
 def test_a_log_is_read_at_most_a_bounded_amount_a_pass_and_long_lines_are_dropped(logs):

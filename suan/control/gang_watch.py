@@ -48,7 +48,7 @@ class GangWatch:
         jobs = [(job_id, row.attempt, len(status.ranks))
                 for job_id, (row, status) in watched.items()]
         gangs = self.reader.read(session, jobs, now)
-        self._flagged = {key for key in self._flagged if key[0] in watched}
+        self._flagged = {key for key in self._flagged if key[0] in self.reader.gangs}
         for job_id, (row, status) in watched.items():
             self._flag_stragglers(session, row, gangs[job_id])
             running = {rank.rank for rank in status.ranks if rank.running}

@@ -59,6 +59,9 @@ KEEP_RECENT = 100
 THIN_EVERY = 100
 """Of older records, those at steps that are multiples of this are kept (a 1M-step run keeps
 10,000 per rank): enough for step-time and token-rate history, at a bounded size."""
+FORGET_AFTER_S = 600.0
+"""A job not asked about for this long (it ended, or waits to run again) is forgotten; asked
+about again later, its logs are read from their start (no record is stored twice)."""
 WINDOW = 10
 """Step times per rank kept in memory for straggler detection (`suan.control.stragglers`)."""
 
@@ -107,6 +110,7 @@ class ProgressReader:
         self.gangs: dict[str, GangProgress] = {}
         self._cursors: dict[tuple[str, int], _Cursor] = {}
         self._read_at: dict[str, float] = {}
+        self._last_given: dict[str, float] = {}
         self._behind: set[tuple[str, int]] = set()
         self._rows: list[dict[str, object]] = []
         self._thinning: dict[tuple[str, int, int], int] = {}
@@ -119,7 +123,8 @@ class ProgressReader:
         forgotten)."""
         jobs = list(jobs)
         given = {job_id for job_id, _, _ in jobs}
-        self._forget_all_but(given)
+        self._last_given.update((job_id, now) for job_id in given)
+        self._forget_absent(now)
         due = []
         for job_id, attempt, ranks in jobs:
             gang = self.gangs.get(job_id)
@@ -140,11 +145,19 @@ class ProgressReader:
         self._write(session)
         return {job_id: self.gangs[job_id] for job_id in given}
 
-    def _forget_all_but(self, job_ids: set[str]) -> None:
-        for job_id in [j for j in self.gangs if j not in job_ids]:
-            del self.gangs[job_id]
+    def _forget_absent(self, now: float) -> None:
+        """Forget the jobs not given for `FORGET_AFTER_S`. A job given again sooner (a tick
+        whose poll missed it, a restart's backoff) keeps its offsets and, for the same attempt,
+        its progress: a hung rank is not given a fresh clock."""
+        gone = {job_id for job_id, seen in self._last_given.items()
+                if now - seen > FORGET_AFTER_S}
+        if not gone:
+            return
+        for job_id in gone:
+            del self._last_given[job_id]
+            self.gangs.pop(job_id, None)
             self._read_at.pop(job_id, None)
-        for key in [k for k in self._cursors if k[0] not in job_ids]:
+        for key in [key for key in self._cursors if key[0] in gone]:
             del self._cursors[key]
 
     def _read_rank(self, session: Session, job_id: str, rank: int, limit: int, now: float) -> int:
