@@ -46,6 +46,8 @@ from typing import Any
 from engine_overhead import STARTERS, Server, say, slurm_version, version
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's suan, here and in the server it starts
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 LOOP = ROOT / "examples" / "progress" / "train_loop.py"
 ENGINES = ("local", "slurm", "ray")
 FAULTS = {"killed": ("kill", "rank-failed"), "stopped": ("stop", "hang")}
