@@ -307,3 +307,15 @@ def test_the_servers_default_timeout_comes_from_its_config_file_and_is_off_witho
     path.write_text("health: {noProgressTimeout: never}\n")
     with pytest.raises(SpecError, match=r"health\.noProgressTimeout: 'never' is not a duration"):
         options_from_file(path, home=tmp_path)
+
+
+def test_a_log_that_cannot_be_read_is_read_again_later_and_fails_nothing(logs):
+    reader = ProgressReader(logs.executor)
+    logs.write(0, header(1) + progress(1))
+    path = logs.files.log_path(logs.job_id, 0)
+    path.rename(path.with_suffix(".away"))
+    path.mkdir()  # a directory where the log was: open() fails with IsADirectoryError
+    assert logs.read(reader).ranks == {}
+    path.rmdir()
+    path.with_suffix(".away").rename(path)
+    assert logs.read(reader).ranks[0].step == 1

@@ -26,6 +26,7 @@ and is dropped.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import deque
 from collections.abc import Iterable
@@ -35,9 +36,10 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from suan.control.models import ProgressRow
-from suan.exec import Executor
+from suan.exec import EngineError, Executor
 from suan.progress import Progress, parse
 
+log = logging.getLogger("suan.progress")
 READ_EVERY_S = 1.0
 """A job's logs are read at most this often: hang timeouts are tens of seconds or more, so a
 1 s read grain adds at most a few percent to when a hang is seen, and a cluster of 1,000 ranks
@@ -163,7 +165,11 @@ class ProgressReader:
     def _read_rank(self, session: Session, job_id: str, rank: int, limit: int, now: float) -> int:
         """Read and store what rank `rank` wrote since the last read; the bytes read."""
         cursor = self._cursors.setdefault((job_id, rank), _Cursor())
-        data, cursor.offset = self.executor.logs(job_id, rank, cursor.offset, limit)
+        try:
+            data, cursor.offset = self.executor.logs(job_id, rank, cursor.offset, limit)
+        except (EngineError, OSError) as exc:  # read again next time; never fail the tick
+            log.warning("cannot read the log of job %s rank %d: %s", job_id, rank, exc)
+            return 0
         for line in self._whole_lines(cursor, data):
             header = _HEADER.match(line)
             if header:
