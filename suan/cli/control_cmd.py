@@ -51,6 +51,13 @@ def server_command(
         10.0, "--stop-grace", help="Seconds between SIGTERM and SIGKILL."
     ),
     tick: float = typer.Option(0.25, "--tick", help="Reconciler period in seconds."),
+    no_progress_timeout: float | None = typer.Option(
+        None,
+        "--no-progress-timeout",
+        min=1.0,
+        help="Seconds after which a gang whose rank reported progress and then none is "
+        "restarted as hung, for jobs whose spec names no time (default: off).",
+    ),
     engine: str | None = typer.Option(None, "--engine", help=ENGINE_HELP),
     config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
     lease: float = typer.Option(
@@ -80,6 +87,7 @@ def server_command(
         "tick_s": tick,
         "restart_backoff_s": restart_backoff,
         "stop_grace_s": stop_grace,
+        "no_progress_timeout_s": no_progress_timeout,
         "engine": engine,
         "lease_s": lease,
     }

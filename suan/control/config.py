@@ -48,8 +48,11 @@ class ControlConfig:
     `stop_grace_s` the time between SIGTERM and SIGKILL when a job is stopped;
     `launch_refusals` how many times in a row an engine may refuse a job's launch before the
     job fails with the engine's message; `identity` which OS account each job's ranks run as;
-    `checkpoint_roots` the operator's directories under which each user may name checkpoint
-    directories (`<root>/<user>/...`, beside `<home>/users/<user>/`); `limits` the ranks'
+    `no_progress_timeout_s` the time after which a running gang with a rank that reported
+    progress and then reported none is restarted as hung, for jobs whose spec sets none (None:
+    no hang detection for them, see suan.control.hangs); `checkpoint_roots` the operator's
+    directories under which each user may name checkpoint directories (`<root>/<user>/...`,
+    beside `<home>/users/<user>/`); `limits` the ranks'
     limits where specs name none.
     """
 
@@ -61,6 +64,7 @@ class ControlConfig:
     stop_grace_s: float = 10.0
     inventory_s: float = 5.0
     launch_refusals: int = 3
+    no_progress_timeout_s: float | None = None
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
     checkpoint_roots: tuple[str, ...] = ()
     limits: RankLimits = field(default_factory=RankLimits)

@@ -88,6 +88,19 @@ def restart_backoff_s(restarts: int, base_s: float, cap_s: float = 60.0) -> floa
     return min(cap_s, base_s * 2 ** max(0, restarts - 1))
 
 
+STEADY_RUN_S = 600.0
+"""An attempt that ran at least this long before it failed was a steady run, and the restart
+after it waits only the base backoff: its failure is a new fault, not the same crash looping
+(Kubernetes resets its crash-loop backoff after 10 minutes of running for the same reason)."""
+
+
+def gang_restart_delay_s(restarts: int, ran_s: float, base_s: float) -> float:
+    """Seconds before restart number `restarts` of a gang whose failed attempt ran `ran_s`:
+    the base after a steady run (`STEADY_RUN_S` or more), else `restart_backoff_s` (doubling
+    for each restart, as quick failures in a row are)."""
+    return base_s if ran_s >= STEADY_RUN_S else restart_backoff_s(restarts, base_s)
+
+
 def after_exit(policy: str, succeeded: bool, restarts: int, max_restarts: int) -> JobState:
     """What a job whose ranks all stopped by themselves becomes, under its restart policy."""
     wants_restart = policy == "always" or (policy == "on-failure" and not succeeded)

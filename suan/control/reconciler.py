@@ -30,6 +30,7 @@ from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
 from suan.control.config import ControlConfig
 from suan.control.drain import Drains
+from suan.control.gang_watch import GangWatch
 from suan.control.inventory import ClusterInventory
 from suan.control.jobs import (
     known_job,
@@ -39,7 +40,13 @@ from suan.control.jobs import (
     scheduler_job,
 )
 from suan.control.leader import Fenced, Lease
-from suan.control.lifecycle import JobState, after_exit, check_transition, restart_backoff_s
+from suan.control.lifecycle import (
+    JobState,
+    after_exit,
+    check_transition,
+    gang_restart_delay_s,
+    restart_backoff_s,
+)
 from suan.control.models import EventRow, JobRow, RankRow
 from suan.control.service import end_run, load_history, served_job, with_attained
 from suan.control.snapshot import Captures, CycleRecord
@@ -123,6 +130,7 @@ class Reconciler:
         self._next_due: float | None = None
         self.captures = Captures()
         self._claims: dict[str, Start] = {}
+        self.gang_watch = GangWatch(executor, config)  # progress, stragglers, hangs
 
     # -- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -224,6 +232,7 @@ class Reconciler:
             for row in live:
                 if row.cancel_requested:
                     self._cancel(session, row, now)
+            self.gang_watch.watch(session, live, statuses, now)
             if before != [(r.state, r.stop_target, r.placement) for r in live]:
                 self._changed = True
         starts = self._claimed(now) if self._claims else []
@@ -488,7 +497,8 @@ class Reconciler:
         if target == JobState.RESTARTING:
             row.restarts += 1
             job = scheduler_job(row)
-            delay = restart_backoff_s(row.restarts, self.config.restart_backoff_s)
+            ran = now - (row.start_time or now)
+            delay = gang_restart_delay_s(row.restarts, ran, self.config.restart_backoff_s)
             row.not_before = now + delay
             row.reason = f"restart {row.restarts}/{job.max_restarts} in {delay:.1f}s after: {why}"
             row.reason_code = WaitCode.BACKOFF.value

@@ -67,6 +67,7 @@ class ServerOptions:
     checkpoint_roots: tuple[str, ...] = ()
     limits: RankLimits = field(default_factory=RankLimits)
     lease_s: float = 5.0
+    no_progress_timeout_s: float | None = None
 
 
 def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
@@ -88,6 +89,7 @@ def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
         ),
         "checkpoint_roots": tuple(settings.storage.checkpoint_roots),
         "limits": settings.limits.rank_limits(),
+        "no_progress_timeout_s": settings.health.no_progress_timeout,
     }
     values.update({key: value for key, value in overrides.items() if value is not None})
     return ServerOptions(**values)
@@ -166,6 +168,7 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
         identity=options.identity,
         checkpoint_roots=options.checkpoint_roots,
         limits=options.limits,
+        no_progress_timeout_s=options.no_progress_timeout_s,
     )
     store = Store.open(database_url(options.home, options.db))
     ensure_admin_token(store, options.home)

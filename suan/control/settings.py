@@ -17,6 +17,10 @@
       pids: 4096                       # processes and threads at once
       memory: 0                        # MiB or "8Gi"; 0: no limit
       logBytes: 1Gi                    # per rank and attempt; the rest is dropped
+    health:
+      noProgressTimeout: 30m           # restart a gang whose rank stopped reporting progress
+                                       # this long, where the job's spec names no time (off
+                                       # when unset)
 
 `suan server --config FILE` reads it; `--engine` and the other flags override its values.
 A mistake names the field, what was wrong and what is allowed.
@@ -32,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from suan.control.config import RankLimits
 from suan.errors import FieldProblem, SpecError
 from suan.exec.engines import EngineName
-from suan.jobs._spec_models import MemoryMiB
+from suan.jobs._spec_models import Duration, MemoryMiB
 from suan.jobs.units import parse_memory_mib
 from suan.problems import describe_errors, show_value
 from suan.specfile import load_file
@@ -73,6 +77,13 @@ class LimitsSection(BaseModel):
         return RankLimits(pids=self.pids, memory_mib=self.memory, log_bytes=self.log_bytes)
 
 
+class HealthSection(BaseModel):
+    """`health:` the no-progress timeout of jobs whose spec names none (suan.control.hangs)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    no_progress_timeout: Duration | None = Field(default=None, alias="noProgressTimeout")
+
+
 class ServerFile(BaseModel):
     """The whole file; engine sections stay raw here and are checked by the engine."""
 
@@ -86,6 +97,7 @@ class ServerFile(BaseModel):
     storage: StorageSection = Field(default_factory=StorageSection)
     identity: IdentitySection = Field(default_factory=IdentitySection)
     limits: LimitsSection = Field(default_factory=LimitsSection)
+    health: HealthSection = Field(default_factory=HealthSection)
     inventory_s: float = Field(default=5.0, gt=0, le=3600, alias="inventorySeconds")
 
     def engine_section(self, engine: str | None = None) -> dict[str, Any]:

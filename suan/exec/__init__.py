@@ -132,6 +132,11 @@ class RankStatus:
         return not self.running and self.exit_code == 0
 
 
+TERMINATED_CODES = (143, -15)
+"""Exit codes of a rank that SIGTERM ended: 128 + 15 from a shell or the shim, -15 from
+Python's subprocess."""
+
+
 @dataclass(frozen=True)
 class JobStatus:
     """Every rank of the current attempt of one job; `stopping` while a stop is under way.
@@ -152,8 +157,12 @@ class JobStatus:
 
     @property
     def first_failure(self) -> RankStatus | None:
-        """The first rank that ended with a non-zero or unknown exit code."""
-        return next((r for r in self.ranks if not r.running and r.exit_code != 0), None)
+        """The first rank that ended with a non-zero or unknown exit code, preferring one that
+        SIGTERM did not end (an engine may stop the others of a gang when one fails, as
+        Slurm's `--kill-on-bad-exit` does, and they may be seen ended first)."""
+        failed = [r for r in self.ranks if not r.running and r.exit_code != 0]
+        own = (r for r in failed if r.exit_code not in TERMINATED_CODES)
+        return next(own, failed[0] if failed else None)
 
 
 def handles_by_job(handles: list[RankHandle]) -> dict[str, list[RankHandle]]:

@@ -297,12 +297,14 @@ class LocalExecutor:
         return 128 - returncode if returncode < 0 else returncode
 
     def stop(self, job_id: str, grace_s: float) -> None:
-        """SIGTERM every rank's process group now; `poll()` sends SIGKILL after `grace_s`."""
+        """SIGTERM (then SIGCONT) every rank's process group now; `poll()` sends SIGKILL after
+        `grace_s`."""
         tracked = self._jobs.get(job_id)
         if tracked is None or tracked.stop_deadline is not None:
             return
         tracked.stop_deadline = time.monotonic() + grace_s
         self._signal_all(tracked, signal.SIGTERM)
+        self._signal_all(tracked, signal.SIGCONT)  # a stopped (hung) rank acts on the SIGTERM
 
     def _signal_all(self, tracked: _Tracked, number: int) -> None:
         for handle in tracked.handles:

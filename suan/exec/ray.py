@@ -430,12 +430,14 @@ class RayExecutor:
         return RankStatus(rank, False, code, devices=devices)
 
     def stop(self, job_id: str, grace_s: float) -> None:
-        """SIGTERM every rank's process group now; `poll()` sends SIGKILL after `grace_s`."""
+        """SIGTERM (then SIGCONT, so that a stopped rank acts on it) every rank's process group
+        now; `poll()` sends SIGKILL after `grace_s`."""
         tracked = self._jobs.get(job_id)
         if tracked is None or tracked.stop_deadline is not None:
             return
         tracked.stop_deadline = time.monotonic() + grace_s
         self._signal(tracked, signal.SIGTERM)
+        self._signal(tracked, signal.SIGCONT)
 
     def _signal(self, tracked: _Tracked, number: int) -> None:
         self._request("signal", name=tracked.name, world=len(tracked.handles), signal=int(number))

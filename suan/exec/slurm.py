@@ -326,13 +326,15 @@ class SlurmExecutor:
         return RankStatus(handle.rank, state in ACTIVE, None, devices)
 
     def stop(self, job_id: str, grace_s: float) -> None:
-        """SIGTERM every rank now; the job is cancelled after `grace_s` (by `poll()`)."""
+        """SIGTERM (then SIGCONT, so that a stopped rank acts on it) every rank now; the job
+        is cancelled after `grace_s` (by `poll()`)."""
         tracked = self._jobs.get(job_id)
         if tracked is None or tracked.stop_deadline is not None:
             return
         tracked.stop_deadline = time.monotonic() + grace_s
         try:
             self._run(["scancel", "--signal=TERM", tracked.slurm_id])
+            self._run(["scancel", "--signal=CONT", tracked.slurm_id])
         except EngineError:
             self._cancel(tracked)
 

@@ -485,6 +485,14 @@ class Checkpoint(_Strict):
         return self.interval if self.interval is not None else self.interval_seconds
 
 
+class Health(_Strict):
+    """How the control plane watches a running gang: `noProgressTimeout`, the time after which
+    a gang with a rank that reported progress (`suan.progress`) and then reported none is
+    stopped and restarted (a hang; it counts as a restart). None: the server's default."""
+
+    no_progress_timeout: Duration | None = None
+
+
 class Topology(_Strict):
     """Where the gang may sit; see `TopologyConstraint`."""
 
@@ -521,6 +529,7 @@ class JobSpec(GroupFields):
     checkpoint: Checkpoint | None = None
     restart_policy: Literal["never", "on-failure", "always"] = "on-failure"
     max_restarts: int = Field(default=3, ge=0, le=MAX_RESTARTS)
+    health: Health | None = None
     topology: Topology = Field(default_factory=Topology)
     model: str | None = None
     type_speeds: dict[str, Speed] | None = None
@@ -688,6 +697,7 @@ class JobDocument(_Strict):
             series=spec.series or "",
             image=spec.image or "",
             processes=spec.processes,
+            no_progress_timeout_s=spec.health.no_progress_timeout if spec.health else None,
         )
 
 

@@ -85,6 +85,8 @@ class Job:
     `processes` says who starts a replica's processes: `per-replica` (Suan starts one, which
     sees all of the replica's devices and may start more itself, e.g. torchrun
     --nproc-per-node) or `per-device` (Suan starts one process per device).
+    `no_progress_timeout_s` is how long a rank that reported progress may go without reporting
+    more before its gang is restarted as hung (None: the server's default).
     """
 
     name: str
@@ -109,6 +111,7 @@ class Job:
     image: str = ""
     processes: str = "per-replica"
     planner_version: str = ""
+    no_progress_timeout_s: float | None = None
     if TYPE_CHECKING:
         shape_id: int  # set by __post_init__: a small process-wide id of `shape`
 

@@ -455,6 +455,8 @@ def job_to_document(job: Job) -> dict[str, Any]:
         spec["image"] = job.image
     if job.processes != "per-replica":
         spec["processes"] = job.processes
+    if job.no_progress_timeout_s is not None:
+        spec["health"] = {"noProgressTimeout": format_duration(job.no_progress_timeout_s)}
     return {"apiVersion": API_VERSION, "kind": "Job", "metadata": {"name": job.name}, "spec": spec}
 
 
