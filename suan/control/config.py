@@ -50,7 +50,8 @@ class ControlConfig:
     job fails with the engine's message; `identity` which OS account each job's ranks run as;
     `checkpoint_roots` the operator's directories under which each user may name checkpoint
     directories (`<root>/<user>/...`, beside `<home>/users/<user>/`); `limits` the ranks'
-    limits where specs name none.
+    limits where specs name none; `checkpoint_write_gbs` the storage write bandwidth per node
+    (GB/s) that estimates a checkpoint's cost from its model's size (checkpoint_advice.py).
     """
 
     home: Path
@@ -64,3 +65,4 @@ class ControlConfig:
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
     checkpoint_roots: tuple[str, ...] = ()
     limits: RankLimits = field(default_factory=RankLimits)
+    checkpoint_write_gbs: float = 1.0
