@@ -17,7 +17,8 @@ buckets sum to the wall time (up to float rounding). The rules, in docs/goodput.
   from the stop to the attempt's end (tearing the gang down) is `restart`;
 - the preserved part of an attempt is `productive`, less `checkpoint` (per step, the longest
   `checkpoint_s` of its ranks) and `straggler` (per step, the slowest rank's step time less
-  the ranks' median);
+  the ranks' median; where the store kept only every k-th step of an old stretch, a kept
+  step stands for the k steps since the one kept before it);
 - a job that never reports progress has no first record: an attempt is `restart` from
   `scheduled` to `running` and `productive_unknown` after it.
 """
@@ -218,12 +219,17 @@ def _attempt(
 def _preserved(result: Breakdown, start: float, end: float, records: list[Record]) -> None:
     """Book [start, end) of kept work: checkpoint saves, straggler waits, the rest productive."""
     span = max(0.0, end - start)
-    steps: dict[tuple[int, int], list[Record]] = defaultdict(list)
+    steps: dict[int, list[Record]] = defaultdict(list)
     for record in records:
-        if start < record.seen_at <= end:
-            steps[(record.attempt, record.step)].append(record)
-    saving = sum(max((r.checkpoint_s or 0.0) for r in group) for group in steps.values())
-    waiting = sum(_straggle(group) for group in steps.values())
+        steps[record.step].append(record)
+    saving = waiting = 0.0
+    previous: int | None = None
+    for step in sorted(steps):
+        group = steps[step]
+        if start < min(r.seen_at for r in group) <= end:
+            saving += max((r.checkpoint_s or 0.0) for r in group)
+            waiting += _straggle(group) * (step - previous if previous is not None else 1)
+        previous = step
     saving = min(saving, span)
     waiting = min(waiting, span - saving)
     result.checkpoint += saving
