@@ -8,8 +8,6 @@ caller may see (their own, those of queues they view, every one for a cluster ad
 live at or after `since` (seconds since the epoch; default: every job), newest first.
 """
 
-from __future__ import annotations
-
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
