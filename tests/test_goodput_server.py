@@ -46,7 +46,8 @@ def _last_step(client, job_id: str, rank: int) -> int:
 
 
 def _cli(server, *args: str) -> str:
-    env = {**os.environ, "SUAN_SERVER": server.url, "SUAN_TOKEN": server.token}
+    env = {**os.environ, "SUAN_SERVER": server.url, "SUAN_TOKEN": server.token,
+           "COLUMNS": "250"}
     done = subprocess.run([sys.executable, "-m", "suan.cli.main", *args], env=env,
                           capture_output=True, text=True, timeout=60, check=True)
     return done.stdout

@@ -84,12 +84,13 @@ def goodput_command(
         typer.echo(json.dumps(answer, indent=2))
         return
     table = Table(box=None, header_style="bold")
-    for column in ("JOB", "STATE", "DEVICES", "WALL", *HEADERS, "SCHED", "RUNTIME", "MFU"):
+    table.add_column("JOB", no_wrap=True)
+    for column in ("STATE", "DEVICES", "WALL", *HEADERS, "SCHED", "RUNTIME", "MFU"):
         table.add_column(column)
     for row in answer["jobs"]:
         wall = row["wall_s"]
         table.add_row(
-            row["id"], row["state"], str(row["devices"]), f"{wall:.0f}s",
+            row["id"], row["state"], f"{row['devices']:g}", f"{wall:.0f}s",
             *(share(row["breakdown"][name], wall) for name in SHOWN),
             percent(row["scheduling_goodput"]), percent(row["runtime_goodput"]),
             percent(row["program_goodput"]),

@@ -7,8 +7,8 @@ Inputs, each with its source named in the advice:
   longest of its ranks); else its model's checkpoint size over the storage bandwidth of its
   nodes: parameters x `CHECKPOINT_BYTES_PER_PARAM` / (nodes x `checkpoint_write_gbs`);
 - the job's MTBF: one day over the sum of its nodes' failure rates (`failure_rate`), on the
-  nodes it holds, or, before it is placed, on as many nodes as it has replicas at the
-  cluster's rate.
+  nodes it holds (or held last), or, before it first runs, on as many nodes as it has
+  replicas at the cluster's rate.
 
 The advised interval reaches every rank as `SUAN_CHECKPOINT_INTERVAL_S`; a job whose spec fixes
 `checkpoint.interval` keeps it there and gets the advice as `SUAN_ADVISED_CHECKPOINT_INTERVAL_S`.
@@ -21,14 +21,14 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
 from suan.checkpoint_interval import DAY_S, best_interval_s
 from suan.cluster.model import Cluster
 from suan.control.failure_rate import FailureRates, store_rates
 from suan.control.jobs import job_document, placement_of, scheduler_job
-from suan.control.models import JobRow, ProgressRow
+from suan.control.models import JobRow, ProgressRow, RankRow
 from suan.errors import SuanError
 
 CHECKPOINT_BYTES_PER_PARAM = 12.0
@@ -129,7 +129,7 @@ def advise(
     """The advice for the job in `row` on `cluster`, from the store in `session`."""
     now = time.time() if now is None else now
     rates = rates or store_rates(session, [node.name for node in cluster.nodes], now)
-    placed = sorted({replica.node for replica in placement_of(row)})
+    placed = job_nodes(session, row)
     job = scheduler_job(row)
     if placed:
         nodes, per_day = len(placed), rates.job_rate(placed)
@@ -145,6 +145,17 @@ def advise(
         return Advice(None, None, nodes, per_day / nodes, mtbf, fixed, missing)
     interval = best_interval_s(cost.seconds, mtbf)
     return Advice(interval, cost, nodes, per_day / nodes, mtbf, fixed)
+
+
+def job_nodes(session: Session, row: JobRow) -> list[str]:
+    """The nodes the job holds, else those of its last launch ([] if it never ran)."""
+    placed = {replica.node for replica in placement_of(row)}
+    if not placed:
+        last = select(func.max(RankRow.attempt)).where(RankRow.job_id == row.id)
+        placed = set(session.scalars(
+            select(RankRow.node).where(RankRow.job_id == row.id, RankRow.attempt == last)
+        ))
+    return sorted(placed)
 
 
 def checkpoint_cost(
