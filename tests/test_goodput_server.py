@@ -19,6 +19,9 @@ from control_helpers import wait_for
 
 from suan.client import ApiError
 
+pytest.importorskip(
+    "suan.control.progress_reader", reason="needs the reader of progress lines into the store"
+)
 JOB_SCRIPT = Path(__file__).parent / "goodput_job.py"
 STEPS, STEP_S, CKPT_EVERY, CKPT_S = 60, 0.15, 20, 0.5
 
@@ -112,6 +115,7 @@ def test_the_cli_prints_goodput_rows_the_total_and_describe_lines(server, finish
     described = _cli(server, "describe", job_id)
     assert "goodput: wall " in described and "restart " in described and "lost " in described
     assert "checkpoint every " in described
+    print(described.split("events:")[0], table, sep="\n")
 
 
 def test_another_tenants_job_goodput_is_a_404(server, finished):
