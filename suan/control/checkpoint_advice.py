@@ -151,7 +151,7 @@ def job_nodes(session: Session, row: JobRow) -> list[str]:
     """The nodes the job holds, else those of its last launch ([] if it never ran)."""
     placed = {replica.node for replica in placement_of(row)}
     if not placed:
-        last = select(func.max(RankRow.attempt)).where(RankRow.job_id == row.id)
+        last = select(func.max(RankRow.attempt)).where(RankRow.job_id == row.id).scalar_subquery()
         placed = set(session.scalars(
             select(RankRow.node).where(RankRow.job_id == row.id, RankRow.attempt == last)
         ))
@@ -181,7 +181,7 @@ def measured_cost(session: Session, job_id: str) -> Cost | None:
         select(ProgressRow.attempt, ProgressRow.step, ProgressRow.checkpoint_s).where(
             ProgressRow.job_id == job_id, ProgressRow.checkpoint_s > 0
         )
-    ).tuples()
+    )
     per_step: dict[tuple[int, int], float] = defaultdict(float)
     for attempt, step, seconds in rows:
         per_step[(attempt, step)] = max(per_step[(attempt, step)], seconds or 0.0)

@@ -110,5 +110,5 @@ def store_rates(session: Session, nodes: Iterable[str], now: float) -> FailureRa
         select(EventRow.time, EventRow.kind, EventRow.message).where(
             EventRow.kind.in_(FAILURE_KINDS)
         )
-    ).tuples()
+    )
     return estimate(count_failures(rows), nodes, days)

@@ -31,7 +31,7 @@ def job_timeline(session: Session, row: JobRow) -> Timeline:
             select(EventRow.time, EventRow.kind, EventRow.message)
             .where(EventRow.job_id == row.id)
             .order_by(EventRow.id)
-        ).tuples()
+        )
     )
     records = tuple(
         Record(p.attempt, p.rank, p.step, p.seen_at, p.tokens, p.step_time_s, p.checkpoint_s)
