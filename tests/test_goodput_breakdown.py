@@ -74,6 +74,27 @@ def test_straggler_time_is_the_slowest_rank_less_the_gang_median() -> None:
     assert parts.wall == pytest.approx(110)
 
 
+def test_a_kept_step_of_a_thinned_stretch_stands_for_the_steps_before_it() -> None:
+    records = [r for r in steps(1, 0, 300, ranks=2, slow_rank=1)
+               if r.step <= 100 or r.step % 100 == 0]
+    parts = breakdown(Timeline(0, 310, 2, (Mark(0, "scheduled"), Mark(310, "succeeded")),
+                               tuple(records)), now=310)
+    assert parts.straggler == pytest.approx(299 * 0.25)  # median of 1 and 1.5 is 1.25
+
+
+def test_a_preempted_attempt_loses_its_work_since_the_checkpoint_and_waits_in_the_queue(
+) -> None:
+    marks = (Mark(0, "scheduled"), Mark(12, "drain", "node a drained: XID 79"),
+             Mark(25.5, "preempting", "preempted for b"), Mark(27, "preempted"),
+             Mark(40, "scheduled"), Mark(60, "succeeded"))
+    records = steps(1, 0, 25, checkpoint_at=(20,)) + steps(2, 40, 19)
+    parts = breakdown(Timeline(0, 60, 8, marks, tuple(records)), now=60)
+    assert parts.lost == pytest.approx(25.5 - 20), "the drain before it is not the stop"
+    assert parts.queue_wait == pytest.approx(13)
+    assert parts.restart == pytest.approx(1 + 1.5 + 1)
+    assert parts.wall == pytest.approx(60)
+
+
 def test_holds_count_as_the_owners_wait_not_the_queues() -> None:
     marks = (Mark(0, "submitted"), Mark(100, "scheduled"), Mark(200, "succeeded"))
     parts = breakdown(Timeline(0, 200, 1, marks, (), user_waits=((0, 60),)), now=200)
