@@ -28,7 +28,9 @@ from suan.control.failure_rate import (
     store_rates,
 )
 from suan.control.models import JobRow, ProgressRow
+from suan.control.server import options_from_file
 from suan.control.store import Store, add_event
+from suan.errors import SpecError
 from suan.plan.models import load_model
 
 NODES = [f"n{i}" for i in range(10)]
@@ -126,3 +128,13 @@ def test_cost_sources_in_order_spec_measured_model(tmp_path) -> None:
     assert advice[measured].cost == Cost(6.0, "measured", "3 saves")  # median of 5, 7, 6
     assert advice[modelled].cost is not None and advice[modelled].cost.source == "estimated"
     assert advice[unknown].interval_s is None and "no checkpoint cost" in advice[unknown].missing
+
+
+def test_the_servers_storage_bandwidth_comes_from_its_settings_file(tmp_path) -> None:
+    path = tmp_path / "suan.yaml"
+    path.write_text("storage: {checkpointWriteGBs: 2.5}\n")
+    options = options_from_file(path, home=tmp_path / "home", engine=None, policy=None)
+    assert options.checkpoint_write_gbs == 2.5
+    path.write_text("storage: {checkpointWriteGBs: 0}\n")
+    with pytest.raises(SpecError, match=r"storage\.checkpointWriteGBs"):
+        options_from_file(path, home=tmp_path / "home", engine=None, policy=None)
