@@ -40,6 +40,9 @@ PRIOR_WEIGHT = 4.0
 SAME_FAILURE_S = 600.0
 """Events naming one node closer than this are one failure seen by several jobs."""
 FAILURE_KINDS = ("rank-failed", "drain")
+CACHE_S = 60.0
+"""`store_rates` answers from memory for this long: it reads every failure event, rates move
+on a scale of days, and launches and descriptions ask for them many times a minute."""
 _DOWN = re.compile(r"\bnode (\S+?) is down\b")
 _DRAINED = re.compile(r"\bnode (\S+?)[\s:;,)]")
 
@@ -102,8 +105,23 @@ def estimate(counts: dict[str, int], nodes: Iterable[str], days: float) -> Failu
     return FailureRates(cluster, total, node_days, per_node)
 
 
+_cache: dict[tuple[int, tuple[str, ...]], tuple[float, FailureRates]] = {}
+
+
 def store_rates(session: Session, nodes: Iterable[str], now: float) -> FailureRates:
-    """The rates the store's history gives for the cluster's `nodes` at `now`."""
+    """The rates the store's history gives for the cluster's `nodes` at `now` (the answer of
+    the last CACHE_S seconds for the same store and nodes, if any)."""
+    key = (id(session.get_bind()), tuple(sorted(nodes)))
+    found = _cache.get(key)
+    if found is not None and 0 <= now - found[0] < CACHE_S:
+        return found[1]
+    rates = _read_rates(session, key[1], now)
+    _cache.clear()  # one store and one cluster per server: keep only the newest
+    _cache[key] = (now, rates)
+    return rates
+
+
+def _read_rates(session: Session, nodes: Iterable[str], now: float) -> FailureRates:
     first = session.scalar(select(func.min(EventRow.time)))
     days = 0.0 if first is None else max(0.0, now - first) / DAY_S
     rows = session.execute(
