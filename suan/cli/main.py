@@ -38,10 +38,10 @@ for module in (
     demo_cmd,
     control_cmd,
     jobs_cmd,
-    goodput_cmd,
     sim_cmd,
     snapshot_cmd,
     tokens_cmd,
+    goodput_cmd,
 ):
     module.register(cli)
 

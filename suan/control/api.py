@@ -531,6 +531,6 @@ def create_app(services: Services) -> FastAPI:
             raise HTTPException(409, str(exc)) from None
         return {"name": body.name, "admin": body.admin, "token": token}
 
-    app.include_router(token_router(Caller, SessionDep))
     app.include_router(goodput_router(Caller, SessionDep, JobId, visible_job, services))
+    app.include_router(token_router(Caller, SessionDep))
     return app
