@@ -50,13 +50,14 @@ class ControlConfig:
     job fails with the engine's message; `identity` which OS account each job's ranks run as;
     `checkpoint_roots` the operator's directories under which each user may name checkpoint
     directories (`<root>/<user>/...`, beside `<home>/users/<user>/`); `limits` the ranks'
-    limits where specs name none; `checkpoint_write_gbs` the storage write bandwidth per node
-    (GB/s) that estimates a checkpoint's cost from its model's size (checkpoint_advice.py).
+    limits where specs name none.
     """
 
     home: Path
     simulated: bool = True
     policy: str = "default"
+    checkpoint_write_gbs: float = 1.0  # storage write bandwidth per node, GB/s: estimates a
+    # checkpoint's cost from its model's size where nothing better is known (checkpoint_advice)
     tick_s: float = 0.25
     restart_backoff_s: float = 2.0
     stop_grace_s: float = 10.0
@@ -65,4 +66,3 @@ class ControlConfig:
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
     checkpoint_roots: tuple[str, ...] = ()
     limits: RankLimits = field(default_factory=RankLimits)
-    checkpoint_write_gbs: float = 1.0
