@@ -58,7 +58,8 @@ def test_events_of_one_down_node_seen_by_several_jobs_are_one_failure() -> None:
         (101.0, "rank-failed", "node gpu-7 is down (engine says DOWN)"),
         (5000.0, "rank-failed", "node gpu-7 is down (again)"),
         (200.0, "rank-failed", "rank 0 exited with code 1"),
-        (300.0, "drain", "node gpu-2 drained: XID 79 on device 3"),
+        (300.0, "drain", "node gpu-2 drained by nvml: XID 79; stopping the gang, to be "
+         "requeued and restarted from its last checkpoint"),
     ]
     assert count_failures(events) == {"gpu-7": 2, "gpu-2": 1}
     assert failed_node("rank-failed", "rank 3 vanished") is None

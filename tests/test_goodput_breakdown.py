@@ -84,12 +84,12 @@ def test_a_kept_step_of_a_thinned_stretch_stands_for_the_steps_before_it() -> No
 
 def test_a_preempted_attempt_loses_its_work_since_the_checkpoint_and_waits_in_the_queue(
 ) -> None:
-    marks = (Mark(0, "scheduled"), Mark(12, "drain", "node a drained: XID 79"),
+    marks = (Mark(0, "scheduled"), Mark(12, "straggler", "rank 0 step time 2s is 2x ..."),
              Mark(25.5, "preempting", "preempted for b"), Mark(27, "preempted"),
              Mark(40, "scheduled"), Mark(60, "succeeded"))
     records = steps(1, 0, 25, checkpoint_at=(20,)) + steps(2, 40, 19)
     parts = breakdown(Timeline(0, 60, 8, marks, tuple(records)), now=60)
-    assert parts.lost == pytest.approx(25.5 - 20), "the drain before it is not the stop"
+    assert parts.lost == pytest.approx(25.5 - 20), "a straggler flag is not a stop"
     assert parts.queue_wait == pytest.approx(13)
     assert parts.restart == pytest.approx(1 + 1.5 + 1)
     assert parts.wall == pytest.approx(60)

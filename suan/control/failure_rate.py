@@ -1,7 +1,8 @@
 """How often the cluster's nodes fail: a Bayesian estimate from the store's history.
 
 A node failure is an event that names a node lost under a job: `rank-failed` with "node N is
-down" (the reconciler) or `drain` (a node drained for a fault); events of one node less than
+down" (the reconciler) or `drain` ("node N drained by ...", a drain by an operator or a device
+verdict stopping the job's gang); events of one node less than
 `SAME_FAILURE_S` apart are one failure (one down node stops every job on it). The exposure is
 node-days watched: the nodes the engine reports now, from the store's first event to now.
 

@@ -12,7 +12,7 @@ buckets sum to the wall time (up to float rounding). The rules, in docs/goodput.
 - an attempt (from `scheduled` to the event that ends it) is `restart` until its first
   progress record; then, if it ended without success (`restarting`, `requeued`, `preempted`,
   `failed`, a refused launch), the work since the last record that saved a checkpoint is `lost`
-  up to the stop (the first `rank-failed`, `preempting`, `stopping` or `hang`), except
+  up to the stop (the first `rank-failed`, `preempting`, `stopping`, `drain` or `hang`), except
   that after a `hang` the time from the last progress record to the `hang` event is `hang`;
   from the stop to the attempt's end (tearing the gang down) is `restart`;
 - the preserved part of an attempt is `productive`, less `checkpoint` (per step, the longest
@@ -36,9 +36,9 @@ ENDED_WELL = frozenset({"succeeded", "cancelled"})
 """Events that end an attempt with its work kept."""
 ENDED_BADLY = frozenset({"restarting", "requeued", "preempted", "pending", "failed"})
 """Events that end an attempt with the work since its last checkpoint lost."""
-STOPS = frozenset({"rank-failed", "preempting", "stopping", "hang"})
-"""Events that mark the moment a failing attempt stopped making progress (a `drain` does not:
-the gang runs on through the drain's grace period until it is stopped)."""
+STOPS = frozenset({"rank-failed", "preempting", "stopping", "drain", "hang"})
+"""Events that mark the moment a failing attempt stopped making progress (a `drain` event is
+written when the drain's grace has ended and the gang is stopped)."""
 BACKOFF = re.compile(r" in ([0-9]+(?:\.[0-9]+)?)s after")
 
 
