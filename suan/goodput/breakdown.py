@@ -29,6 +29,7 @@ import re
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, fields
+from operator import attrgetter
 
 from suan.goodput.timeline import Mark, Record, Timeline
 
@@ -99,7 +100,7 @@ def breakdown(timeline: Timeline, now: float) -> Breakdown:
     end = max(end, timeline.submit_time)
     marks = _clamped(timeline.marks, timeline.submit_time, end)
     by_attempt: dict[int, list[Record]] = defaultdict(list)
-    for record in sorted(timeline.records, key=lambda r: (r.seen_at, r.rank)):
+    for record in sorted(timeline.records, key=attrgetter("seen_at")):
         by_attempt[record.attempt].append(record)
     result = Breakdown(reports_progress=bool(timeline.records))
     cursor, attempt, position = timeline.submit_time, 0, 0

@@ -11,32 +11,44 @@ sequence length; the peak is the catalog's for the allocated type.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 
 from suan.goodput.timeline import Record
 
 
 def gang_tokens_per_s(records: Iterable[Record]) -> float | None:
-    """The gang's tokens per second of step time, None without token counts and step times."""
-    per_rank: dict[tuple[int, int], list[Record]] = defaultdict(list)
-    per_step: dict[tuple[int, int], float] = defaultdict(float)
+    """The gang's tokens per second of step time, None without token counts and step times.
+
+    Per attempt and rank, the tokens between its first and last counted record; per attempt,
+    the compute time of the steps after the first step any rank counted from."""
+    first: dict[tuple[int, int], tuple[int, int]] = {}
+    last: dict[tuple[int, int], tuple[int, int]] = {}
+    per_step: dict[tuple[int, int], float] = {}
     for record in records:
-        per_rank[(record.attempt, record.rank)].append(record)
         if record.step_time_s is not None:
-            compute = max(0.0, record.step_time_s - (record.checkpoint_s or 0.0))
+            compute = record.step_time_s - (record.checkpoint_s or 0.0)
             key = (record.attempt, record.step)
-            per_step[key] = max(per_step[key], compute)
+            if compute > per_step.get(key, 0.0):
+                per_step[key] = compute
+        if record.tokens is not None:
+            mine = (record.attempt, record.rank)
+            seen = first.get(mine)
+            if seen is None or record.step < seen[0]:
+                first[mine] = (record.step, record.tokens)
+            seen = last.get(mine)
+            if seen is None or record.step > seen[0]:
+                last[mine] = (record.step, record.tokens)
     tokens = 0
-    counted_steps: set[tuple[int, int]] = set()
-    for (attempt, _rank), mine in per_rank.items():
-        mine.sort(key=lambda r: r.step)
-        counted = [r for r in mine if r.tokens is not None]
-        if len(counted) < 2:
-            continue
-        tokens += max(0, (counted[-1].tokens or 0) - (counted[0].tokens or 0))
-        counted_steps.update((attempt, r.step) for r in counted[1:])
-    seconds = sum(per_step.get(key, 0.0) for key in counted_steps)
+    start: dict[int, int] = {}
+    for mine, (step, count) in first.items():
+        end_step, end_count = last[mine]
+        if end_step > step:
+            tokens += max(0, end_count - count)
+            start[mine[0]] = min(start.get(mine[0], step), step)
+    seconds = sum(
+        value for (attempt, step), value in per_step.items()
+        if attempt in start and step > start[attempt]
+    )
     if tokens <= 0 or seconds <= 0:
         return None
     return tokens / seconds
