@@ -33,9 +33,11 @@ def job_timeline(session: Session, row: JobRow) -> Timeline:
             .order_by(EventRow.id)
         )
     )
+    columns = (ProgressRow.attempt, ProgressRow.rank, ProgressRow.step, ProgressRow.seen_at,
+               ProgressRow.tokens, ProgressRow.step_time_s, ProgressRow.checkpoint_s)
     records = tuple(
-        Record(p.attempt, p.rank, p.step, p.seen_at, p.tokens, p.step_time_s, p.checkpoint_s)
-        for p in session.scalars(select(ProgressRow).where(ProgressRow.job_id == row.id))
+        Record(*values)
+        for values in session.execute(select(*columns).where(ProgressRow.job_id == row.id))
     )
     return Timeline(
         row.submit_time,
