@@ -30,6 +30,7 @@ from suan.control.failure_rate import FailureRates, store_rates
 from suan.control.jobs import job_document, placement_of, scheduler_job
 from suan.control.models import JobRow, ProgressRow, RankRow
 from suan.errors import SuanError
+from suan.jobs.units import parse_duration
 
 CHECKPOINT_BYTES_PER_PARAM = 12.0
 """Bytes a training checkpoint holds per parameter: fp32 master weights and Adam's two fp32
@@ -165,8 +166,6 @@ def checkpoint_cost(
     spec = job_document(row).get("spec") or {}
     given = (spec.get("checkpoint") or {}).get("cost")
     if given is not None:
-        from suan.jobs.units import parse_duration
-
         return Cost(parse_duration(given), "spec")
     measured = measured_cost(session, row.id)
     if measured is not None:
