@@ -82,6 +82,16 @@ def test_a_kept_step_of_a_thinned_stretch_stands_for_the_steps_before_it() -> No
     assert parts.straggler == pytest.approx(299 * 0.25)  # median of 1 and 1.5 is 1.25
 
 
+def test_steps_that_left_no_record_before_the_first_count_as_progress_not_start_up() -> None:
+    marks = (Mark(0, "scheduled"), Mark(2, "running"), Mark(400, "succeeded"))
+    kept = tuple(r for r in steps(1, 5, 390) if r.step % 100 == 0 or r.step > 290)
+    parts = breakdown(Timeline(0, 400, 1, marks, kept), now=400)
+    # step 100, the first kept record, at 105 stands for steps 2-100 too: step 1 came at 6,
+    # as when every record is kept
+    assert parts.restart == pytest.approx(6)
+    assert parts.productive == pytest.approx(394)
+
+
 def test_a_preempted_attempt_loses_its_work_since_the_checkpoint_and_waits_in_the_queue(
 ) -> None:
     marks = (Mark(0, "scheduled"), Mark(12, "straggler", "rank 0 step time 2s is 2x ..."),

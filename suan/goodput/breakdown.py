@@ -10,8 +10,10 @@ buckets sum to the wall time (up to float rounding). The rules, in docs/goodput.
 - after `restarting`, the backoff the message names (`restart N/M in Xs after: ...`) is
   `restart`, the rest of the wait `queue_wait`;
 - an attempt (from `scheduled` to the event that ends it) is `restart` until its first
-  progress record; then, if it ended without success (`restarting`, `requeued`, `preempted`,
-  `failed`, a refused launch), the work since the last record that saved a checkpoint is `lost`
+  progress (its first record's time, less the step time of any steps between the step it
+  resumed from, the last one saved before it, and that record that left no record); then, if
+  it ended without success (`restarting`, `requeued`, `preempted`, `failed`, a refused
+  launch), the work since the last record that saved a checkpoint is `lost`
   up to the stop (the first `rank-failed`, `preempting`, `stopping`, `drain` or `hang`), except
   that after a `hang` the time from the last progress record to the `hang` event is `hang`;
   from the stop to the attempt's end (tearing the gang down) is `restart`;
@@ -105,6 +107,7 @@ def breakdown(timeline: Timeline, now: float) -> Breakdown:
     result = Breakdown(reports_progress=bool(timeline.records))
     cursor, attempt, position = timeline.submit_time, 0, 0
     backoff: str | None = None  # the `restarting` message while a backoff runs
+    resume = 0  # the step the next attempt resumes from: the last one saved before it
     done = False
     while position < len(marks):
         mark = marks[position]
@@ -118,7 +121,9 @@ def breakdown(timeline: Timeline, now: float) -> Breakdown:
         final = ended is None or ended in ENDED_WELL or ended == "failed"
         cursor = end if final else marks[closing].time
         inside = marks[position + 1 : closing]
-        _attempt(result, mark.time, cursor, ended, inside, by_attempt.get(attempt, []))
+        records = by_attempt.get(attempt, [])
+        _attempt(result, mark.time, cursor, ended, inside, records, resume)
+        resume = max((r.step for r in records if r.checkpoint_s), default=resume)
         backoff = marks[closing].message if ended == "restarting" else None
         done = final
         position = closing + 1
@@ -183,8 +188,10 @@ def _attempt(
     ended: str | None,
     inside: list[Mark],
     records: list[Record],
+    resume: int = 0,
 ) -> None:
-    """Book one attempt, [start, end), that `ended` (None: still running)."""
+    """Book one attempt, [start, end), that `ended` (None: still running), which resumed
+    from step `resume`."""
     failed = ended in ENDED_BADLY
     records = [r for r in records if start <= r.seen_at <= end]
     if not result.reports_progress:
@@ -199,7 +206,7 @@ def _attempt(
         result.restart += launched - start
         result.productive += end - launched
         return
-    first = records[0].seen_at
+    first = _first_progress(records[0], start, resume)
     result.restart += first - start
     if not failed:
         _preserved(result, first, end, records)
@@ -216,6 +223,16 @@ def _attempt(
     else:
         result.lost += stop_at - last
     result.restart += end - stop_at
+
+
+def _first_progress(record: Record, start: float, resume: int) -> float:
+    """When the attempt's first progress was made: its first record's time, less the step
+    time of the steps between the resume point and that record that left no record (a rank
+    that reports every k-th step, or records the store thinned away)."""
+    unseen = record.step - resume - 1
+    if unseen <= 0 or not record.step_time_s:
+        return record.seen_at
+    return max(start, record.seen_at - unseen * record.step_time_s)
 
 
 def _preserved(result: Breakdown, start: float, end: float, records: list[Record]) -> None:
