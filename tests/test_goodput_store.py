@@ -69,3 +69,28 @@ def test_program_goodput_is_mfu_with_the_planners_flops_and_the_catalogs_peak(tm
     assert whole["scheduling_goodput"] == pytest.approx(0.9)
     assert whole["program_goodput"] == pytest.approx(expected)
     assert whole["program_goodput_jobs"] == 1
+
+
+def test_since_reads_a_duration_back_from_now_or_a_date_and_names_the_option_otherwise():
+    import typer
+
+    from suan.cli.goodput_cmd import parse_since
+
+    assert parse_since("1d", now=200_000.0) == 200_000.0 - 86_400
+    assert parse_since("2026-12-01T08:00", now=0.0) > 1.7e9
+    with pytest.raises(typer.BadParameter, match="neither a duration"):
+        parse_since("yesterday", now=0.0)
+
+
+def test_describe_lines_show_each_nonzero_bucket_and_the_advice(tmp_path):
+    from suan.cli.goodput_cmd import describe_lines
+
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    _store_job(store, "llama", "llama3-8b", 2)
+    with store.session() as session:
+        figures = job_goodput(session, session.get(JobRow, "llama"), 200.0, CLUSTER)
+    lines = describe_lines({"goodput": figures, "checkpoint": {"line": "checkpoint every 5m"}})
+    assert lines[0].startswith("goodput: wall 100s = queue wait 10s (10.0%), restart 6s")
+    assert "hang" not in lines[0]
+    assert lines[1].startswith("goodput: scheduling 90.0% x runtime ")
+    assert lines[-1] == "checkpoint every 5m"
