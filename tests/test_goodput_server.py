@@ -115,7 +115,6 @@ def test_the_cli_prints_goodput_rows_the_total_and_describe_lines(server, finish
     described = _cli(server, "describe", job_id)
     assert "goodput: wall " in described and "restart " in described and "lost " in described
     assert "checkpoint every " in described
-    print(described.split("events:")[0], table, sep="\n")
 
 
 def test_another_tenants_job_goodput_is_a_404(server, finished):
