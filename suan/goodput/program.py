@@ -2,9 +2,9 @@
 
     MFU = tokens/s x model FLOPs per token / (devices x dense bf16 peak)
 
-tokens/s is the gang's: per attempt and rank, the growth of the rank's token count over the
-steps it reported, summed over ranks, divided by the gang's compute time (per step, the
-slowest rank's `step_time_s`, checkpoint saves excluded). The FLOPs per token are
+tokens/s is the gang's: per attempt, the growth of each rank's token count over the records it
+left, summed over ranks, divided by the server-clock time those records span less the
+checkpoint saves in it. The FLOPs per token are
 `suan.plan.flops.model_flops_per_token`, the function `suan plan estimate` uses, at the job's
 sequence length; the peak is the catalog's for the allocated type.
 """
@@ -17,38 +17,40 @@ from suan.goodput.timeline import Record
 
 
 def gang_tokens_per_s(records: Iterable[Record]) -> float | None:
-    """The gang's tokens per second of step time, None without token counts and step times.
+    """The gang's tokens per second of training, None without two token counts of a rank.
 
-    Per attempt and rank, the tokens between its first and last counted record; per attempt,
-    the compute time of the steps after the first step any rank counted from."""
-    first: dict[tuple[int, int], tuple[int, int]] = {}
-    last: dict[tuple[int, int], tuple[int, int]] = {}
-    per_step: dict[tuple[int, int], float] = {}
+    Per attempt: the tokens each rank counted between its first and last record, summed over
+    ranks, over the server-clock time between the attempt's first and last such record less
+    the checkpoint saves between them (per step the longest of its ranks). Wall time, not
+    step times: a rank's step time may leave out its wait in the gang's collectives."""
+    first: dict[tuple[int, int], tuple[int, int, float]] = {}
+    last: dict[tuple[int, int], tuple[int, int, float]] = {}
+    saves: dict[tuple[int, int], float] = {}
     for record in records:
-        if record.step_time_s is not None:
-            compute = record.step_time_s - (record.checkpoint_s or 0.0)
+        if record.checkpoint_s:
             key = (record.attempt, record.step)
-            if compute > per_step.get(key, 0.0):
-                per_step[key] = compute
-        if record.tokens is not None:
-            mine = (record.attempt, record.rank)
-            seen = first.get(mine)
-            if seen is None or record.step < seen[0]:
-                first[mine] = (record.step, record.tokens)
-            seen = last.get(mine)
-            if seen is None or record.step > seen[0]:
-                last[mine] = (record.step, record.tokens)
+            saves[key] = max(saves.get(key, 0.0), record.checkpoint_s)
+        if record.tokens is None:
+            continue
+        mine, point = (record.attempt, record.rank), (record.step, record.tokens, record.seen_at)
+        if mine not in first or record.step < first[mine][0]:
+            first[mine] = point
+        if mine not in last or record.step > last[mine][0]:
+            last[mine] = point
     tokens = 0
-    start: dict[int, int] = {}
-    for mine, (step, count) in first.items():
-        end_step, end_count = last[mine]
-        if end_step > step:
-            tokens += max(0, end_count - count)
-            start[mine[0]] = min(start.get(mine[0], step), step)
-    seconds = sum(
-        value for (attempt, step), value in per_step.items()
-        if attempt in start and step > start[attempt]
-    )
+    spans: dict[int, tuple[int, float, int, float]] = {}  # attempt: first and last step, time
+    for mine, (step, count, seen) in first.items():
+        end_step, end_count, end_seen = last[mine]
+        if end_step <= step:
+            continue
+        tokens += max(0, end_count - count)
+        low, since, high, until = spans.get(mine[0], (step, seen, end_step, end_seen))
+        spans[mine[0]] = (min(low, step), min(since, seen), max(high, end_step),
+                          max(until, end_seen))
+    seconds = 0.0
+    for attempt, (low, since, high, until) in spans.items():
+        saving = sum(v for (a, step), v in saves.items() if a == attempt and low < step <= high)
+        seconds += max(0.0, until - since - saving)
     if tokens <= 0 or seconds <= 0:
         return None
     return tokens / seconds

@@ -23,7 +23,7 @@ class Mark:
 class Record:
     """One progress record of one rank, stamped with the server's clock (`seen_at`).
 
-    `tokens` is the rank's own running count of tokens trained on in this attempt;
+    `tokens` is the rank's own running count of tokens trained on (its share of the batch);
     `step_time_s` the seconds the step took on that rank; `checkpoint_s` the seconds of it
     spent saving a checkpoint (0 or None: no save at this step)."""
 
