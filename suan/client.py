@@ -222,6 +222,21 @@ class Client:
         """Spec, state, placement, ranks, events and pending reason of one job."""
         return self._request("GET", f"/v1/jobs/{job_id}")
 
+    def goodput(self, job_id: str) -> dict[str, Any]:
+        """Where one job's wall time went, its goodput factors and its checkpoint advice."""
+        return self._request("GET", f"/v1/jobs/{job_id}/goodput")
+
+    def goodput_all(
+        self, queue: str | None = None, since: float | None = None, limit: int = 1000
+    ) -> dict[str, Any]:
+        """Goodput rows of the jobs live at or after `since` (of `queue`), and their total."""
+        params: dict[str, Any] = {"limit": limit}
+        if queue is not None:
+            params["queue"] = queue
+        if since is not None:
+            params["since"] = since
+        return self._request("GET", "/v1/goodput", params=params)
+
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._request("POST", f"/v1/jobs/{job_id}/cancel")
 

@@ -149,6 +149,10 @@ def describe_command(
             highlight=False,
         )
     out.print(f"[bold]checkpoints:[/] {job['checkpoint_dir']}", highlight=False)
+    from suan.cli.goodput_cmd import describe_lines
+
+    for line in describe_lines(job):
+        out.print(line, highlight=False)
     out.print("[bold]events:[/]")
     for event in job["events"]:
         stamp = time.strftime("%H:%M:%S", time.localtime(event["time"]))

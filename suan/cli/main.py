@@ -14,6 +14,7 @@ from suan.cli import (
     catalog_cmd,
     control_cmd,
     demo_cmd,
+    goodput_cmd,
     jobs_cmd,
     nodes_cmd,
     plan_cmd,
@@ -42,6 +43,7 @@ for module in (
     sim_cmd,
     snapshot_cmd,
     tokens_cmd,
+    goodput_cmd,
 ):
     module.register(cli)
 

@@ -39,6 +39,7 @@ from suan.control.auth import (
 )
 from suan.control.bodies import StrictBody
 from suan.control.config import ControlConfig
+from suan.control.goodput_api import goodput_detail, goodput_router
 from suan.control.inventory import ClusterInventory
 from suan.control.jobs import load_queues, row_rank_count
 from suan.control.lifecycle import JobState
@@ -421,7 +422,8 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/v1/jobs/{job_id}", responses=error_responses(401, 403, 404, 422))
     def describe_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:
-        detail = job_detail(session, visible_job(session, caller, job_id))
+        row = visible_job(session, caller, job_id)
+        detail = {**job_detail(session, row), **goodput_detail(session, row, services)}
         redact_jobs(session, caller, [detail])
         return detail
 
@@ -531,6 +533,7 @@ def create_app(services: Services) -> FastAPI:
             raise HTTPException(409, str(exc)) from None
         return {"name": body.name, "admin": body.admin, "token": token}
 
+    app.include_router(goodput_router(Caller, SessionDep, JobId, visible_job, services))
     app.include_router(token_router(Caller, SessionDep))
     app.include_router(node_router(Caller, SessionDep, services.inventory, services.wake))
     return app

@@ -59,6 +59,8 @@ class ControlConfig:
     home: Path
     simulated: bool = True
     policy: str = "default"
+    checkpoint_write_gbs: float = 1.0  # storage write bandwidth per node, GB/s: estimates a
+    # checkpoint's cost from its model's size where nothing better is known (checkpoint_advice)
     tick_s: float = 0.25
     restart_backoff_s: float = 2.0
     stop_grace_s: float = 10.0

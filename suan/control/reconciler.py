@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
+from suan.control.checkpoint_advice import launch_environment
 from suan.control.config import ControlConfig
 from suan.control.drain import Drains
 from suan.control.gang_watch import GangWatch
@@ -775,6 +776,8 @@ class Reconciler:
         if job.model is not None and placement.get("accelerator"):
             devices = sum(len(r["devices"]) for r in placement.get("replicas", []))
             env.update(planned_layout(job.model, placement["accelerator"], devices, env))
+        cluster = self.inventory.current()  # the job's own variables win over the advice
+        env = {**launch_environment(row, cluster, self.config.checkpoint_write_gbs), **env}
         return JobLaunch(
             job_id=row.id,
             attempt=row.attempt,

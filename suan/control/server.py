@@ -65,6 +65,7 @@ class ServerOptions:
     inventory_s: float = 5.0
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
     checkpoint_roots: tuple[str, ...] = ()
+    checkpoint_write_gbs: float = 1.0
     limits: RankLimits = field(default_factory=RankLimits)
     lease_s: float = 5.0
     no_progress_timeout_s: float | None = None
@@ -88,6 +89,7 @@ def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
             settings.identity.create_accounts,
         ),
         "checkpoint_roots": tuple(settings.storage.checkpoint_roots),
+        "checkpoint_write_gbs": settings.storage.checkpoint_write_gbs,
         "limits": settings.limits.rank_limits(),
         "no_progress_timeout_s": settings.health.no_progress_timeout,
     }
@@ -167,6 +169,7 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
         inventory_s=options.inventory_s,
         identity=options.identity,
         checkpoint_roots=options.checkpoint_roots,
+        checkpoint_write_gbs=options.checkpoint_write_gbs,
         limits=options.limits,
         no_progress_timeout_s=options.no_progress_timeout_s,
     )

@@ -9,6 +9,7 @@
       probe: true                      # check at start that every node sees SUAN_HOME
       timeoutSeconds: 60
       checkpointRoots: [/shared/ckpt]  # users may name checkpoint dirs under <root>/<user>/
+      checkpointWriteGBs: 1.0          # write bandwidth per node, GB/s (checkpoint cost estimate)
     identity:
       runAs: submitter                 # server (default) | submitter: each job as its user's
       accounts: {alice: alice}         # Suan user -> OS account (default: the same name)
@@ -49,6 +50,7 @@ class StorageSection(BaseModel):
     probe: bool = True
     timeout_s: float = Field(default=60.0, gt=0, le=3600, alias="timeoutSeconds")
     checkpoint_roots: list[str] = Field(default_factory=list, alias="checkpointRoots")
+    checkpoint_write_gbs: float = Field(default=1.0, gt=0, le=1e6, alias="checkpointWriteGBs")
 
 
 class IdentitySection(BaseModel):

@@ -466,11 +466,13 @@ class ReplicaGroupSpec(GroupFields):
 
 
 class Checkpoint(_Strict):
-    """How often the job saves its state (`interval` or `intervalSeconds`) and where (`dir`)."""
+    """How often the job saves its state (`interval` or `intervalSeconds`), where (`dir`), and
+    how many seconds of training one save blocks (`cost`, for the advised interval)."""
 
     interval: Duration | None = None
     interval_seconds: float | None = Field(default=None, gt=0, le=MAX_DURATION_S)
     dir: str | None = None
+    cost: Duration | None = None
 
     @model_validator(mode="after")
     def _one_interval(self) -> Checkpoint:

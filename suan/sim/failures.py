@@ -32,6 +32,16 @@ class FailureModel:
     def rng(self) -> random.Random:
         return random.Random(f"failures:{self.seed}")
 
+    def job_mtbf_s(self, nodes: int, devices: int) -> float:
+        """Mean time between interruptions of a job on `nodes` nodes and `devices` devices
+        (any of them failing stops it); the default node MTBF where this model has none."""
+        rate = 0.0
+        if self.node_mtbf_s:
+            rate += nodes / self.node_mtbf_s
+        if self.device_mtbf_s:
+            rate += devices / self.device_mtbf_s
+        return 1.0 / rate if rate > 0 else DEFAULT_NODE_MTBF_S / max(1, nodes)
+
     def subjects(self, cluster: Cluster) -> list[tuple[str, float]]:
         """Everything that can fail, with its MTBF: nodes, then `node#device` devices."""
         found: list[tuple[str, float]] = []

@@ -11,6 +11,11 @@ Definitions (all times in seconds):
   (sum of duration x GPUs over GPUs x makespan on a homogeneous cluster).
 - finish-time fairness rho = JCT / the job's run time alone on its placement (Themis, NSDI'20,
   with one tenant per job): 1 is ideal; mean, p95 and max are reported.
+- goodput (docs/goodput.md), per finished job: its JCT split into queue wait (JCT less the
+  time it held devices), restart (restart overhead paid), lost (run time whose work a stop
+  threw away), checkpoint (saves within the kept work) and productive (the rest of the kept
+  work); scheduling goodput = held / JCT, runtime goodput = productive / held. The cluster's
+  figures (`goodput`) sum each part in GPU-seconds over the finished jobs.
 """
 
 from __future__ import annotations
@@ -89,7 +94,51 @@ def summarise(result: SimResult) -> dict[str, Any]:
         "events_per_s": result.events / result.wall_s if result.wall_s else 0.0,
     }
     figures["queues"] = per_queue(done)
+    figures.update(cluster_goodput(done))
     return figures
+
+
+GOODPUT_PARTS = ("queue_wait_s", "restart_s", "lost_s", "checkpoint_s", "productive_s")
+
+
+def job_goodput(state: JobState) -> dict[str, float] | None:
+    """The parts of a finished job's JCT and its scheduling and runtime goodput (None for a
+    job that did not finish)."""
+    if state.status != Status.DONE or state.end is None or state.devices <= 0:
+        return None
+    wall = state.end - state.trace.submit_time
+    held = state.attained / state.devices + (state.end - state.run_start)
+    useful = state.useful_gpu_s / state.devices
+    saving = 0.0
+    if state.checkpoint_cost_s and state.interval_s:
+        saving = useful * state.checkpoint_cost_s / (state.interval_s + state.checkpoint_cost_s)
+    restart = min(state.restart_s, held)
+    return {
+        "queue_wait_s": max(0.0, wall - held),
+        "restart_s": restart,
+        "lost_s": max(0.0, held - useful - restart),
+        "checkpoint_s": saving,
+        "productive_s": useful - saving,
+        "scheduling_goodput": held / wall if wall > 0 else 1.0,
+        "runtime_goodput": (useful - saving) / held if held > 0 else 1.0,
+    }
+
+
+def cluster_goodput(done: list[JobState]) -> dict[str, Any]:
+    """The finished jobs' goodput parts summed in GPU-seconds, and the two factors."""
+    sums = dict.fromkeys(GOODPUT_PARTS, 0.0)
+    for state in done:
+        figures = job_goodput(state)
+        if figures is not None:
+            for name in GOODPUT_PARTS:
+                sums[name] += figures[name] * state.devices
+    wall = sum(sums.values())
+    held = wall - sums["queue_wait_s"]
+    return {
+        "goodput_gpu_s": {name.removesuffix("_s"): value for name, value in sums.items()},
+        "scheduling_goodput": held / wall if wall > 0 else None,
+        "runtime_goodput": sums["productive_s"] / held if held > 0 else None,
+    }
 
 
 def per_queue(done: list[JobState]) -> dict[str, dict[str, float]]:
@@ -124,5 +173,7 @@ def job_rows(result: SimResult) -> list[dict[str, Any]]:
             "accelerator": state.accelerator, "preemptions": state.preemptions,
             "migrations": state.migrations,
             "failures": state.failures, "status": state.status.name.lower(),
+            **(job_goodput(state) or dict.fromkeys((*GOODPUT_PARTS, "scheduling_goodput",
+                                                    "runtime_goodput"))),
         })
     return rows

@@ -31,6 +31,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("preemptions", "preemptions", ""),
     ("migrations", "moves to a faster type", ""),
     ("lost_gpu_hours", "GPU-hours lost", ""),
+    ("scheduling_goodput", "scheduling goodput", "%"),
+    ("runtime_goodput", "runtime goodput", "%"),
     ("finished", "jobs finished", ""),
     ("rejected", "jobs rejected", ""),
     ("cycles", "scheduling cycles", ""),

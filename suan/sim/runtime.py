@@ -8,6 +8,12 @@
   seconds of work; 0 means every instant (stopping loses nothing, the peers' "free
   preemption"); None means never (a stopped job restarts from scratch).
 - A restarted job spends `restart_overhead_s` before it makes progress again.
+- A job whose trace names a checkpoint cost C (`TraceJob.checkpoint_cost_s`) saves every tau
+  seconds of work, tau its trace's fixed interval or else Daly's interval for C and its MTBF
+  under the failure model (`checkpoint_plan`, the rule the control plane advises); each save
+  blocks it C seconds, so it runs (tau + C) / tau times longer and a stop keeps the work of
+  the whole periods of tau + C seconds behind it. Jobs without a cost use
+  `checkpoint_interval_s` as above.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from suan.catalog import Catalog
+from suan.checkpoint_interval import best_interval_s
 from suan.cluster.model import Cluster
 from suan.cluster.snapshot import ReplicaPlacement
+from suan.sim.failures import FailureModel
 from suan.sim.workload import TraceJob
 
 REFERENCE = "V100-16GB"
@@ -103,3 +111,18 @@ class RuntimeModel:
         if interval <= 0:
             return worked_s
         return math.floor(worked_s / interval) * interval
+
+
+def checkpoint_plan(
+    trace: TraceJob, nodes: int, failures: FailureModel | None
+) -> tuple[float, float] | None:
+    """(interval tau, cost C) of a job whose trace names a checkpoint cost or interval; None
+    for the others (the runtime model's interval applies). Without a failure model the
+    default node MTBF gives the job's MTBF."""
+    cost = trace.checkpoint_cost_s or 0.0
+    if trace.checkpoint_interval_s:
+        return trace.checkpoint_interval_s, cost
+    if cost <= 0:
+        return None
+    mtbf = (failures or FailureModel()).job_mtbf_s(nodes, trace.num_gpus)
+    return best_interval_s(cost, mtbf), cost

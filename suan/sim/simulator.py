@@ -27,7 +27,7 @@ from suan.sched.service import ServiceHistory
 from suan.sched.service_feed import record_finish, record_stop, relearn
 from suan.sim.events import Event, EventQueue, Kind
 from suan.sim.failures import FailureModel, with_failure
-from suan.sim.runtime import RuntimeModel
+from suan.sim.runtime import RuntimeModel, checkpoint_plan
 from suan.sim.state import JobState, Status
 from suan.sim.warm import WarmScheduler
 from suan.sim.workload import TraceJob, replica_shape
@@ -84,6 +84,12 @@ class Simulator:
                                    warm=config.warm)
         self.node_sizes = _node_sizes(cluster)
         self.states = [JobState(i, t, self._job(t)) for i, t in enumerate(jobs)]
+        for state in self.states:
+            if state.trace.checkpoint_cost_s or state.trace.checkpoint_interval_s:
+                plan = checkpoint_plan(state.trace, state.job.groups[0].replicas,
+                                       config.failures)
+                if plan is not None:
+                    state.interval_s, state.checkpoint_cost_s = plan
         self.by_name = {s.job.name: s for s in self.states}
         if len(self.by_name) != len(self.states):
             raise ValueError("job ids must be unique")
@@ -121,6 +127,9 @@ class Simulator:
         replicas, per = replica_shape(trace.num_gpus, max(sizes, default=trace.num_gpus))
         group = ReplicaGroup(replicas=replicas, accelerators=per, accelerator_types=types)
         interval = self.runtime.checkpoint_interval_s
+        plan = checkpoint_plan(trace, replicas, self.config.failures)
+        if plan is not None:
+            interval = plan[0]
         return Job(
             trace.job_id, (group,), queue=trace.queue, user=trace.user,
             priority=trace.priority, submit_time=trace.submit_time,
@@ -197,6 +206,7 @@ class Simulator:
         if self.history is not None:
             record_finish(self.history, state.job, state.attained_at(now))
         self._release(state)
+        state.restart_s += max(0.0, min(state.work_start, now) - state.run_start)
         state.useful_gpu_s += state.devices * max(0.0, now - state.work_start)
         state.progress = 1.0
         state.status = Status.DONE
@@ -399,6 +409,8 @@ class Simulator:
             accelerator = self.sched.cluster.node(start.replicas[0].node).accelerator or ""
         seconds = self.runtime.run_seconds(state.trace, accelerator, self.sched.cluster,
                                            start.replicas, self.catalog)
+        if state.checkpoint_cost_s and state.interval_s:
+            seconds *= (state.interval_s + state.checkpoint_cost_s) / state.interval_s
         restarted = state.runs > 0
         state.runs += 1
         state.rate = 1.0 / max(seconds, 1e-9)
@@ -464,7 +476,8 @@ class Simulator:
             kind = "fail" if failed else "move" if moved else "preempt"
             self.journal.append((now, kind, state.job.name, ()))
         self._release(state)
-        interval = self.runtime.checkpoint_interval_s
+        interval = state.checkpoint_period_s(self.runtime.checkpoint_interval_s)
+        state.restart_s += max(0.0, min(state.work_start, now) - state.run_start)
         worked = max(0.0, now - state.work_start)
         kept = self.runtime.kept_work_s(worked, interval)
         if interval is None:

@@ -23,9 +23,10 @@ class JobState:
     (fraction per second)."""
 
     __slots__ = (
-        "accelerator", "alloc", "armed", "attained", "devices", "end", "epoch", "failures",
-        "first_start", "index", "job", "kept_s", "lost_gpu_s", "migrations", "preemptions",
-        "progress", "rate", "run_start", "runs", "status", "trace", "useful_gpu_s", "work_start",
+        "accelerator", "alloc", "armed", "attained", "checkpoint_cost_s", "devices", "end",
+        "epoch", "failures", "first_start", "index", "interval_s", "job", "kept_s", "lost_gpu_s",
+        "migrations", "preemptions", "progress", "rate", "restart_s", "run_start", "runs",
+        "status", "trace", "useful_gpu_s", "work_start",
     )
 
     def __init__(self, index: int, trace: TraceJob, job: Job):
@@ -52,6 +53,16 @@ class JobState:
         self.kept_s = 0.0
         self.useful_gpu_s = 0.0
         self.lost_gpu_s = 0.0
+        self.restart_s = 0.0
+        self.interval_s: float | None = None  # its own (runtime.checkpoint_plan), else None
+        self.checkpoint_cost_s = 0.0
+
+    def checkpoint_period_s(self, default: float | None) -> float | None:
+        """Wall seconds between the points a stop falls back to: the job's interval plus
+        its save, else `default` (the runtime model's interval)."""
+        if self.interval_s is None:
+            return default
+        return self.interval_s + self.checkpoint_cost_s
 
     def remaining_s(self, now: float) -> float:
         """Oracle seconds of work left at the current (or last) rate."""

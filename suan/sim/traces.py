@@ -8,7 +8,8 @@ Formats (`read_trace(path, fmt)`; files ending in `.gz` are read through gzip):
   (submit time, row), numbered from 0, submit times in seconds from the first kept job, the
   virtual cluster (VC) as the queue. `vcs`, `start` and `end` select jobs.
 - `csv`: the generic format, `job_id,submit_time,duration,num_gpus[,gpu_type,user,queue,
-  priority]` (header required; seconds; extra columns are ignored).
+  priority,series,checkpoint_cost_s,checkpoint_interval_s]` (header required; seconds; extra
+  columns are ignored).
 - `tiresias`: `job_id,num_gpu,submit_time,iterations,model_name,duration,interval`.
 - `gavel`: Gavel's tab-separated 10-field trace; run times per GPU type come from its
   throughput table (`simulation_throughputs.json`), `total_steps / throughput`.
@@ -156,9 +157,21 @@ def read_generic(path: str | Path, *, skip_bad: bool = False) -> Trace:
             priority=int(_number(cells, "priority", whole=True, low=-(10**9)))
             if (cells.get("priority") or "").strip() else 0,
             series=(cells.get("series") or "").strip(),
+            checkpoint_cost_s=_optional(cells, "checkpoint_cost_s"),
+            checkpoint_interval_s=_optional(cells, "checkpoint_interval_s"),
         )
 
     return _read_rows(Path(path), GENERIC, make, skip_bad)
+
+
+def _optional(cells: dict[str, str], column: str) -> float | None:
+    """A positive number from an optional column, None when the column is absent or empty."""
+    if not (cells.get(column) or "").strip():
+        return None
+    value = _number(cells, column)
+    if value <= 0:
+        raise BadRow(f"column {column}: must be > 0")
+    return value
 
 
 # ---------------------------------------------------------------------- Tiresias

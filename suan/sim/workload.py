@@ -3,6 +3,8 @@
 `duration_s` is the run time on the reference accelerator (the catalog's V100-16GB unless the
 runtime model says otherwise) with the requested GPUs; `durations` optionally gives the
 exclusive run time per accelerator type (Gavel's throughput table), which then wins.
+`checkpoint_cost_s` is the seconds of training one checkpoint save blocks and
+`checkpoint_interval_s` a fixed interval between saves (see suan.sim.runtime.checkpoint_plan).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class TraceJob:
     priority: int = 0
     durations: Mapping[str, float] = field(default_factory=dict, hash=False, compare=False)
     series: str = ""
+    checkpoint_cost_s: float | None = None
+    checkpoint_interval_s: float | None = None
 
     @property
     def gpu_seconds(self) -> float:
