@@ -77,6 +77,7 @@ def test_devices_table_shows_types_memory_signals_and_the_verdict(tmp_path):
     [
         ({"npu-smi": ASCEND_910B2C.read_text()}, 0, "ok: npu-smi: 2 x Ascend-910B"),
         ({"nvidia-smi": a10g_with(temperature="96 C")}, 0, "degrade: device 0 (NVIDIA A10G)"),
+        ({"nvidia-smi": a10g_with()}, 0, "ok: nvidia-smi: 1 x NVIDIA A10G (not in the catalog)"),
         ({"nvidia-smi": a10g_with(remap_pending="Yes")}, 1, "cordon: device 0 (NVIDIA A10G)"),
         ({"nvidia-smi": a10g_with(ecc_uncorrectable="2")}, 1, ECC_LINE),
         ({}, 3, "health unknown: no device tool on PATH (looked for nvidia-smi, amd-smi"),

@@ -87,11 +87,21 @@ class NodeCheck:
         if self.unknown:
             return f"health unknown: {self.unknown}"
         found = ", ".join(
-            f"{t.discovery.tool}: {t.discovery.count} x {t.discovery.accelerator or 'untyped'}"
+            f"{t.discovery.tool}: {t.discovery.count} x {_kind(t.discovery)}"
             for t in self.tools
             if t.discovery.count
         )
         return self.reason or f"ok: {found or 'no devices'}"
+
+
+def _kind(found: Discovery) -> str:
+    """The devices' catalog type, else the models the catalog does not know."""
+    if found.accelerator:
+        return found.accelerator
+    named = [model for model in found.unmapped if model]
+    if named:
+        return " / ".join(named) + " (not in the catalog)"
+    return "(model not named)" if found.unmapped else "(several types)"
 
 
 def check_node(

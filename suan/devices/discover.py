@@ -18,6 +18,7 @@ similar name: the operator adds it (or an alias) in a catalog file of their own.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -29,6 +30,8 @@ from suan.catalog import Catalog, default_catalog
 from suan.devices.model import DeviceReading, ToolReport
 from suan.devices.runner import DEFAULT_TIMEOUT_S, run_tool
 from suan.devices.vendors import VENDOR_MODULES, VendorHealth, health_source
+
+log = logging.getLogger("suan.devices")
 
 
 @dataclass(frozen=True)
@@ -156,13 +159,17 @@ def discover(
     if not sources:
         return []
     with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="suan-discover") as pool:
-        reports = list(
-            pool.map(
-                lambda source: run_tool(source.vendor, source.tool, source.parse, timeout_s, env),
-                sources,
-            )
-        )
+        reports = list(pool.map(lambda source: _read(source, timeout_s, env), sources))
     return [classify(report, catalog) for report in reports]
+
+
+def _read(source: VendorHealth, timeout_s: float, env: dict[str, str] | None) -> ToolReport:
+    """One tool's report; a parser's own bug is shown as unknown health, not raised."""
+    try:
+        return run_tool(source.vendor, source.tool, source.parse, timeout_s, env)
+    except Exception as exc:  # a reader's bug must not stop discovery (or the server's start)
+        log.exception("reading %s failed", source.tool[0])
+        return ToolReport(source.vendor, source.tool[0], unknown=f"reading failed: {exc}")
 
 
 def present_tools(env: dict[str, str] | None = None) -> list[VendorHealth]:
