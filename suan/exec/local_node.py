@@ -1,8 +1,11 @@
 """The local machine as one scheduler `Node`: real accelerators when it has them, otherwise
 simulated device slots (`8xH100`) backed by CPU processes.
 
+With no `--devices`, nvidia-smi's GPUs are looked for first (`detect_gpus`); when it finds
+none, every vendor tool on PATH is asked (suan.devices.discover).
+
     node, simulated = local_node("8xH100")    # 8 simulated H100 slots
-    node, simulated = local_node(None)        # nvidia-smi's GPUs, else 8 simulated H100 slots
+    node, simulated = local_node(None)        # the devices found, else 8 simulated H100 slots
     node, simulated = local_node("none")      # a CPU-only node
 """
 
@@ -16,6 +19,7 @@ import subprocess
 
 from suan.catalog import Catalog, default_catalog
 from suan.cluster.model import Node
+from suan.devices.discover import detect_devices
 from suan.errors import FieldProblem, SpecError
 
 DEFAULT_SIMULATED = "8xH100"
@@ -75,6 +79,12 @@ def match_gpu_name(name: str, catalog: Catalog | None = None) -> str | None:
     return best[1] if best else None
 
 
+def _discovered(catalog: Catalog) -> tuple[str, int] | None:
+    """(catalog type, count) from the vendor tools on PATH, or None."""
+    found = detect_devices(catalog)
+    return (found.accelerator, found.count) if found and found.accelerator else None
+
+
 def _memory_mib() -> int:
     try:
         with open("/proc/meminfo") as handle:
@@ -89,7 +99,7 @@ def _memory_mib() -> int:
 def local_node(devices: str | None, catalog: Catalog | None = None) -> tuple[Node, bool]:
     """This machine as a Node, and whether its devices are simulated (see the module doc)."""
     catalog = catalog or default_catalog()
-    found = detect_gpus(catalog) if devices is None else None
+    found = (detect_gpus(catalog) or _discovered(catalog)) if devices is None else None
     simulated = found is None
     accel, count = found if found else parse_devices(devices or DEFAULT_SIMULATED, catalog)
     domains = catalog.get(accel).domain_layout(count) if accel else ()

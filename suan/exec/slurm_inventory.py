@@ -10,7 +10,9 @@
   with prefix `rack_`) gives that tier's label (`r1`).
 - Health: `down`, `fail`, `unknown` and not-responding nodes are `down`; drained, draining,
   failing and maintenance nodes are `cordoned`; others are `ready`. `Node.health_reason`
-  quotes Slurm's state and its reason ("drained: ECC errors").
+  quotes Slurm's state and its reason ("drained: ECC errors"). A node drained by
+  `suan devices check --slurm-drain` (reason `suan: drain: ...`) is labelled `device-health`
+  with that severity, so a `drain` verdict drains it in Suan too (suan.control.inventory).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 
 from suan.catalog import Catalog
 from suan.cluster.model import Node, NodeHealth
+from suan.devices.slurm_drain import severity_in_reason
+from suan.devices.watch import HEALTH_LABEL
 from suan.exec.nodes import catalog_type, engine_node
 
 _GRES = re.compile(r"^(?P<name>[^:()]+)(?::(?P<type>[^:()]+))?:(?P<count>\d+)")
@@ -118,6 +122,9 @@ def slurm_node(record: Mapping[str, Any], rules: SlurmInventoryRules, catalog: C
         )
         if problem:
             health, reason = NodeHealth.CORDONED, problem
+    device_severity = severity_in_reason(str(record.get("reason") or ""))
+    if health is NodeHealth.CORDONED and device_severity is not None:
+        labels[HEALTH_LABEL] = str(device_severity)
     features = str(record.get("active_features") or record.get("features") or "")
     labels["address"] = str(record.get("address") or record.get("hostname") or "")
     return engine_node(
