@@ -6,6 +6,8 @@ the job, and any engine that keeps a rank's output carries it. A line is
 
     {"suan": "progress", "step": 120, "tokens": 491520, "step_time_s": 0.84}
 
+`step` is the rank's step count, `tokens` the tokens THIS rank has processed so far (its own
+share, not the gang's: program goodput sums the ranks), `step_time_s` the step's seconds;
 with optional `checkpoint_s` (seconds the step spent saving a checkpoint) and `time` (the
 rank's clock, informational only: the reader stamps each record with its own clock). Anything
 else in the log is ignored; a malformed progress line is skipped, never fatal.
