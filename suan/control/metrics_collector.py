@@ -99,7 +99,7 @@ class StoreCollector(Collector):
         """(queue, what it holds) for each job holding devices."""
         rows = session.execute(
             select(JobRow.id, JobRow.queue, JobRow.placement).where(JobRow.state.in_(HOLDING))
-        ).tuples()
+        )
         kept: dict[str, tuple[str, Held]] = {}
         found: list[tuple[str, Held]] = []
         for job_id, queue, text in rows:
@@ -116,7 +116,7 @@ def _job_families(session: Session, now: float) -> Iterator[Metric]:
     jobs = GaugeMetricFamily("suan_jobs", "Jobs by queue and lifecycle state.",
                              labels=["queue", "state"])
     query = select(JobRow.queue, JobRow.state, func.count()).group_by(JobRow.queue, JobRow.state)
-    for queue, state, count in session.execute(query).tuples():
+    for queue, state, count in session.execute(query):
         jobs.add_metric([queue, state], count)
     yield jobs
     waiting = GaugeMetricFamily(
@@ -130,7 +130,7 @@ def _job_families(session: Session, now: float) -> Iterator[Metric]:
              .where(JobRow.state.in_(WAITING)).group_by(JobRow.queue, JobRow.reason_code))
     counts: Counter[tuple[str, str]] = Counter()
     first: dict[tuple[str, str], float] = {}
-    for queue, code, count, submitted in session.execute(query).tuples():
+    for queue, code, count, submitted in session.execute(query):
         key = (queue, wait_label(code))
         counts[key] += count
         first[key] = min(first.get(key, submitted), submitted)
