@@ -24,12 +24,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.process_collector import ProcessCollector
 
 from suan.control.lifecycle import JobState
+from suan.sched.budget import MAX_STARTS
 
 PASS_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-"""A pass over a short queue takes milliseconds, one over 10,000 waiting jobs about a second
-(bench/scheduler_scale.py): decades from 1 ms to 10 s, three buckets each."""
-PLACEMENT_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
-"""Jobs placed by one pass: none in most passes; up to the cycle's budget of starts."""
+"""A pass over a short queue takes milliseconds, one over 10,000 waiting jobs about 0.1 s and
+over 100,000 1-2 s (docs/control-plane.md): decades from 1 ms to 10 s, three buckets each."""
+PLACEMENT_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, MAX_STARTS)
+"""Jobs placed by one pass: none in most passes, at most the cycle's budget of starts."""
 WAIT_SECONDS_BUCKETS = (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86400,
                         3 * 86400)
 """Submission to first run: seconds on an idle cluster to days on a busy one."""
