@@ -214,13 +214,13 @@ class Clients:
 
 
 def metrics(client: Any) -> dict[str, int]:
-    """Jobs per state, from `/metrics`."""
+    """Jobs per state (over every queue), from `/metrics` (the client holds an admin token)."""
     text = client._http.get("/metrics").text
-    counts = {}
+    counts: dict[str, int] = {}
     for line in text.splitlines():
         if line.startswith("suan_jobs{"):
-            state = line.split('"')[1]
-            counts[state] = int(float(line.rsplit(" ", 1)[1]))
+            state = line.split('state="', 1)[1].split('"', 1)[0]
+            counts[state] = counts.get(state, 0) + int(float(line.rsplit(" ", 1)[1]))
     return counts
 
 

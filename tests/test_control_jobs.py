@@ -39,8 +39,10 @@ def test_four_ranks_run_at_once_with_a_consistent_environment(server):
     assert "rank 3 step 3/3" in client.logs(job_id, rank=3)["data"]
     import httpx
 
-    metrics = httpx.get(f"{server.url}/metrics").text
-    assert 'suan_jobs{state="succeeded"} 1' in metrics and "suan_devices 8" in metrics
+    admin = {"Authorization": f"Bearer {server.token}"}
+    metrics = httpx.get(f"{server.url}/metrics", headers=admin)
+    assert 'suan_jobs{queue="default",state="succeeded"} 1.0' in metrics.text
+    assert 'suan_devices{accelerator="H100-SXM-80GB",state="free"} 8.0' in metrics.text
 
 
 def _rank_process(pid: int) -> int:

@@ -1,13 +1,13 @@
 """The REST API (FastAPI). Handlers read and write the store and wake the reconciler; they
 never run the scheduler or touch processes themselves (logs aside, which are files).
 
-Every request but `/healthz` and `/metrics` (counts only) carries `Authorization: Bearer
-TOKEN`. Errors are JSON: 401 without a valid token (unknown, revoked or expired), 403 when the
-caller may not do something, 404 for an unknown job (or one the caller may not see: the two look
-the same), 409 for a request the job's state refuses (or an `Idempotency-Key` reused for
-another submission, see idempotency.py), and 422 with the field path (`loc`) for invalid
-input; every route declares the ones it may give (api_errors.py). The OpenAPI document is at
-`/openapi.json`.
+Every request but `/healthz` carries `Authorization: Bearer TOKEN` (`/metrics` takes the
+scrape token too, metrics_api.py). Errors are JSON: 401 without a valid token (unknown, revoked
+or expired), 403 when the caller may not do something, 404 for an unknown job (or one the
+caller may not see: the two look the same), 409 for a request the job's state refuses (or an
+`Idempotency-Key` reused for another submission, see idempotency.py), and 422 with the field
+path (`loc`) for invalid input; every route declares the ones it may give (api_errors.py). The
+OpenAPI document is at `/openapi.json`.
 """
 
 import asyncio
@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field, StrictBool
 from sqlalchemy import select, update
@@ -43,6 +43,7 @@ from suan.control.goodput_api import goodput_detail, goodput_router
 from suan.control.inventory import ClusterInventory
 from suan.control.jobs import load_queues, row_rank_count
 from suan.control.lifecycle import JobState
+from suan.control.metrics_api import metrics_router
 from suan.control.models import JobRow, TokenRow
 from suan.control.nodes_api import node_health_views, node_router, sync_operator_verdicts
 from suan.control.paging import BadCursor, job_page
@@ -51,7 +52,7 @@ from suan.control.snapshot import export_document
 from suan.control.store import Store, add_event
 from suan.control.submit import Forbidden, submit
 from suan.control.tokens_api import token_router
-from suan.control.views import job_detail, job_summary, metrics_text, node_view, queue_view
+from suan.control.views import job_detail, job_summary, node_view, queue_view
 from suan.errors import UNPRINTABLE, SpecError
 from suan.exec import Executor
 
@@ -85,6 +86,8 @@ class Services:
     wake: Any = None
     leader: Any = None
     next_cycle: Any = None
+    metrics: Any = None  # the server's ControlMetrics (suan.control.metrics)
+    metrics_token: str | None = None  # the scrape token of /metrics
 
 
 class SubmitRequest(StrictBody):
@@ -254,11 +257,6 @@ def create_app(services: Services) -> FastAPI:
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         return {"ok": True, "version": suan.__version__}
-
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics(session: SessionDep) -> str:
-        """Prometheus text format: jobs per state, devices in use and in total."""
-        return metrics_text(session, services.inventory.current())
 
     @app.get("/v1/leader", responses=error_responses(401))
     def leader(_caller: Caller) -> dict[str, Any]:
@@ -535,5 +533,6 @@ def create_app(services: Services) -> FastAPI:
 
     app.include_router(goodput_router(Caller, SessionDep, JobId, visible_job, services))
     app.include_router(token_router(Caller, SessionDep))
+    app.include_router(metrics_router(services))
     app.include_router(node_router(Caller, SessionDep, services.inventory, services.wake))
     return app

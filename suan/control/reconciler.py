@@ -48,6 +48,7 @@ from suan.control.lifecycle import (
     gang_restart_delay_s,
     restart_backoff_s,
 )
+from suan.control.metrics import ControlMetrics
 from suan.control.models import EventRow, JobRow, RankRow
 from suan.control.service import end_run, load_history, served_job, with_attained
 from suan.control.snapshot import Captures, CycleRecord
@@ -132,6 +133,7 @@ class Reconciler:
         self.captures = Captures()
         self._claims: dict[str, Start] = {}
         self.gang_watch = GangWatch(executor, config)  # progress, stragglers, hangs
+        self.metrics = ControlMetrics()  # what /metrics counts (suan.control.metrics)
 
     # -- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -243,6 +245,7 @@ class Reconciler:
             with self._session() as session, collector_paused():
                 starts = self._schedule(session, now)
             self._last_pass, self._pass_s = time.monotonic(), time.monotonic() - began
+            self.metrics.scheduling_pass(self._pass_s, len(starts))
         for row_id, start in starts:
             self._launch(row_id, start, now)
         self.ticks += 1
@@ -487,6 +490,7 @@ class Reconciler:
     ) -> None:
         """Move a job whose ranks are all gone to `target`, freeing its devices."""
         end_run(row, now)
+        self.metrics.run_ended(target, why)
         if target in STOPPED_UNFINISHED and self.service is not None:
             record_stop(self.service, scheduler_job(row), row.attained_s)
         self.executor.forget(row.id)
@@ -728,6 +732,7 @@ class Reconciler:
                 return
             _record_ranks(session, handles)
             self._transition(session, row, JobState.RUNNING, "running", _started(handles))
+            self.metrics.job_running(row, now)
 
     def _launched_anyway(self, row: JobRow) -> list[RankHandle]:
         """The ranks of a launch the engine made although its answer was an error (a submit

@@ -27,6 +27,7 @@ from suan.control.auth import create_user, identify
 from suan.control.config import ControlConfig, RankLimits
 from suan.control.identity import IdentityPolicy
 from suan.control.leader import Lease
+from suan.control.metrics_token import MetricsSection, scrape_token
 from suan.control.probe import check_shared_storage
 from suan.control.reconciler import Reconciler
 from suan.control.settings import read_server_file
@@ -69,6 +70,7 @@ class ServerOptions:
     limits: RankLimits = field(default_factory=RankLimits)
     lease_s: float = 5.0
     no_progress_timeout_s: float | None = None
+    metrics: MetricsSection = field(default_factory=MetricsSection)
 
 
 def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
@@ -92,6 +94,7 @@ def options_from_file(path: Path, **overrides: Any) -> ServerOptions:
         "checkpoint_write_gbs": settings.storage.checkpoint_write_gbs,
         "limits": settings.limits.rank_limits(),
         "no_progress_timeout_s": settings.health.no_progress_timeout,
+        "metrics": settings.metrics,
     }
     values.update({key: value for key, value in overrides.items() if value is not None})
     return ServerOptions(**values)
@@ -181,6 +184,8 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
     services = Services(store, executor, config, reconciler.inventory, reconciler.wake)
     services.leader = reconciler.lease.status
     services.next_cycle = reconciler.next_cycle
+    services.metrics = reconciler.metrics
+    services.metrics_token = scrape_token(options.home, options.metrics)
     app = create_app(services)
 
     @contextlib.asynccontextmanager

@@ -22,6 +22,9 @@
       noProgressTimeout: 30m           # restart a gang whose rank stopped reporting progress
                                        # this long, where the job's spec names no time (off
                                        # when unset)
+    metrics:
+      tokenFile: /etc/suan/metrics-token   # /metrics's scrape token (or token: ...); default:
+                                           # <home>/metrics-token (docs/metrics.md)
 
 `suan server --config FILE` reads it; `--engine` and the other flags override its values.
 A mistake names the field, what was wrong and what is allowed.
@@ -35,6 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from suan.control.config import RankLimits
+from suan.control.metrics_token import MetricsSection
 from suan.errors import FieldProblem, SpecError
 from suan.exec.engines import EngineName
 from suan.jobs._spec_models import Duration, MemoryMiB
@@ -100,6 +104,7 @@ class ServerFile(BaseModel):
     identity: IdentitySection = Field(default_factory=IdentitySection)
     limits: LimitsSection = Field(default_factory=LimitsSection)
     health: HealthSection = Field(default_factory=HealthSection)
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
     inventory_s: float = Field(default=5.0, gt=0, le=3600, alias="inventorySeconds")
 
     def engine_section(self, engine: str | None = None) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from suan.cluster.model import TOPOLOGY_TIERS, Cluster, Node
+from suan.cluster.model import TOPOLOGY_TIERS, Node
 from suan.control.jobs import job_document, placement_of, rank_count, scheduler_job
 from suan.control.lifecycle import JobState
 from suan.control.models import EventRow, JobRow, RankRow
@@ -130,29 +130,3 @@ def queue_view(queue: QueueSpec, rows: list[JobRow]) -> dict[str, Any]:
         "waiting": sum(JobState(r.state).waiting for r in mine),
     }
 
-
-def metrics_text(session: Session, cluster: Cluster) -> str:
-    """The Prometheus text exposition of job counts per state and device use."""
-    counts = dict(
-        session.execute(select(JobRow.state, func.count()).group_by(JobRow.state)).tuples().all()
-    )
-    holding = list(
-        session.scalars(
-            select(JobRow).where(
-                JobRow.state.in_([JobState.SCHEDULED.value, JobState.RUNNING.value])
-            )
-        )
-    )
-    total = sum(node.devices for node in cluster)
-    used = sum(node.devices - node_view(node, False, holding)["free"] for node in cluster)
-    lines = ["# HELP suan_jobs Jobs per lifecycle state.", "# TYPE suan_jobs gauge"]
-    lines += [f'suan_jobs{{state="{state}"}} {counts.get(state.value, 0)}' for state in JobState]
-    lines += [
-        "# HELP suan_devices Devices of the cluster.",
-        "# TYPE suan_devices gauge",
-        f"suan_devices {total}",
-        "# HELP suan_devices_used Devices held by scheduled or running jobs.",
-        "# TYPE suan_devices_used gauge",
-        f"suan_devices_used {used}",
-    ]
-    return "\n".join(lines) + "\n"
