@@ -47,3 +47,23 @@ def test_unknown_docs_asset_is_404(running):
 def test_docs_pages_stay_out_of_the_openapi_document(running):
     paths = httpx.get(running.url + "/openapi.json").json()["paths"]
     assert not [path for path in paths if path.startswith(("/docs", "/redoc", "/static"))]
+
+
+def test_swagger_ui_renders_in_a_browser_offline(running, browser):
+    from browser import screenshot
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(running.url + "/docs")
+    title = WebDriverWait(browser, 20).until(
+        shown.visibility_of_element_located((By.CSS_SELECTOR, ".swagger-ui .info .title"))
+    )
+    assert "Suan control plane" in title.text
+    operations = browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+    assert any(op.text.replace("\u200b", "") == "/v1/jobs" for op in operations)
+    loaded = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert loaded and all(url.startswith(running.url) for url in loaded), loaded
+    screenshot(browser, "docs-swagger-ui")
