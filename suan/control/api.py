@@ -539,5 +539,5 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(goodput_router(Caller, SessionDep, JobId, visible_job, services))
     app.include_router(token_router(Caller, SessionDep))
     app.include_router(node_router(Caller, SessionDep, services.inventory, services.wake))
-    app.include_router(web_router(app.title))
+    app.include_router(web_router(app.title, services, SessionDep, visible_job))
     return app

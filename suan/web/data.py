@@ -1,0 +1,191 @@
+"""What the dashboard pages show, computed from the store and the inventory with the API's
+own views (suan.control.views) and the API's tenancy rules (suan.control.auth): a caller sees
+on a page exactly what the REST API would answer them."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from suan.cluster.model import Cluster, Node
+from suan.control.auth import Identity, can_view, views_all_jobs
+from suan.control.jobs import load_queues, placement_of
+from suan.control.lifecycle import JobState
+from suan.control.models import JobRow
+from suan.control.nodes_api import node_health_views, sync_operator_verdicts
+from suan.control.views import node_view, queue_view
+from suan.jobs.queue import ANY_ACCELERATOR, QueueSpec
+from suan.sched.decisions import WaitCode
+
+HIDDEN_JOB = "hidden"
+JOBS_SHOWN = 200
+"""Rows of the job list: a screenful of filtered jobs, newest first (filters narrow it)."""
+HOLDING = tuple(s.value for s in JobState if s.holds_devices)
+LIVE = tuple(s.value for s in JobState if not s.final)
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """The job list's filters; an empty field does not filter."""
+
+    user: str = ""
+    queue: str = ""
+    state: str = ""
+    reason: str = ""
+
+
+def reason_words(code: str | None) -> str:
+    """What a pending reason code means, in words ("" for no or an unknown code)."""
+    try:
+        return WaitCode(code).doc if code else ""
+    except ValueError:
+        return ""
+
+
+def visible_queue_names(session: Session, caller: Identity) -> list[str]:
+    """Queues all of whose jobs the caller sees (the API's `visible_queues`)."""
+    return [q.name for q in load_queues(session) if views_all_jobs(caller, q)]
+
+
+def _visible(query, session: Session, caller: Identity):  # type: ignore[no-untyped-def]
+    if caller.admin:
+        return query
+    seen = visible_queue_names(session, caller)
+    return query.where((JobRow.user == caller.user) | JobRow.queue.in_(seen))
+
+
+def job_list(session: Session, caller: Identity, wanted: JobFilter) -> dict[str, Any]:
+    """The newest JOBS_SHOWN jobs the caller may see that pass `wanted`, and how many pass."""
+    query = _visible(select(JobRow), session, caller)
+    for column, value in ((JobRow.user, wanted.user), (JobRow.queue, wanted.queue),
+                          (JobRow.state, wanted.state), (JobRow.reason_code, wanted.reason)):
+        if value:
+            query = query.where(column == value)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(
+        query.order_by(JobRow.submit_time.desc(), JobRow.id.desc()).limit(JOBS_SHOWN)
+    )
+    return {"rows": list(rows), "total": total or 0}
+
+
+def _device_states(view: dict[str, Any], node: Node) -> list[dict[str, str]]:
+    """Each device of a node view: its state (allocated, free, unhealthy, degraded,
+    cordoned, down, unknown) and the job holding it."""
+    unknown = any("unknown" in v["reason"] for v in view.get("verdicts", ()))
+    operator = view.get("operator")
+    node_state = (
+        "cordoned" if operator else
+        "unknown" if unknown else
+        {"ready": "free", "degraded": "degraded", "cordoned": "cordoned", "down": "down"}.get(
+            view["health"], view["health"])
+    )
+    devices = []
+    for device in range(node.devices):
+        job = view["used"].get(str(device), "")
+        state = ("allocated" if job else
+                 "unhealthy" if device in node.unhealthy_devices else node_state)
+        devices.append({"id": str(device), "state": state, "job": job})
+    return devices
+
+
+def _domain_of(node: Node) -> dict[int, int]:
+    return {device: index for index, domain in enumerate(node.domains) for device in domain}
+
+
+def cluster_page(session: Session, caller: Identity, inventory: Any, engine: str,
+                 simulated: bool) -> dict[str, Any]:
+    """Nodes grouped by block and rack, each with its devices grouped by link domain, and
+    a count of devices per state."""
+    holding = list(session.scalars(select(JobRow).where(JobRow.state.in_(HOLDING))))
+    sync_operator_verdicts(session, inventory)
+    cluster: Cluster = inventory.current()
+    shown = None
+    if not caller.admin:
+        queues = {q.name: q for q in load_queues(session)}
+        shown = {r.id for r in holding if can_view(caller, r, queues.get(r.queue))}
+    views = [node_view(node, simulated, holding, shown, HIDDEN_JOB) for node in cluster]
+    views = node_health_views(session, inventory, views, holding)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    counts: Counter[str] = Counter()
+    for node, view in zip(cluster, views, strict=True):
+        devices = _device_states(view, node)
+        counts.update(d["state"] for d in devices)
+        where = _domain_of(node)
+        domains: dict[int, list[dict[str, str]]] = defaultdict(list)
+        for device in devices:
+            domains[where.get(int(device["id"]), -1)].append(device)
+        groups[(node.block or "-", node.rack or "-")].append(
+            {**view, "domain_devices": [domains[k] for k in sorted(domains)]}
+        )
+    return {
+        "engine": engine,
+        "error": inventory.error,
+        "groups": [{"block": b, "rack": r, "nodes": nodes}
+                   for (b, r), nodes in sorted(groups.items())],
+        "counts": dict(sorted(counts.items())),
+        "nodes": len(views),
+    }
+
+
+def _use_by_type(rows: list[JobRow], cluster: Cluster) -> dict[str, dict[str, float]]:
+    """Devices held per queue and accelerator type (the node's type for each device)."""
+    use: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for row in rows:
+        for replica in placement_of(row):
+            node = cluster.node(replica.node) if replica.node in cluster.index else None
+            kind = (node.accelerator if node else None) or "unknown"
+            use[row.queue][kind] += len(replica.devices) * replica.milli / 1000
+    return use
+
+
+def _standing(queues: tuple[QueueSpec, ...], use: dict[str, dict[str, float]],
+              capacity: dict[str, int]) -> dict[str, float]:
+    """Each queue's dominant share (DRF): its largest fraction of any type's capacity, over
+    its weight; the scheduler serves the queue with the least first."""
+    shares = {}
+    for queue in queues:
+        fractions = [amount / capacity[kind] for kind, amount in use.get(queue.name, {}).items()
+                     if capacity.get(kind)]
+        shares[queue.name] = max(fractions, default=0.0) / max(queue.weight, 1e-9)
+    return shares
+
+
+def queues_page(session: Session, cluster: Cluster) -> dict[str, Any]:
+    """Every queue: guarantee, borrow limit, use and borrowed amount per type, fair-share
+    standing, running and waiting jobs, and waiting jobs per reason code."""
+    rows = list(session.scalars(select(JobRow).where(JobRow.state.in_(LIVE))))
+    queues = load_queues(session)
+    use = _use_by_type([r for r in rows if r.state in HOLDING], cluster)
+    capacity = dict(cluster.capacity())
+    shares = _standing(queues, use, capacity)
+    order = sorted(shares, key=lambda name: (shares[name], name))
+    waiting: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        if JobState(row.state).waiting:
+            waiting[row.queue][row.reason_code or "none"] += 1
+    listed = []
+    for queue in queues:
+        view = queue_view(queue, rows)
+        used = dict(use.get(queue.name, {}))
+        if used:
+            used[ANY_ACCELERATOR] = sum(used.values())
+        types = sorted(set(used) | set(queue.guaranteed) | set(queue.borrow_limit or {}))
+        listed.append({
+            **view,
+            "per_type": [{
+                "type": kind,
+                "used": used.get(kind, 0.0),
+                "guaranteed": queue.guaranteed.get(kind),
+                "borrow_limit": (queue.borrow_limit or {}).get(kind),
+                "borrowed": None if kind not in queue.guaranteed else
+                max(0.0, used.get(kind, 0.0) - queue.guaranteed[kind]),
+            } for kind in types],
+            "share": shares[queue.name],
+            "standing": order.index(queue.name) + 1,
+            "waiting_by_reason": dict(sorted(waiting[queue.name].items())),
+        })
+    return {"queues": listed, "capacity": capacity, "reasons": list(WaitCode)}
