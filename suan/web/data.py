@@ -107,7 +107,12 @@ def cluster_page(session: Session, caller: Identity, inventory: Any, engine: str
     if not caller.admin:
         queues = {q.name: q for q in load_queues(session)}
         shown = {r.id for r in holding if can_view(caller, r, queues.get(r.queue))}
-    views = [node_view(node, simulated, holding, shown, HIDDEN_JOB) for node in cluster]
+    on_node: dict[str, list[JobRow]] = defaultdict(list)
+    for row in holding:
+        for name in {replica.node for replica in placement_of(row)}:
+            on_node[name].append(row)
+    views = [node_view(node, simulated, on_node.get(node.name, []), shown, HIDDEN_JOB)
+             for node in cluster]
     views = node_health_views(session, inventory, views, holding)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     counts: Counter[str] = Counter()
