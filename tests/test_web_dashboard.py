@@ -291,3 +291,11 @@ def test_simulator_upload_shows_the_replay(browser, cluster, tmp_path):
     browser.find_element(By.ID, "document").send_keys(str(bad))
     browser.find_element(By.ID, "upload").click()
     assert "not an object" in main_page(browser, "sim").find_element(By.ID, "error").text
+
+
+def test_a_login_posted_from_another_site_is_refused(cluster):
+    server = cluster["server"]
+    answer = httpx.post(server.url + "/ui/login", data={"token": cluster["tokens"]["alice"]},
+                        headers={"Origin": "http://elsewhere.example"})
+    assert answer.status_code == 403
+    assert "set-cookie" not in answer.headers

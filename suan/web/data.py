@@ -97,9 +97,9 @@ def _domain_of(node: Node) -> dict[int, int]:
 
 
 def cluster_page(session: Session, caller: Identity, inventory: Any, engine: str,
-                 simulated: bool) -> dict[str, Any]:
-    """Nodes grouped by block and rack, each with its devices grouped by link domain, and
-    a count of devices per state."""
+                 simulated: bool, block: str = "") -> dict[str, Any]:
+    """Every block and rack with its nodes and devices per state; the nodes of one block
+    (`block`, else the first) in detail, each with its devices grouped by link domain."""
     holding = list(session.scalars(select(JobRow).where(JobRow.state.in_(HOLDING))))
     sync_operator_verdicts(session, inventory)
     cluster: Cluster = inventory.current()
@@ -114,26 +114,40 @@ def cluster_page(session: Session, caller: Identity, inventory: Any, engine: str
     views = [node_view(node, simulated, on_node.get(node.name, []), shown, HIDDEN_JOB)
              for node in cluster]
     views = node_health_views(session, inventory, views, holding)
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    blocks = sorted({node.block or "-" for node in cluster})
+    chosen = block if block in blocks else (blocks[0] if blocks else "")
+    racks: dict[tuple[str, str], dict[str, Any]] = {}
+    detail: dict[str, list[dict[str, Any]]] = defaultdict(list)
     counts: Counter[str] = Counter()
     for node, view in zip(cluster, views, strict=True):
         devices = _device_states(view, node)
+        key = (node.block or "-", node.rack or "-")
+        rack = racks.setdefault(key, {"block": key[0], "rack": key[1], "nodes": 0,
+                                      "counts": Counter()})
+        rack["nodes"] += 1
+        rack["counts"].update(d["state"] for d in devices)
         counts.update(d["state"] for d in devices)
-        where = _domain_of(node)
-        domains: dict[int, list[dict[str, str]]] = defaultdict(list)
-        for device in devices:
-            domains[where.get(int(device["id"]), -1)].append(device)
-        groups[(node.block or "-", node.rack or "-")].append(
-            {**view, "domain_devices": [domains[k] for k in sorted(domains)]}
-        )
+        if key[0] == chosen:
+            detail[key[1]].append({**view, "domain_devices": _by_domain(node, devices)})
     return {
         "engine": engine,
         "error": inventory.error,
-        "groups": [{"block": b, "rack": r, "nodes": nodes}
-                   for (b, r), nodes in sorted(groups.items())],
+        "racks": [racks[key] for key in sorted(racks)],
+        "blocks": blocks,
+        "block": chosen,
+        "groups": [{"rack": rack, "nodes": nodes} for rack, nodes in sorted(detail.items())],
         "counts": dict(sorted(counts.items())),
+        "states": sorted(counts),
         "nodes": len(views),
     }
+
+
+def _by_domain(node: Node, devices: list[dict[str, str]]) -> list[list[dict[str, str]]]:
+    where = _domain_of(node)
+    domains: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for device in devices:
+        domains[where.get(int(device["id"]), -1)].append(device)
+    return [domains[k] for k in sorted(domains)]
 
 
 def _use_by_type(rows: list[JobRow], cluster: Cluster) -> dict[str, dict[str, float]]:

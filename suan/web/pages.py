@@ -3,7 +3,7 @@
     GET  /ui/login              the login form (an API token)
     POST /ui/login              token -> session cookie (HttpOnly, SameSite=Strict)
     POST /ui/logout             ends the session
-    GET  /ui/cluster            nodes by block and rack, devices by link domain and state
+    GET  /ui/cluster            racks by block; one block's nodes, devices by domain and state
     GET  /ui/queues             quotas, use and borrowing per type, fair share, waiting jobs
     GET  /ui/jobs               the job list (filters: user, queue, state, reason)
     GET  /ui/jobs/{id}          a job: reason, ranks, events, checkpoints, goodput
@@ -155,8 +155,11 @@ def web_pages(services: Any, session_dep: Any, visible_job: Any) -> APIRouter:
         return render("login.html", user=None, next=_safe_next(next_page), error=error)
 
     @router.post("/ui/login")
-    def log_in(session: session_dep, token: Annotated[str, Form(max_length=200)],
+    def log_in(request: Request, session: session_dep,
+               token: Annotated[str, Form(max_length=200)],
                next_page: Annotated[str, Form(alias="next", max_length=2000)] = "") -> Response:
+        if not _same_origin(request):
+            raise HTTPException(403, "a login form of another site")
         try:
             opened = open_session(session, token)
         except Unauthenticated as exc:
@@ -179,9 +182,10 @@ def web_pages(services: Any, session_dep: Any, visible_job: Any) -> APIRouter:
         return answer
 
     @router.get("/ui/cluster")
-    def cluster(login: Login, session: session_dep) -> HTMLResponse:
+    def cluster(login: Login, session: session_dep,
+                block: Annotated[str, Query(max_length=255)] = "") -> HTMLResponse:
         shown = data.cluster_page(session, login.identity, services.inventory,
-                                  services.executor.engine, services.config.simulated)
+                                  services.executor.engine, services.config.simulated, block)
         return page("cluster.html", login, tab="cluster", **shown)
 
     @router.get("/ui/queues")
