@@ -18,6 +18,7 @@ from suan.control.lifecycle import JobState
 from suan.control.models import JobRow
 from suan.control.nodes_api import node_health_views, sync_operator_verdicts
 from suan.control.views import node_view, queue_view
+from suan.devices.watch import HEALTH_LABEL
 from suan.jobs.queue import ANY_ACCELERATOR, QueueSpec
 from suan.sched.decisions import WaitCode
 
@@ -74,8 +75,9 @@ def job_list(session: Session, caller: Identity, wanted: JobFilter) -> dict[str,
 
 def _device_states(view: dict[str, Any], node: Node) -> list[dict[str, str]]:
     """Each device of a node view: its state (allocated, free, unhealthy, degraded,
-    cordoned, down, unknown) and the job holding it."""
-    unknown = any("unknown" in v["reason"] for v in view.get("verdicts", ()))
+    cordoned, down, or unknown where the device-health reading failed: the node's
+    `device-health` label) and the job holding it."""
+    unknown = node.labels.get(HEALTH_LABEL) == "unknown"
     operator = view.get("operator")
     node_state = (
         "cordoned" if operator else
@@ -175,20 +177,26 @@ def _standing(queues: tuple[QueueSpec, ...], use: dict[str, dict[str, float]],
 
 def queues_page(session: Session, cluster: Cluster) -> dict[str, Any]:
     """Every queue: guarantee, borrow limit, use and borrowed amount per type, fair-share
-    standing, running and waiting jobs, and waiting jobs per reason code."""
-    rows = list(session.scalars(select(JobRow).where(JobRow.state.in_(LIVE))))
+    standing, running and waiting jobs, and waiting jobs per reason code. Only the jobs that
+    hold devices are loaded whole; the waiting ones are counted by the database."""
+    holding = list(session.scalars(select(JobRow).where(JobRow.state.in_(HOLDING))))
     queues = load_queues(session)
-    use = _use_by_type([r for r in rows if r.state in HOLDING], cluster)
+    use = _use_by_type(holding, cluster)
     capacity = dict(cluster.capacity())
     shares = _standing(queues, use, capacity)
     order = sorted(shares, key=lambda name: (shares[name], name))
     waiting: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in rows:
-        if JobState(row.state).waiting:
-            waiting[row.queue][row.reason_code or "none"] += 1
+    counted = session.execute(
+        select(JobRow.queue, JobRow.state, JobRow.reason_code, func.count())
+        .where(JobRow.state.in_(LIVE))
+        .group_by(JobRow.queue, JobRow.state, JobRow.reason_code)
+    )
+    for queue_name, state, code, count in counted:
+        if JobState(state).waiting:
+            waiting[queue_name][code or "none"] += count
     listed = []
     for queue in queues:
-        view = queue_view(queue, rows)
+        view = {**queue_view(queue, holding), "waiting": sum(waiting[queue.name].values())}
         used = dict(use.get(queue.name, {}))
         if used:
             used[ANY_ACCELERATOR] = sum(used.values())
