@@ -119,7 +119,7 @@ def test_another_users_job_page_is_not_found(browser, cluster):
     server, ids = cluster["server"], cluster["ids"]
     log_in(browser, server, cluster["tokens"]["alice"])
     browser.get(server.url + f"/ui/jobs/{ids['secret']}")
-    assert "no job" in browser.find_element(By.TAG_NAME, "body").text
+    assert "no job" in main_page(browser, "error").find_element(By.ID, "error").text
     answer = httpx.get(server.url + f"/ui/jobs/{ids['secret']}/log?rank=0",
                        cookies={"suan_session": browser.get_cookie("suan_session")["value"]})
     assert answer.status_code == 404

@@ -222,9 +222,16 @@ def web_pages(services: Any, session_dep: Any, visible_job: Any) -> APIRouter:
         redact_jobs(session, login.identity, [detail])
         return detail
 
+    def refused(login: WebLogin, exc: HTTPException) -> HTMLResponse:
+        return page("error.html", login, status=exc.status_code, code=exc.status_code, tab="",
+                    message=str(exc.detail))
+
     @router.get("/ui/jobs/{job_id}")
     def job(job_id: str, login: Login, session: session_dep) -> HTMLResponse:
-        detail = described(session, login, job_id)
+        try:
+            detail = described(session, login, job_id)
+        except HTTPException as exc:
+            return refused(login, exc)
         breakdown = (detail.get("goodput") or {}).get("breakdown") or {}
         chart = bar_chart("where the job's wall time went", breakdown, "seconds")
         return page("job.html", login, tab="jobs", job=detail, chart=chart,
@@ -235,7 +242,10 @@ def web_pages(services: Any, session_dep: Any, visible_job: Any) -> APIRouter:
     @router.get("/ui/jobs/{job_id}/logs")
     def log_page(job_id: str, login: Login, session: session_dep,
                  rank: Annotated[int, Query(ge=0, le=100_000)] = 0) -> HTMLResponse:
-        detail = described(session, login, job_id)
+        try:
+            detail = described(session, login, job_id)
+        except HTTPException as exc:
+            return refused(login, exc)
         return page("log.html", login, tab="jobs", job=detail, rank=rank)
 
     @router.get("/ui/jobs/{job_id}/log")
@@ -253,7 +263,10 @@ def web_pages(services: Any, session_dep: Any, visible_job: Any) -> APIRouter:
     def cancel(request: Request, job_id: str, login: Login, session: session_dep,
                csrf: Annotated[str | None, Form()] = None) -> Response:
         checked(request, login, csrf)
-        row = visible_job(session, login.identity, job_id, manage=True)
+        try:
+            row = visible_job(session, login.identity, job_id, manage=True)
+        except HTTPException as exc:
+            return refused(login, exc)
         if not JobState(row.state).final and not row.cancel_requested:
             row.cancel_requested = True
             add_event(session, row.id, "cancel-requested",
