@@ -299,3 +299,14 @@ def test_a_login_posted_from_another_site_is_refused(cluster):
                         headers={"Origin": "http://elsewhere.example"})
     assert answer.status_code == 403
     assert "set-cookie" not in answer.headers
+
+
+def test_an_oversized_simulator_upload_is_refused_unread(cluster):
+    server = cluster["server"]
+    with httpx.Client(base_url=server.url) as client:
+        client.post("/ui/login", data={"token": cluster["tokens"]["alice"]})
+        big = b"[" + b"0," * (9 << 20) + b"0]"
+        answer = client.post("/ui/sim", files={"document": ("big.json", big)},
+                             data={"csrf": "unread"})
+    assert answer.status_code == 413
+    assert "larger than 16 MiB" in answer.text
