@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from browser import start_browser
 from engines import start_engine
 
 from suan.data import ENV, declared_absent, require_shared
@@ -116,3 +117,14 @@ def open_home():
     home.chmod(0o755)
     yield home
     shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium (selenium WebDriver) for the whole session; skips the asking test,
+    saying why, where the browser cannot be installed (not root and not installed)."""
+    driver = start_browser()
+    if isinstance(driver, str):
+        pytest.skip(driver)
+    yield driver
+    driver.quit()

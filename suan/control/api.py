@@ -55,6 +55,7 @@ from suan.control.tokens_api import token_router
 from suan.control.views import job_detail, job_summary, node_view, queue_view
 from suan.errors import UNPRINTABLE, SpecError
 from suan.exec import Executor
+from suan.web.router import web_router
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 JobId = Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9][-a-z0-9]*$")]
@@ -143,6 +144,8 @@ def create_app(services: Services) -> FastAPI:
         version=suan.__version__,
         description="Submit, follow and cancel gang-scheduled training jobs.",
         default_response_class=SafeJSONResponse,
+        docs_url=None,  # served offline by suan.web
+        redoc_url=None,
     )
     install_error_handlers(app)
     bearer = HTTPBearer(auto_error=False)
@@ -535,4 +538,5 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(token_router(Caller, SessionDep))
     app.include_router(metrics_router(services))
     app.include_router(node_router(Caller, SessionDep, services.inventory, services.wake))
+    app.include_router(web_router(app.title, services, SessionDep, visible_job))
     return app

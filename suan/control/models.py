@@ -187,3 +187,17 @@ class NodeOverrideRow(Base):
     by: Mapped[str] = mapped_column(String(63))
     at: Mapped[float] = mapped_column(Float)
     drain_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class WebSessionRow(Base):
+    """A dashboard login (suan.web.sessions): the SHA-256 digest of its cookie, the public id
+    of the API token it was opened with (it dies with that token), its user, its CSRF token,
+    and when it expires."""
+
+    __tablename__ = "web_sessions"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[str] = mapped_column(String(16), index=True)
+    user: Mapped[str] = mapped_column(String(63))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,1 @@
+"""The web side of `suan server`: the offline OpenAPI docs and the dashboard."""
