@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import textwrap
+import time
 
 import pytest
 from control_helpers import Server, job_yaml, wait_for
@@ -77,7 +78,12 @@ def scraped(prometheus, tmp_path_factory):
 def test_every_dashboard_query_returns_a_series(prometheus, scraped):
     queries = dashboard_queries()
     assert len(queries) >= 18
-    empty = [(title, expr) for title, expr in queries if not prometheus.query(expr)]
+    deadline = time.monotonic() + 30  # a rate() needs two scrapes of a series that just appeared
+    while True:
+        empty = [(title, expr) for title, expr in queries if not prometheus.query(expr)]
+        if not empty or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert not empty, f"queries without a series: {empty}"
 
 
