@@ -209,6 +209,11 @@ def test_cancel_from_the_job_page(browser, cluster):
     main_page(browser, "job")
     assert alice.describe(ids["victim"])["cancel_requested"] is True
     wait_for(lambda: alice.describe(ids["victim"])["state"] == "cancelled", what="cancelled")
+    # The audit log names the dashboard user who cancelled, not `-`.
+    wait_for(lambda: any(call["path"] == f"/ui/jobs/{ids['victim']}/cancel"
+                         for call in cluster["admin"].audit()), what="the cancel audited")
+    (call,) = [c for c in cluster["admin"].audit() if c["path"].endswith(f"{ids['victim']}/cancel")]
+    assert call["user"] == "alice"
 
 
 def test_a_form_without_the_csrf_token_is_refused(browser, cluster):

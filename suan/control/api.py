@@ -56,6 +56,7 @@ from suan.control.views import job_detail, job_summary, node_view, queue_view
 from suan.errors import UNPRINTABLE, SpecError
 from suan.exec import Executor
 from suan.web.router import web_router
+from suan.web.sessions import COOKIE as SESSION_COOKIE
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 JobId = Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9][-a-z0-9]*$")]
@@ -230,6 +231,7 @@ def create_app(services: Services) -> FastAPI:
                     request.method,
                     request.url.path,
                     response.status_code,
+                    request.cookies.get(SESSION_COOKIE),
                 )
             )
             pending_audit.add(task)

@@ -11,23 +11,41 @@ from sqlalchemy import select
 from suan.control.auth import identify
 from suan.control.models import AuditRow
 from suan.control.store import Store
+from suan.errors import SuanError
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def record_call(store: Store, token: str | None, method: str, path: str, status: int) -> None:
-    """Append one call; the user is the token's, or `-` when there is no valid token."""
+def record_call(
+    store: Store, token: str | None, method: str, path: str, status: int, cookie: str | None = None
+) -> None:
+    """Append one call; the user is the token's, else the dashboard session's (`cookie`), or
+    `-` when neither is valid."""
     with store.session() as session:
-        caller = identify(session, token) if token else None
+        user = _caller(session, token, cookie)
         session.add(
             AuditRow(
                 time=time.time(),
-                user=caller.user if caller else "-",
+                user=user,
                 method=method,
                 path=path[:2000],
                 status=status,
             )
         )
+
+
+def _caller(session: Any, token: str | None, cookie: str | None) -> str:
+    caller = identify(session, token) if token else None
+    if caller is not None:
+        return caller.user
+    if cookie:
+        from suan.web.sessions import find_login  # the dashboard's logins (suan.web)
+
+        try:
+            return find_login(session, cookie).identity.user
+        except SuanError:
+            return "-"
+    return "-"
 
 
 def recent(session: Any, limit: int) -> list[dict[str, Any]]:
