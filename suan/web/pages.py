@@ -235,9 +235,19 @@ def web_pages(services: Any, session_dep: Any, visible_job: Any) -> APIRouter:
         breakdown = (detail.get("goodput") or {}).get("breakdown") or {}
         chart = bar_chart("where the job's wall time went", breakdown, "seconds")
         return page("job.html", login, tab="jobs", job=detail, chart=chart,
+                    may_cancel=may_cancel(session, login, job_id),
                     words=data.reason_words(detail["reason_code"]),
                     final=JobState(detail["state"]).final,
                     waiting=JobState(detail["state"]).waiting)
+
+    def may_cancel(session: Session, login: WebLogin, job_id: str) -> bool:
+        """Whether the caller may cancel the job (its owner, its queue's admins, admins; not a
+        queue's viewers), so the page offers the button only to them."""
+        try:
+            visible_job(session, login.identity, job_id, manage=True)
+        except HTTPException:
+            return False
+        return True
 
     @router.get("/ui/jobs/{job_id}/logs")
     def log_page(job_id: str, login: Login, session: session_dep,
@@ -262,8 +272,8 @@ def web_pages(services: Any, session_dep: Any, visible_job: Any) -> APIRouter:
     @router.post("/ui/jobs/{job_id}/cancel")
     def cancel(request: Request, job_id: str, login: Login, session: session_dep,
                csrf: Annotated[str | None, Form()] = None) -> Response:
-        checked(request, login, csrf)
         try:
+            checked(request, login, csrf)
             row = visible_job(session, login.identity, job_id, manage=True)
         except HTTPException as exc:
             return refused(login, exc)
@@ -288,7 +298,10 @@ def web_pages(services: Any, session_dep: Any, visible_job: Any) -> APIRouter:
     def cordon(request: Request, name: str, login: Login, session: session_dep,
                csrf: Annotated[str | None, Form()] = None,
                reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
-        operator(request, login, csrf, name)
+        try:
+            operator(request, login, csrf, name)
+        except HTTPException as exc:
+            return refused(login, exc)
         set_override(session, name, Action.CORDON, reason.strip() or "cordoned from the "
                      "dashboard", login.identity.user, time.time())
         return node_changed(session)
@@ -296,7 +309,10 @@ def web_pages(services: Any, session_dep: Any, visible_job: Any) -> APIRouter:
     @router.post("/ui/nodes/{name}/uncordon")
     def uncordon(request: Request, name: str, login: Login, session: session_dep,
                  csrf: Annotated[str | None, Form()] = None) -> Response:
-        operator(request, login, csrf, name)
+        try:
+            operator(request, login, csrf, name)
+        except HTTPException as exc:
+            return refused(login, exc)
         clear_override(session, name)
         return node_changed(session)
 
