@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from suan.cli.files import text_file, text_file_or_name
 from suan.errors import FieldProblem, SpecError
 
 sim = typer.Typer(help="Discrete-event simulation of the scheduler on real cluster traces.",
@@ -32,10 +33,11 @@ def _seeds(text: str) -> list[int]:
 
 @sim.command("replay")
 def replay_command(
-    trace: Path = typer.Option(..., "--trace", help="Job trace file."),
+    trace: Path = typer.Option(..., "--trace", help="Job trace file.", callback=text_file),
     fmt: str = typer.Option("csv", "--format", help="philly, csv, tiresias or gavel."),
     cluster: str = typer.Option(..., "--cluster", help="Cluster spec YAML, an openb node "
-                                "list CSV, or a shorthand such as 250x8xV100."),
+                                "list CSV, or a shorthand such as 250x8xV100.",
+                                callback=text_file_or_name),
     policy: str = typer.Option("fifo,las,default", "--policy",
                                help="Comma-separated policies (see `suan policies`; also "
                                "las-preemptive, srtf-preemptive)."),
@@ -76,8 +78,9 @@ def replay_command(
 
 @sim.command("pack")
 def pack_command(
-    nodes: Path = typer.Option(..., "--nodes", help="openb node list CSV."),
-    pods: Path = typer.Option(..., "--pods", help="openb pod list CSV (all columns or 5)."),
+    nodes: Path = typer.Option(..., "--nodes", help="openb node list CSV.", callback=text_file),
+    pods: Path = typer.Option(..., "--pods", help="openb pod list CSV (all columns or 5).",
+                              callback=text_file),
     placement: str = typer.Option("random,bestfit,fgd", "--placement",
                                   help="Comma-separated placements."),
     seeds: str = typer.Option("42-51", "--seeds", help="Shuffle seeds, e.g. 42-51."),

@@ -15,6 +15,7 @@ import fcntl
 import json
 import logging
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,12 +182,13 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
     services = Services(store, executor, config, reconciler.inventory, reconciler.wake)
     services.leader = reconciler.lease.status
     services.next_cycle = reconciler.next_cycle
+    services.instance = uuid.uuid4().hex
     app = create_app(services)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         reconciler.start()
-        _write_server_file(options)
+        _write_server_file(options, services.instance)
         try:
             yield
         finally:
@@ -212,9 +214,9 @@ def _check_engine(reconciler: Reconciler, options: ServerOptions) -> None:
         log.info("storage probe: %d nodes see %s", len(seen), options.home)
 
 
-def _write_server_file(options: ServerOptions) -> None:
+def _write_server_file(options: ServerOptions, instance: str) -> None:
     url = f"http://{options.host}:{options.port}"
-    info = {"url": url, "pid": os.getpid(), "home": str(options.home)}
+    info = {"url": url, "pid": os.getpid(), "home": str(options.home), "instance": instance}
     temporary = options.home / "server.json.tmp"
     temporary.write_text(json.dumps(info))
     temporary.replace(options.home / "server.json")
