@@ -84,7 +84,8 @@ def app() -> None:
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", message))
+    shown = Text.assemble(("error:", "bold red"), " ", message)
+    Console(stderr=True, soft_wrap=True).print(shown)
     sys.exit(2)
 
 
