@@ -302,3 +302,31 @@ def test_the_sdk_tells_a_path_from_yaml_text(server, tmp_path, monkeypatch):
     with pytest.raises(SuanError, match="is a directory"):
         client.submit(tmp_path)
     assert isinstance(client, Client)
+
+
+def test_a_terminal_still_gets_a_table(tmp_path):
+    """stdout on a pseudo-terminal: rich's table (aligned columns, no tabs), not tab lines."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = dict(os.environ, COLUMNS="200", TERM="dumb")
+    shown = subprocess.Popen(
+        [sys.executable, "-m", "suan.cli.main", "policies"],
+        stdout=follower, stderr=subprocess.DEVNULL, env=env,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the command exited and closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    text = b"".join(chunks).decode()
+    assert shown.wait(60) == 0
+    assert "\t" not in text and "NAME" in text and "default" in text
+    piped = run_suan("policies")
+    assert piped.stdout.startswith("NAME\tPHASES\t")

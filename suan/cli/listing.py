@@ -1,7 +1,8 @@
 """The one way every list command prints: a table on a terminal, tab-separated lines in a pipe,
 or the records as JSON or YAML (`--output/-o`).
 
-On a terminal (`table`, `wide`) the rows are a rich table; when stdout is not a terminal each
+On a terminal (`table`, `wide`) the rows are a rich table (its first column, the id or name,
+never wrapped); when stdout is not a terminal each
 row is one line, its cells separated by tabs and never cut or wrapped, under a header line
 (left out with `--no-header`, like `squeue --noheader`), so that `suan jobs | grep`, `cut -f1`
 and `awk -F'\\t'` see whole ids. `wide` adds the columns a listing keeps for it. `json` and
@@ -107,8 +108,8 @@ def show(listing: Listing, output: Output, no_header: bool = False) -> None:
         return
     table = Table(box=None, header_style="bold", show_header=not no_header,
                   title=escape(listing.title) or None, title_justify="left")
-    for header in headers:
-        table.add_column(escape(header), overflow="fold")
+    for index, header in enumerate(headers):
+        table.add_column(escape(header), overflow="fold", no_wrap=index == 0)
     for cells in rows:
         table.add_row(*(escape(cell) for cell in cells))
     Console().print(table)
