@@ -130,6 +130,11 @@ def test_jobs_filters_by_user_queue_and_state_on_the_server(server, busy):
     [problem] = answer.json()["detail"]
     assert problem["loc"] == ["query", "state"] and "pending, scheduled, running" in problem["msg"]
     states = ["running", "pending", "succeeded"]
+    many = ",".join(f"s{i}" for i in range(101))
+    for field, value in (("user", "a\x00b"), ("queue", "q" * 256), ("state", many)):
+        answer = httpx.get(f"{server.url}/v1/jobs", params={field: value},
+                           headers={"Authorization": f"Bearer {server.token}"})
+        assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["query", field]
     page = server.client().jobs_page(True, 1, state=states)
     assert len(page["jobs"]) == 1 and page["remaining"] == 2
     rest = server.client().jobs_page(True, 5, page["next"], state=states)

@@ -4,7 +4,8 @@
 A job matches when it has one of the users, one of the queues and one of the states given
 (a filter left out matches every job). A `state` filter replaces the default of live jobs:
 `state=failed` lists failed jobs without `all=true`. An unknown state is a 422 naming the
-field and the states there are; the filters never widen what the caller may see.
+field and the states there are, as is a value with NUL or a lone surrogate (which no name
+holds); the filters never widen what the caller may see.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import Select
 
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow
+from suan.errors import UNPRINTABLE, escaped
 
 MAX_VALUES = 100
 """Values one filter may hold: a list longer than this is a mistake, not a query."""
@@ -54,6 +56,8 @@ def split_values(values: Sequence[str] | None, field: str) -> tuple[str, ...]:
     for value in values or ():
         for part in value.split(","):
             part = part.strip()
+            if UNPRINTABLE.search(part):
+                raise _invalid(field, "holds NUL or a lone surrogate", escaped(part)[:60])
             if len(part) > MAX_LENGTH:
                 raise _invalid(field, f"at most {MAX_LENGTH} characters", part[:40] + "...")
             if part and part not in found:
