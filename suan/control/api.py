@@ -40,6 +40,7 @@ from suan.control.auth import (
 from suan.control.bodies import StrictBody
 from suan.control.config import ControlConfig
 from suan.control.goodput_api import goodput_detail, goodput_router
+from suan.control.instance import INSTANCE
 from suan.control.inventory import ClusterInventory
 from suan.control.job_filters import parse_filters
 from suan.control.jobs import load_queues, row_rank_count
@@ -86,9 +87,6 @@ class Services:
     wake: Any = None
     leader: Any = None
     next_cycle: Any = None
-    instance: str = ""
-    """A nonce of this server process, on /healthz and in home/server.json: `suan up` knows
-    its own server from another one on the same port by it."""
 
 
 class SubmitRequest(StrictBody):
@@ -257,7 +255,7 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"ok": True, "version": suan.__version__, "instance": services.instance}
+        return {"ok": True, "version": suan.__version__, "instance": INSTANCE}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics(session: SessionDep) -> str:

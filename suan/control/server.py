@@ -15,7 +15,6 @@ import fcntl
 import json
 import logging
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from suan.control.api import Services, create_app
 from suan.control.auth import create_user, identify
 from suan.control.config import ControlConfig, RankLimits
 from suan.control.identity import IdentityPolicy
+from suan.control.instance import INSTANCE
 from suan.control.leader import Lease
 from suan.control.probe import check_shared_storage
 from suan.control.reconciler import Reconciler
@@ -182,13 +182,12 @@ def build(options: ServerOptions) -> tuple[FastAPI, Reconciler, Store]:
     services = Services(store, executor, config, reconciler.inventory, reconciler.wake)
     services.leader = reconciler.lease.status
     services.next_cycle = reconciler.next_cycle
-    services.instance = uuid.uuid4().hex
     app = create_app(services)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         reconciler.start()
-        _write_server_file(options, services.instance)
+        _write_server_file(options)
         try:
             yield
         finally:
@@ -214,9 +213,9 @@ def _check_engine(reconciler: Reconciler, options: ServerOptions) -> None:
         log.info("storage probe: %d nodes see %s", len(seen), options.home)
 
 
-def _write_server_file(options: ServerOptions, instance: str) -> None:
+def _write_server_file(options: ServerOptions) -> None:
     url = f"http://{options.host}:{options.port}"
-    info = {"url": url, "pid": os.getpid(), "home": str(options.home), "instance": instance}
+    info = {"url": url, "pid": os.getpid(), "home": str(options.home), "instance": INSTANCE}
     temporary = options.home / "server.json.tmp"
     temporary.write_text(json.dumps(info))
     temporary.replace(options.home / "server.json")
