@@ -160,29 +160,31 @@ def test_every_output_parses_and_json_stays_an_alias(busy):
     assert {row[0] for row in queues} == {"default", "team-b"}
 
 
+def _watch(env: dict[str, str], *args: str, lines: int) -> list[str]:
+    """Run `suan jobs --watch ARGS`, read `lines` lines of its output, then press Ctrl-C; it
+    must exit with code 0. Every line it printed."""
+    watching = subprocess.Popen(
+        [sys.executable, "-m", "suan.cli.main", "jobs", "--watch", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    read = [watching.stdout.readline().rstrip("\n") for _ in range(lines)]
+    watching.send_signal(signal.SIGINT)
+    rest, err = watching.communicate(timeout=30)
+    assert watching.returncode == 0, err
+    return read + rest.splitlines()
+
+
 def test_watch_prints_the_list_again_until_interrupted(busy):
     ids, env = busy
-    watching = subprocess.Popen(
-        [sys.executable, "-m", "suan.cli.main", "jobs", "--watch", "0.5", "--user", "dana"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    time.sleep(4)
-    watching.send_signal(signal.SIGINT)
-    out, err = watching.communicate(timeout=30)
-    assert watching.returncode == 0, err
-    lines = out.splitlines()
-    assert lines.count(lines[0]) >= 2 and lines[0].startswith("ID\t")
-    assert {line.split("\t")[0] for line in lines[1:] if not line.startswith("ID\t")} == {
+    lines = _watch(env, "0.5", "--user", "dana", lines=4)
+    assert lines[0].startswith("ID\t") and lines.count(lines[0]) >= 2
+    assert {line.split("\t")[0] for line in lines if not line.startswith("ID\t")} == {
         ids["running"]
     }
-    bare = subprocess.Popen(
-        [sys.executable, "-m", "suan.cli.main", "jobs", "--watch", "--no-header"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    time.sleep(3)
-    bare.send_signal(signal.SIGINT)
-    out, err = bare.communicate(timeout=30)
-    assert bare.returncode == 0 and out and "ID\t" not in out, err
+    started = time.monotonic()
+    bare = _watch(env, "--no-header", "--state", "running", lines=2)
+    assert time.monotonic() - started >= 1.5, "a bare --watch waits its default 2 s"
+    assert [line.split("\t")[0] for line in bare[:2]] == [ids["running"]] * 2
 
 
 def test_version_comes_from_the_package_metadata():

@@ -5,6 +5,7 @@ nodes_cmd). SUAN_SERVER and SUAN_TOKEN pick the server and identity."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -153,17 +154,17 @@ def jobs_command(
     under a cut list it says how many more there are and how to see them."""
     shown = chosen(output, as_json)
     filters = {"user": user or [], "queue": queue or [], "state": state or []}
+    paging = (all_jobs, limit, page, all_pages)
     with Client() as client:
-        while True:
-            _show_jobs(client, filters, (all_jobs, limit, page, all_pages), shown, no_header)
-            if watch is None:
-                return
-            try:
+        if watch is None:
+            _show_jobs(client, filters, paging, shown, no_header)
+            return
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a watch, as in watch(1)
+            while True:
+                _show_jobs(client, filters, paging, shown, no_header)
                 time.sleep(watch)
-            except KeyboardInterrupt:
-                return
-            if stdout_is_terminal():
-                typer.echo("\x1b[H\x1b[2J", nl=False)
+                if stdout_is_terminal():
+                    typer.echo("\x1b[H\x1b[2J", nl=False)
 
 
 def _show_jobs(
