@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from importlib import metadata
@@ -282,14 +284,37 @@ def test_a_file_that_cannot_be_read_is_a_one_line_error(tmp_path, command, probl
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}"), failed.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
-def test_an_unreadable_file_is_a_one_line_error(tmp_path):
-    path = tmp_path / "secret.yaml"
-    path.write_text("kind: Job\n")
-    path.chmod(0)
-    failed = run_suan("submit", str(path))
-    assert failed.returncode == 2
-    assert failed.stderr.strip() == f"error: {path}: permission denied (cannot read it)"
+def _unprivileged() -> list[str]:
+    """The prefix that runs a command as a user file modes apply to: none for a user, `runuser
+    -u nobody` for root (which reads a file whatever its mode)."""
+    if os.geteuid() != 0:
+        return []
+    runuser = shutil.which("runuser")
+    if runuser is None:
+        pytest.skip("running as root without runuser: no user to whom a file is unreadable")
+    return [runuser, "-u", "nobody", "--"]
+
+
+@pytest.mark.parametrize("command", FILE_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_an_unreadable_file_is_a_one_line_error(command):
+    prefix = _unprivileged()
+    where = Path(tempfile.mkdtemp())
+    try:
+        where.chmod(0o755)
+        secret = where / "secret.yaml"
+        secret.write_text("kind: Job\n")
+        secret.chmod(0)
+        ok = where / "ok.csv"
+        ok.write_text("job_id,submit_time,duration,num_gpus\n")
+        ok.chmod(0o644)
+        env = dict(os.environ, SUAN_HOME=str(where / "home"))
+        args = [arg.format(f=secret, ok=ok) for arg in command]
+        failed = subprocess.run([*prefix, sys.executable, "-m", "suan.cli.main", *args],
+                                env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(where)
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert failed.stderr.strip() == f"error: {secret}: permission denied (cannot read it)"
 
 
 def test_the_sdk_tells_a_path_from_yaml_text(server, tmp_path, monkeypatch):

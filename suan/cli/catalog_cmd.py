@@ -44,6 +44,7 @@ FilesOption = Annotated[
         "-f",
         help="An operator catalog file that adds or overrides types (repeatable).",
         callback=text_files,
+        readable=False,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

@@ -61,7 +61,7 @@ def server_command(
     ),
     engine: str | None = typer.Option(None, "--engine", help=ENGINE_HELP),
     config: Path | None = typer.Option(
-        None, "--config", help=CONFIG_HELP, callback=text_file
+        None, "--config", help=CONFIG_HELP, callback=text_file, readable=False
     ),
     lease: float = typer.Option(
         5.0,
@@ -128,7 +128,7 @@ def up_command(
     devices: str | None = typer.Option(None, "--devices", help=DEVICES_HELP),
     engine: str | None = typer.Option(None, "--engine", help=ENGINE_HELP),
     config: Path | None = typer.Option(
-        None, "--config", help=CONFIG_HELP, callback=text_file
+        None, "--config", help=CONFIG_HELP, callback=text_file, readable=False
     ),
     port: int = typer.Option(8765, "--port", help="Port on 127.0.0.1."),
     restart_backoff: float = typer.Option(

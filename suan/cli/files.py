@@ -38,7 +38,7 @@ def file_problem(exc: OSError) -> str:
     """One line for an OSError about a file: which file and what is wrong with it."""
     name = exc.filename
     if exc.errno == errno.ENOENT:
-        return f"{name}: no such file"
+        return f"{name}: no such file or directory"
     if exc.errno == errno.EISDIR:
         return f"{name}: is a directory, not a file"
     if exc.errno == errno.EACCES:

@@ -56,7 +56,7 @@ def _print_json(value: Any) -> None:
 
 def submit_command(
     file: Path = typer.Argument(
-        ..., help="Job (and Queue) YAML, see docs/job-spec.md.", callback=text_file
+        ..., help="Job (and Queue) YAML, see docs/job-spec.md.", callback=text_file, readable=False
     ),
     workdir: str | None = typer.Option(
         None, "--workdir", help="Where ranks start (default: the current directory)."

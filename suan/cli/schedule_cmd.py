@@ -51,12 +51,12 @@ def schedule_command(
                                        callback=text_file_or_name),
     jobs: Path | None = typer.Option(None, "--jobs", help="Jobs (and queues) YAML (optional "
                                      "with --state, whose jobs it adds to).",
-                                     callback=text_file),
+                                     callback=text_file, readable=False),
     state: Path | None = typer.Option(None, "--state", help="A scheduler state file (JSON or "
                                       "YAML, docs/schedule-state.md): running jobs, node "
                                       "health, submit times, service classes, the clock; "
                                       "`suan snapshot export` writes one.",
-                                      callback=text_file),
+                                      callback=text_file, readable=False),
     policy: str | None = typer.Option(None, "--policy", help="Policy name (see `suan "
                                       "policies`); default: the state's, else default."),
     as_json: bool = typer.Option(False, "--json", help="Print the decisions as JSON."),

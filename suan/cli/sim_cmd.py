@@ -33,7 +33,8 @@ def _seeds(text: str) -> list[int]:
 
 @sim.command("replay")
 def replay_command(
-    trace: Path = typer.Option(..., "--trace", help="Job trace file.", callback=text_file),
+    trace: Path = typer.Option(..., "--trace", help="Job trace file.", callback=text_file,
+                               readable=False),
     fmt: str = typer.Option("csv", "--format", help="philly, csv, tiresias or gavel."),
     cluster: str = typer.Option(..., "--cluster", help="Cluster spec YAML, an openb node "
                                 "list CSV, or a shorthand such as 250x8xV100.",
@@ -78,9 +79,10 @@ def replay_command(
 
 @sim.command("pack")
 def pack_command(
-    nodes: Path = typer.Option(..., "--nodes", help="openb node list CSV.", callback=text_file),
+    nodes: Path = typer.Option(..., "--nodes", help="openb node list CSV.", callback=text_file,
+                               readable=False),
     pods: Path = typer.Option(..., "--pods", help="openb pod list CSV (all columns or 5).",
-                              callback=text_file),
+                              callback=text_file, readable=False),
     placement: str = typer.Option("random,bestfit,fgd", "--placement",
                                   help="Comma-separated placements."),
     seeds: str = typer.Option("42-51", "--seeds", help="Shuffle seeds, e.g. 42-51."),
