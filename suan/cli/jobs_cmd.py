@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from suan.cli.files import text_file
@@ -26,6 +25,7 @@ from suan.cli.listing import (
     OutputOption,
     chosen,
     note,
+    output_console,
     show,
     stdout_is_terminal,
 )
@@ -221,7 +221,7 @@ def describe_command(
     if as_json:
         _print_json(job)
         return
-    out = Console()
+    out = output_console()
     out.print(
         f"[bold]{escape(job['id'])}[/]  {job['state']}  user {job['user']}  "
         f"queue {escape(job['queue'])}"

@@ -120,6 +120,19 @@ def show(listing: Listing, output: Output, no_header: bool = False) -> None:
     Console().print(table)
 
 
+PIPE_WIDTH = 100_000
+"""The width a console takes when stdout is not a terminal: wider than any line Suan prints,
+so that a pipe or a file never gets a row or a message wrapped."""
+
+
+def output_console() -> Console:
+    """The console for text and tables that are not a listing (`describe`, `schedule`, the
+    simulator's reports): the terminal's width on a terminal, else never wrapping."""
+    if stdout_is_terminal():
+        return Console()
+    return Console(width=PIPE_WIDTH, soft_wrap=True)
+
+
 def note(text: str, output: Output = Output.TABLE) -> None:
     """A line about a listing (how many more): under a table on a terminal, else on stderr,
     so that stdout stays one row per line, or one JSON or YAML document."""

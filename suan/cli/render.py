@@ -42,8 +42,9 @@ def _ranges(devices: tuple[int, ...]) -> str:
 
 def render_decisions(decisions: Decisions, console: Console, title: str = "") -> None:
     """Print placements, preemptions and pending reasons as tables."""
+    expand = console.is_terminal  # in a pipe a table is as wide as its rows, never wrapped
     placed = Table(title=f"{title}placed ({len(decisions.starts)})", title_justify="left",
-                   expand=True)
+                   expand=expand)
     placed.add_column("job", style="bold green", no_wrap=True)
     placed.add_column("type", no_wrap=True)
     placed.add_column("node[devices]")
@@ -57,7 +58,7 @@ def render_decisions(decisions: Decisions, console: Console, title: str = "") ->
     console.print(placed)
     if decisions.preemptions:
         preempted = Table(title=f"preempted ({len(decisions.preemptions)})", title_justify="left",
-                          expand=True)
+                          expand=expand)
         preempted.add_column("job", style="bold yellow", no_wrap=True)
         preempted.add_column("for", no_wrap=True)
         preempted.add_column("reason")
@@ -65,7 +66,7 @@ def render_decisions(decisions: Decisions, console: Console, title: str = "") ->
             preempted.add_row(*map(escape, (victim.job, victim.for_job, victim.reason)))
         console.print(preempted)
     waiting = Table(title=f"pending ({len(decisions.pending)})", title_justify="left",
-                    expand=True)
+                    expand=expand)
     waiting.add_column("job", style="bold red", no_wrap=True)
     waiting.add_column("code", no_wrap=True)
     waiting.add_column("why it waits")

@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from suan.cli.files import check_text_file, text_file, text_file_or_name
@@ -19,6 +18,7 @@ from suan.cli.listing import (
     Listing,
     NoHeaderOption,
     OutputOption,
+    output_console,
     show,
 )
 from suan.cli.listing import chosen as chosen_output
@@ -86,7 +86,7 @@ def schedule_command(
     if as_json:
         typer.echo(json.dumps(decisions.to_dict(), indent=2))
         return
-    console = Console()
+    console = output_console()
     console.print(f"[bold]policy[/] {escape(chosen.name)}: {escape(chosen.description)}")
     console.print(f"[bold]cluster[/] {len(snapshot.cluster)} nodes, "
                   + ", ".join(f"{n} {t}" for t, n in sorted(snapshot.cluster.capacity().items())))
