@@ -362,3 +362,13 @@ def test_a_terminal_still_gets_a_table(tmp_path):
     assert "\t" not in text and "NAME" in text and "default" in text
     piped = run_suan("policies")
     assert piped.stdout.startswith("NAME\tPHASES\t")
+
+
+def test_schedule_tables_in_a_pipe_keep_each_row_on_one_line():
+    shown = run_suan("schedule", "--cluster", "examples/clusters/mixed-h100-910b.yaml",
+                     "--jobs", "examples/jobs/mixed.yaml")
+    assert shown.returncode == 0, shown.stderr
+    [row] = [line for line in shown.stdout.splitlines() if "pretrain-70b" in line]
+    assert "+12 nodes" in row and "the tightest rack that holds the gang" in row
+    assert shown.stdout.splitlines()[0].startswith("policy default: ")
+    assert "reclaim; topology-compact" in shown.stdout.splitlines()[0]
