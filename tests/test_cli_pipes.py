@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from importlib import metadata
@@ -285,34 +284,27 @@ def test_a_file_that_cannot_be_read_is_a_one_line_error(tmp_path, command, probl
 
 
 def _unprivileged() -> list[str]:
-    """The prefix that runs a command as a user file modes apply to: none for a user, `runuser
-    -u nobody` for root (which reads a file whatever its mode)."""
+    """The prefix that runs a command to which file modes apply: none for a user; for root
+    (which reads a file whatever its mode) setpriv without the capabilities that bypass them."""
     if os.geteuid() != 0:
         return []
-    runuser = shutil.which("runuser")
-    if runuser is None:
-        pytest.skip("running as root without runuser: no user to whom a file is unreadable")
-    return [runuser, "-u", "nobody", "--"]
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: nothing here is unreadable to root")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--"]
 
 
 @pytest.mark.parametrize("command", FILE_COMMANDS, ids=lambda c: " ".join(c[:2]))
-def test_an_unreadable_file_is_a_one_line_error(command):
-    prefix = _unprivileged()
-    where = Path(tempfile.mkdtemp())
-    try:
-        where.chmod(0o755)
-        secret = where / "secret.yaml"
-        secret.write_text("kind: Job\n")
-        secret.chmod(0)
-        ok = where / "ok.csv"
-        ok.write_text("job_id,submit_time,duration,num_gpus\n")
-        ok.chmod(0o644)
-        env = dict(os.environ, SUAN_HOME=str(where / "home"))
-        args = [arg.format(f=secret, ok=ok) for arg in command]
-        failed = subprocess.run([*prefix, sys.executable, "-m", "suan.cli.main", *args],
-                                env=env, capture_output=True, text=True, timeout=60)
-    finally:
-        shutil.rmtree(where)
+def test_an_unreadable_file_is_a_one_line_error(tmp_path, command):
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("kind: Job\n")
+    secret.chmod(0)
+    ok = tmp_path / "ok.csv"
+    ok.write_text("job_id,submit_time,duration,num_gpus\n")
+    env = dict(os.environ, SUAN_HOME=str(tmp_path / "home"))
+    args = [arg.format(f=secret, ok=ok) for arg in command]
+    failed = subprocess.run([*_unprivileged(), sys.executable, "-m", "suan.cli.main", *args],
+                            env=env, capture_output=True, text=True, timeout=60)
     assert failed.returncode == 2, failed.stdout + failed.stderr
     assert failed.stderr.strip() == f"error: {secret}: permission denied (cannot read it)"
 
