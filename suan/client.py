@@ -23,7 +23,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -86,6 +86,29 @@ def _grace(grace: float | str | None) -> dict[str, Any]:
         except UnitError as exc:
             raise SuanError(f"grace: {exc} (allowed: {exc.allowed})") from None
     return {"grace_s": grace}
+
+
+def is_spec_path(spec: str | Path) -> bool:
+    """Whether `submit` reads `spec` as a file name rather than as YAML text."""
+    if isinstance(spec, Path):
+        return True
+    if "\n" in spec or not spec.strip():
+        return False
+    return spec.strip().endswith((".yaml", ".yml")) or Path(spec).is_file()
+
+
+def read_spec_file(path: Path) -> str:
+    """The text of a spec file; SuanError naming the file when it cannot be read as text."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SuanError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SuanError(f"{path}: is a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise SuanError(f"{path}: is not UTF-8 text") from None
+    except OSError as exc:
+        raise SuanError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
 def suan_home() -> Path:
@@ -168,17 +191,17 @@ class Client:
     ) -> list[str]:
         """Submit a spec file (a path, or YAML text); return the new job ids in file order.
 
-        `workdir` is where the ranks start (default: the current directory when `spec` is a
-        path, as sbatch does). `idempotency_key` (default: a new random one) makes the call
-        safe to repeat: see the module docstring.
+        `spec` is read as a file when it is a Path, or a str of one line that names an
+        existing file or ends in .yaml or .yml (a missing one is a SuanError naming it);
+        any other str is the YAML itself. `workdir` is where the ranks start (default: the
+        current directory when `spec` is a path, as sbatch does). `idempotency_key`
+        (default: a new random one) makes the call safe to repeat: see the module docstring.
         """
-        text, cwd = spec, workdir
-        if isinstance(spec, Path) or (
-            isinstance(spec, str) and "\n" not in spec and Path(spec).is_file()
-        ):
-            text = Path(spec).read_text()
+        text, cwd = str(spec), workdir
+        if is_spec_path(spec):
+            text = read_spec_file(Path(spec))
             cwd = workdir or os.getcwd()
-        result = self.submit_raw(str(text), cwd, idempotency_key)
+        result = self.submit_raw(text, cwd, idempotency_key)
         return [job["id"] for job in result["jobs"]]
 
     def submit_raw(
@@ -198,21 +221,36 @@ class Client:
         return list(self.iter_jobs(all))
 
     def jobs_page(
-        self, all: bool = False, limit: int = 1000, after: str | None = None
+        self,
+        all: bool = False,
+        limit: int = 1000,
+        after: str | None = None,
+        *,
+        user: Sequence[str] = (),
+        queue: Sequence[str] = (),
+        state: Sequence[str] = (),
     ) -> dict[str, Any]:
         """One page of `jobs`: `jobs` (at most `limit`), `next` (the `after` of the
-        following page, None on the last) and `remaining` (how many jobs follow)."""
+        following page, None on the last) and `remaining` (how many jobs follow). `user`,
+        `queue` and `state` keep the jobs with one of the values given (a `state` filter
+        lists finished jobs without `all`)."""
         params: dict[str, Any] = {"all": all, "limit": limit}
         if after:
             params["after"] = after
+        for name, values in (("user", user), ("queue", queue), ("state", state)):
+            if values:
+                params[name] = list(values)
         return self._request("GET", "/v1/jobs", params=params)
 
-    def iter_jobs(self, all: bool = False, page_size: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every job of `jobs`, fetched `page_size` at a time. Jobs submitted meanwhile are
-        newer than the pages still to come and do not show; none is listed twice."""
+    def iter_jobs(
+        self, all: bool = False, page_size: int = 1000, **filters: Sequence[str]
+    ) -> Iterator[dict[str, Any]]:
+        """Every job of `jobs`, fetched `page_size` at a time (`filters`: as jobs_page's).
+        Jobs submitted meanwhile are newer than the pages still to come and do not show;
+        none is listed twice."""
         after = None
         while True:
-            page = self.jobs_page(all, page_size, after)
+            page = self.jobs_page(all, page_size, after, **filters)
             yield from page["jobs"]
             after = page.get("next")
             if not after:
@@ -346,7 +384,14 @@ class Client:
         return self._request("POST", f"/v1/tokens/{token_id}/rotate", json=_lifetime(expires))
 
     def healthy(self) -> bool:
+        return self.health() is not None
+
+    def health(self) -> dict[str, Any] | None:
+        """The server's /healthz answer (version, and the nonce of its process), or None when
+        no Suan server answers."""
         try:
-            return self._http.get("/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+            response = self._http.get("/healthz", timeout=2)
+            answer = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return answer if isinstance(answer, dict) else None

@@ -119,7 +119,7 @@ def test_suan_jobs_shows_a_page_and_says_how_many_more(server):  # noqa: F811
     assert [job["id"] for job in json.loads(rest.stdout)] == ids[::-1][5:]
     assert rest.stderr == ""
     table = suan("--limit", "5")
-    assert "2 more:" in table.stdout and sum(i in table.stdout for i in ids) == 5
+    assert "2 more:" in table.stderr and sum(i in table.stdout for i in ids) == 5
     every = suan("--all-pages", "--limit", "2")
     assert all(i in every.stdout for i in ids) and "more:" not in every.stdout
 

@@ -67,9 +67,12 @@ def test_devices_table_shows_types_memory_signals_and_the_verdict(tmp_path):
     printing(bin_dir, "npu-smi", ASCEND_910B2C.read_text())
     done = suan("devices", bin_dir=bin_dir)
     assert done.returncode == 0, done.stderr
-    assert "npu-smi (huawei): 2 device(s) of type Ascend-910B" in done.stdout
+    header, *rows = done.stdout.splitlines()
+    assert header.split("\t")[:5] == ["TOOL", "INDEX", "MODEL", "TYPE", "MEMORY"]
+    assert len(rows) == 3 and all(len(row.split("\t")) == 6 for row in rows)
     assert "64.0 GiB" in done.stdout and "ecc_uncorrectable=2 [drain]" in done.stdout
-    assert done.stdout.strip().splitlines()[-1] == f"verdict: {ECC_LINE}"
+    assert "npu-smi (huawei): 2 device(s) of type Ascend-910B" in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"verdict: {ECC_LINE}"
 
 
 @pytest.mark.parametrize(

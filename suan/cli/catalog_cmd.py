@@ -1,6 +1,6 @@
 """`suan catalog`: list the accelerator types Suan knows, or show one with its sources.
 
-    suan catalog [--json] [--vendor V] [--file EXTRA.yaml ...]
+    suan catalog [-o json|yaml|wide] [--vendor V] [--file EXTRA.yaml ...]
     suan catalog show NAME [--json] [--file EXTRA.yaml ...]
 
 The catalog is the built-in file plus the operator's files (`SUAN_CATALOG`, then `--file`).
@@ -15,9 +15,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from suan.catalog.loader import load_catalog
 from suan.catalog.model import AcceleratorType, Catalog, accelerator_record, normalise_name
+from suan.cli.files import text_files
+from suan.cli.listing import (
+    Column,
+    Listing,
+    NoHeaderOption,
+    Output,
+    OutputOption,
+    chosen,
+    show,
+)
 from suan.errors import FieldProblem, SpecError
 
 catalog_app = typer.Typer(
@@ -32,7 +43,8 @@ FilesOption = Annotated[
         "--file",
         "-f",
         help="An operator catalog file that adds or overrides types (repeatable).",
-        dir_okay=False,
+        callback=text_files,
+        readable=False,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -51,16 +63,16 @@ def list_types(
         str | None, typer.Option("--vendor", help="Only this vendor (e.g. nvidia, huawei).")
     ] = None,
     files: FilesOption = None,
+    output: OutputOption = None,
+    no_header: NoHeaderOption = False,
 ) -> None:
     """List every accelerator type (the default when no subcommand is given)."""
+    shown = chosen(output, as_json)
     if ctx.invoked_subcommand is not None:
-        ctx.obj = {"files": list(files or []), "json": as_json}
+        ctx.obj = {"files": list(files or []), "json": shown is Output.JSON}
         return
     types = select_vendor(load_catalog(files), vendor)
-    if as_json:
-        typer.echo(json.dumps([accelerator_record(a) for a in types], indent=2, ensure_ascii=False))
-        return
-    Console().print(catalog_table(types))
+    show(catalog_listing(types), shown, no_header)
 
 
 @catalog_app.command("show")
@@ -113,43 +125,42 @@ def domains_text(accel: AcceleratorType) -> str:
     return text
 
 
-def catalog_table(types: list[AcceleratorType]) -> Table:
-    """The listing: one row per type."""
-    table = Table(title="Accelerator catalog (dense TFLOP/s; memory in GiB, bandwidth GB/s)")
-    for header in (
-        "name",
-        "vendor",
-        "mem",
-        "BW",
-        "BF16",
-        "FP8",
-        "dev/node",
-        "link domains",
-        "allocation",
-        "visible devices",
-        "collective",
-    ):
-        table.add_column(header, overflow="fold")
-    for accel in types:
-        table.add_row(
+CATALOG_COLUMNS = tuple(
+    Column(header)
+    for header in ("name", "vendor", "mem", "BW", "BF16", "FP8", "dev/node", "link domains",
+                   "allocation", "visible devices", "collective")
+)
+
+
+def catalog_listing(types: list[AcceleratorType]) -> Listing:
+    """The listing: one row per type; the records are the JSON of each type."""
+    rows = [
+        [
             accel.name,
             accel.vendor,
             _number(accel.memory_gib),
             _number(accel.memory_bandwidth_gbs),
             _number(accel.bf16_tflops),
             _number(accel.fp8_tflops),
-            str(accel.devices_per_node),
+            accel.devices_per_node,
             domains_text(accel),
             accel.allocation.describe(accel.devices_per_node),
             accel.visible_devices_env,
             accel.collective_backend,
-        )
-    return table
+        ]
+        for accel in types
+    ]
+    return Listing(
+        CATALOG_COLUMNS,
+        rows,
+        [accelerator_record(accel) for accel in types],
+        title="Accelerator catalog (dense TFLOP/s; memory in GiB, bandwidth GB/s)",
+    )
 
 
 def detail_table(accel: AcceleratorType) -> Table:
     """Every field of one type, one per row."""
-    table = Table(title=accel.name, show_header=False)
+    table = Table(title=Text(accel.name), show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     rows = [
@@ -170,7 +181,7 @@ def detail_table(accel: AcceleratorType) -> Table:
         ("notes", accel.notes or "-"),
     ]
     for field, value in rows:
-        table.add_row(field, value)
+        table.add_row(field, Text(value))
     return table
 
 
@@ -180,5 +191,5 @@ def sources_table(accel: AcceleratorType) -> Table:
     table.add_column("field", style="bold")
     table.add_column("source", overflow="fold")
     for field, source in accel.sources.items():
-        table.add_row(field, " ".join(source.split()))
+        table.add_row(field, Text(" ".join(source.split())))
     return table

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from suan.cli.files import text_file
 from suan.errors import SuanError
 
 HOME_HELP = "State directory (default: SUAN_HOME or ~/.suan)."
@@ -59,7 +60,9 @@ def server_command(
         "restarted as hung, for jobs whose spec names no time (default: off).",
     ),
     engine: str | None = typer.Option(None, "--engine", help=ENGINE_HELP),
-    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
+    config: Path | None = typer.Option(
+        None, "--config", help=CONFIG_HELP, callback=text_file, readable=False
+    ),
     lease: float = typer.Option(
         5.0,
         "--lease",
@@ -100,14 +103,23 @@ def server_command(
 
 
 def _running_server(home: Path) -> dict | None:
+    """The server of `home` (its server.json), when that very process answers at its url: its
+    pid lives and /healthz gives the nonce it wrote. Another home's server on the same port, or
+    a stale file, is not it."""
     from suan.client import Client
 
     try:
         info = json.loads((home / "server.json").read_text())
-    except (OSError, ValueError):
+        pid, url = int(info["pid"]), str(info["url"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    with Client(info["url"], token="") as client:
-        return info if client.healthy() else None
+    if not _alive(pid):
+        return None
+    with Client(url, token="") as client:
+        answer = client.health()
+    if answer is None or answer.get("instance") != info.get("instance"):
+        return None
+    return info
 
 
 def up_command(
@@ -115,7 +127,9 @@ def up_command(
     db: str | None = typer.Option(None, "--db", help="Database URL (default: SQLite)."),
     devices: str | None = typer.Option(None, "--devices", help=DEVICES_HELP),
     engine: str | None = typer.Option(None, "--engine", help=ENGINE_HELP),
-    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
+    config: Path | None = typer.Option(
+        None, "--config", help=CONFIG_HELP, callback=text_file, readable=False
+    ),
     port: int = typer.Option(8765, "--port", help="Port on 127.0.0.1."),
     restart_backoff: float = typer.Option(
         2.0, "--restart-backoff", help="Seconds before the first gang restart."
@@ -129,6 +143,7 @@ def up_command(
     where.mkdir(parents=True, exist_ok=True)
     info = _running_server(where)
     if info is None:
+        _refuse_taken_port(port, where)
         argv = [
             sys.executable,
             "-m",
@@ -153,6 +168,20 @@ def up_command(
     typer.echo("admin token: written to " + str(where / "admin-token") + "; to use it elsewhere:")
     typer.echo(f"  export SUAN_SERVER={info['url']}")
     typer.echo(f"  export SUAN_TOKEN=$(cat {where / 'admin-token'})")
+
+
+def _refuse_taken_port(port: int, home: Path) -> None:
+    """SuanError when a server already answers on `port` (it is not home's: that was checked)."""
+    from suan.client import Client
+
+    url = f"http://127.0.0.1:{port}"
+    with Client(url, token="") as client:
+        answer = client.health()
+    if answer is not None:
+        raise SuanError(
+            f"another server already answers at {url} (not the one of home {home}); "
+            "stop it, or give this home another --port"
+        )
 
 
 def _spawn_server(argv: list[str], home: Path) -> dict:

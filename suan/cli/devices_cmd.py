@@ -1,7 +1,7 @@
 """`suan devices`: this machine's accelerators and their health, from each vendor's own tool;
 `suan devices check`: the verdict in one line and an exit code, for Slurm's HealthCheckProgram.
 
-    suan devices [--json]                          # per tool: devices, signals, the verdict
+    suan devices [-o json|yaml|wide]               # per tool: devices, signals, the verdict
     suan devices check [--slurm-drain] [--node NAME]
 
 Runs on the machine itself; no server is needed. Exit codes of `check`: 0 ok, warn or
@@ -11,16 +11,23 @@ hung, failed or printed something unexpected); 2 a usage mistake (docs/devices.m
 
 from __future__ import annotations
 
-import json
 import socket
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from suan.catalog import default_catalog
+from suan.cli.listing import (
+    Column,
+    JsonOption,
+    Listing,
+    NoHeaderOption,
+    Output,
+    OutputOption,
+    chosen,
+    note,
+    show,
+)
 from suan.devices.check import NodeCheck, ToolCheck, check_node
 from suan.devices.discover import catalog_type_of, discover
 from suan.devices.model import DeviceReading, Severity
@@ -49,25 +56,35 @@ def register(app: typer.Typer) -> None:
     app.add_typer(devices_app, name="devices")
 
 
+DEVICE_COLUMNS = (
+    Column("TOOL"), Column("INDEX"), Column("MODEL"), Column("TYPE"), Column("MEMORY"),
+    Column("UUID", wide=True), Column("SIGNALS"),
+)
+
+
 @devices_app.callback(invoke_without_command=True)
-def show(
+def show_devices(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    output: OutputOption = None,
+    no_header: NoHeaderOption = False,
+    as_json: JsonOption = False,
     timeout: TimeoutOption = DEFAULT_TIMEOUT_S,
 ) -> None:
     """Every vendor tool found on PATH: its devices (index, model, catalog type, memory),
-    their signals with the severity the table gives them, and the node's verdict."""
+    their signals with the severity the table gives them, and the node's verdict. A table
+    has one row per device; the line per tool and the verdict follow it (on stderr in a
+    pipe)."""
     if ctx.invoked_subcommand is not None:
         return
+    shown = chosen(output, as_json)
     result = check_node(discover(timeout_s=timeout))
-    table = default_severity_table()
-    if as_json:
-        typer.echo(json.dumps(check_record(result, table), indent=2, ensure_ascii=False))
-        return
-    console = Console()
-    for tool in result.tools:
-        console.print(tool_table(tool, table))
-    console.print(f"verdict: {result.line()}", highlight=False, markup=False)
+    record = check_record(result, default_severity_table())
+    rows = [_device_row(tool, device) for tool in record["tools"] for device in tool["devices"]]
+    show(Listing(DEVICE_COLUMNS, rows, record), shown, no_header)
+    if shown in (Output.TABLE, Output.WIDE):
+        for tool in record["tools"]:
+            note(tool_summary(tool))
+        note(f"verdict: {result.line()}")
 
 
 @devices_app.command("check")
@@ -160,28 +177,27 @@ def device_record(vendor: str, reading: DeviceReading, table: SeverityTable) -> 
     }
 
 
-def tool_table(tool: ToolCheck, table: SeverityTable) -> Table:
-    """One vendor tool's devices as a table, titled with the tool and what it found."""
-    record = tool_record(tool, table)
-    title = f"{record['tool']} ({record['vendor']}): {record['count']} device(s)"
-    if record["accelerator"]:
-        title += f" of type {record['accelerator']}"
-    if record["problem"]:
-        title += f"; {record['problem']}"
-    shown = Table(title=Text(title), title_justify="left", expand=True)
-    for column in ("index", "model", "type", "memory", "signals"):
-        shown.add_column(column, overflow="fold")
-    for device in record["devices"]:
-        memory = device["memory_mib"]
-        cells = (
-            str(device["index"]),
-            device["model"] or "-",
-            device["type"] or "-",
-            f"{memory / 1024:.1f} GiB" if memory is not None else "-",
-            ", ".join(_signal_text(signal) for signal in device["signals"]),
-        )
-        shown.add_row(*(Text(cell) for cell in cells))
-    return shown
+def tool_summary(tool: dict[str, Any]) -> str:
+    """One vendor tool's line: the tool, its vendor, what it found and any problem."""
+    text = f"{tool['tool']} ({tool['vendor']}): {tool['count']} device(s)"
+    if tool["accelerator"]:
+        text += f" of type {tool['accelerator']}"
+    if tool["problem"]:
+        text += f"; {tool['problem']}"
+    return text
+
+
+def _device_row(tool: dict[str, Any], device: dict[str, Any]) -> list[Any]:
+    memory = device["memory_mib"]
+    return [
+        tool["tool"],
+        device["index"],
+        device["model"] or "-",
+        device["type"] or "-",
+        f"{memory / 1024:.1f} GiB" if memory is not None else "-",
+        device["uuid"] or "-",
+        ", ".join(_signal_text(signal) for signal in device["signals"]),
+    ]
 
 
 def _signal_text(signal: dict[str, Any]) -> str:

@@ -3,16 +3,22 @@ weighted), and the lines `suan describe` prints about a job's goodput and checkp
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from suan.cli.jobs_cmd import Client
+from suan.cli.listing import (
+    Column,
+    JsonOption,
+    Listing,
+    NoHeaderOption,
+    OutputOption,
+    chosen,
+    show,
+)
 from suan.jobs.units import UnitError, parse_duration
 
 SHOWN = ("queue_wait", "user_wait", "restart", "lost", "hang", "straggler", "checkpoint",
@@ -68,42 +74,45 @@ def describe_lines(job: dict[str, Any]) -> list[str]:
     return lines
 
 
+GOODPUT_COLUMNS = tuple(
+    Column(header)
+    for header in ("JOB", "STATE", "DEVICES", "WALL", *HEADERS, "SCHED", "RUNTIME", "MFU")
+)
+
+
 def goodput_command(
     queue: str | None = typer.Option(None, "--queue", "-q", help="Only this queue's jobs."),
     since: str | None = typer.Option(
         None, "--since", help="Jobs live since then: a duration back from now (1d) or an ISO date."
     ),
     limit: int = typer.Option(1000, "--limit", min=1, max=10_000, help="At most this many jobs."),
-    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    output: OutputOption = None,
+    no_header: NoHeaderOption = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Show where each job's wall time went, its goodput, and the cluster total."""
+    """Show where each job's wall time went, its goodput, and the cluster total (the last
+    row, `total (N jobs)`)."""
     since_s = None if since is None else parse_since(since, time.time())
     with Client() as client:
         answer = client.goodput_all(queue, since_s, limit)
-    if as_json:
-        typer.echo(json.dumps(answer, indent=2))
-        return
-    table = Table(box=None, header_style="bold")
-    table.add_column("JOB", no_wrap=True)
-    for column in ("STATE", "DEVICES", "WALL", *HEADERS, "SCHED", "RUNTIME", "MFU"):
-        table.add_column(column)
+    rows: list[list[Any]] = []
     for row in answer["jobs"]:
         wall = row["wall_s"]
-        table.add_row(
+        rows.append([
             row["id"], row["state"], f"{row['devices']:g}", f"{wall:.0f}s",
             *(share(row["breakdown"][name], wall) for name in SHOWN),
             percent(row["scheduling_goodput"]), percent(row["runtime_goodput"]),
             percent(row["program_goodput"]),
-        )
+        ])
     whole = answer["total"]
     device_s = whole["device_s"]
-    table.add_row(
+    rows.append([
         f"total ({whole['jobs']} jobs)", "", "", f"{device_s / 3600:.1f} dev-h",
         *(share(whole["breakdown_device_s"][name], device_s) for name in SHOWN),
         percent(whole["scheduling_goodput"]), percent(whole["runtime_goodput"]),
         percent(whole["program_goodput"]),
-    )
-    Console().print(table)
+    ])
+    show(Listing(GOODPUT_COLUMNS, rows, answer), chosen(output, as_json), no_header)
 
 
 def register(app: typer.Typer) -> None:

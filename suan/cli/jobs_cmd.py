@@ -5,6 +5,7 @@ nodes_cmd). SUAN_SERVER and SUAN_TOKEN pick the server and identity."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -12,8 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+
+from suan.cli.files import text_file
+from suan.cli.listing import (
+    Column,
+    JsonOption,
+    Listing,
+    NoHeaderOption,
+    Output,
+    OutputOption,
+    chosen,
+    note,
+    output_console,
+    show,
+    stdout_is_terminal,
+)
 
 JSON_HELP = "Print as JSON."
 
@@ -40,7 +55,9 @@ def _print_json(value: Any) -> None:
 
 
 def submit_command(
-    file: Path = typer.Argument(..., help="Job (and Queue) YAML, see docs/job-spec.md."),
+    file: Path = typer.Argument(
+        ..., help="Job (and Queue) YAML, see docs/job-spec.md.", callback=text_file, readable=False
+    ),
     workdir: str | None = typer.Option(
         None, "--workdir", help="Where ranks start (default: the current directory)."
     ),
@@ -63,8 +80,65 @@ def submit_command(
         typer.echo(job["id"])
 
 
+JOB_COLUMNS = (
+    Column("ID"), Column("USER"), Column("QUEUE"), Column("STATE"), Column("RANKS"),
+    Column("DEVICES", wide=True), Column("PRIORITY", wide=True), Column("AGE"),
+    Column("SUBMITTED", wide=True), Column("RESTARTS"), Column("EXIT", wide=True),
+    Column("REASON"),
+)
+WATCH_DEFAULT_S = 2.0
+"""Seconds between refreshes of `suan jobs --watch` without a number, as `watch(1)`."""
+
+
+def with_watch_value(argv: list[str]) -> list[str]:
+    """`argv` with the default seconds after a bare `--watch` of `suan jobs` (the option's
+    value is optional: `--watch`, `--watch 5`, `--watch=5`)."""
+    if "jobs" not in argv[:1]:
+        return argv
+    fixed = list(argv)
+    for index, word in enumerate(fixed):
+        if word == "--":
+            break
+        if word in ("--watch", "-w"):
+            following = fixed[index + 1] if index + 1 < len(fixed) else ""
+            if not _is_number(following):
+                fixed.insert(index + 1, f"{WATCH_DEFAULT_S:g}")
+    return fixed
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def jobs_command(
     all_jobs: bool = typer.Option(False, "--all", "-a", help="Include finished jobs."),
+    user: list[str] | None = typer.Option(
+        None, "--user", "-u", help="Only these users' jobs (repeatable, or a comma list)."
+    ),
+    queue: list[str] | None = typer.Option(
+        None, "--queue", "-q", help="Only these queues' jobs (repeatable, or a comma list)."
+    ),
+    state: list[str] | None = typer.Option(
+        None,
+        "--state",
+        "-s",
+        help="Only jobs in these states (repeatable, or a comma list): pending, scheduled, "
+        "running, succeeded, failed, cancelled, preempted, restarting. Finished states need "
+        "no --all.",
+    ),
+    watch: float | None = typer.Option(
+        None,
+        "--watch",
+        "-w",
+        min=0.5,
+        max=3600,
+        help=f"Print the list again every SECONDS (default {WATCH_DEFAULT_S:g}) until Ctrl-C.",
+        metavar="[SECONDS]",
+    ),
     limit: int = typer.Option(
         100, "--limit", "-n", min=1, max=10_000, help="Jobs per page (at most 10,000)."
     ),
@@ -72,45 +146,64 @@ def jobs_command(
         None, "--page", help="Show the page that starts at this token (printed under a page)."
     ),
     all_pages: bool = typer.Option(False, "--all-pages", help="Show every page."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    output: OutputOption = None,
+    no_header: NoHeaderOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List jobs (yours, your queues', or all for an admin), newest first, a page at a time;
     under a cut list it says how many more there are and how to see them."""
+    shown = chosen(output, as_json)
+    filters = {"user": user or [], "queue": queue or [], "state": state or []}
+    paging = (all_jobs, limit, page, all_pages)
     with Client() as client:
-        if all_pages:
-            jobs, more = list(client.iter_jobs(all_jobs, max(limit, 1000))), None
-        else:
-            answer = client.jobs_page(all_jobs, limit, page)
-            jobs, more = answer["jobs"], answer
-    note = _more_note(more, all_jobs, limit) if more and more.get("next") else ""
-    if as_json:
-        _print_json(jobs)
-        if note:
-            typer.echo(note, err=True)
-        return
-    table = Table(box=None, header_style="bold")
-    for column in ("ID", "USER", "QUEUE", "STATE", "RANKS", "AGE", "RESTARTS", "REASON"):
-        table.add_column(column, overflow="fold")
-    for job in jobs:
-        reason = "" if job["state"] in ("running", "succeeded") else job["reason"]
-        table.add_row(
-            job["id"],
-            job["user"],
-            job["queue"],
-            job["state"],
-            str(job["ranks"]),
-            _age(job["submit_time"]),
-            str(job["restarts"]),
-            reason,
-        )
-    Console().print(table)
-    if note:
-        typer.echo(note)
+        if watch is None:
+            _show_jobs(client, filters, paging, shown, no_header)
+            return
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a watch, as in watch(1)
+            while True:
+                _show_jobs(client, filters, paging, shown, no_header)
+                time.sleep(watch)
+                if stdout_is_terminal():
+                    typer.echo("\x1b[H\x1b[2J", nl=False)
 
 
-def _more_note(answer: dict[str, Any], all_jobs: bool, limit: int) -> str:
+def _show_jobs(
+    client: Any,
+    filters: dict[str, list[str]],
+    paging: tuple[bool, int, str | None, bool],
+    shown: Output,
+    no_header: bool,
+) -> None:
+    """One listing of `suan jobs`: fetch the page (or every page) and print it."""
+    all_jobs, limit, page, all_pages = paging
+    if all_pages:
+        jobs, more = list(client.iter_jobs(all_jobs, max(limit, 1000), **filters)), None
+    else:
+        answer = client.jobs_page(all_jobs, limit, page, **filters)
+        jobs, more = answer["jobs"], answer
+    rows = [_job_row(job) for job in jobs]
+    show(Listing(JOB_COLUMNS, rows, jobs), shown, no_header)
+    if more and more.get("next"):
+        note(_more_note(more, all_jobs, limit, filters), shown)
+
+
+def _job_row(job: dict[str, Any]) -> list[Any]:
+    reason = "" if job["state"] in ("running", "succeeded") else job["reason"]
+    submitted = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(job["submit_time"]))
+    return [
+        job["id"], job["user"], job["queue"], job["state"], job["ranks"],
+        f"{job.get('devices', 0):g}", job.get("priority", ""), _age(job["submit_time"]),
+        submitted, job["restarts"], job.get("exit_code"), reason,
+    ]
+
+
+def _more_note(
+    answer: dict[str, Any], all_jobs: bool, limit: int, filters: dict[str, list[str]]
+) -> str:
     """The line under a cut list: how many more jobs, and the flags that show them."""
     flags = " --all" if all_jobs else ""
+    for name, values in filters.items():
+        flags += f" --{name} {','.join(values)}" if values else ""
     flags += f" --limit {limit}" if limit != 100 else ""
     return (
         f"{answer['remaining']} more: `suan jobs{flags} --page {answer['next']}` for the next "
@@ -128,9 +221,10 @@ def describe_command(
     if as_json:
         _print_json(job)
         return
-    out = Console()
+    out = output_console()
     out.print(
-        f"[bold]{job['id']}[/]  {job['state']}  user {job['user']}  queue {job['queue']}"
+        f"[bold]{escape(job['id'])}[/]  {job['state']}  user {job['user']}  "
+        f"queue {escape(job['queue'])}"
         f"  priority {job['priority']}  attempt {job['attempt']}  "
         f"restarts {job['restarts']}"
     )
@@ -138,27 +232,29 @@ def describe_command(
         label = (
             "why it waits" if job["state"] in ("pending", "preempted", "restarting") else "reason"
         )
-        out.print(f"[bold]{label}:[/] {job['reason']}", highlight=False)
+        out.print(f"[bold]{label}:[/] {escape(job['reason'])}", highlight=False)
     if job["placement"]:
-        out.print(f"[bold]placement:[/] {job['placement']['why']}", highlight=False)
+        out.print(f"[bold]placement:[/] {escape(job['placement']['why'])}", highlight=False)
     for rank in job["ranks_detail"]:
         code = "" if rank["exit_code"] is None else f" exit {rank['exit_code']}"
         where = f"engine id {rank['engine_id']}" if rank.get("engine_id") else f"pid {rank['pid']}"
         out.print(
             f"  rank {rank['rank']}: {rank['node']} devices [{rank['devices']}] {where}{code}",
             highlight=False,
+            markup=False,
         )
-    out.print(f"[bold]checkpoints:[/] {job['checkpoint_dir']}", highlight=False)
+    out.print(f"[bold]checkpoints:[/] {escape(str(job['checkpoint_dir']))}", highlight=False)
     from suan.cli.goodput_cmd import describe_lines
 
     for line in describe_lines(job):
-        out.print(line, highlight=False)
+        out.print(line, highlight=False, markup=False)
     out.print("[bold]events:[/]")
     for event in job["events"]:
         stamp = time.strftime("%H:%M:%S", time.localtime(event["time"]))
-        out.print(f"  {stamp} {event['kind']:<17} {event['message']}", highlight=False)
+        out.print(f"  {stamp} {event['kind']:<17} {event['message']}", highlight=False,
+                  markup=False)
     out.print("[bold]spec:[/]")
-    out.print(json.dumps(job["spec"], indent=2), highlight=False)
+    out.print(json.dumps(job["spec"], indent=2), highlight=False, markup=False)
 
 
 def logs_command(
@@ -190,39 +286,36 @@ def cancel_command(job_ids: list[str] = typer.Argument(..., help="Job ids.")) ->
             typer.echo(f"{job_id} cancelling")
 
 
-def queues_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+QUEUE_COLUMNS = tuple(
+    Column(header)
+    for header in ("QUEUE", "PARENT", "GUARANTEED", "BORROW LIMIT", "USED", "RUNNING",
+                   "WAITING", "ADMINS", "SUBMITTERS")
+)
+
+
+def queues_command(
+    output: OutputOption = None,
+    no_header: NoHeaderOption = False,
+    as_json: JsonOption = False,
+) -> None:
     """List queues with their quotas, devices in use, running and waiting jobs."""
     with Client() as client:
         queues = client.queues()
-    if as_json:
-        _print_json(queues)
-        return
-    table = Table(box=None, header_style="bold")
-    for column in (
-        "QUEUE",
-        "PARENT",
-        "GUARANTEED",
-        "BORROW LIMIT",
-        "USED",
-        "RUNNING",
-        "WAITING",
-        "ADMINS",
-        "SUBMITTERS",
-    ):
-        table.add_column(column)
-    for queue in queues:
-        table.add_row(
+    rows = [
+        [
             queue["name"],
             queue["parent"] or "",
             _amounts(queue["guaranteed"]),
             _amounts(queue["borrow_limit"]),
             _amounts(queue["used"]),
-            str(queue["running"]),
-            str(queue["waiting"]),
+            queue["running"],
+            queue["waiting"],
             ", ".join(queue["admins"]),
             "*" if queue.get("open", True) else ", ".join(queue["submitters"] or []),
-        )
-    Console().print(table)
+        ]
+        for queue in queues
+    ]
+    show(Listing(QUEUE_COLUMNS, rows, queues), chosen(output, as_json), no_header)
 
 
 def _amounts(amounts: dict[str, float] | None) -> str:
@@ -256,23 +349,28 @@ def users_whoami() -> None:
     typer.echo(f"{me['user']}{' (admin)' if me['admin'] else ''}")
 
 
+AUDIT_COLUMNS = (Column("TIME"), Column("USER"), Column("CALL"), Column("STATUS"))
+
+
 def audit_command(
     limit: int = typer.Option(100, "--limit", help="How many calls, newest first."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    output: OutputOption = None,
+    no_header: NoHeaderOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The audit log: every mutating API call, who made it and its status (admins only)."""
     with Client() as client:
         calls = client.audit(limit)
-    if as_json:
-        _print_json(calls)
-        return
-    table = Table(box=None, header_style="bold")
-    for column in ("TIME", "USER", "CALL", "STATUS"):
-        table.add_column(column)
-    for call in calls:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(call["time"]))
-        table.add_row(stamp, call["user"], f"{call['method']} {call['path']}", str(call["status"]))
-    Console().print(table)
+    rows = [
+        [
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(call["time"])),
+            call["user"],
+            f"{call['method']} {call['path']}",
+            call["status"],
+        ]
+        for call in calls
+    ]
+    show(Listing(AUDIT_COLUMNS, rows, calls), chosen(output, as_json), no_header)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,7 @@
 """`suan nodes`: list nodes with the engine's and the operator's word on them; a cluster admin
 cordons, uncordons and drains them.
 
-    suan nodes                                   # the table (--json: the API's answer)
+    suan nodes                                   # the table (-o json: the API's answer)
     suan nodes cordon n4 --reason "fan noise"    # no new work on n4
     suan nodes drain n4 --reason "ECC" --grace 10m
     suan nodes uncordon n4
@@ -9,12 +9,19 @@ cordons, uncordons and drains them.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from suan.cli.listing import (
+    Column,
+    JsonOption,
+    Listing,
+    NoHeaderOption,
+    OutputOption,
+    chosen,
+    show,
+)
 
 nodes = typer.Typer(
     help="Nodes: list them; cordon, uncordon or drain one (cluster admins).",
@@ -47,33 +54,35 @@ def _jobs(node: dict[str, Any]) -> str:
     return ", ".join(named + ([f"{hidden} devices of others"] if hidden else []))
 
 
-def _print_table(listed: list[dict[str, Any]]) -> None:
-    table = Table(box=None, header_style="bold")
-    columns = ("NODE", "ENGINE", "TYPE", "DEVICES", "FREE", "SIMULATED", "HEALTH",
-               "ENGINE HEALTH", "OPERATOR", "JOBS", "REASON")
-    for column in columns:
-        table.add_column(column)
-    for node in listed:
-        table.add_row(
-            node["name"],
-            node.get("engine", ""),
-            node["accelerator"] or "cpu",
-            str(node["devices"]),
-            str(node["free"]),
-            "yes" if node["simulated"] else "no",
-            node["health"],
-            node.get("engine_health", node["health"]),
-            _operator(node),
-            _jobs(node),
-            node.get("health_reason", ""),
-        )
-    Console().print(table)
+NODE_COLUMNS = (
+    Column("NODE"), Column("ENGINE"), Column("TYPE"), Column("DEVICES"), Column("FREE"),
+    Column("SIMULATED"), Column("HEALTH"), Column("ENGINE HEALTH"), Column("OPERATOR"),
+    Column("JOBS"), Column("REASON"),
+)
+
+
+def _node_row(node: dict[str, Any]) -> list[Any]:
+    return [
+        node["name"],
+        node.get("engine", ""),
+        node["accelerator"] or "cpu",
+        node["devices"],
+        node["free"],
+        "yes" if node["simulated"] else "no",
+        node["health"],
+        node.get("engine_health", node["health"]),
+        _operator(node),
+        _jobs(node),
+        node.get("health_reason", ""),
+    ]
 
 
 @nodes.callback()
 def nodes_list(
     context: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    output: OutputOption = None,
+    no_header: NoHeaderOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List nodes: devices, which jobs use them, health (merged, and the engine's own), the
     operator's cordon or drain, and the reasons."""
@@ -81,10 +90,8 @@ def nodes_list(
         return
     with _client() as client:
         listed = client.nodes()
-    if as_json:
-        typer.echo(json.dumps(listed, indent=2))
-        return
-    _print_table(listed)
+    rows = [_node_row(node) for node in listed]
+    show(Listing(NODE_COLUMNS, rows, listed), chosen(output, as_json), no_header)
 
 
 def _said(answer: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 
+from suan.cli.files import text_file_or_name
 from suan.errors import FieldProblem, SpecError
 from suan.plan.advice import best_plans, plan_search, size_cluster
 from suan.plan.estimate import Estimate, estimate
@@ -68,7 +69,8 @@ def _summary(plan: Estimate) -> str:
 
 @plan_app.command("estimate")
 def estimate_cmd(
-    model: str = typer.Option(..., help="Built-in model name or a config.json path."),
+    model: str = typer.Option(..., help="Built-in model name or a config.json path.",
+                              callback=text_file_or_name),
     accelerator: str = typer.Option(..., help="Accelerator type or alias from the catalog."),
     devices: int = typer.Option(..., help="Total devices."),
     tp: int = typer.Option(1, help="Tensor-parallel degree."),
@@ -100,7 +102,8 @@ def estimate_cmd(
 
 @plan_app.command("search")
 def search_cmd(
-    model: str = typer.Option(..., help="Built-in model name or a config.json path."),
+    model: str = typer.Option(..., help="Built-in model name or a config.json path.",
+                              callback=text_file_or_name),
     accelerator: str = typer.Option(..., help="Accelerator type or alias from the catalog."),
     devices: int = typer.Option(..., help="Total devices."),
     global_batch: int | None = typer.Option(None, help="Global batch (default ~4M tokens)."),
@@ -121,7 +124,8 @@ def search_cmd(
 
 @plan_app.command("compare")
 def compare_cmd(
-    model: str = typer.Option(..., help="Built-in model name or a config.json path."),
+    model: str = typer.Option(..., help="Built-in model name or a config.json path.",
+                              callback=text_file_or_name),
     devices: int = typer.Option(..., help="Devices of each type."),
     accelerators: str = typer.Option(DEFAULT_COMPARE, help="Comma-separated types."),
     global_batch: int | None = typer.Option(None, help="Global batch (default ~4M tokens)."),
@@ -158,7 +162,8 @@ def _compare_line(name: str, plan: Estimate | None, top: float) -> str:
 
 @plan_app.command("size")
 def size_cmd(
-    model: str = typer.Option(..., help="Built-in model name or a config.json path."),
+    model: str = typer.Option(..., help="Built-in model name or a config.json path.",
+                              callback=text_file_or_name),
     accelerator: str = typer.Option(..., help="Accelerator type or alias from the catalog."),
     tokens: str = typer.Option(..., help="Training tokens, e.g. 1T or 300B."),
     days: float = typer.Option(..., help="Deadline in days."),

@@ -1,8 +1,10 @@
-"""Rich rendering of scheduler decisions for the terminal."""
+"""Rich rendering of scheduler decisions for the terminal (job names and reasons are printed
+as they are: escaped, never read as markup)."""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from suan.sched.decisions import Decisions
@@ -40,8 +42,9 @@ def _ranges(devices: tuple[int, ...]) -> str:
 
 def render_decisions(decisions: Decisions, console: Console, title: str = "") -> None:
     """Print placements, preemptions and pending reasons as tables."""
+    expand = console.is_terminal  # in a pipe a table is as wide as its rows, never wrapped
     placed = Table(title=f"{title}placed ({len(decisions.starts)})", title_justify="left",
-                   expand=True)
+                   expand=expand)
     placed.add_column("job", style="bold green", no_wrap=True)
     placed.add_column("type", no_wrap=True)
     placed.add_column("node[devices]")
@@ -50,25 +53,25 @@ def render_decisions(decisions: Decisions, console: Console, title: str = "") ->
         types = ", ".join(sorted({a for a in start.accelerators if a}))
         why = start.why + (f" (after preempting {', '.join(start.after_preempting)})"
                            if start.after_preempting else "")
-        placed.add_row(start.job.name, types, _devices_text(decisions, index), why)
+        placed.add_row(*map(escape, (start.job.name, types, _devices_text(decisions, index), why)))
     _more(placed, len(decisions.starts))
     console.print(placed)
     if decisions.preemptions:
         preempted = Table(title=f"preempted ({len(decisions.preemptions)})", title_justify="left",
-                          expand=True)
+                          expand=expand)
         preempted.add_column("job", style="bold yellow", no_wrap=True)
         preempted.add_column("for", no_wrap=True)
         preempted.add_column("reason")
         for victim in decisions.preemptions[:MAX_ROWS]:
-            preempted.add_row(victim.job, victim.for_job, victim.reason)
+            preempted.add_row(*map(escape, (victim.job, victim.for_job, victim.reason)))
         console.print(preempted)
     waiting = Table(title=f"pending ({len(decisions.pending)})", title_justify="left",
-                    expand=True)
+                    expand=expand)
     waiting.add_column("job", style="bold red", no_wrap=True)
     waiting.add_column("code", no_wrap=True)
     waiting.add_column("why it waits")
     for wait in decisions.pending[:MAX_ROWS]:
-        waiting.add_row(wait.job, str(wait.code), wait.reason)
+        waiting.add_row(*map(escape, (wait.job, str(wait.code), wait.reason)))
     _more(waiting, len(decisions.pending))
     console.print(waiting)
 

@@ -9,9 +9,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
+from suan.cli.files import check_text_file, text_file, text_file_or_name
+from suan.cli.listing import (
+    Column,
+    JsonOption,
+    Listing,
+    NoHeaderOption,
+    OutputOption,
+    output_console,
+    show,
+)
+from suan.cli.listing import chosen as chosen_output
 from suan.cli.render import render_decisions
 from suan.cluster.model import Cluster
 from suan.cluster.snapshot import Snapshot
@@ -29,6 +39,7 @@ def read_cluster(source: str) -> Cluster:
     from suan.cluster.spec import load_cluster
 
     if Path(source).exists() or source.endswith((".yaml", ".yml")):
+        check_text_file(source)
         return load_cluster(source)
     return cluster_from_shorthand(source)
 
@@ -36,13 +47,16 @@ def read_cluster(source: str) -> Cluster:
 def schedule_command(
     cluster: str | None = typer.Option(None, "--cluster", help="Cluster spec YAML, or a "
                                        "shorthand such as 4x8xH100+2x8x910B (optional with "
-                                       "--state, whose cluster it replaces)."),
+                                       "--state, whose cluster it replaces).",
+                                       callback=text_file_or_name),
     jobs: Path | None = typer.Option(None, "--jobs", help="Jobs (and queues) YAML (optional "
-                                     "with --state, whose jobs it adds to)."),
+                                     "with --state, whose jobs it adds to).",
+                                     callback=text_file, readable=False),
     state: Path | None = typer.Option(None, "--state", help="A scheduler state file (JSON or "
                                       "YAML, docs/schedule-state.md): running jobs, node "
                                       "health, submit times, service classes, the clock; "
-                                      "`suan snapshot export` writes one."),
+                                      "`suan snapshot export` writes one.",
+                                      callback=text_file, readable=False),
     policy: str | None = typer.Option(None, "--policy", help="Policy name (see `suan "
                                       "policies`); default: the state's, else default."),
     as_json: bool = typer.Option(False, "--json", help="Print the decisions as JSON."),
@@ -72,8 +86,8 @@ def schedule_command(
     if as_json:
         typer.echo(json.dumps(decisions.to_dict(), indent=2))
         return
-    console = Console()
-    console.print(f"[bold]policy[/] {chosen.name}: {chosen.description}")
+    console = output_console()
+    console.print(f"[bold]policy[/] {escape(chosen.name)}: {escape(chosen.description)}")
     console.print(f"[bold]cluster[/] {len(snapshot.cluster)} nodes, "
                   + ", ".join(f"{n} {t}" for t, n in sorted(snapshot.cluster.capacity().items())))
     if state is not None:
@@ -82,24 +96,29 @@ def schedule_command(
     render_decisions(decisions, console)
 
 
+POLICY_COLUMNS = tuple(
+    Column(header)
+    for header in ("NAME", "PHASES", "ORDER", "PLACEMENT", "FAIR SHARE", "PREEMPTION",
+                   "WHEN BLOCKED", "DESCRIPTION")
+)
+
+
 def policies_command(
-    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    output: OutputOption = None,
+    no_header: NoHeaderOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List the registered scheduling policies and their plugins."""
     described = [policy.describe() for policy in POLICIES]
-    if as_json:
-        typer.echo(json.dumps(described, indent=2))
-        return
-    table = Table(title="policies", title_justify="left")
-    for column in ("name", "phases", "order", "placement", "fair share", "preemption",
-                   "when blocked", "description"):
-        table.add_column(column)
-    for item in described:
-        table.add_row(str(item["name"]), " > ".join(map(str, item["phases"])),  # type: ignore[call-overload]
-                      _order_text(item), str(item["placement"]),
-                      "yes" if item["fair_share"] else "", _preemption_text(item),
-                      str(item["when_blocked"]), str(item["description"]))
-    Console().print(table)
+    rows = [
+        [
+            item["name"], " > ".join(map(str, item["phases"])),  # type: ignore[call-overload]
+            _order_text(item), item["placement"], "yes" if item["fair_share"] else "",
+            _preemption_text(item), item["when_blocked"], item["description"],
+        ]
+        for item in described
+    ]
+    show(Listing(POLICY_COLUMNS, rows, described), chosen_output(output, as_json), no_header)
 
 
 def _order_text(item: dict[str, object]) -> str:

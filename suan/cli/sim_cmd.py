@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from suan.cli.files import text_file, text_file_or_name
+from suan.cli.listing import output_console
 from suan.errors import FieldProblem, SpecError
 
 sim = typer.Typer(help="Discrete-event simulation of the scheduler on real cluster traces.",
@@ -32,10 +33,12 @@ def _seeds(text: str) -> list[int]:
 
 @sim.command("replay")
 def replay_command(
-    trace: Path = typer.Option(..., "--trace", help="Job trace file."),
+    trace: Path = typer.Option(..., "--trace", help="Job trace file.", callback=text_file,
+                               readable=False),
     fmt: str = typer.Option("csv", "--format", help="philly, csv, tiresias or gavel."),
     cluster: str = typer.Option(..., "--cluster", help="Cluster spec YAML, an openb node "
-                                "list CSV, or a shorthand such as 250x8xV100."),
+                                "list CSV, or a shorthand such as 250x8xV100.",
+                                callback=text_file_or_name),
     policy: str = typer.Option("fifo,las,default", "--policy",
                                help="Comma-separated policies (see `suan policies`; also "
                                "las-preemptive, srtf-preemptive)."),
@@ -71,13 +74,15 @@ def replay_command(
         vcs=set(_split(vcs)), limit=limit, oracle_estimates=oracle_estimates,
         skip_bad=skip_bad, queue_depth=queue_depth,
     )
-    replay(options, Console(), json_path=json_path, plots=plots, jobs_csv=jobs_csv)
+    replay(options, output_console(), json_path=json_path, plots=plots, jobs_csv=jobs_csv)
 
 
 @sim.command("pack")
 def pack_command(
-    nodes: Path = typer.Option(..., "--nodes", help="openb node list CSV."),
-    pods: Path = typer.Option(..., "--pods", help="openb pod list CSV (all columns or 5)."),
+    nodes: Path = typer.Option(..., "--nodes", help="openb node list CSV.", callback=text_file,
+                               readable=False),
+    pods: Path = typer.Option(..., "--pods", help="openb pod list CSV (all columns or 5).",
+                              callback=text_file, readable=False),
     placement: str = typer.Option("random,bestfit,fgd", "--placement",
                                   help="Comma-separated placements."),
     seeds: str = typer.Option("42-51", "--seeds", help="Shuffle seeds, e.g. 42-51."),
@@ -88,7 +93,7 @@ def pack_command(
     """FGD-style packing: place shuffled pods one by one, report unallocated GPU %."""
     from suan.sim.pack import pack_report
 
-    pack_report(nodes, pods, _split(placement), _seeds(seeds), inflate, Console(),
+    pack_report(nodes, pods, _split(placement), _seeds(seeds), inflate, output_console(),
                 json_path=json_path, plots=plots)
 
 
@@ -102,7 +107,7 @@ def reproduce_command(
     """Run a published setup and print our numbers beside the published ones."""
     from suan.sim.reproduce import reproduce
 
-    reproduce(name, Console(), json_path=json_path, quick=quick)
+    reproduce(name, output_console(), json_path=json_path, quick=quick)
 
 
 @sim.command("failures")
@@ -132,7 +137,7 @@ def failures_command(
         gpus=gpus, days=days, restart=restart, storage=storage,
         async_checkpoint=async_checkpoint, repair=repair, spares=spares, seed=seed,
         repeats=repeats)
-    failures_report(scenario, Console(), json_path=json_path, plot_path=plot)
+    failures_report(scenario, output_console(), json_path=json_path, plot_path=plot)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,12 +5,19 @@ it); its id and expiry go to stderr. Listings never show secrets."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from suan.cli.listing import (
+    Column,
+    JsonOption,
+    Listing,
+    NoHeaderOption,
+    OutputOption,
+    chosen,
+    show,
+)
 
 EXPIRES_HELP = (
     'Lifetime: seconds or a duration ("30d", "12h", "90m"), or "never". '
@@ -52,25 +59,27 @@ def tokens_create(
         _issued(client.create_token(name, expires))
 
 
+TOKEN_COLUMNS = tuple(
+    Column(header) for header in ("ID", "USER", "NAME", "CREATED", "EXPIRES", "LAST USED", "NOTE")
+)
+
+
 @tokens.command("list")
 def tokens_list(
     user: str | None = typer.Option(None, "--user", help="Another user's tokens (admins)."),
     all_users: bool = typer.Option(False, "--all", "-a", help="Every user's tokens (admins)."),
-    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    output: OutputOption = None,
+    no_header: NoHeaderOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List your tokens: id, name, created, expires, last used (never the secret)."""
     with _client() as client:
         listed = client.tokens(user, all_users)
-    if as_json:
-        typer.echo(json.dumps(listed, indent=2))
-        return
-    table = Table(box=None, header_style="bold")
-    for column in ("ID", "USER", "NAME", "CREATED", "EXPIRES", "LAST USED", ""):
-        table.add_column(column)
+    rows = []
     for token in listed:
         notes = ["expired"] if token["expired"] else []
         notes += ["this one"] if token["current"] else []
-        table.add_row(
+        rows.append([
             token["id"],
             token["user"],
             token["name"],
@@ -78,8 +87,8 @@ def tokens_list(
             _when(token["expires_at"], "never"),
             _when(token["last_used_at"]),
             ", ".join(notes),
-        )
-    Console().print(table)
+        ])
+    show(Listing(TOKEN_COLUMNS, rows, listed), chosen(output, as_json), no_header)
 
 
 @tokens.command("revoke")

@@ -40,7 +40,9 @@ from suan.control.auth import (
 from suan.control.bodies import StrictBody
 from suan.control.config import ControlConfig
 from suan.control.goodput_api import goodput_detail, goodput_router
+from suan.control.instance import INSTANCE
 from suan.control.inventory import ClusterInventory
+from suan.control.job_filters import parse_filters
 from suan.control.jobs import load_queues, row_rank_count
 from suan.control.lifecycle import JobState
 from suan.control.metrics_api import metrics_router
@@ -261,7 +263,7 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"ok": True, "version": suan.__version__}
+        return {"ok": True, "version": suan.__version__, "instance": INSTANCE}
 
     @app.get("/v1/leader", responses=error_responses(401))
     def leader(_caller: Caller) -> dict[str, Any]:
@@ -392,12 +394,17 @@ def create_app(services: Services) -> FastAPI:
         include_all: Annotated[bool, Query(alias="all")] = False,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
         after: Annotated[str | None, Query(max_length=512)] = None,
+        user: Annotated[list[str] | None, Query()] = None,
+        queue: Annotated[list[str] | None, Query()] = None,
+        state: Annotated[list[str] | None, Query()] = None,
     ) -> dict[str, Any]:
         """A page of the jobs the caller may see: live ones, or every one with `all=true`,
-        newest first. `next` is the token for `after=` of the following page (null on the
-        last) and `remaining` how many jobs follow this page (suan.control.paging)."""
-        query = select(JobRow)
-        live = None if include_all else tuple(s.value for s in JobState if not s.final)
+        newest first, of the `user`s, `queue`s and `state`s given (suan.control.job_filters).
+        `next` is the token for `after=` of the following page (null on the last) and
+        `remaining` how many jobs follow this page (suan.control.paging)."""
+        filters = parse_filters(user, queue, state)
+        query = filters.apply(select(JobRow))
+        live = filters.paged_states(include_all)
         if not caller.admin:
             seen = visible_queues(session, caller)
             query = query.where((JobRow.user == caller.user) | JobRow.queue.in_(seen))

@@ -26,6 +26,7 @@ from suan.control.api import Services, create_app
 from suan.control.auth import create_user, identify
 from suan.control.config import ControlConfig, RankLimits
 from suan.control.identity import IdentityPolicy
+from suan.control.instance import INSTANCE
 from suan.control.leader import Lease
 from suan.control.metrics_token import MetricsSection, scrape_token
 from suan.control.probe import check_shared_storage
@@ -219,7 +220,7 @@ def _check_engine(reconciler: Reconciler, options: ServerOptions) -> None:
 
 def _write_server_file(options: ServerOptions) -> None:
     url = f"http://{options.host}:{options.port}"
-    info = {"url": url, "pid": os.getpid(), "home": str(options.home)}
+    info = {"url": url, "pid": os.getpid(), "home": str(options.home), "instance": INSTANCE}
     temporary = options.home / "server.json.tmp"
     temporary.write_text(json.dumps(info))
     temporary.replace(options.home / "server.json")
