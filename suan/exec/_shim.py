@@ -37,6 +37,11 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 DRAIN_AFTER_EXIT_S = 0.5
+DRAIN_MAX_S = 30.0
+"""After the command exits the log copier gets DRAIN_AFTER_EXIT_S to reach the end of its
+pipe (a background process may hold the pipe open for ever); while output the command wrote
+is still unread in the pipe (a loaded machine had no time to copy it) it gets more, up to
+DRAIN_MAX_S in all, so no line the command printed before exiting is lost."""
 
 
 @dataclass
@@ -182,7 +187,15 @@ def _run_sandboxed(options: Options, write_end: int | None) -> int:
     return 128 - code if code < 0 else code
 
 
-def _log_pipe(limit: int) -> tuple[int | None, threading.Thread | None]:
+@dataclass(frozen=True)
+class _Copier:
+    """The thread copying a rank's output to its log, and the pipe end it reads."""
+
+    thread: threading.Thread
+    read_end: int
+
+
+def _log_pipe(limit: int) -> tuple[int | None, _Copier | None]:
     """A pipe whose reading end a thread copies to the log with a cap: (write end, thread);
     (None, None) without a cap (the command writes to the log itself)."""
     if limit <= 0:
@@ -190,7 +203,29 @@ def _log_pipe(limit: int) -> tuple[int | None, threading.Thread | None]:
     read_end, write_end = os.pipe()
     copier = threading.Thread(target=_copy_capped, args=(read_end, limit), daemon=True)
     copier.start()
-    return write_end, copier
+    return write_end, _Copier(copier, read_end)
+
+
+def _unread(fd: int) -> int:
+    """Bytes waiting in the pipe `fd` (0 when it cannot be told)."""
+    import fcntl
+    import termios
+
+    buffer = bytearray(4)
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, buffer)
+    except OSError:
+        return 0
+    return int.from_bytes(buffer, sys.byteorder)
+
+
+def _drain(copier: _Copier) -> None:
+    """Let the copier finish (see DRAIN_MAX_S)."""
+    copier.thread.join(DRAIN_AFTER_EXIT_S)
+    waited = DRAIN_AFTER_EXIT_S
+    while copier.thread.is_alive() and waited < DRAIN_MAX_S and _unread(copier.read_end) > 0:
+        copier.thread.join(0.1)
+        waited += 0.1
 
 
 def run(options: Options) -> int:
@@ -210,7 +245,7 @@ def run(options: Options) -> int:
             os.close(write_end)
         code = 127 if child is None else _wait(child)
     if copier is not None:
-        copier.join(DRAIN_AFTER_EXIT_S)
+        _drain(copier)
     return code
 
 
