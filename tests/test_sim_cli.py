@@ -56,3 +56,15 @@ def test_pack_runs_a_small_experiment(tmp_path):
     placements = json.loads(out.read_text())["placements"]
     assert set(placements) == {"random", "bestfit", "fgd"}
     assert "unallocated_gpu_pct_at_100" in placements["fgd"]
+
+
+def test_paths_with_brackets_are_printed_whole(tmp_path):
+    folder = tmp_path / "run[bold]"
+    folder.mkdir()
+    trace = write_trace(folder)
+    out = folder / "out.json"
+    result = runner.invoke(cli, ["sim", "replay", "--trace", str(trace), "--cluster", "1x8xV100",
+                                 "--policy", "fifo", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output
+    assert str(trace) in result.output

@@ -27,9 +27,9 @@ def failures_report(scenario: Scenario, console: Console, json_path: Path | None
     print_tables(result, console)
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=2) + "\n")
-        console.print(f"wrote {json_path}")
+        console.print(f"wrote {json_path}", markup=False)
     if plot_path is not None:
-        console.print(f"wrote {plot_ettr(result, plot_path)}")
+        console.print(f"wrote {plot_ettr(result, plot_path)}", markup=False)
     return result
 
 

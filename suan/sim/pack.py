@@ -267,13 +267,13 @@ def pack_report(nodes: Path, pods: Path, strategies: Sequence[str], seeds: Seque
                 "seeds": list(seeds), "placements": figures, "published": published or {}}
     if json_path:
         write_json(json_path, document)
-        console.print(f"wrote {json_path}")
+        console.print(f"wrote {json_path}", markup=False)
     if plots:
         from suan.sim.plots import unallocated
 
         path = plots if plots.suffix == ".png" else plots / "unallocated.png"
         unallocated({s: _mean_curve(items) for s, items in runs.items()}, path)
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", markup=False)
     return document
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from suan.cluster.model import Cluster
 from suan.errors import FieldProblem, SpecError
@@ -86,7 +87,7 @@ def replay(options: ReplayOptions, console: Console, *, json_path: Path | None =
     jobs = trace.jobs[: options.limit] if options.limit else trace.jobs
     cluster = load_cluster_arg(options.cluster)
     capacity = ", ".join(f"{n} {t}" for t, n in sorted(cluster.capacity().items()))
-    console.print(f"[bold]trace[/] {trace.source}: {len(jobs):,} jobs"
+    console.print(f"[bold]trace[/] {escape(str(trace.source))}: {len(jobs):,} jobs"
                   + (f" ({trace.skipped} bad rows skipped)" if trace.skipped else ""))
     console.print(f"[bold]cluster[/] {len(cluster)} nodes, {capacity}")
     results, figures = run_policies(jobs, cluster, options.policies, config_from(options),
@@ -96,13 +97,13 @@ def replay(options: ReplayOptions, console: Console, *, json_path: Path | None =
         write_json(json_path, {"trace": trace.source, "jobs": len(jobs),
                                "skipped_rows": trace.skipped, "cluster": options.cluster,
                                "policies": {f["policy"]: f for f in figures}})
-        console.print(f"wrote {json_path}")
+        console.print(f"wrote {json_path}", markup=False)
     if jobs_csv:
         write_jobs_csv(jobs_csv, results)
-        console.print(f"wrote {jobs_csv}")
+        console.print(f"wrote {jobs_csv}", markup=False)
     if plots:
         from suan.sim.plots import replay_plots
 
         for path in replay_plots(results, plots):
-            console.print(f"wrote {path}")
+            console.print(f"wrote {path}", markup=False)
     return figures

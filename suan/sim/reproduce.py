@@ -275,5 +275,5 @@ def reproduce(name: str, console: Console, *, json_path: Path | None = None,
     document = {"reproduction": name, "quick": quick, **runs[name](console, quick)}
     if json_path:
         write_json(json_path, document)
-        console.print(f"wrote {json_path}")
+        console.print(f"wrote {json_path}", markup=False)
     return document
