@@ -70,6 +70,8 @@ def test_reader_keeps_the_published_layout():
     assert {key: run.options[key] for key in ("tp", "pp", "vpp", "ep", "dp", "seq")} == {
         "tp": 2, "pp": 8, "vpp": 4, "ep": 64, "dp": 64, "seq": 4096}
     assert run.band == "2-4k" and run.precision == "fp8" and run.kind == "large-3d"
+    assert run.options["zero"] == 1  # "distributed optimizer (FSDP=0)"
+    assert cases["V32"].options["zero"] == 3  # "Megatron FSDP (FSDP=1)"
     unprinted = cases["V13"]  # torchtitan prints no pipeline micro-batch size
     assert "micro-batch" not in unprinted.options
 

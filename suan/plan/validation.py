@@ -101,11 +101,12 @@ def _float(text: str | None) -> float | None:
 
 
 def _zero(text: str) -> int:
-    """ZeRO stage named by a row: FSDP / full shard 3, a distributed optimizer 1, else 0."""
+    """ZeRO stage named by a row: a distributed optimizer 1 (Megatron-Bridge writes its DDP
+    runs "FSDP=0"), FSDP / full shard 3, else 0."""
     text = text.lower()
-    if "fsdp" in text or "full_shard" in text:
-        return 3
-    return 1 if "distributed optimizer" in text else 0
+    if "distributed optimizer" in text:
+        return 1
+    return 3 if "fsdp" in text or "full_shard" in text else 0
 
 
 def _recompute(text: str) -> str | None:
