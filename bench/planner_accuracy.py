@@ -2,7 +2,8 @@
 
     python bench/planner_accuracy.py [--set validation|holdout|all] [--rows]
 
-Every row of suan/plan/validation.csv (never fitted on, frozen by hash) and of
+Every row of the validation files (suan/plan/validation*.csv: never fitted on, frozen by
+hash) and of
 suan/plan/holdout.csv becomes one `suan plan estimate ... --json` run through the `suan`
 entry point itself (`suan.cli.main.app`, the function the installed command runs): the
 model as a built-in name or a config.json in its authors' dialect, the accelerator, the device
@@ -30,9 +31,10 @@ from typing import Any
 import typer
 
 from suan.cli import main as cli_main
-from suan.plan.validation import HOLDOUT_CSV, VALIDATION_CSV, Case, estimate_args, read_cases
+from suan.plan.validation import HOLDOUT_CSV, VALIDATION_FILES, Case, estimate_args, read_cases
 
-SETS = {"validation": VALIDATION_CSV, "holdout": HOLDOUT_CSV}
+SETS = {"validation": VALIDATION_FILES, "holdout": (HOLDOUT_CSV,)}
+"""Each set's files: every frozen validation file, and the hold-out."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ def evaluate(set_names: list[str], limit: int | None = None) -> list[Outcome]:
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="suan-accuracy-") as folder:
         for name in set_names:
-            cases = read_cases(SETS[name])[:limit]
+            cases = [case for path in SETS[name] for case in read_cases(path)][:limit]
             outcomes += [run_case(case, name, Path(folder), accepted) for case in cases]
     return outcomes
 
