@@ -119,3 +119,18 @@ def test_cli_exits_2_with_the_one_line_error(tmp_path):
     assert result.returncode == 2
     assert "mpt config: n_heads: missing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("document", "kv_heads"), [
+    ({"d_model": 1024, "n_heads": 16, "n_layers": 4, "vocab_size": 100,
+      "attn_config": {"attn_type": "grouped_query_attention", "kv_n_heads": 4}}, 4),
+    ({"d_model": 1024, "n_heads": 16, "n_layers": 4, "vocab_size": 100,
+      "attn_config": {"attn_type": "multiquery_attention"}}, 1),
+    ({"model_type": "gpt_bigcode", "n_embd": 1024, "n_head": 16, "n_layer": 4,
+      "vocab_size": 100, "multi_query": True}, 1),
+    ({"model_type": "falcon", "hidden_size": 1024, "num_attention_heads": 16,
+      "num_hidden_layers": 4, "vocab_size": 100, "new_decoder_architecture": True,
+      "num_kv_heads": 8}, 8),
+])
+def test_gqa_and_mqa_spellings_give_the_kv_heads(document, kv_heads):
+    assert parse_config(document).kv_heads == kv_heads

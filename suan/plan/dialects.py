@@ -18,8 +18,8 @@ is in docs/planner.md): mpt (`d_model, n_heads, n_layers, expansion_ratio`, `att
 falcon (`multi_query` / `new_decoder_architecture` + `num_kv_heads`), gemma (`head_dim`
 required, GeGLU, tied, windowed layers by model type), deepseek (MLA and routed-expert keys),
 qwen2 (Q/K/V biases, window only with `use_sliding_window`), mistral, mixtral, llama, gpt2
-(`n_layer, n_embd, n_head, n_inner`). Defaults are those of the family's HuggingFace config
-class.
+(`n_layer, n_embd, n_head, n_inner`; `multi_query` as in GPT-BigCode → one KV head).
+Defaults are those of the family's HuggingFace config class.
 
 `layer_types` (newer HuggingFace configs: "sliding_attention" / "full_attention" per layer),
 when present, decides which layers use the window in every dialect. A key the dialect needs
@@ -212,11 +212,12 @@ def _deepseek_keys(config: dict[str, Any], source: str) -> None:
 def _gpt2(config: dict[str, Any], source: str) -> dict[str, Any]:
     dialect = "gpt2"
     hidden = _require(config, ("n_embd", "hidden_size"), source, dialect)
+    heads = _require(config, ("n_head", "num_attention_heads"), source, dialect)
     out = {
         "num_hidden_layers": _require(config, ("n_layer", "num_hidden_layers"), source, dialect),
         "hidden_size": hidden,
-        "num_attention_heads": _require(config, ("n_head", "num_attention_heads"), source,
-                                        dialect),
+        "num_attention_heads": heads,
+        "num_key_value_heads": 1 if config.get("multi_query") else heads,
         "intermediate_size": config.get("n_inner") or GPT2_FFN_MULTIPLIER * hidden,
         "vocab_size": _require(config, ("vocab_size",), source, dialect),
         "max_position_embeddings": config.get("n_positions") or config.get("n_ctx") or 1024,
