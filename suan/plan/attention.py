@@ -25,6 +25,10 @@ from suan.plan.models import ModelSpec
 DEFAULT_KERNEL = "flash3"
 """The kernel when nothing names one: Megatron-Core's default (see FRAMEWORK_DEFAULTS)."""
 
+DEFAULT_REASON = ("nothing names a kernel (no --attention, no implementation in the config, no "
+                  "--framework): Megatron-Core's default, Transformer Engine's fused attention; "
+                  "pass --framework hf for Hugging Face's sdpa")
+
 KERNEL_ALIASES: dict[str, str] = {
     "eager": "unfused", "torch": "unfused", "local": "unfused",
     "sdpa": "flash2", "flash_attention_2": "flash2", "flex_attention": "flash2",
@@ -124,10 +128,7 @@ def _decide(model: ModelSpec, option: str | None, framework: str | None) -> tupl
         name = framework_of(framework)
         kernel, why = FRAMEWORK_DEFAULTS[name]
         return kernel, "framework", f"--framework {name}: {why}"
-    _, why = FRAMEWORK_DEFAULTS["megatron"]
-    return DEFAULT_KERNEL, "default", (
-        f"no --attention, no attention implementation in the config, no --framework; "
-        f"Megatron-Core's default: {why}")
+    return DEFAULT_KERNEL, "default", DEFAULT_REASON
 
 
 def choose_attention(model: ModelSpec, option: str | None = None,
