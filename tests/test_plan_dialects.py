@@ -115,7 +115,7 @@ def test_cli_exits_2_with_the_one_line_error(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "suan.cli.main", "plan", "estimate", "--model", str(path),
          "--accelerator", "H100", "--devices", "8", "--global-batch", "8", "--seq", "2048"],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1])
     assert result.returncode == 2
     assert "mpt config: n_heads: missing" in result.stderr
     assert "Traceback" not in result.stderr
