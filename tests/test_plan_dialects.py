@@ -134,3 +134,18 @@ def test_cli_exits_2_with_the_one_line_error(tmp_path):
 ])
 def test_gqa_and_mqa_spellings_give_the_kv_heads(document, kv_heads):
     assert parse_config(document).kv_heads == kv_heads
+
+
+@pytest.mark.parametrize(("name", "key", "value"), [
+    ("mistral-7b-v0.1", "sliding_window", "4k"),
+    ("mistral-7b-v0.1", "num_hidden_layers", "32"),
+    ("mpt-7b", "attn_config", "torch"),
+    ("mpt-7b", "expansion_ratio", "four"),
+    ("qwen2.5-0.5b", "max_window_layers", -3),
+])
+def test_malformed_values_are_one_line_errors_naming_the_key(name, key, value):
+    document = json.loads(config(name).read_text())
+    document[key] = value
+    with pytest.raises(ConfigKeyError) as info:
+        parse_config(document, f"{name}/config.json")
+    assert key in str(info.value) and "\n" not in str(info.value)

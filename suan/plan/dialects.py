@@ -90,6 +90,32 @@ def _require(config: dict[str, Any], keys: tuple[str, ...], source: str, dialect
     raise ConfigKeyError(source, dialect, keys[0], "missing", allowed)
 
 
+def _number(config: dict[str, Any], key: str, where: tuple[str, str], default: float,
+            whole: bool = True) -> Any:
+    """`config[key]` as a non-negative number (an integer when `whole`), `default` when absent
+    or null; ConfigKeyError naming the key otherwise. -1 (MPT's "no window") reads as 0."""
+    value = config.get(key)
+    if value is None:
+        return default
+    if value == -1 and not isinstance(value, bool):
+        return 0
+    kinds = (int,) if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+        kind = "a non-negative integer" if whole else "a non-negative number"
+        raise ConfigKeyError(where[0], where[1], key, f"must be {kind}, got {value!r}")
+    return value
+
+
+def _section(config: dict[str, Any], key: str, where: tuple[str, str]) -> dict[str, Any]:
+    """A nested object such as MPT's `attn_config` ({} when absent)."""
+    value = config.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigKeyError(where[0], where[1], key, f"must be an object, got {value!r}")
+    return value
+
+
 def _copy(config: dict[str, Any], out: dict[str, Any], keys: tuple[str, ...]) -> None:
     for key in keys:
         if config.get(key) is not None:
@@ -113,17 +139,21 @@ def _attention_impl(config: dict[str, Any], out: dict[str, Any]) -> None:
 
 def _mpt(config: dict[str, Any], source: str) -> dict[str, Any]:
     dialect = "mpt"
-    hidden = _require(config, ("d_model",), source, dialect)
-    heads = _require(config, ("n_heads",), source, dialect)
-    attn = config.get("attn_config") or {}
-    ffn_config = config.get("ffn_config") or {}
-    ratio = config.get("expansion_ratio", MPT_EXPANSION_RATIO)
+    where = (source, dialect)
+    _require(config, ("d_model",), source, dialect)
+    _require(config, ("n_heads",), source, dialect)
+    _require(config, ("n_layers",), source, dialect)
+    hidden = _number(config, "d_model", where, 0)
+    heads = _number(config, "n_heads", where, 0)
+    layers = _number(config, "n_layers", where, 0)
+    attn = _section(config, "attn_config", (source, "mpt attn_config"))
+    ffn_config = _section(config, "ffn_config", (source, "mpt ffn_config"))
+    ratio = _number(config, "expansion_ratio", where, MPT_EXPANSION_RATIO, whole=False)
     kv_heads = {"multiquery_attention": 1,
                 "grouped_query_attention": attn.get("kv_n_heads", heads)}.get(
                     str(attn.get("attn_type", "multihead_attention")), heads)
     alibi, rope = bool(attn.get("alibi", False)), bool(attn.get("rope", False))
-    window = attn.get("sliding_window_size") or -1
-    layers = _require(config, ("n_layers",), source, dialect)
+    window = _number(attn, "sliding_window_size", (source, "mpt attn_config"), 0)
     out: dict[str, Any] = {
         "num_hidden_layers": layers, "hidden_size": hidden, "num_attention_heads": heads,
         "num_key_value_heads": kv_heads,
@@ -135,7 +165,7 @@ def _mpt(config: dict[str, Any], source: str) -> dict[str, Any]:
         "tie_word_embeddings": config.get("tie_word_embeddings", True),
         "_learned_positions": bool(config.get("learned_pos_emb", True)) and not (alibi or rope),
         "_alibi": alibi,
-        "_sliding_window": max(0, int(window)), "_sliding_layers": layers if window > 0 else 0,
+        "_sliding_window": window, "_sliding_layers": layers if window else 0,
     }
     if attn.get("attn_impl"):
         out["_attention"], out["_attention_key"] = str(attn["attn_impl"]), "attn_config.attn_impl"
@@ -162,36 +192,38 @@ def _falcon(config: dict[str, Any], source: str) -> dict[str, Any]:
     }
 
 
-def _gemma_window_layers(config: dict[str, Any], layers: int) -> int:
+def _gemma_window_layers(config: dict[str, Any], layers: int, where: tuple[str, str]) -> int:
     """Gemma 2 alternates local and global layers (even layers slide, HF Gemma2 `is_sliding`);
     Gemma 3 makes every `sliding_window_pattern`-th layer global (HF Gemma3 default 6)."""
     model_type = str(config.get("model_type", "")).lower()
     if model_type == "gemma2":
         return (layers + 1) // 2
     if model_type.startswith("gemma3"):
-        pattern = int(config.get("sliding_window_pattern") or 6)
-        return layers - layers // pattern
+        pattern = _number(config, "sliding_window_pattern", where, 6) or 6
+        return int(layers - layers // pattern)
     return layers
 
 
 def _llama_like(config: dict[str, Any], source: str, dialect: str) -> dict[str, Any]:
     out = dict(config)
-    layers = _require(config, ("num_hidden_layers",), source, dialect)
+    where = (source, dialect)
+    _require(config, ("num_hidden_layers",), source, dialect)
+    layers = _number(config, "num_hidden_layers", where, 0)
     _require(config, ("hidden_size",), source, dialect)
     _require(config, ("num_attention_heads",), source, dialect)
     _require(config, ("vocab_size",), source, dialect)
     act = str(config.get("hidden_act") or config.get("hidden_activation") or "silu").lower()
     out["_gated"] = dialect == "gemma" or act in GATED_ACTIVATIONS
     out["tie_word_embeddings"] = config.get("tie_word_embeddings", dialect == "gemma")
-    window = int(config.get("sliding_window") or 0)
+    window = _number(config, "sliding_window", where, 0)
     sliding_layers = layers
     if dialect == "gemma":
         _require(config, ("head_dim",), source, dialect)
-        sliding_layers = _gemma_window_layers(config, layers)
+        sliding_layers = _gemma_window_layers(config, layers, where)
     if dialect == "qwen2":
         out["_qkv_bias"] = True
         window = window if config.get("use_sliding_window") else 0
-        sliding_layers = max(0, layers - int(config.get("max_window_layers") or 0))
+        sliding_layers = max(0, layers - _number(config, "max_window_layers", where, 0))
     out["_sliding_window"] = window
     out["_sliding_layers"] = _window_layers(config, layers, sliding_layers) if window else 0
     if dialect == "deepseek":
