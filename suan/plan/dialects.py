@@ -149,9 +149,9 @@ def _mpt(config: dict[str, Any], source: str) -> dict[str, Any]:
     attn = _section(config, "attn_config", (source, "mpt attn_config"))
     ffn_config = _section(config, "ffn_config", (source, "mpt ffn_config"))
     ratio = _number(config, "expansion_ratio", where, MPT_EXPANSION_RATIO, whole=False)
-    kv_heads = {"multiquery_attention": 1,
-                "grouped_query_attention": attn.get("kv_n_heads", heads)}.get(
-                    str(attn.get("attn_type", "multihead_attention")), heads)
+    grouped = _number(attn, "kv_n_heads", (source, "mpt attn_config"), heads)
+    kv_heads = {"multiquery_attention": 1, "grouped_query_attention": grouped}.get(
+        str(attn.get("attn_type", "multihead_attention")), heads)
     alibi, rope = bool(attn.get("alibi", False)), bool(attn.get("rope", False))
     window = _number(attn, "sliding_window_size", (source, "mpt attn_config"), 0)
     out: dict[str, Any] = {
