@@ -58,7 +58,7 @@ ATTENTION_HELP = ("Attention kernel: unfused | flash-full | flash2 | flash3, or 
                   "the config's, else the --framework's.")
 FRAMEWORK_HELP = ("Training framework whose default attention kernel applies when the config "
                   "names none: hf | megatron | nemo | megatron-bridge | torchtitan | "
-                  "llm-foundry | pytorch.")
+                  "llm-foundry | pytorch | mindspeed-llm.")
 
 
 def _attention(model: str, attention: str | None, framework: str | None) -> AttentionChoice:

@@ -57,15 +57,17 @@ FRAMEWORK_DEFAULTS: dict[str, tuple[str, str]] = {
     "llm-foundry": ("flash2", "llm-foundry's attn_config_defaults set attn_impl 'flash' "
                     "(FlashAttention-2)"),
     "pytorch": ("flash2", "F.scaled_dot_product_attention's flash backend is FlashAttention-2"),
+    "mindspeed-llm": ("flash2", "MindSpeed-LLM's pretraining scripts pass --use-flash-attn "
+                      "(torch_npu npu_fusion_attention, a fused causal kernel)"),
 }
 """Framework → (kernel, why). Sources, in docs/planner.md: HF Transformers "Attention
 backends" docs; Megatron-Core `transformer_config.py` (attention_backend = AttnBackend.auto) and
 Transformer Engine's backend selection; torchtitan `models/llama3/model/args.py`; llm-foundry
-`llmfoundry/models/utils/config_defaults.py`."""
+`llmfoundry/models/utils/config_defaults.py`; MindSpeed-LLM `examples/mcore/*/pretrain_*.sh`."""
 
 FRAMEWORK_ALIASES = {"huggingface": "hf", "transformers": "hf", "megatron-lm": "megatron",
                      "megatron-core": "megatron", "mcore": "megatron", "llmfoundry": "llm-foundry",
-                     "composer": "llm-foundry", "fsdp": "pytorch"}
+                     "composer": "llm-foundry", "fsdp": "pytorch", "mindspeed": "mindspeed-llm"}
 
 
 @dataclass(frozen=True)
