@@ -19,6 +19,7 @@ import typer
 from suan.cli.files import text_file_or_name
 from suan.errors import FieldProblem, SpecError
 from suan.plan.advice import best_plans, plan_search, size_cluster
+from suan.plan.attention import AttentionChoice, choose_attention
 from suan.plan.estimate import Estimate, estimate
 from suan.plan.hardware import hardware_for
 from suan.plan.layout import Layout, Workload
@@ -50,6 +51,19 @@ def _derive_dp(devices: int, tp: int, pp: int, cp: int, dp: int | None) -> int:
     if dp is not None:
         return dp
     return max(1, devices // max(1, tp * pp * cp))
+
+
+ATTENTION_HELP = ("Attention kernel: unfused | flash-full | flash2 | flash3, or an "
+                  "implementation name (sdpa, eager, flash_attention_2, triton, ...). Default: "
+                  "the config's, else the --framework's.")
+FRAMEWORK_HELP = ("Training framework whose default attention kernel applies when the config "
+                  "names none: hf | megatron | nemo | megatron-bridge | torchtitan | "
+                  "llm-foundry | pytorch | mindspeed-llm.")
+
+
+def _attention(model: str, attention: str | None, framework: str | None) -> AttentionChoice:
+    """The attention kernel of this command's plans and why (suan.plan.attention)."""
+    return choose_attention(load_model(model), attention, framework)
 
 
 def _emit(data: Any, as_json: bool, text: str) -> None:
@@ -87,17 +101,22 @@ def estimate_cmd(
     zero: int = typer.Option(1, help="ZeRO stage 0-3 (3 = FSDP full shard)."),
     precision: str = typer.Option("bf16", help="bf16 | fp8."),
     inter_node_gbs: float | None = typer.Option(None, help="Inter-node GB/s per device."),
+    attention: str | None = typer.Option(None, help=ATTENTION_HELP),
+    framework: str | None = typer.Option(None, help=FRAMEWORK_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Predict step time, throughput, MFU/HFU and memory of one layout."""
     spec = load_model(model)
+    choice = choose_attention(spec, attention, framework)
     hardware = hardware_for(accelerator, inter_node_gbs)
     layout = Layout(tp=tp, pp=pp, dp=_derive_dp(devices, tp, pp, cp, dp), cp=cp, ep=ep,
                     vpp=vpp, micro_batch=micro_batch, zero=zero, recompute=recompute,
                     sequence_parallel=sequence_parallel)
-    workload = Workload(seq=seq, global_batch=global_batch, precision=precision)
+    workload = Workload(seq=seq, global_batch=global_batch, precision=precision,
+                        attention=choice.kernel)
     plan = estimate(spec, hardware, layout, workload, devices=devices)
-    _emit(plan.as_dict(), as_json, _summary(plan))
+    _emit({**plan.as_dict(), "attention": choice.as_dict()}, as_json,
+          _summary(plan) + "\n  " + choice.describe())
 
 
 @plan_app.command("search")
@@ -111,15 +130,20 @@ def search_cmd(
     top: int = typer.Option(5, help="How many plans to show."),
     precision: str = typer.Option("bf16", help="bf16 | fp8."),
     inter_node_gbs: float | None = typer.Option(None, help="Inter-node GB/s per device."),
+    attention: str | None = typer.Option(None, help=ATTENTION_HELP),
+    framework: str | None = typer.Option(None, help=FRAMEWORK_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rank the valid layouts by throughput and count why the others were rejected."""
+    choice = _attention(model, attention, framework)
     result = plan_search(model, accelerator, devices, seq=seq, global_batch=global_batch,
-                         top=top, precision=precision, inter_node_gbs=inter_node_gbs)
+                         top=top, precision=precision, inter_node_gbs=inter_node_gbs,
+                         attention=choice.kernel)
     lines = [f"{result.feasible} of {result.considered} layouts fit "
-             f"({result.seconds:.2f} s); rejected: {dict(result.rejected.most_common())}"]
+             f"({result.seconds:.2f} s); rejected: {dict(result.rejected.most_common())}",
+             choice.describe()]
     lines += [f"#{rank} " + _summary(plan) for rank, plan in enumerate(result.plans, 1)]
-    _emit(result.as_dict(), as_json, "\n".join(lines))
+    _emit({**result.as_dict(), "attention": choice.as_dict()}, as_json, "\n".join(lines))
 
 
 @plan_app.command("compare")
@@ -130,17 +154,21 @@ def compare_cmd(
     accelerators: str = typer.Option(DEFAULT_COMPARE, help="Comma-separated types."),
     global_batch: int | None = typer.Option(None, help="Global batch (default ~4M tokens)."),
     seq: int = typer.Option(4096, help="Sequence length (tokens)."),
+    attention: str | None = typer.Option(None, help=ATTENTION_HELP),
+    framework: str | None = typer.Option(None, help=FRAMEWORK_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rank accelerator types by the throughput of their best plan."""
     names = [name.strip() for name in accelerators.split(",") if name.strip()]
-    plans = best_plans(model, names, devices, seq, global_batch)
+    choice = _attention(model, attention, framework)
+    plans = best_plans(model, names, devices, seq, global_batch, choice.kernel)
     ranking = sorted(plans.items(), key=lambda item: item[1].tokens_per_s if item[1] else 0.0,
                      reverse=True)
     top = ranking[0][1].tokens_per_s if ranking and ranking[0][1] else 0.0
-    data = [_compare_entry(name, plan) for name, plan in ranking]
-    text = "\n".join(_compare_line(name, plan, top) for name, plan in ranking)
-    _emit(data, as_json, text)
+    data = [{**_compare_entry(name, plan), "attention": choice.as_dict()}
+            for name, plan in ranking]
+    lines = [_compare_line(name, plan, top) for name, plan in ranking]
+    _emit(data, as_json, "\n".join([*lines, choice.describe()]))
 
 
 def _compare_entry(name: str, plan: Estimate | None) -> dict[str, Any]:
@@ -170,14 +198,19 @@ def size_cmd(
     global_batch: int | None = typer.Option(None, help="Global batch (default ~4M tokens)."),
     seq: int = typer.Option(4096, help="Sequence length (tokens)."),
     precision: str = typer.Option("bf16", help="bf16 | fp8."),
+    attention: str | None = typer.Option(None, help=ATTENTION_HELP),
+    framework: str | None = typer.Option(None, help=FRAMEWORK_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """How many devices of one type train N tokens within D days."""
     if days <= 0:
         raise SpecError("--days", [FieldProblem("days", f"must be positive, got {days}", "> 0")])
+    choice = _attention(model, attention, framework)
     sizing = size_cluster(model, accelerator, parse_tokens(tokens), days, seq=seq,
-                          global_batch=global_batch, precision=precision)
+                          global_batch=global_batch, precision=precision,
+                          attention=choice.kernel)
     text = f"{sizing.devices} devices, {sizing.days:.1f} days"
     if sizing.plan:
         text += "\n" + _summary(sizing.plan)
-    _emit(sizing.as_dict(), as_json, text)
+    _emit({**sizing.as_dict(), "attention": choice.as_dict()}, as_json,
+          text + "\n" + choice.describe())

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from suan.plan.attention import choose_attention
 from suan.plan.estimate import Estimate
 from suan.plan.hardware import Hardware, hardware_for
 from suan.plan.layout import Workload
@@ -45,32 +46,38 @@ def default_batch(seq: int) -> int:
     return 1 << (sequences.bit_length() - 1)
 
 
-def _workload(seq: int | None, global_batch: int | None, precision: str) -> Workload:
+def _workload(seq: int | None, global_batch: int | None, precision: str,
+              attention: str) -> Workload:
     seq = seq or DEFAULT_SEQ
-    return Workload(seq=seq, global_batch=global_batch or default_batch(seq), precision=precision)
+    return Workload(seq=seq, global_batch=global_batch or default_batch(seq), precision=precision,
+                    attention=attention)
 
 
 def plan_search(model: ModelLike, accelerator: str | Hardware, devices: int, *,
                 seq: int | None = None, global_batch: int | None = None, top: int = 5,
-                precision: str = "bf16", inter_node_gbs: float | None = None) -> SearchResult:
-    """`search` with names resolved and defaults filled in."""
+                precision: str = "bf16", inter_node_gbs: float | None = None,
+                attention: str | None = None, framework: str | None = None) -> SearchResult:
+    """`search` with names resolved and defaults filled in. The attention kernel is
+    `attention`, else the model config's, else `framework`'s default (suan.plan.attention)."""
     spec = load_model(model)
     hardware = hardware_for(accelerator, inter_node_gbs)
-    return search(spec, hardware, devices, _workload(seq, global_batch, precision), top)
+    kernel = choose_attention(spec, attention, framework).kernel
+    return search(spec, hardware, devices, _workload(seq, global_batch, precision, kernel), top)
 
 
 def choose_layout(model: ModelLike, accelerator: str | Hardware, devices: int,
-                  seq: int | None = None, global_batch: int | None = None) -> Plan | None:
+                  seq: int | None = None, global_batch: int | None = None,
+                  attention: str | None = None) -> Plan | None:
     """The fastest layout for a job that names its model but no layout, or None."""
     return plan_search(model, accelerator, devices, seq=seq, global_batch=global_batch,
-                       top=1).best
+                       top=1, attention=attention).best
 
 
 def best_plans(model: ModelLike, accelerator_names: list[str], devices: int,
                seq: int | None = None, global_batch: int | None = None,
-               ) -> dict[str, Plan | None]:
+               attention: str | None = None) -> dict[str, Plan | None]:
     """The best plan of `model` on `devices` devices of each type (None where nothing fits)."""
-    return {name: choose_layout(model, name, devices, seq, global_batch)
+    return {name: choose_layout(model, name, devices, seq, global_batch, attention)
             for name in accelerator_names}
 
 
@@ -103,7 +110,8 @@ def _days(plan: Estimate | None, tokens: float) -> float:
 
 def size_cluster(model: ModelLike, accelerator: str | Hardware, tokens: float, days: float, *,
                  seq: int | None = None, global_batch: int | None = None,
-                 precision: str = "bf16") -> Sizing:
+                 precision: str = "bf16", attention: str | None = None,
+                 framework: str | None = None) -> Sizing:
     """The fewest whole nodes (a power-of-two count) whose best plan trains `tokens` in `days`.
 
     Doubles the node count until the deadline is met, then bisects between the last two
@@ -114,7 +122,8 @@ def size_cluster(model: ModelLike, accelerator: str | Hardware, tokens: float, d
 
     def best(devices: int) -> Estimate | None:
         return plan_search(model, hardware, devices, seq=seq, global_batch=global_batch,
-                           top=1, precision=precision).best
+                           top=1, precision=precision, attention=attention,
+                           framework=framework).best
 
     low, high = 0, node
     while _days(best(high), tokens) > days and high < MAX_SIZE_DEVICES:

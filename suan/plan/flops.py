@@ -11,6 +11,12 @@ Conventions (perf-model.md §2):
 - **Hardware FLOPs** (for HFU) add the recomputed forward: the whole forward without the
   logits for full recompute (HFU = 4/3 MFU, SC'21 Eq. 3), the attention core only for
   selective recompute (Korthikanti et al. 2022 §5).
+- **Sliding-window attention** (window w on `sliding_layers` of the L layers): a query at
+  position i sees min(i, w) keys, so the causal span averaged over s positions is s/2 for
+  s ≤ w and w − w²/(2s) for s > w (the exact mean w − w(w−1)/(2s), continuous with s/2 at
+  s = w); the full-square convention counts twice the causal span (s, then 2w − w²/s). The
+  per-layer core is the layer-weighted mean of windowed and full layers. Only kernels that
+  skip masked blocks execute the smaller span (timing.py); model FLOPs always use it.
 - N counts matmul weights only: embedding lookups and norms are not FLOPs; the output
   projection (logits, 2·h·V per token) is. MoE layers count the top-k routed experts plus the
   shared experts and the router (Megatron-LM `num_floating_point_operations`).
@@ -36,9 +42,24 @@ def layer_gemm_flops(model: ModelSpec, moe: bool) -> float:
     return 2.0 * (model.attention_params() + mlp)
 
 
-def attention_core_flops(model: ModelSpec, seq: int, convention: str = "full") -> float:
-    """Forward FLOPs per token of one layer's QKᵀ and AV: 2·heads·(d_qk + d_v)·s_eff."""
-    span = seq / 2 if convention == "causal" else seq
+def causal_span(seq: int, window: int = 0) -> float:
+    """Keys a query attends to, averaged over a causal sequence of `seq` tokens: s/2, or with
+    a sliding window w < s, w − w²/(2s)."""
+    if window <= 0 or seq <= window:
+        return seq / 2
+    return window - window * window / (2 * seq)
+
+
+def attention_core_flops(model: ModelSpec, seq: int, convention: str = "full",
+                         windowed: bool = True) -> float:
+    """Forward FLOPs per token of one layer's QKᵀ and AV: 2·heads·(d_qk + d_v)·s_eff, with
+    s_eff twice the causal span ("full") or the causal span ("causal"), averaged over the
+    layers with and without the sliding window (`windowed=False` ignores the window)."""
+    factor = 1.0 if convention == "causal" else 2.0
+    span = factor * causal_span(seq)
+    if windowed and model.sliding_window and model.sliding_layers:
+        share = min(model.sliding_layers, model.num_layers) / model.num_layers
+        span += share * factor * (causal_span(seq, model.sliding_window) - causal_span(seq))
     return 2.0 * model.heads * (model.head_dim + model.v_head_dim) * span
 
 

@@ -127,9 +127,12 @@ def stored_per_token_hidden(model: ModelSpec, layout: Layout, moe: bool) -> floa
     Generalises Korthikanti's `10 + 24/t` (× s·b·h) to GQA, SwiGLU and MoE: the tensor-parallel
     part is Q, K, V and the output-projection input (8h for MHA) plus the MLP's saved tensors
     (2·2f for GeLU: its input and output; 3·2f for SwiGLU: gate, up and their product).
+    MLA (DeepSeek) stores K at the query/key width d and V at its own width, plus its two
+    low-rank latents (the inputs of the up-projections, q_lora_rank + kv_lora_rank).
     """
-    h, d = model.hidden, model.head_dim
-    attention = 2 * (model.heads * d + 2 * model.kv_heads * d) + 2 * model.heads * model.v_head_dim
+    h, d, v = model.hidden, model.head_dim, model.v_head_dim
+    attention = 2 * (model.heads * d + model.kv_heads * (d + v)) + 2 * model.heads * v
+    attention += 2 * (model.q_lora_rank + model.kv_lora_rank)
     mlp_per_width = 2 * (3 if model.gated_mlp else 2)
     if moe:
         mlp = (model.topk + model.shared_experts) * mlp_per_width * model.expert_ffn

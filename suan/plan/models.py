@@ -1,17 +1,15 @@
 """Transformer model shapes for the planner, read from HuggingFace-style `config.json` files.
 
 `load_model(name_or_path)` accepts a built-in name (a file in `suan/plan/models/`, e.g.
-`llama3-70b`), a path to a `config.json`, or a dict already parsed. Three key families are
-understood:
+`llama3-70b`), a path to a `config.json`, or a dict already parsed. The config's dialect
+(Llama, Mistral, Qwen2, Mixtral, Gemma, Falcon, MPT, GPT-2, DeepSeek with MLA and MoE) is
+translated to common keys by `suan.plan.dialects`; a missing key raises a one-line
+`ConfigKeyError` naming the key and the dialect.
 
-- Llama-like: `num_hidden_layers, hidden_size, intermediate_size, num_attention_heads,
-  num_key_value_heads, vocab_size, max_position_embeddings` (SwiGLU MLP, RMSNorm, no biases);
-- GPT-2-like: `n_layer, n_embd, n_head, n_inner, n_positions` (GeLU MLP of 4h by default,
-  LayerNorm, biases, learned positions, tied embeddings);
-- MoE: Mixtral (`num_local_experts, num_experts_per_tok`) and DeepSeek (`n_routed_experts,
-  n_shared_experts, moe_intermediate_size, num_experts_per_tok, first_k_dense_replace`), with
-  DeepSeek's multi-head latent attention (`q_lora_rank, kv_lora_rank, qk_nope_head_dim,
-  qk_rope_head_dim, v_head_dim`) when present.
+Besides the shape, a ModelSpec carries what the config says about attention: the
+implementation it names (`attention_impl`, with the key it came from), ALiBi, and the sliding
+window with the number of layers that use it. `suan.plan.attention` turns these into the
+planner's kernel.
 
 Parameter counts are exact for these architectures up to norms and biases, which are counted.
 """
@@ -25,13 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from suan.errors import FieldProblem, SpecError
+from suan.plan.dialects import ConfigKeyError, canonical
 
 BUILTIN_DIR = Path(__file__).with_name("models")
-GPT2_FFN_MULTIPLIER = 4
-"""GPT-2's MLP width when `n_inner` is null: 4 × n_embd (HF GPT2Config docs)."""
-
-GATED_ACTIVATIONS = frozenset({"silu", "swiglu", "swish", "geglu"})
-"""`hidden_act` values whose MLP has a gate projection (three matrices instead of two)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +54,17 @@ class ModelSpec:
     q_lora_rank: int = 0
     kv_lora_rank: int = 0
     rope_head_dim: int = 0
+    qkv_bias: bool = False
+    dialect: str = "llama"
+    attention_impl: str = ""
+    """The attention implementation the config names, as written (e.g. "sdpa", "triton")."""
+    attention_key: str = ""
+    """The config key that named it (e.g. `attn_config.attn_impl`)."""
+    alibi: bool = False
+    sliding_window: int = 0
+    """Keys each query attends to in a sliding-window layer (0: the whole causal prefix)."""
+    sliding_layers: int = 0
+    """How many of the layers use the sliding window."""
 
     @property
     def is_moe(self) -> bool:
@@ -107,13 +112,14 @@ class ModelSpec:
         """Norm and bias weights of one layer (no matmuls).
 
         LayerNorm has weight and bias, RMSNorm a weight; GPT-2-style layers add the biases of
-        QKV, output, fc1 and fc2 (13h in total for a 4h MLP, SC'21 Eq. 2); MLA adds the norms
-        of its two low-rank latents.
+        QKV, output, fc1 and fc2 (13h in total for a 4h MLP, SC'21 Eq. 2); Qwen2 adds the Q, K,
+        V biases alone; MLA adds the norms of its two low-rank latents.
         """
         h = self.hidden
-        if not self.biases:
-            return 2 * h + self.q_lora_rank + self.kv_lora_rank
         qkv_bias = (self.heads + 2 * self.kv_heads) * self.head_dim
+        if not self.biases:
+            extra = qkv_bias if self.qkv_bias else 0
+            return 2 * h + self.q_lora_rank + self.kv_lora_rank + extra
         return 4 * h + qkv_bias + h + self.ffn + h
 
     def embedding_params(self) -> int:
@@ -151,62 +157,78 @@ def _problem(source: str, key: str, message: str, allowed: str = "") -> SpecErro
     return SpecError(source, [FieldProblem(key, message, allowed)])
 
 
-def _int_key(config: dict[str, Any], keys: tuple[str, ...], source: str,
+def _int_key(config: dict[str, Any], keys: tuple[str, ...], where: tuple[str, str],
              default: int | None = None) -> int:
+    """The first of `keys` present as a non-negative integer, else `default`; `where` is
+    (source, dialect) for the error naming the key."""
+    source, dialect = where
     for key in keys:
         value = config.get(key)
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise _problem(source, key, f"must be a non-negative integer, got {value!r}")
+                raise ConfigKeyError(source, dialect, key,
+                                     f"must be a non-negative integer, got {value!r}")
             return value
     if default is None:
-        raise _problem(source, keys[0], "missing", " or ".join(keys))
+        raise ConfigKeyError(source, dialect, keys[0], "missing", " or ".join(keys))
     return default
 
 
+def _head_dims(config: dict[str, Any], hidden: int, heads: int,
+               where: tuple[str, str]) -> tuple[int, int]:
+    """(query/key width, value width) per head: `head_dim` when given (Gemma), else
+    hidden/heads; MLA's keys are `qk_nope_head_dim + qk_rope_head_dim` wide."""
+    head_dim = _int_key(config, ("head_dim",), where, 0)
+    if not head_dim:
+        if heads == 0 or hidden % heads:
+            raise ConfigKeyError(where[0], where[1], "num_attention_heads",
+                                 f"{heads} does not divide hidden size {hidden}",
+                                 "a divisor of the hidden size, or a head_dim key")
+        head_dim = hidden // heads
+    if not config.get("kv_lora_rank"):
+        return head_dim, head_dim
+    qk = (_int_key(config, ("qk_nope_head_dim",), where)
+          + _int_key(config, ("qk_rope_head_dim",), where))
+    return qk, _int_key(config, ("v_head_dim",), where)
+
+
 def parse_config(config: dict[str, Any], name: str = "model") -> ModelSpec:
-    """Build a ModelSpec from a config.json dict. Raises SpecError naming the missing key."""
+    """Build a ModelSpec from a config.json dict of any known dialect. Raises
+    ConfigKeyError (a SpecError) naming the missing key and the dialect."""
     if not isinstance(config, dict):
         raise _problem(name, "", "a model config must be a JSON object")
-    gpt2 = "n_layer" in config or "n_embd" in config
-    layers = _int_key(config, ("num_hidden_layers", "n_layer"), name)
-    hidden = _int_key(config, ("hidden_size", "n_embd"), name)
-    heads = _int_key(config, ("num_attention_heads", "n_head"), name)
-    if heads == 0 or hidden % heads:
-        raise _problem(name, "num_attention_heads", f"{heads} does not divide hidden size "
-                       f"{hidden}", "a divisor of the hidden size")
-    default_ffn = GPT2_FFN_MULTIPLIER * hidden if gpt2 else None
-    ffn = _int_key(config, ("intermediate_size", "n_inner", "ffn_hidden_size"), name, default_ffn)
-    act = str(config.get("hidden_act", config.get("activation_function", "gelu"))).lower()
-    head_dim = config.get("head_dim") or hidden // heads
-    mla = int(config.get("kv_lora_rank") or 0)
-    qk_dim = head_dim
-    if mla:
-        qk_dim = int(config.get("qk_nope_head_dim", 0)) + int(config.get("qk_rope_head_dim", 0))
-    experts = _int_key(config, ("num_local_experts", "n_routed_experts", "num_experts"), name, 0)
+    dialect, keys = canonical(config, name)
+    where = (name, dialect)
+    hidden = _int_key(keys, ("hidden_size",), where)
+    heads = _int_key(keys, ("num_attention_heads",), where)
+    ffn = _int_key(keys, ("intermediate_size", "n_inner", "ffn_hidden_size"), where)
+    head_dim, v_head_dim = _head_dims(keys, hidden, heads, where)
+    experts = _int_key(keys, ("num_local_experts", "n_routed_experts", "num_experts"), where, 0)
     spec = ModelSpec(
-        name=str(config.get("_name", name)),
-        num_layers=layers,
-        hidden=hidden,
-        ffn=ffn,
-        heads=heads,
-        kv_heads=_int_key(config, ("num_key_value_heads",), name, heads),
-        vocab=_int_key(config, ("vocab_size",), name),
-        max_seq=_int_key(config, ("max_position_embeddings", "n_positions", "n_ctx"), name, 2048),
-        head_dim=int(qk_dim),
-        v_head_dim=int(config.get("v_head_dim") or head_dim),
-        gated_mlp=act in GATED_ACTIVATIONS,
-        biases=gpt2,
-        tied_embeddings=bool(config.get("tie_word_embeddings", gpt2)),
-        learned_positions=gpt2,
+        name=str(keys.get("_name", name)),
+        num_layers=_int_key(keys, ("num_hidden_layers",), where),
+        hidden=hidden, ffn=ffn, heads=heads,
+        kv_heads=_int_key(keys, ("num_key_value_heads",), where, heads),
+        vocab=_int_key(keys, ("vocab_size",), where),
+        max_seq=_int_key(keys, ("max_position_embeddings",), where, 2048),
+        head_dim=head_dim, v_head_dim=v_head_dim,
+        gated_mlp=bool(keys.get("_gated")), biases=bool(keys.get("_biases")),
+        tied_embeddings=bool(keys.get("tie_word_embeddings")),
+        learned_positions=bool(keys.get("_learned_positions")),
         num_experts=experts,
-        topk=_int_key(config, ("num_experts_per_tok",), name, 2 if experts else 0),
-        expert_ffn=_int_key(config, ("moe_intermediate_size",), name, ffn) if experts else 0,
-        shared_experts=_int_key(config, ("n_shared_experts",), name, 0),
-        first_dense_layers=_int_key(config, ("first_k_dense_replace",), name, 0),
-        q_lora_rank=int(config.get("q_lora_rank") or 0),
-        kv_lora_rank=mla,
-        rope_head_dim=int(config.get("qk_rope_head_dim") or 0),
+        topk=_int_key(keys, ("num_experts_per_tok",), where, 2 if experts else 0),
+        expert_ffn=_int_key(keys, ("moe_intermediate_size",), where, ffn) if experts else 0,
+        shared_experts=_int_key(keys, ("n_shared_experts",), where, 0),
+        first_dense_layers=_int_key(keys, ("first_k_dense_replace",), where, 0),
+        q_lora_rank=_int_key(keys, ("q_lora_rank",), where, 0),
+        kv_lora_rank=_int_key(keys, ("kv_lora_rank",), where, 0),
+        rope_head_dim=_int_key(keys, ("qk_rope_head_dim",), where, 0),
+        qkv_bias=bool(keys.get("_qkv_bias")), dialect=dialect,
+        attention_impl=str(keys.get("_attention", "")),
+        attention_key=str(keys.get("_attention_key", "")),
+        alibi=bool(keys.get("_alibi")),
+        sliding_window=_int_key(keys, ("_sliding_window",), where, 0),
+        sliding_layers=_int_key(keys, ("_sliding_layers",), where, 0),
     )
     _check_kv_heads(spec, name)
     return spec

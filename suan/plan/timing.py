@@ -124,9 +124,11 @@ def _gemm_seconds(flops: float, width: float, rows: float, peak_tflops: float,
 def _attention_seconds(model: ModelSpec, layout: Layout, workload: Workload,
                        hardware: Hardware) -> float:
     """Forward seconds of one layer's attention core for one micro-batch: the executed square
-    (half of it when the kernel skips masked blocks) at the kernel's sustained fraction."""
+    (half of it, and only the sliding window's span, when the kernel skips masked blocks) at
+    the kernel's sustained fraction."""
     executed = "causal" if workload.causal_skip else "full"
-    flops = attention_core_flops(model, workload.seq, executed) * _tokens(layout, workload)
+    flops = attention_core_flops(model, workload.seq, executed,
+                                 windowed=workload.causal_skip) * _tokens(layout, workload)
     if not workload.flash_attention:
         return _gemm_seconds(flops / layout.tp, model.head_dim, workload.seq / layout.cp,
                              hardware.bf16_tflops, hardware)
@@ -216,7 +218,8 @@ def _cp_seconds(model: ModelSpec, layout: Layout, workload: Workload, hardware: 
     """Ring-attention seconds one layer adds: K/V exchange overlapped with the attention core."""
     if layout.cp == 1:
         return 0.0
-    chunk = 2 * 2 * _tokens(layout, workload) * model.kv_heads * model.head_dim / layout.tp
+    kv_width = model.kv_heads * (model.head_dim + model.v_head_dim)
+    chunk = 2 * _tokens(layout, workload) * kv_width / layout.tp
     step = comm.send_recv(chunk, hardware, layout.tp)
     forward = overlapped_seconds((layout.cp - 1) * step, attention)
     backward = overlapped_seconds(2 * (layout.cp - 1) * step,
