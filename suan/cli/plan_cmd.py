@@ -64,7 +64,9 @@ def _summary(plan: Estimate) -> str:
             f"{plan.tflops_per_device:.0f} model TFLOP/s/device, MFU {100 * plan.mfu:.1f}%, "
             f"HFU {100 * plan.hfu:.1f}%\n"
             f"  memory {plan.memory_gib:.1f} of {plan.memory_capacity_gib:.0f} GiB per device "
-            f"({parts})")
+            f"({parts}), fits: {'yes' if plan.fits else 'NO'}"
+            + "".join(f"\n  warning: {text}" for text in plan.warnings)
+            + "".join(f"\n  note: {text}" for text in plan.notes))
 
 
 @plan_app.command("estimate")
@@ -79,6 +81,11 @@ def estimate_cmd(
     cp: int = typer.Option(1, help="Context-parallel degree."),
     ep: int = typer.Option(1, help="Expert-parallel degree (MoE)."),
     vpp: int = typer.Option(1, help="Virtual pipeline stages per device (interleaved 1F1B)."),
+    first_stage_layers: int | None = typer.Option(
+        None, help="Layers on the first pipeline stage (Megatron "
+        "--decoder-first-pipeline-num-layers); default: the split of docs/planner.md."),
+    last_stage_layers: int | None = typer.Option(
+        None, help="Layers on the last pipeline stage (--decoder-last-pipeline-num-layers)."),
     micro_batch: int = typer.Option(1, help="Micro-batch size (sequences)."),
     global_batch: int = typer.Option(..., help="Global batch (sequences)."),
     seq: int = typer.Option(..., help="Sequence length (tokens)."),
@@ -94,10 +101,14 @@ def estimate_cmd(
     hardware = hardware_for(accelerator, inter_node_gbs)
     layout = Layout(tp=tp, pp=pp, dp=_derive_dp(devices, tp, pp, cp, dp), cp=cp, ep=ep,
                     vpp=vpp, micro_batch=micro_batch, zero=zero, recompute=recompute,
-                    sequence_parallel=sequence_parallel)
+                    sequence_parallel=sequence_parallel, first_stage_layers=first_stage_layers,
+                    last_stage_layers=last_stage_layers)
     workload = Workload(seq=seq, global_batch=global_batch, precision=precision)
     plan = estimate(spec, hardware, layout, workload, devices=devices)
     _emit(plan.as_dict(), as_json, _summary(plan))
+    if as_json:
+        for text in plan.warnings:
+            typer.echo(f"warning: {text}", err=True)
 
 
 @plan_app.command("search")
