@@ -188,7 +188,7 @@ def size_cmd(
         raise SpecError("--days", [FieldProblem("days", f"must be positive, got {days}", "> 0")])
     sizing = size_cluster(model, accelerator, parse_tokens(tokens), days, seq=seq,
                           global_batch=global_batch, precision=precision)
-    text = f"{sizing.devices} devices, {sizing.days:.1f} days"
+    text = f"{sizing.devices} devices, {sizing.days:.1f} days: {sizing.advice()}"
     if sizing.plan:
         text += "\n" + _summary(sizing.plan)
     _emit(sizing.as_dict(), as_json, text)
