@@ -4,8 +4,8 @@ These are the entry points the scheduler and the CLI use:
 
 - `choose_layout(model, accelerator, devices, seq, global_batch)` → the fastest `Plan` (an
   `Estimate`, whose `env()` gives SUAN_TP/SUAN_PP/SUAN_DP/...) or None when nothing fits;
-- `relative_throughput(model, accelerator_names, devices)` → tokens/s of the best plan per type
-  (`best_plans` gives the plans themselves);
+- `best_plans(model, accelerator_names, devices)` → the best plan per type (tokens/s per type,
+  memoised, is `suan.plan.use.type_speeds`: the one per-type speed API);
 - `size_cluster(model, accelerator, tokens, days)` → the fewest devices that train `tokens`
   tokens within `days` days.
 """
@@ -72,14 +72,6 @@ def best_plans(model: ModelLike, accelerator_names: list[str], devices: int,
     """The best plan of `model` on `devices` devices of each type (None where nothing fits)."""
     return {name: choose_layout(model, name, devices, seq, global_batch)
             for name in accelerator_names}
-
-
-def relative_throughput(model: ModelLike, accelerator_names: list[str], devices: int,
-                        seq: int | None = None, global_batch: int | None = None,
-                        ) -> dict[str, float]:
-    """Tokens/s of the best plan of `model` on `devices` devices of each type (0.0 if none fits)."""
-    plans = best_plans(model, accelerator_names, devices, seq, global_batch)
-    return {name: plan.tokens_per_s if plan else 0.0 for name, plan in plans.items()}
 
 
 @dataclass(frozen=True)
@@ -158,18 +150,19 @@ def size_cluster(model: ModelLike, accelerator: str | Hardware, tokens: float, d
     sizing = _size_at(model, hardware, tokens, days, seq, batch, precision)
     if sizing.met:
         return sizing
-    larger = batch * 2
+    larger, start = batch * 2, sizing.devices
     while larger * seq <= MAX_BATCH_TOKENS:
-        found = _size_at(model, hardware, tokens, days, seq, larger, precision)
+        found = _size_at(model, hardware, tokens, days, seq, larger, precision, start)
         if found.met:
             return replace(sizing, larger_batch=(larger, found.devices, found.days))
-        larger *= 2
+        larger, start = larger * 2, found.devices
     return sizing
 
 
 def _size_at(model: ModelLike, hardware: Hardware, tokens: float, days: float, seq: int,
-             batch: int, precision: str) -> Sizing:
-    """`size_cluster` at one global batch, without the larger-batch suggestion."""
+             batch: int, precision: str, start: int | None = None) -> Sizing:
+    """`size_cluster` at one global batch, without the larger-batch suggestion; doubling
+    starts at `start` devices (a count a smaller batch could not beat), else one node."""
     node = hardware.devices_per_node
     plans: dict[int, Estimate | None] = {}
 
@@ -183,7 +176,11 @@ def _size_at(model: ModelLike, hardware: Hardware, tokens: float, days: float, s
         plan = best(devices)
         return plan.tokens_per_s if plan else 0.0
 
-    low, high, fastest = 0, node, node
+    high = start or node
+    while high > node and _days(best(high // 2), tokens) <= days:
+        high //= 2
+    low = high // 2 if high > node else 0
+    fastest = high
     while _days(best(high), tokens) > days:
         if rate(high) > rate(fastest):
             fastest = high
