@@ -44,6 +44,9 @@ def test_mfu_on_a_disputed_peak_carries_the_catalogs_caveat():
     data = json.loads(result.stdout)
     assert data["peak_disputed"] == caveat
     assert any("disputed peak" in text and caveat in text for text in data["warnings"])
+    text = RUNNER.invoke(cli, ["plan", "compare", "--model", "llama3-8b", "--devices", "8",
+                               "--accelerators", "H100,910B"]).output.splitlines()
+    assert "(disputed peak)" in text[1] and "(disputed peak)" not in text[0]
 
 
 def test_size_uses_the_top_plan_search_picks_at_the_answered_count():

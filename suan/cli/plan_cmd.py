@@ -62,11 +62,16 @@ def _summary(plan: Estimate) -> str:
     return (f"{plan.model} on {plan.layout.devices} × {plan.hardware}: {plan.layout.describe()}\n"
             f"  step {plan.step_time_s:.2f} s, {plan.tokens_per_s:,.0f} tokens/s, "
             f"{plan.tflops_per_device:.0f} model TFLOP/s/device, MFU {100 * plan.mfu:.1f}%, "
-            f"HFU {100 * plan.hfu:.1f}%\n"
+            f"HFU {100 * plan.hfu:.1f}%{_disputed(plan)}\n"
             f"  memory {plan.memory_gib:.1f} of {plan.memory_capacity_gib:.0f} GiB per device "
             f"({parts}), fits: {'yes' if plan.fits else 'NO'}"
             + "".join(f"\n  warning: {text}" for text in plan.warnings)
             + "".join(f"\n  note: {text}" for text in plan.notes))
+
+
+def _disputed(plan: Estimate) -> str:
+    """A marker after MFU/HFU when the accelerator's peak is disputed (see the warning)."""
+    return " (disputed peak)" if plan.peak_caveat else ""
 
 
 @plan_app.command("estimate")
@@ -167,7 +172,7 @@ def _compare_line(name: str, plan: Estimate | None, top: float) -> str:
         return f"{name:12s} {0:10,.0f} tokens/s  nothing fits"
     share = plan.tokens_per_s / top if top else 0.0
     return (f"{name:12s} {plan.tokens_per_s:10,.0f} tokens/s  {share:4.2f}×  "
-            f"{plan.layout.describe():32s} MFU {100 * plan.mfu:4.1f}%  "
+            f"{plan.layout.describe():32s} MFU {100 * plan.mfu:4.1f}%{_disputed(plan)}  "
             f"{plan.memory_gib:5.1f}/{plan.memory_capacity_gib:.0f} GiB")
 
 
