@@ -95,6 +95,8 @@ def _shapes(model: ModelSpec, hardware: Hardware, devices: int, seq: int,
 def _splits(num_layers: int, stages: int) -> bool:
     """True when Megatron splits `num_layers` over `stages` virtual stages without given
     counts: evenly, or with the embedding and the loss counted as a layer each."""
+    if stages > num_layers:
+        return False
     return num_layers % stages == 0 or (stages > 1 and (num_layers + 2) % stages == 0)
 
 
