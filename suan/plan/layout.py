@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from suan.errors import FieldProblem, SpecError
 from suan.plan.models import ModelSpec
+from suan.plan.stages import StageProblem, stage_layers_or_problem
 
 RECOMPUTE_MODES = ("none", "selective", "full")
 ATTENTION_KERNELS = ("unfused", "flash-full", "flash2", "flash3")
@@ -122,11 +123,9 @@ def _degree_problems(model: ModelSpec, layout: Layout) -> list[LayoutProblem]:
             "tp", f"{layout.tp} does not divide num_attention_heads={model.heads} "
             f"(num_key_value_heads={model.kv_heads})", _divisors(model.heads),
             "tp does not divide the attention heads"))
-    from suan.plan.stages import stage_layers_or_problem
-
     counts = stage_layers_or_problem(model.num_layers, layout)
-    if isinstance(counts, LayoutProblem):
-        problems.append(counts)
+    if isinstance(counts, StageProblem):
+        problems.append(LayoutProblem(*counts))
     if layout.vpp > 1 and layout.pp == 1:
         problems.append(LayoutProblem("vpp", "interleaving needs pp > 1", "1 when pp = 1",
                                       "vpp without pipeline"))

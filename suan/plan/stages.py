@@ -23,8 +23,20 @@ lives on rank k mod pp (the interleaved schedule's placement).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING, NamedTuple
 
-from suan.plan.layout import Layout, LayoutProblem
+if TYPE_CHECKING:
+    from suan.plan.layout import Layout
+
+
+class StageProblem(NamedTuple):
+    """A stage-count rule a layout breaks: the option at fault, what is wrong, what is allowed,
+    and a fixed label (layout.LayoutProblem carries these to the user)."""
+
+    path: str
+    message: str
+    allowed: str
+    reason: str
 
 
 @lru_cache(maxsize=4096)
@@ -42,23 +54,23 @@ def default_stage_layers(num_layers: int, pp: int, vpp: int = 1) -> tuple[int, .
     return tuple(ranks)
 
 
-def _given(num_layers: int, layout: Layout) -> tuple[int, ...] | LayoutProblem:
+def _given(num_layers: int, layout: Layout) -> tuple[int, ...] | StageProblem:
     """Per-rank counts from the given first/last-stage counts, or the rule they break."""
     first, last, pp = layout.first_stage_layers, layout.last_stage_layers, layout.pp
     if pp == 1:
-        return LayoutProblem("first_stage_layers", "first/last-stage layer counts need pp > 1",
+        return StageProblem("first_stage_layers", "first/last-stage layer counts need pp > 1",
                              "leave them unset when pp = 1", "stage layers without pipeline")
     named = (first or 0) + (last or 0)
     middle = pp - (first is not None) - (last is not None)
     rest = num_layers - named
     if min(first if first is not None else 1, last if last is not None else 1) < 1 or (
             rest < middle if middle else rest != 0):
-        return LayoutProblem(
+        return StageProblem(
             "first_stage_layers", f"first {first} + last {last} layers leave {rest} of "
             f"num_layers={num_layers} for {middle} other stages", "counts that leave at least "
             "one layer per other stage and add up to num_layers", "stage layers do not add up")
     if middle and rest % middle:
-        return LayoutProblem(
+        return StageProblem(
             "first_stage_layers", f"the {rest} layers left do not split evenly over the "
             f"{middle} other stages", f"counts leaving a multiple of {middle} layers",
             "stage layers do not split evenly")
@@ -68,19 +80,19 @@ def _given(num_layers: int, layout: Layout) -> tuple[int, ...] | LayoutProblem:
 
 
 def stage_layers_or_problem(num_layers: int, layout: Layout,
-                            ) -> tuple[int, ...] | LayoutProblem:
+                            ) -> tuple[int, ...] | StageProblem:
     """Layers per pipeline rank for `layout`, or the rule its stage counts break."""
     if layout.first_stage_layers is None and layout.last_stage_layers is None:
         if num_layers < layout.pp * layout.vpp:
-            return LayoutProblem(
+            return StageProblem(
                 "pp", f"pp·vpp = {layout.pp}·{layout.vpp} exceeds num_layers={num_layers}",
                 f"pp·vpp <= {num_layers}", "more stages than layers")
         return default_stage_layers(num_layers, layout.pp, layout.vpp)
     counts = _given(num_layers, layout)
-    if isinstance(counts, LayoutProblem):
+    if isinstance(counts, StageProblem):
         return counts
     if layout.vpp > 1 and any(count % layout.vpp for count in counts):
-        return LayoutProblem(
+        return StageProblem(
             "vpp", f"stage layer counts {counts} are not all divisible by vpp={layout.vpp}",
             "a vpp dividing every stage's layers", "vpp does not divide the stage layers")
     return counts
@@ -89,6 +101,6 @@ def stage_layers_or_problem(num_layers: int, layout: Layout,
 def stage_layers(num_layers: int, layout: Layout) -> tuple[int, ...]:
     """Layers per pipeline rank; ValueError for a layout `layout_problems` rejects."""
     counts = stage_layers_or_problem(num_layers, layout)
-    if isinstance(counts, LayoutProblem):
+    if isinstance(counts, StageProblem):
         raise ValueError(counts.message)
     return counts
