@@ -2,7 +2,7 @@
 
 import pytest
 
-from suan.plan.advice import choose_layout, relative_throughput, size_cluster
+from suan.plan.advice import choose_layout, size_cluster
 from suan.plan.hardware import hardware_for
 from suan.plan.layout import Workload
 from suan.plan.memory import usable_bytes
@@ -48,8 +48,9 @@ def test_choose_layout_gives_the_rank_environment():
         env["SUAN_CP"]) == 16
 
 
-def test_relative_throughput_ranks_h100_above_h20():
-    speeds = relative_throughput("llama3-8b", ["H100", "H20"], 16, 4096, 64)
+def test_type_speeds_rank_h100_above_h20():
+    from suan.plan.use import type_speeds
+    speeds = type_speeds("llama3-8b", ["H100", "H20"], 16, 4096, 64)
     assert speeds["H100"] > 2 * speeds["H20"] > 0
 
 

@@ -94,6 +94,7 @@ class _AcceleratorSpec(BaseModel):
     torch_plugin: str = "torch"
     relative_speed: float | None = Field(default=None, gt=0)
     notes: str = ""
+    peak_disputed: str = ""
     sources: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("kubernetes_resource")
@@ -140,6 +141,7 @@ class _AcceleratorSpec(BaseModel):
             supernode_devices=self.supernode_devices,
             relative_speed=speed,
             notes=" ".join(self.notes.split()),
+            peak_disputed=" ".join(self.peak_disputed.split()),
             sources=sources,
             dist_backend=self.dist_backend or self.collective_backend,
             kubernetes_resource=self.kubernetes_resource,

@@ -83,6 +83,9 @@ class AcceleratorType:
     relative_speed: float = 1.0
     notes: str = ""
     sources: dict[str, str] = field(default_factory=dict)
+    peak_disputed: str = ""
+    """Non-empty when sources disagree on the compute peak (or it is a placeholder): why, with
+    the range; MFU against such a peak is printed with this caveat."""
     dist_backend: str = ""
     kubernetes_resource: str = ""
 

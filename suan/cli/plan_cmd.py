@@ -76,9 +76,16 @@ def _summary(plan: Estimate) -> str:
     return (f"{plan.model} on {plan.layout.devices} × {plan.hardware}: {plan.layout.describe()}\n"
             f"  step {plan.step_time_s:.2f} s, {plan.tokens_per_s:,.0f} tokens/s, "
             f"{plan.tflops_per_device:.0f} model TFLOP/s/device, MFU {100 * plan.mfu:.1f}%, "
-            f"HFU {100 * plan.hfu:.1f}%\n"
+            f"HFU {100 * plan.hfu:.1f}%{_disputed(plan)}\n"
             f"  memory {plan.memory_gib:.1f} of {plan.memory_capacity_gib:.0f} GiB per device "
-            f"({parts})")
+            f"({parts}), fits: {'yes' if plan.fits else 'NO'}"
+            + "".join(f"\n  warning: {text}" for text in plan.warnings)
+            + "".join(f"\n  note: {text}" for text in plan.notes))
+
+
+def _disputed(plan: Estimate) -> str:
+    """A marker after MFU/HFU when the accelerator's peak is disputed (see the warning)."""
+    return " (disputed peak)" if plan.peak_caveat else ""
 
 
 @plan_app.command("estimate")
@@ -93,6 +100,11 @@ def estimate_cmd(
     cp: int = typer.Option(1, help="Context-parallel degree."),
     ep: int = typer.Option(1, help="Expert-parallel degree (MoE)."),
     vpp: int = typer.Option(1, help="Virtual pipeline stages per device (interleaved 1F1B)."),
+    first_stage_layers: int | None = typer.Option(
+        None, help="Layers on the first pipeline stage (Megatron "
+        "--decoder-first-pipeline-num-layers); default: the split of docs/planner.md."),
+    last_stage_layers: int | None = typer.Option(
+        None, help="Layers on the last pipeline stage (--decoder-last-pipeline-num-layers)."),
     micro_batch: int = typer.Option(1, help="Micro-batch size (sequences)."),
     global_batch: int = typer.Option(..., help="Global batch (sequences)."),
     seq: int = typer.Option(..., help="Sequence length (tokens)."),
@@ -111,12 +123,16 @@ def estimate_cmd(
     hardware = hardware_for(accelerator, inter_node_gbs)
     layout = Layout(tp=tp, pp=pp, dp=_derive_dp(devices, tp, pp, cp, dp), cp=cp, ep=ep,
                     vpp=vpp, micro_batch=micro_batch, zero=zero, recompute=recompute,
-                    sequence_parallel=sequence_parallel)
+                    sequence_parallel=sequence_parallel, first_stage_layers=first_stage_layers,
+                    last_stage_layers=last_stage_layers)
     workload = Workload(seq=seq, global_batch=global_batch, precision=precision,
                         attention=choice.kernel)
     plan = estimate(spec, hardware, layout, workload, devices=devices)
     _emit({**plan.as_dict(), "attention": choice.as_dict()}, as_json,
           _summary(plan) + "\n  " + choice.describe())
+    if as_json:
+        for text in plan.warnings:
+            typer.echo(f"warning: {text}", err=True)
 
 
 @plan_app.command("search")
@@ -184,7 +200,7 @@ def _compare_line(name: str, plan: Estimate | None, top: float) -> str:
         return f"{name:12s} {0:10,.0f} tokens/s  nothing fits"
     share = plan.tokens_per_s / top if top else 0.0
     return (f"{name:12s} {plan.tokens_per_s:10,.0f} tokens/s  {share:4.2f}×  "
-            f"{plan.layout.describe():32s} MFU {100 * plan.mfu:4.1f}%  "
+            f"{plan.layout.describe():32s} MFU {100 * plan.mfu:4.1f}%{_disputed(plan)}  "
             f"{plan.memory_gib:5.1f}/{plan.memory_capacity_gib:.0f} GiB")
 
 
@@ -209,7 +225,7 @@ def size_cmd(
     sizing = size_cluster(model, accelerator, parse_tokens(tokens), days, seq=seq,
                           global_batch=global_batch, precision=precision,
                           attention=choice.kernel)
-    text = f"{sizing.devices} devices, {sizing.days:.1f} days"
+    text = f"{sizing.devices} devices, {sizing.days:.1f} days: {sizing.advice()}"
     if sizing.plan:
         text += "\n" + _summary(sizing.plan)
     _emit({**sizing.as_dict(), "attention": choice.as_dict()}, as_json,

@@ -843,15 +843,14 @@ def planned_layout(
     SUAN_GLOBAL_BATCH) or the planner's defaults. A job that sets any layout variable itself
     keeps its own layout; when no layout fits, SUAN_PLAN_ERROR says why and the job runs
     without one."""
-    from suan.plan.advice import DEFAULT_SEQ, default_batch
-    from suan.plan.use import plan_env
+    from suan.plan.advice import default_batch
+    from suan.plan.use import job_workload, plan_env
 
     if any(key in env for key in LAYOUT_VARIABLES):
         return {}
     try:
-        seq = int(env.get("SUAN_SEQ", DEFAULT_SEQ))
-        batch = int(env.get("SUAN_GLOBAL_BATCH", default_batch(seq)))
-        layout = plan_env(model, accelerator, devices, seq, batch)
+        seq, batch = job_workload(env)
+        layout = plan_env(model, accelerator, devices, seq, batch or default_batch(seq))
     except (SuanError, ValueError) as exc:
         return {"SUAN_PLAN_ERROR": str(exc).splitlines()[-1].strip(" -")}
     return layout

@@ -4,9 +4,10 @@
 
 tokens/s is the gang's: per attempt, the growth of each rank's token count over the records it
 left, summed over ranks, divided by the server-clock time those records span less the
-checkpoint saves in it. The FLOPs per token are
-`suan.plan.flops.model_flops_per_token`, the function `suan plan estimate` uses, at the job's
-sequence length; the peak is the catalog's for the allocated type.
+checkpoint saves in it. The FLOPs per token are `suan.plan.use.flops_per_token` (the count
+behind `suan plan estimate`'s MFU) at the job's sequence length (`suan.plan.use.job_workload`,
+the one the scheduler's per-type speeds use too); the peak is the catalog's for the allocated
+type, the planner's bf16 peak.
 """
 
 from __future__ import annotations

@@ -116,13 +116,11 @@ def _program(
     peak = _peak_tflops(session, row, cluster)
     if peak is None:
         return None, "program goodput unknown: the devices' type or its peak is not known"
-    from suan.plan.advice import DEFAULT_SEQ
-    from suan.plan.flops import model_flops_per_token
-    from suan.plan.models import load_model
+    from suan.plan.use import flops_per_token, job_workload
 
     try:
-        seq = int(dict(job.env).get("SUAN_SEQ", DEFAULT_SEQ))
-        flops = model_flops_per_token(load_model(job.model), seq)
+        seq, _ = job_workload(dict(job.env))
+        flops = flops_per_token(job.model, seq)
     except (SuanError, ValueError, OSError) as exc:
         return None, f"program goodput unknown: model {job.model!r}: {exc}"
     return mfu(rate, flops, timeline.devices, peak), ""

@@ -4,15 +4,15 @@ These are the entry points the scheduler and the CLI use:
 
 - `choose_layout(model, accelerator, devices, seq, global_batch)` → the fastest `Plan` (an
   `Estimate`, whose `env()` gives SUAN_TP/SUAN_PP/SUAN_DP/...) or None when nothing fits;
-- `relative_throughput(model, accelerator_names, devices)` → tokens/s of the best plan per type
-  (`best_plans` gives the plans themselves);
+- `best_plans(model, accelerator_names, devices)` → the best plan per type (tokens/s per type,
+  memoised, is `suan.plan.use.type_speeds`: the one per-type speed API);
 - `size_cluster(model, accelerator, tokens, days)` → the fewest devices that train `tokens`
   tokens within `days` days.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,25 +81,56 @@ def best_plans(model: ModelLike, accelerator_names: list[str], devices: int,
             for name in accelerator_names}
 
 
-def relative_throughput(model: ModelLike, accelerator_names: list[str], devices: int,
-                        seq: int | None = None, global_batch: int | None = None,
-                        ) -> dict[str, float]:
-    """Tokens/s of the best plan of `model` on `devices` devices of each type (0.0 if none fits)."""
-    plans = best_plans(model, accelerator_names, devices, seq, global_batch)
-    return {name: plan.tokens_per_s if plan else 0.0 for name, plan in plans.items()}
-
-
 @dataclass(frozen=True)
 class Sizing:
-    """The answer of `size_cluster`: devices needed and the plan that runs on them."""
+    """The answer of `size_cluster`.
+
+    `met`: whether `devices` devices train the tokens within `target_days` at `global_batch`
+    sequences per step. When not, `devices` is the count at which the best plan is fastest
+    (more devices only lengthen the pipelines of a fixed batch) and `days` its time;
+    `larger_batch`, when set, is the smallest power-of-two multiple of the batch (up to
+    MAX_BATCH_TOKENS) that meets the target, with the devices and days it takes.
+    """
 
     devices: int
     days: float
     plan: Estimate | None
+    met: bool = True
+    target_days: float = 0.0
+    global_batch: int = 0
+    larger_batch: tuple[int, int, float] | None = None
+
+    def advice(self) -> str:
+        """One sentence a user can act on: the answer, or why not and what it would take."""
+        if self.plan is None:
+            return (f"no layout fits on up to {MAX_SIZE_DEVICES} devices at a global batch of "
+                    f"{self.global_batch} sequences.")
+        if self.met:
+            return (f"{self.devices} devices train it in {self.days:.1f} days "
+                    f"(target {self.target_days:g}).")
+        text = (f"the target of {self.target_days:g} days cannot be met at a global batch of "
+                f"{self.global_batch} sequences: the fastest plan runs on {self.devices} devices"
+                f" and takes {self.days:.1f} days; more devices only lengthen the pipelines")
+        if self.larger_batch:
+            batch, devices, days = self.larger_batch
+            return text + (f". A global batch of {batch} sequences meets it on {devices} "
+                           f"devices in {days:.1f} days.")
+        return text + f"; no global batch up to {MAX_BATCH_TOKENS:,} tokens meets it."
 
     def as_dict(self) -> dict[str, Any]:
-        return {"devices": self.devices, "days": self.days,
+        larger = None
+        if self.larger_batch:
+            batch, devices, days = self.larger_batch
+            larger = {"global_batch": batch, "devices": devices, "days": days}
+        return {"devices": self.devices, "days": self.days, "met": self.met,
+                "target_days": self.target_days, "global_batch": self.global_batch,
+                "larger_batch": larger, "advice": self.advice(),
                 "plan": self.plan.as_dict() if self.plan else None}
+
+
+MAX_BATCH_TOKENS = 64 * 2**20
+"""Largest global batch `size_cluster` suggests: 64M tokens, about the largest published LLM
+pre-training batch (DeepSeek-V3 ramps to 15,360 × 4K = 63M tokens)."""
 
 
 def _days(plan: Estimate | None, tokens: float) -> float:
@@ -112,21 +143,63 @@ def size_cluster(model: ModelLike, accelerator: str | Hardware, tokens: float, d
                  seq: int | None = None, global_batch: int | None = None,
                  precision: str = "bf16", attention: str | None = None,
                  framework: str | None = None) -> Sizing:
-    """The fewest whole nodes (a power-of-two count) whose best plan trains `tokens` in `days`.
+    """The fewest whole nodes (a power-of-two count, then bisected over whole nodes) whose
+    best plan (`plan_search`'s first) trains `tokens` in `days` at the global batch.
 
-    Doubles the node count until the deadline is met, then bisects between the last two
-    counts over multiples of a node. Returns the largest cluster tried when none suffices.
+    Doubles the node count until the deadline is met or the best plan's throughput stops
+    growing (a fixed batch gives each pipeline fewer micro-batches as data parallelism grows;
+    past that point more devices are slower). When the deadline is missed, the answer is the
+    fastest count found, and the batch is doubled (up to MAX_BATCH_TOKENS) to say which
+    larger batch would meet it.
     """
     hardware = hardware_for(accelerator)
+    seq = seq or DEFAULT_SEQ
+    batch = global_batch or default_batch(seq)
+    kernel = (attention, framework)
+    sizing = _size_at(model, hardware, tokens, days, seq, batch, precision, kernel)
+    if sizing.met:
+        return sizing
+    larger, start = batch * 2, sizing.devices
+    while larger * seq <= MAX_BATCH_TOKENS:
+        found = _size_at(model, hardware, tokens, days, seq, larger, precision, kernel, start)
+        if found.met:
+            return replace(sizing, larger_batch=(larger, found.devices, found.days))
+        larger, start = larger * 2, found.devices
+    return sizing
+
+
+def _size_at(model: ModelLike, hardware: Hardware, tokens: float, days: float, seq: int,
+             batch: int, precision: str, kernel: tuple[str | None, str | None],
+             start: int | None = None) -> Sizing:
+    """`size_cluster` at one global batch, without the larger-batch suggestion; doubling
+    starts at `start` devices (a count a smaller batch could not beat), else one node.
+    `kernel` is the (attention, framework) pair `plan_search` takes."""
     node = hardware.devices_per_node
+    plans: dict[int, Estimate | None] = {}
 
     def best(devices: int) -> Estimate | None:
-        return plan_search(model, hardware, devices, seq=seq, global_batch=global_batch,
-                           top=1, precision=precision, attention=attention,
-                           framework=framework).best
+        if devices not in plans:
+            plans[devices] = plan_search(model, hardware, devices, seq=seq, global_batch=batch,
+                                         top=1, precision=precision, attention=kernel[0],
+                                         framework=kernel[1]).best
+        return plans[devices]
 
-    low, high = 0, node
-    while _days(best(high), tokens) > days and high < MAX_SIZE_DEVICES:
+    def rate(devices: int) -> float:
+        plan = best(devices)
+        return plan.tokens_per_s if plan else 0.0
+
+    high = start or node
+    while high > node and _days(best(high // 2), tokens) <= days:
+        high //= 2
+    low = high // 2 if high > node else 0
+    fastest = high
+    while _days(best(high), tokens) > days:
+        if rate(high) > rate(fastest):
+            fastest = high
+        stalled = rate(high) > 0 and high > fastest
+        if high >= MAX_SIZE_DEVICES or stalled:
+            plan = best(fastest)
+            return Sizing(fastest, _days(plan, tokens), plan, False, days, batch)
         low, high = high, high * 2
     while high - low > node:
         middle = (low + high) // 2 // node * node
@@ -137,4 +210,4 @@ def size_cluster(model: ModelLike, accelerator: str | Hardware, tokens: float, d
         else:
             low = middle
     plan = best(high)
-    return Sizing(high, _days(plan, tokens), plan)
+    return Sizing(high, _days(plan, tokens), plan, True, days, batch)

@@ -2,18 +2,30 @@
 
 MFU = model FLOPs (no recomputation, attention convention `convention`) per second per device
 ÷ the dense peak of the run's precision; HFU counts the recomputed FLOPs too (flops.py).
+`fits` says whether the most loaded device's memory is within the accelerator's capacity;
+`notes` carry what was adjusted (sequence parallelism at tp 1 does nothing) and `warnings`
+what a user should act on (the layout does not fit, the MFU's peak is disputed).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from suan.plan.flops import hardware_flops_per_token, model_flops_per_token
 from suan.plan.hardware import Hardware
 from suan.plan.layout import Layout, Workload, check_layout, microbatches
-from suan.plan.memory import GIB, MEGATRON_STATES, Memory, StateBytes, memory_per_device
+from suan.plan.memory import (
+    GIB,
+    MEGATRON_STATES,
+    MEMORY_HEADROOM,
+    Memory,
+    StateBytes,
+    memory_per_device,
+    usable_bytes,
+)
 from suan.plan.models import ModelSpec
+from suan.plan.stages import stage_layers
 from suan.plan.timing import StepTime, bubble_fraction, step_time
 
 
@@ -32,6 +44,9 @@ class Estimate:
     hardware_flops_per_token: float
     peak_tflops: float
     convention: str
+    num_layers: int = 0
+    peak_caveat: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def step_time_s(self) -> float:
@@ -65,6 +80,27 @@ class Estimate:
     @property
     def memory_gib(self) -> float:
         return self.memory.total / GIB
+
+    @property
+    def fits(self) -> bool:
+        """True when the most loaded device's memory is within the accelerator's capacity."""
+        return self.memory_gib <= self.memory_capacity_gib
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What a user should act on: a layout that does not fit, a disputed MFU peak."""
+        found = []
+        if not self.fits:
+            found.append(f"does not fit: {self.memory_gib:.1f} GiB per device needed, "
+                         f"{self.memory_capacity_gib:.0f} GiB available")
+        elif self.memory.total > usable_bytes(self.memory_capacity_gib):
+            found.append(f"tight: {self.memory_gib:.1f} of {self.memory_capacity_gib:.0f} GiB "
+                         f"leaves less than the {MEMORY_HEADROOM:.0%} headroom the planner "
+                         "keeps for the allocator")
+        if self.peak_caveat:
+            found.append(f"MFU uses a disputed peak of {self.peak_tflops:g} TFLOP/s "
+                         f"({self.peak_caveat})")
+        return tuple(found)
 
     @property
     def bubble_fraction(self) -> float:
@@ -112,13 +148,24 @@ class Estimate:
             "memory_gib_per_device": self.memory_gib,
             "memory_capacity_gib": self.memory_capacity_gib,
             "memory_gib": self.memory.gib(),
+            "fits": self.fits,
+            "peak_disputed": self.peak_caveat or None,
+            "stage_layers": list(stage_layers(self.num_layers, layout)),
+            "notes": list(self.notes),
+            "warnings": list(self.warnings),
         }
 
 
 def estimate(model: ModelSpec, hardware: Hardware, layout: Layout, workload: Workload, *,
              devices: int | None = None, convention: str = "full",
              states: StateBytes = MEGATRON_STATES, validate: bool = True) -> Estimate:
-    """Predict one plan. Raises SpecError (naming the option) when the layout is invalid."""
+    """Predict one plan. Raises SpecError (naming the option) when the layout is invalid.
+
+    Sequence parallelism at tp 1 is turned off with a note (it splits nothing)."""
+    notes: tuple[str, ...] = ()
+    if layout.sequence_parallel and layout.tp == 1:
+        layout = replace(layout, sequence_parallel=False)
+        notes = ("sequence parallelism does nothing at tp 1; estimated without it",)
     if validate:
         check_layout(model, layout, workload, devices)
     return Estimate(
@@ -134,4 +181,7 @@ def estimate(model: ModelSpec, hardware: Hardware, layout: Layout, workload: Wor
             model, workload.seq, layout.recompute, convention),
         peak_tflops=hardware.peak_tflops(workload.precision),
         convention=convention,
+        num_layers=model.num_layers,
+        peak_caveat=hardware.peak_caveat,
+        notes=notes,
     )

@@ -1,4 +1,7 @@
-"""Floating-point operations of training, per token.
+"""Floating-point operations of training, per token: the one count Suan uses.
+
+`model_flops_per_token` is behind `suan plan estimate`'s MFU, the planner's search, and
+goodput's program MFU (through `suan.plan.use.flops_per_token`); nothing else counts FLOPs.
 
 Conventions (perf-model.md §2):
 
@@ -97,10 +100,3 @@ def hardware_flops_per_token(model: ModelSpec, seq: int, recompute: str,
     return (model_flops_per_token(model, seq, convention)
             + recompute_flops_per_token(model, seq, recompute, convention))
 
-
-def six_n_rule(model: ModelSpec, seq: int) -> float:
-    """The `6N + 12·L·h·s` rule of thumb (N = active matmul weights incl. logits)."""
-    matmul = model.active_params() - model.embedding_params() - model.num_layers * (
-        model.norm_params()) - model.hidden
-    matmul += model.vocab * model.hidden
-    return 6.0 * matmul + 12.0 * model.num_layers * model.hidden * seq

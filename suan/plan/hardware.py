@@ -95,6 +95,8 @@ class Hardware:
     gemm_fraction: float = DEFAULT_KERNEL_FRACTIONS[0]
     attention_fraction: float = DEFAULT_KERNEL_FRACTIONS[1]
     attention_fraction_flash3: float = DEFAULT_KERNEL_FRACTIONS[2]
+    peak_caveat: str = ""
+    """The catalog's `peak_disputed`: non-empty when the peak behind MFU is uncertain."""
 
     def peak_tflops(self, precision: str) -> float:
         """Dense tensor-core peak for `precision` ('bf16' or 'fp8'); fp8 needs catalog support."""
@@ -165,6 +167,7 @@ def from_accelerator(accel: AcceleratorType, inter_node_gbs: float | None = None
         gemm_fraction=gemm,
         attention_fraction=attention,
         attention_fraction_flash3=flash3,
+        peak_caveat=accel.peak_disputed,
     )
 
 

@@ -2,7 +2,8 @@
 
 The scheduler never calls the planner: a job that names its `model` and may run on several
 accelerator types gets, on each device group, the planner's tokens/s for that group's devices
-on each candidate type (`ReplicaGroup.planned_speeds`), and `Job.planner_version` records
+on each candidate type (`ReplicaGroup.planned_speeds`, at the job's SUAN_SEQ and
+SUAN_GLOBAL_BATCH), and `Job.planner_version` records
 which planner gave them. The control plane resolves them before each cycle for the cluster's
 types (memoised per model, type and size, `suan.plan.use.type_speeds`; `AdviceMemo` keeps
 each waiting job's advised copy from pass to pass); the dry-run
@@ -41,7 +42,8 @@ def with_planner_advice(job: Job, types: Iterable[str]) -> Job:
     if job.model is None or job.type_speeds:
         return job
     everywhere = tuple(sorted(types))
-    groups = tuple(_advised(job.model, group, everywhere) for group in job.groups)
+    env = dict(job.env)
+    groups = tuple(_advised(job.model, group, everywhere, env) for group in job.groups)
     if groups == job.groups and job.planner_version == PLANNER_VERSION:
         return job
     return replace(job, groups=groups, planner_version=PLANNER_VERSION)
@@ -79,18 +81,23 @@ class AdviceMemo:
         return advised
 
 
-def _advised(model: str, group: ReplicaGroup, everywhere: tuple[str, ...]) -> ReplicaGroup:
+def _advised(model: str, group: ReplicaGroup, everywhere: tuple[str, ...],
+             env: dict[str, str]) -> ReplicaGroup:
     types = group.accelerator_types or everywhere
     if not group.accelerators or len(types) < 2:
         return group
-    speeds = _speeds(model, tuple(types), group.replicas * group.accelerators)
+    speeds = _speeds(model, tuple(types), group.replicas * group.accelerators, env)
     return group if speeds == group.planned_speeds else replace(group, planned_speeds=speeds)
 
 
-def _speeds(model: str, types: tuple[str, ...], devices: int) -> tuple[tuple[str, float], ...]:
-    from suan.plan.use import type_speeds
+def _speeds(model: str, types: tuple[str, ...], devices: int,
+            env: dict[str, str]) -> tuple[tuple[str, float], ...]:
+    """Tokens/s per type at the job's SUAN_SEQ / SUAN_GLOBAL_BATCH (the workload its layout
+    and its goodput MFU use too, `suan.plan.use.job_workload`)."""
+    from suan.plan.use import job_workload, type_speeds
 
     try:
-        return tuple(type_speeds(model, types, devices).items())
+        seq, batch = job_workload(env)
+        return tuple(type_speeds(model, types, devices, seq=seq, global_batch=batch).items())
     except SuanError:
         return ()

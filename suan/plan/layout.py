@@ -3,6 +3,9 @@
 A `Layout` splits `devices = tp · pp · dp · cp` devices: tensor (tp), pipeline (pp, with `vpp`
 virtual stages per device for the interleaved schedule), data (dp, with ZeRO stage `zero`) and
 context (cp) parallelism; expert parallelism (ep) is carved out of dp · cp as in Megatron-Core.
+Pipeline stages may hold unequal layer counts (stages.py: Megatron's first/last-stage counts,
+or its embedding- and loss-accounted split by default). Sequence parallelism with tp = 1 is
+accepted and does nothing (`estimate` notes it).
 `layout_problems` lists every rule a layout breaks, each naming the CLI option at fault.
 """
 
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 
 from suan.errors import FieldProblem, SpecError
 from suan.plan.models import ModelSpec
+from suan.plan.stages import StageProblem, stage_layers_or_problem
 
 RECOMPUTE_MODES = ("none", "selective", "full")
 ATTENTION_KERNELS = ("unfused", "flash-full", "flash2", "flash3")
@@ -40,6 +44,8 @@ class Layout:
     zero: int = 1
     recompute: str = "selective"
     sequence_parallel: bool = False
+    first_stage_layers: int | None = None
+    last_stage_layers: int | None = None
 
     @property
     def devices(self) -> int:
@@ -51,6 +57,8 @@ class Layout:
         parts += [f"cp{self.cp}"] if self.cp > 1 else []
         parts += [f"ep{self.ep}"] if self.ep > 1 else []
         parts += [f"vpp{self.vpp}"] if self.vpp > 1 else []
+        if self.first_stage_layers is not None or self.last_stage_layers is not None:
+            parts += [f"stages{self.first_stage_layers or '-'}/{self.last_stage_layers or '-'}"]
         parts += [f"mb{self.micro_batch}", f"zero{self.zero}", self.recompute]
         return " ".join(parts + (["sp"] if self.sequence_parallel else []))
 
@@ -115,12 +123,9 @@ def _degree_problems(model: ModelSpec, layout: Layout) -> list[LayoutProblem]:
             "tp", f"{layout.tp} does not divide num_attention_heads={model.heads} "
             f"(num_key_value_heads={model.kv_heads})", _divisors(model.heads),
             "tp does not divide the attention heads"))
-    stages = layout.pp * layout.vpp
-    if model.num_layers % stages:
-        problems.append(LayoutProblem(
-            "pp", f"pp·vpp = {layout.pp}·{layout.vpp} = {stages} does not divide "
-            f"num_layers={model.num_layers}", _divisors(model.num_layers),
-            "pp·vpp does not divide the layers"))
+    counts = stage_layers_or_problem(model.num_layers, layout)
+    if isinstance(counts, StageProblem):
+        problems.append(LayoutProblem(*counts))
     if layout.vpp > 1 and layout.pp == 1:
         problems.append(LayoutProblem("vpp", "interleaving needs pp > 1", "1 when pp = 1",
                                       "vpp without pipeline"))
@@ -182,9 +187,6 @@ def _choice_problems(layout: Layout, workload: Workload) -> list[LayoutProblem]:
     if workload.precision not in PRECISIONS:
         problems.append(LayoutProblem("precision", f"unknown precision {workload.precision!r}",
                                       ", ".join(PRECISIONS), "bad precision"))
-    if layout.sequence_parallel and layout.tp == 1:
-        problems.append(LayoutProblem("sequence_parallel", "sequence parallelism needs tp > 1",
-                                      "off when tp = 1", "sequence parallel without tp"))
     return problems
 
 

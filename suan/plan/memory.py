@@ -1,7 +1,10 @@
 """Memory per device: model states by ZeRO stage and activations by Korthikanti et al. 2022.
 
-The device reported is the most loaded one, the first pipeline stage: it holds the input
-embedding and, under 1F1B, the most micro-batches in flight (perf-model.md §3).
+The device reported is the most loaded one. Under 1F1B stage i holds min(m, p − i)
+micro-batches in flight, the first stage also the input embedding and the last the output
+projection and the logits (perf-model.md §3); with even stages the first is the most loaded,
+with uneven ones (stages.py) the first, the last or the stage with the most layers may be, so
+all three are computed and the largest is reported.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from suan.plan.layout import Layout, Workload, microbatches
 from suan.plan.models import ModelSpec
+from suan.plan.stages import stage_layers
 
 GIB = 2**30
 
@@ -81,32 +85,45 @@ class Memory:
         return {key: value / GIB for key, value in parts.items()}
 
 
-def device_params(model: ModelSpec, layout: Layout) -> tuple[float, float]:
-    """(dense, expert) parameters held by the first pipeline stage's device.
+def _share(model: ModelSpec, layout: Layout, stage: int) -> float:
+    """The fraction of the model's layers pipeline stage `stage` holds."""
+    if layout.pp == 1:
+        return 1.0
+    return stage_layers(model.num_layers, layout)[stage] / model.num_layers
 
-    Dense layers are split by pp and tp; the input embedding sits on the first stage (and the
-    output projection too when pp = 1). Routed experts are split by pp, ep and tp (expert
-    tensor parallelism = tp, Megatron-Core's default).
+
+def device_params(model: ModelSpec, layout: Layout, stage: int = 0) -> tuple[float, float]:
+    """(dense, expert) parameters held by a device of pipeline stage `stage` (default first).
+
+    Dense layers are split by the stage's share of the layers and by tp; the input embedding
+    sits on the first stage and the output projection on the last (both on one when pp = 1).
+    Routed experts are split likewise and by ep and tp (expert tensor parallelism = tp,
+    Megatron-Core's default).
     """
     per_layer_dense = model.layer_params(False)
     dense_layers = model.dense_layers * per_layer_dense
     moe_layers = model.moe_layers * (model.layer_params(True)
                                      - model.num_experts * model.expert_params())
-    embedding = model.embedding_params() if layout.pp == 1 else model.vocab * model.hidden
-    dense = ((dense_layers + moe_layers) / layout.pp + embedding) / layout.tp
-    experts = model.routed_expert_params_total() / (layout.pp * layout.ep * layout.tp)
+    share = _share(model, layout, stage)
+    if layout.pp == 1:
+        embedding = model.embedding_params()
+    else:
+        ends = (stage == 0) + (stage == layout.pp - 1)
+        embedding = ends * model.vocab * model.hidden
+    dense = ((dense_layers + moe_layers) * share + embedding) / layout.tp
+    experts = model.routed_expert_params_total() * share / (layout.ep * layout.tp)
     return dense, experts
 
 
 def model_states(model: ModelSpec, layout: Layout, states: StateBytes = MEGATRON_STATES,
-                 ) -> tuple[float, float, float]:
+                 stage: int = 0) -> tuple[float, float, float]:
     """(weights, gradients, optimizer) bytes per device for the layout's ZeRO stage.
 
     ZeRO shards over the data-parallel group (dp·cp ranks for dense weights, dp·cp/ep for
     experts): stage 1 the optimizer, stage 2 also gradients, stage 3 also weights. With the
     ZeRO paper's bytes this gives 16Ψ, 4Ψ + 12Ψ/N, 2Ψ + 14Ψ/N and 16Ψ/N.
     """
-    dense, experts = device_params(model, layout)
+    dense, experts = device_params(model, layout, stage)
     shards = layout.dp * layout.cp
     expert_shards = max(1, shards // layout.ep)
 
@@ -117,7 +134,8 @@ def model_states(model: ModelSpec, layout: Layout, states: StateBytes = MEGATRON
 
     weights = sharded(3, states.param)
     if layout.zero == 3:
-        weights += states.param * 2 * (dense + experts) / max(1, model.num_layers // layout.pp)
+        layers = max(1, round(_share(model, layout, stage) * model.num_layers))
+        weights += states.param * 2 * (dense + experts) / layers
     return weights, sharded(2, states.grad), sharded(1, states.optimizer)
 
 
@@ -167,32 +185,33 @@ def layer_activation_bytes(model: ModelSpec, layout: Layout, workload: Workload,
     return tokens * full
 
 
-def in_flight_factor(layout: Layout, workload: Workload) -> float:
-    """Micro-batches' worth of a stage's layers the first stage holds (× its L/p layers).
+def in_flight_factor(layout: Layout, workload: Workload, stage: int = 0) -> float:
+    """Micro-batches' worth of its layers pipeline stage `stage` holds (default the first).
 
-    1F1B: min(m, p); interleaved: × (1 + (p−1)/(p·v)) (Korthikanti §4.2.3).
+    1F1B: min(m, p − stage); interleaved: × (1 + (p−1)/(p·v)) (Korthikanti §4.2.3).
     """
     m = microbatches(layout, workload)
-    held = float(min(m, layout.pp))
+    held = float(min(m, layout.pp - stage))
     if layout.vpp > 1:
         held *= 1 + (layout.pp - 1) / (layout.pp * layout.vpp)
     return held
 
 
-def activation_bytes(model: ModelSpec, layout: Layout, workload: Workload) -> float:
-    """Activation bytes on the first pipeline stage's device."""
+def activation_bytes(model: ModelSpec, layout: Layout, workload: Workload,
+                     stage: int = 0) -> float:
+    """Activation bytes on a device of pipeline stage `stage` (default the first)."""
     dense_share = model.dense_layers / model.num_layers
     per_layer = dense_share * layer_activation_bytes(model, layout, workload, False)
     if model.is_moe:
         per_layer += (1 - dense_share) * layer_activation_bytes(model, layout, workload, True)
-    stage_layers = model.num_layers / layout.pp
-    total = per_layer * stage_layers * in_flight_factor(layout, workload)
+    layers = _share(model, layout, stage) * model.num_layers
+    total = per_layer * layers * in_flight_factor(layout, workload, stage)
     tokens = layout.micro_batch * workload.seq / layout.cp
     if layout.recompute == "full":
         working = stored_per_token_hidden(model, layout, model.is_moe) + score_bytes_per_token(
             model, replace(layout, recompute="none"), workload)
         total += tokens * working
-    if layout.pp == 1:
+    if stage == layout.pp - 1:
         per_logit = LOGITS_BYTES if workload.fused_loss else EAGER_LOSS_LOGIT_BYTES
         total += tokens * (LOGITS_BYTES * model.hidden + per_logit * model.vocab) / layout.tp
     return total
@@ -200,9 +219,20 @@ def activation_bytes(model: ModelSpec, layout: Layout, workload: Workload) -> fl
 
 def memory_per_device(model: ModelSpec, layout: Layout, workload: Workload,
                       states: StateBytes = MEGATRON_STATES) -> Memory:
-    """The memory breakdown of the most loaded device."""
-    weights, grads, optimizer = model_states(model, layout, states)
-    return Memory(weights, grads, optimizer, activation_bytes(model, layout, workload))
+    """The memory breakdown of the most loaded device: the first stage, the last or the one
+    with the most layers."""
+    if layout.pp == 1:
+        return _stage_memory(model, layout, workload, states, 0)
+    counts = stage_layers(model.num_layers, layout)
+    stages = {0, layout.pp - 1, counts.index(max(counts))}
+    return max((_stage_memory(model, layout, workload, states, stage) for stage in stages),
+               key=lambda memory: memory.total)
+
+
+def _stage_memory(model: ModelSpec, layout: Layout, workload: Workload, states: StateBytes,
+                  stage: int) -> Memory:
+    weights, grads, optimizer = model_states(model, layout, states, stage)
+    return Memory(weights, grads, optimizer, activation_bytes(model, layout, workload, stage))
 
 
 def usable_bytes(memory_gib: float) -> float:

@@ -1,7 +1,8 @@
 """Search the parallel layouts of one model on N devices and rank them by throughput.
 
-Candidates: tp a divisor of the heads within one link domain; pp a divisor of the layers;
-vpp ∈ VPP_CHOICES with pp·vpp dividing the layers; cp ∈ CP_CHOICES for long sequences;
+Candidates: tp a divisor of the heads within one link domain; pp and vpp ∈ VPP_CHOICES with
+pp·vpp dividing the layers, or the layers + 2 (Megatron's split that counts the embedding and
+the loss as a layer each, stages.py); cp ∈ CP_CHOICES for long sequences;
 ep ∈ EP_CHOICES for MoE models; dp = N / (tp·pp·cp); micro-batch ∈ MICRO_BATCHES; ZeRO
 0-3; recompute none/selective/full; sequence parallelism whenever tp > 1 (it only saves
 memory, Korthikanti et al. 2022). A candidate is rejected with a reason (the rule it breaks,
@@ -84,15 +85,27 @@ def _shapes(model: ModelSpec, hardware: Hardware, devices: int, seq: int,
         if tp > hardware.domain_size:
             rejected[TP_OVER_DOMAIN] += 1
             continue
-        for pp, cp in itertools.product(_divisors(model.num_layers), cps):
+        for pp, cp in itertools.product(_pipeline_degrees(model.num_layers), cps):
             if devices % (tp * pp * cp) == 0:
                 dp = devices // (tp * pp * cp)
                 for ep in eps:
                     yield tp, pp, cp, dp, ep
 
 
-def _layouts(tp: int, pp: int, cp: int, dp: int, ep: int) -> Iterator[Layout]:
-    vpps = VPP_CHOICES if pp > 1 else (1,)
+def _splits(num_layers: int, stages: int) -> bool:
+    """True when Megatron splits `num_layers` over `stages` virtual stages without given
+    counts: evenly, or with the embedding and the loss counted as a layer each."""
+    if stages > num_layers:
+        return False
+    return num_layers % stages == 0 or (stages > 1 and (num_layers + 2) % stages == 0)
+
+
+def _pipeline_degrees(num_layers: int) -> list[int]:
+    return [pp for pp in range(1, num_layers + 1) if _splits(num_layers, pp)]
+
+
+def _layouts(tp: int, pp: int, cp: int, dp: int, ep: int, num_layers: int) -> Iterator[Layout]:
+    vpps = [v for v in VPP_CHOICES if _splits(num_layers, pp * v)] if pp > 1 else [1]
     zeros = ZERO_CHOICES if dp * cp > 1 else (0,)
     for vpp, mb, zero, recompute in itertools.product(vpps, MICRO_BATCHES, zeros,
                                                       RECOMPUTE_CHOICES):
@@ -105,7 +118,7 @@ def candidates(model: ModelSpec, hardware: Hardware, devices: int, workload: Wor
     """Layouts that break no rule and fit in memory; counts the rest in `rejected`."""
     limit = usable_bytes(hardware.memory_gib)
     for shape in _shapes(model, hardware, devices, workload.seq, rejected):
-        for layout in _layouts(*shape):
+        for layout in _layouts(*shape, model.num_layers):
             problems = layout_problems(model, layout, workload)
             if problems:
                 rejected[problems[0].reason or problems[0].path] += 1

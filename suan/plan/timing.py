@@ -1,8 +1,9 @@
 """Time of one training step: compute, communication, pipeline bubble and optimizer.
 
-Per micro-batch, a pipeline stage runs L/p layers forward and backward (plus recomputation),
-with the tensor-parallel collectives on the critical path; the last stage adds the logits and
-the loss. The pipeline runs at the pace of its slowest stage:
+Per micro-batch, a pipeline stage runs its layers (L/p, or the uneven counts of stages.py)
+forward and backward (plus recomputation), with the tensor-parallel collectives on the critical
+path; the last stage adds the logits and the loss. The pipeline runs at the pace of its slowest
+stage:
 
     1F1B:         T = (m + p − 1) · t_stage        (bubble (p−1)/m of the ideal time)
     interleaved:  T = (m + (p − 1)/v) · t_stage    (bubble (p−1)/(v·m), SC'21 §2.2)
@@ -40,6 +41,7 @@ from suan.plan.memory import (
     stored_per_token_hidden,
 )
 from suan.plan.models import ModelSpec
+from suan.plan.stages import stage_layers
 
 PARAM_GATHER_BYTES = 2
 """Bytes per weight element all-gathered by ZeRO 1-3 (bf16 weights). The gradient width is
@@ -237,17 +239,20 @@ def _ep_seconds(model: ModelSpec, layout: Layout, workload: Workload,
     return EP_ALL_TO_ALLS_PER_LAYER * comm.all_to_all(size, layout.ep, hardware, stride)
 
 
-def _micro(model: ModelSpec, layout: Layout, workload: Workload, hardware: Hardware,
-           last_stage: bool) -> _Micro:
-    """One micro-batch on one stage (the last stage also runs the logits)."""
-    per_stage = model.num_layers / layout.pp
+def _micro(model: ModelSpec, layout: Layout, workload: Workload, hardware: Hardware) -> _Micro:
+    """One micro-batch on the slowest stage: the most layers, or the last stage's layers plus
+    the logits and loss, whichever takes longer (stages.py gives the per-stage layers)."""
+    counts = stage_layers(model.num_layers, layout)
     moe_share = model.moe_layers / model.num_layers
     layer = (1 - moe_share) * _layer_seconds(model, layout, workload, hardware, False)
     if moe_share:
         layer += moe_share * _layer_seconds(model, layout, workload, hardware, True)
+    logits = _logits_seconds(model, layout, workload, hardware)
+    per_stage = float(max(counts))
     compute = per_stage * layer
-    if last_stage:
-        compute += _logits_seconds(model, layout, workload, hardware)
+    if counts[-1] * layer + logits >= compute:
+        per_stage = float(counts[-1])
+        compute = per_stage * layer + logits
     attention = _attention_seconds(model, layout, workload, hardware)
     return _Micro(
         compute=compute,
@@ -270,7 +275,7 @@ def _pp_seconds(model: ModelSpec, layout: Layout, workload: Workload,
 def _zero3_units(model: ModelSpec, layout: Layout) -> int:
     """Collective calls per gather or reduce pass under ZeRO-3: one FSDP unit per layer of the
     stage plus the root unit (embedding, final norm, output projection)."""
-    return model.num_layers // layout.pp + 1
+    return max(stage_layers(model.num_layers, layout)) + 1
 
 
 def _sync_seconds(params: float, ranks: int, stride: int, layout: Layout, workload: Workload,
@@ -338,7 +343,7 @@ def step_time(model: ModelSpec, layout: Layout, workload: Workload,
               hardware: Hardware) -> StepTime:
     """Seconds of one optimizer step, split by cause."""
     m = microbatches(layout, workload)
-    micro = _micro(model, layout, workload, hardware, last_stage=True)
+    micro = _micro(model, layout, workload, hardware)
     pp = _pp_seconds(model, layout, workload, hardware)
     stage = micro.compute + micro.tp + micro.cp + micro.ep + pp
     bubble_stages = (layout.pp - 1) / layout.vpp

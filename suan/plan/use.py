@@ -8,7 +8,15 @@
   memoised in-process (functools.lru_cache, per (model, type, devices, seq, batch)), so a
   scheduler may call it once per distinct (model, types, devices) every cycle.
 
-Both accept a built-in model name (`llama3-70b`, ...) or a path to a HuggingFace config.json.
+- `flops_per_token(model, seq)` → training model FLOPs per token (flops.model_flops_per_token,
+  the count behind `suan plan estimate`'s MFU), for goodput's program MFU;
+- `job_workload(env)` → the (seq, global batch) a job's SUAN_SEQ / SUAN_GLOBAL_BATCH give, else
+  the planner's defaults: the workload its layout, its per-type speeds and its MFU are all
+  computed at.
+
+All accept a built-in model name (`llama3-70b`, ...) or a path to a HuggingFace config.json.
+These are the only planner numbers the rest of Suan reads, so the scheduler's speeds, the
+layout a job runs and goodput's MFU agree with `suan plan estimate` / `search`.
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from pathlib import Path
 from suan.errors import FieldProblem, SpecError
 from suan.plan.advice import DEFAULT_SEQ, plan_search
 from suan.plan.estimate import Estimate
+from suan.plan.flops import model_flops_per_token
 from suan.plan.hardware import hardware_for
+from suan.plan.models import load_model
 
 ENV_KEYS = ("SUAN_TP", "SUAN_PP", "SUAN_DP", "SUAN_CP", "SUAN_EP", "SUAN_VPP",
             "SUAN_MICRO_BATCH", "SUAN_ZERO", "SUAN_RECOMPUTE")
@@ -100,3 +110,26 @@ def clear_speed_cache() -> None:
     """Forget every memoised speed (after a catalog or model-file change)."""
     _type_speed.cache_clear()
     _known_type.cache_clear()
+
+
+def flops_per_token(model_name_or_path: ModelRef, seq: int) -> float:
+    """Training model FLOPs per token (no recomputation, full attention square): the count
+    behind `suan plan estimate`'s MFU. Unknown models raise the loader's SpecError."""
+    return model_flops_per_token(load_model(model_name_or_path), seq)
+
+
+def job_workload(env: dict[str, str]) -> tuple[int, int | None]:
+    """(seq, global batch) from a job's SUAN_SEQ and SUAN_GLOBAL_BATCH; DEFAULT_SEQ and None
+    (about 4M tokens, advice.default_batch) when unset. Raises SpecError naming the variable
+    when a value is not a positive integer."""
+    return _positive(env, "SUAN_SEQ") or DEFAULT_SEQ, _positive(env, "SUAN_GLOBAL_BATCH")
+
+
+def _positive(env: dict[str, str], key: str) -> int | None:
+    text = env.get(key)
+    if text is None:
+        return None
+    if not text.strip().isdigit() or int(text) < 1:
+        raise SpecError("env", [FieldProblem(key, f"must be a positive integer, got {text!r}",
+                                             ">= 1")])
+    return int(text)
