@@ -18,6 +18,8 @@ from control_helpers import job_yaml, wait_for
 from control_helpers import server as server
 
 from suan.client import ApiError
+from suan.control.time_limits import overrun
+from suan.jobs.model import Job, ReplicaGroup
 
 QUEUES = textwrap.dedent("""\
     apiVersion: suan.ai/v1
@@ -35,6 +37,16 @@ def suan_cli(server, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "SUAN_SERVER": server.url, "SUAN_TOKEN": server.token}
     return subprocess.run([sys.executable, "-m", "suan.cli.main", *args], env=env,
                           capture_output=True, text=True, timeout=60)
+
+
+def test_a_run_overruns_only_past_its_limit_and_the_reason_says_by_how_much():
+    two_hours = Job("j", (ReplicaGroup(),), time_limit_s=7200.0)
+    assert overrun(two_hours, 100.0, 7300.0) is None, "at the limit exactly it may run on"
+    assert overrun(two_hours, 100.0, 7301.0) == "ran 2h00m, over its time limit of 2h"
+    assert overrun(two_hours, None, 1e9) is None, "a run not started has run no time"
+    assert overrun(Job("j", (ReplicaGroup(),)), 0.0, 1e9) is None, "no limit, no overrun"
+    short = Job("j", (ReplicaGroup(),), time_limit_s=2.0)
+    assert overrun(short, 0.0, 2.25) == "ran 2.25s, over its time limit of 2s"
 
 
 def test_a_run_over_its_time_limit_is_stopped_and_ends_timeout(server):
