@@ -32,7 +32,7 @@ import httpx
 
 from suan.errors import SuanError
 
-FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "timeout"})
 DEFAULT_URL = "http://127.0.0.1:8765"
 
 
@@ -277,6 +277,19 @@ class Client:
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._request("POST", f"/v1/jobs/{job_id}/cancel")
+
+    def hold(self, job_id: str) -> dict[str, Any]:
+        """Keep a waiting job from the scheduler until `release`."""
+        return self._request("POST", f"/v1/jobs/{job_id}/hold")
+
+    def release(self, job_id: str) -> dict[str, Any]:
+        """Let a held job be scheduled again."""
+        return self._request("POST", f"/v1/jobs/{job_id}/release")
+
+    def requeue(self, job_id: str) -> dict[str, Any]:
+        """Stop a running job and put it back in the queue (from its checkpoint, no restart
+        counted)."""
+        return self._request("POST", f"/v1/jobs/{job_id}/requeue")
 
     def logs(self, job_id: str, rank: int = 0, offset: int = 0) -> dict[str, Any]:
         """One chunk of a rank's log: `data`, `next_offset`, and whether the job is `final`."""

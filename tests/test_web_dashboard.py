@@ -315,3 +315,25 @@ def test_an_oversized_simulator_upload_is_refused_unread(cluster):
                              data={"csrf": "unread"})
     assert answer.status_code == 413
     assert "larger than 16 MiB" in answer.text
+
+
+def test_hold_and_release_from_the_job_page(browser, cluster):
+    server, alice, ids = cluster["server"], cluster["alice"], cluster["ids"]
+    log_in(browser, server, cluster["tokens"]["bob"], f"/ui/jobs/{ids['pending']}")
+    assert not browser.find_elements(By.ID, "hold"), "bob may not see alice's job"
+    session = {"suan_session": browser.get_cookie("suan_session")["value"]}
+    forged = httpx.post(server.url + f"/ui/jobs/{ids['pending']}/hold", cookies=session)
+    assert forged.status_code == 403 and alice.describe(ids["pending"])["held_by"] is None
+    log_in(browser, server, cluster["tokens"]["alice"], f"/ui/jobs/{ids['running']}")
+    assert not main_page(browser, "job").find_elements(By.ID, "hold"), "only a waiting job"
+    browser.get(server.url + f"/ui/jobs/{ids['pending']}")
+    main_page(browser, "job").find_element(By.ID, "hold").click()
+    page = main_page(browser, "job")
+    assert page.find_element(By.ID, "reason-code").text == "held"
+    assert "held by alice" in page.find_element(By.ID, "reason").text
+    assert alice.describe(ids["pending"])["held_by"] == "alice"
+    page.find_element(By.ID, "release").click()
+    main_page(browser, "job").find_element(By.ID, "hold")
+    assert alice.describe(ids["pending"])["held_by"] is None
+    kinds = [e["kind"] for e in alice.describe(ids["pending"])["events"]]
+    assert kinds[-2:] == ["held", "released"]

@@ -127,8 +127,8 @@ def jobs_command(
         "--state",
         "-s",
         help="Only jobs in these states (repeatable, or a comma list): pending, scheduled, "
-        "running, succeeded, failed, cancelled, preempted, restarting. Finished states need "
-        "no --all.",
+        "running, succeeded, failed, cancelled, timeout, preempted, restarting. Finished states "
+        "need no --all.",
     ),
     watch: float | None = typer.Option(
         None,

@@ -40,6 +40,7 @@ from suan.control.auth import (
 from suan.control.bodies import StrictBody
 from suan.control.config import ControlConfig
 from suan.control.goodput_api import goodput_detail, goodput_router
+from suan.control.holds_api import holds_router
 from suan.control.instance import INSTANCE
 from suan.control.inventory import ClusterInventory
 from suan.control.job_filters import parse_filters
@@ -545,6 +546,7 @@ def create_app(services: Services) -> FastAPI:
 
     app.include_router(goodput_router(Caller, SessionDep, JobId, visible_job, services))
     app.include_router(token_router(Caller, SessionDep))
+    app.include_router(holds_router(Caller, SessionDep, JobId, visible_job, services.wake))
     app.include_router(metrics_router(services))
     app.include_router(node_router(Caller, SessionDep, services.inventory, services.wake))
     app.include_router(web_router(app.title, services, SessionDep, visible_job))

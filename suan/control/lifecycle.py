@@ -1,13 +1,14 @@
 """A job's lifecycle: its states and the transitions allowed between them.
 
-    pending -> scheduled -> running -> succeeded | failed | cancelled
+    pending -> scheduled -> running -> succeeded | failed | cancelled | timeout
                scheduled -> pending                (the engine refused the launch)
                                     -> restarting -> pending     (a rank failed; gang restart)
                                     -> preempted  -> scheduled   (stopped for another job)
                                     -> pending                   (drained off its node)
 
 `pending`, `preempted` and `restarting` (once its backoff is over) wait for the scheduler;
-`scheduled` and `running` hold devices. `succeeded`, `failed` and `cancelled` are final.
+`scheduled` and `running` hold devices. `succeeded`, `failed`, `cancelled` and `timeout` (a run
+outlived its time limit, `suan.control.time_limits`) are final.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class JobState(StrEnum):
     CANCELLED = "cancelled"
     PREEMPTED = "preempted"
     RESTARTING = "restarting"
+    TIMEOUT = "timeout"
 
     @property
     def final(self) -> bool:
@@ -40,7 +42,7 @@ class JobState(StrEnum):
         return self in (JobState.PENDING, JobState.PREEMPTED, JobState.RESTARTING)
 
 
-FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT})
 
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.PENDING: frozenset({JobState.SCHEDULED, JobState.CANCELLED}),
@@ -51,6 +53,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
             JobState.CANCELLED,
             JobState.RESTARTING,
             JobState.PENDING,
+            JobState.TIMEOUT,
         }
     ),
     JobState.RUNNING: frozenset(
@@ -61,6 +64,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
             JobState.PREEMPTED,
             JobState.RESTARTING,
             JobState.PENDING,
+            JobState.TIMEOUT,
         }
     ),
     JobState.PREEMPTED: frozenset({JobState.SCHEDULED, JobState.CANCELLED}),
@@ -68,6 +72,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.SUCCEEDED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),
+    JobState.TIMEOUT: frozenset(),
 }
 
 

@@ -55,6 +55,7 @@ class JobRow(Base):
     `stop_target` is the state a job being stopped moves to once its ranks are gone.
     `attained_s` is the device-seconds of its runs that have ended (a run that holds devices
     now adds its own from `start_time`).
+    `held_by` names who holds a waiting job back from the scheduler ("" when nobody does).
     """
 
     __tablename__ = "jobs"
@@ -80,6 +81,7 @@ class JobRow(Base):
     stop_target: Mapped[str | None] = mapped_column(String(16), nullable=True)
     stop_reason: Mapped[str] = mapped_column(Text, default="")
     attained_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    held_by: Mapped[str] = mapped_column(String(63), default="", server_default="")
 
     __table_args__ = (
         Index("ix_jobs_submit_time_id", "submit_time", "id"),

@@ -53,6 +53,7 @@ from suan.control.models import EventRow, JobRow, RankRow
 from suan.control.service import end_run, load_history, served_job, with_attained
 from suan.control.snapshot import Captures, CycleRecord
 from suan.control.store import Store, add_event
+from suan.control.time_limits import overrun
 from suan.errors import SuanError
 from suan.exec import EngineError, Executor, JobLaunch, JobStatus, RankHandle
 from suan.exec.processes import processes, with_assigned_devices
@@ -91,6 +92,7 @@ class Queued(NamedTuple):
     reason: str
     reason_code: str
     attained_s: float
+    held_by: str
 
 
 class _WithDocument(NamedTuple):
@@ -232,6 +234,7 @@ class Reconciler:
             for row in live:
                 if JobState(row.state).holds_devices:
                     self._observe(session, row, statuses.get(row.id), now)
+                    self._stop_overrun(session, row, now)
             for row in live:
                 if row.cancel_requested:
                     self._cancel(session, row, now)
@@ -403,6 +406,19 @@ class Reconciler:
             target = after_exit(job.restart_policy, True, row.restarts, job.max_restarts)
             self._settle(session, row, target, now, 0, "all ranks exited with code 0")
 
+    def _stop_overrun(self, session: Session, row: JobRow, now: float) -> None:
+        """Stop a run past its time limit; it ends `timeout` (`suan.control.time_limits`)."""
+        if not JobState(row.state).holds_devices or row.stop_target is not None:
+            return
+        why = overrun(scheduler_job(row), row.start_time, now)
+        if why is None:
+            return
+        row.stop_target, row.stop_reason = JobState.TIMEOUT.value, why
+        grace = self.config.stop_grace_s
+        add_event(session, row.id, "stopping",
+                  f"{why}: SIGTERM to every rank, SIGKILL after {grace:g}s")
+        self.executor.stop(row.id, grace)
+
     def _record_engine_view(self, session: Session, row: JobRow, status: JobStatus) -> None:
         """Devices the engine picked itself become the placement of record; a new word from
         the engine on the launch becomes an event."""
@@ -558,7 +574,9 @@ class Reconciler:
         waiting = [r for r in queued if self._ready(r, now)]
         reasons = _Reasons(queued)
         for row in queued:
-            if (
+            if row.held_by:  # a hold that came during the last pass keeps its own reason
+                reasons.set(row.id, f"held by {row.held_by}", WaitCode.HELD.value)
+            elif (
                 row.state == JobState.RESTARTING
                 and row.not_before is not None
                 and row.not_before > now
@@ -610,6 +628,8 @@ class Reconciler:
         self._claims = {}
         for start in decisions.starts:
             row = rows.get(start.job.name) or session.get(JobRow, start.job.name)
+            if row.held_by:
+                continue  # held while this pass ran: it stays pending
             if row.stop_target is not None:
                 # Moved to another type: it restarts once this attempt has stopped.
                 row.reason = f"moving: {start.why}; restarts once stopped"
@@ -668,7 +688,8 @@ class Reconciler:
         return self.captures.wait(waiter, timeout)
 
     def _ready(self, row: JobRow | Queued, now: float) -> bool:
-        if row.cancel_requested or (row.not_before is not None and row.not_before > now):
+        if row.cancel_requested or row.held_by or (
+                row.not_before is not None and row.not_before > now):
             return False
         return JobState(row.state).waiting
 

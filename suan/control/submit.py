@@ -26,6 +26,7 @@ from suan.control.jobs import load_queues, remember_job
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow, QueueRow
 from suan.control.store import add_event
+from suan.control.time_limits import with_queue_limits
 from suan.errors import FieldProblem, SpecError, SuanError
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
@@ -94,6 +95,8 @@ def submit(
         raise Forbidden(f"only a cluster admin defines queues; {identity.user} is not one")
     known = {q.name: q for q in (*load_queues(session), *queues)}
     problems = _job_problems(jobs, job_docs, known, identity)
+    jobs, limit_problems = with_queue_limits(jobs, job_docs, known)
+    problems += limit_problems
     problems += _checkpoint_problems(jobs, job_docs, identity, home, checkpoint_roots)
     if problems:
         raise SpecError("request", problems)

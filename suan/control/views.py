@@ -38,6 +38,7 @@ def job_summary(row: JobRow) -> dict[str, Any]:
         "reason_code": row.reason_code,
         "exit_code": row.exit_code,
         "stopping": row.stop_target,
+        "held_by": row.held_by or None,
     }
 
 

@@ -35,7 +35,7 @@ from operator import attrgetter
 
 from suan.goodput.timeline import Mark, Record, Timeline
 
-ENDED_WELL = frozenset({"succeeded", "cancelled"})
+ENDED_WELL = frozenset({"succeeded", "cancelled", "timeout"})
 """Events that end an attempt with its work kept."""
 ENDED_BADLY = frozenset({"restarting", "requeued", "preempted", "pending", "failed"})
 """Events that end an attempt with the work since its last checkpoint lost."""

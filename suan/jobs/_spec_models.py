@@ -35,6 +35,7 @@ from suan.jobs.queue import ANY_ACCELERATOR, EVERYONE, QueueSpec
 from suan.jobs.units import (
     DURATION_ALLOWED,
     UnitError,
+    format_duration,
     parse_cpu_milli,
     parse_duration,
     parse_memory_mib,
@@ -528,6 +529,7 @@ class JobSpec(GroupFields):
     preemptible: bool = True
     replica_groups: list[ReplicaGroupSpec] | None = Field(default=None, min_length=1)
     runtime_estimate: Duration | None = None
+    time_limit: Duration | None = None
     checkpoint: Checkpoint | None = None
     restart_policy: Literal["never", "on-failure", "always"] = "on-failure"
     max_restarts: int = Field(default=3, ge=0, le=MAX_RESTARTS)
@@ -700,6 +702,7 @@ class JobDocument(_Strict):
             image=spec.image or "",
             processes=spec.processes,
             no_progress_timeout_s=spec.health.no_progress_timeout if spec.health else None,
+            time_limit_s=spec.time_limit,
         )
 
 
@@ -744,6 +747,20 @@ class QueueBody(_Strict):
     admins: list[str] = Field(default_factory=list)
     submitters: list[Member] | None = None
     viewers: list[Member] = Field(default_factory=list)
+    default_time_limit: Duration | None = None
+    max_time_limit: Duration | None = None
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> QueueBody:
+        default, most = self.default_time_limit, self.max_time_limit
+        if default is not None and most is not None and default > most:
+            raise spec_error([FieldProblem(
+                "defaultTimeLimit",
+                f"{format_duration(default)} is over the queue's maxTimeLimit of "
+                f"{format_duration(most)}",
+                f"a duration up to {format_duration(most)}",
+            )])
+        return self
 
     @field_validator("guaranteed", "borrow_limit", "lend_limit")
     @classmethod
@@ -801,4 +818,6 @@ class QueueDocument(_Strict):
             admins=tuple(spec.admins),
             submitters=tuple(spec.submitters) if spec.submitters is not None else None,
             viewers=tuple(spec.viewers),
+            default_time_limit_s=spec.default_time_limit,
+            max_time_limit_s=spec.max_time_limit,
         )

@@ -85,6 +85,9 @@ class Job:
     `processes` says who starts a replica's processes: `per-replica` (Suan starts one, which
     sees all of the replica's devices and may start more itself, e.g. torchrun
     --nproc-per-node) or `per-device` (Suan starts one process per device).
+    `time_limit_s` bounds each run (None: unbounded): the control plane stops a run that
+    exceeds it, and backfill takes it as the run's length when no estimate is given
+    (`run_bound_s`).
     `no_progress_timeout_s` is how long a rank that reported progress may go without reporting
     more before its gang is restarted as hung (None: the server's default).
     """
@@ -112,6 +115,7 @@ class Job:
     processes: str = "per-replica"
     planner_version: str = ""
     no_progress_timeout_s: float | None = None
+    time_limit_s: float | None = None
     if TYPE_CHECKING:
         shape_id: int  # set by __post_init__: a small process-wide id of `shape`
 
@@ -132,7 +136,15 @@ class Job:
         )
         t = self.topology
         return (groups, t.replica_in_domain, t.within, t.placement, self.runtime_estimate_s,
-                self.model, self.type_speeds)
+                self.model, self.type_speeds, self.time_limit_s)
+
+    @property
+    def run_bound_s(self) -> float | None:
+        """How long one run of the job lasts at most, as far as the scheduler may count on:
+        its runtime estimate, else its time limit (a run is stopped there), else None."""
+        if self.runtime_estimate_s is not None:
+            return self.runtime_estimate_s
+        return self.time_limit_s
 
     def __post_init__(self) -> None:
         # The shape is part of what a job is: its id is set when the job is made (a plain

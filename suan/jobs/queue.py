@@ -11,6 +11,10 @@ Who may use a queue (the control plane enforces it; the scheduler ignores it): `
 cancel all of its jobs; `submitters` may submit to it (None: everyone, the default; a list: only
 those users, `*` meaning everyone, besides its admins and cluster admins); `viewers` see its
 jobs (describe, logs, listing) but may not cancel them (`*`: every user).
+
+Time limits (seconds; None: none): a job submitted without `timeLimit` gets the queue's
+`default_time_limit_s` (else its `max_time_limit_s`); one that asks for more than
+`max_time_limit_s` is refused at submit.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class QueueSpec:
     admins: tuple[str, ...] = ()
     submitters: tuple[str, ...] | None = None
     viewers: tuple[str, ...] = ()
+    default_time_limit_s: float | None = None
+    max_time_limit_s: float | None = None
 
     @property
     def open(self) -> bool:

@@ -2,14 +2,16 @@
 only where they cannot delay it.
 
 The reservation is found by releasing running allocations in order of their expected end
-(start + runtime estimate, or the policy's assumed runtime when a job has none) on the ledger
+(start + runtime estimate, else + time limit, or the policy's assumed runtime when a job
+has neither: `Job.run_bound_s`) on the ledger
 until the blocked job fits; that end is its reserved start time, and the devices it would use
 are held; where the cluster has degraded nodes, allocations that end at the same time are
 released together, so that the job takes ready nodes before degraded ones among all that are
 free by then. Under a policy that assumes nothing (`EasyBackfill(assumed_runtime_s=None)`)
-only jobs with an estimate are released: when they do not free enough, no reservation is
-made, since holding devices for an unknown time would leave them idle. A later job may use
-held devices only if its own estimate says it ends before the reserved start.
+only jobs with an estimate or a time limit are released: when they do not free enough, no
+reservation is made, since holding devices for an unknown time would leave them idle. A later
+job may use held devices only if its own estimate (else its time limit) says it ends before
+the reserved start.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ class Reservation:
     nodes: list[str]
 
     def admits_short(self, job: Job, now: float) -> bool:
-        """True when `job`'s estimate says it ends before the reserved start."""
-        estimate = job.runtime_estimate_s
+        """True when `job`'s estimate (else its time limit) says it ends before the reserved
+        start."""
+        estimate = job.run_bound_s
         return estimate is not None and now + estimate <= self.start_time
 
     def blocking_reason(self) -> str:
@@ -96,7 +99,7 @@ def make_reservation(cycle: CycleState, job: Job, ctx: PlaceContext, assumed: fl
     ledger, now = cycle.ledger, cycle.now
     ends = []
     for alloc in cycle.live.values():
-        estimate = alloc.job.runtime_estimate_s
+        estimate = alloc.job.run_bound_s
         runtime = estimate if estimate is not None else assumed
         if runtime is not None:
             ends.append((max(now, alloc.start_time + runtime), alloc.job.name, alloc))

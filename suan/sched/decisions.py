@@ -54,10 +54,11 @@ class WaitCode(StrEnum):
     PREEMPTING = ("preempting", "placed, and waiting for the jobs it preempted (or its own "
                   "previous place) to stop")
     PREEMPTED = ("preempted", "it was stopped for another job and waits to be placed again")
-    REQUEUED = ("requeued", "its run was lost (a node or the engine went away) and it waits "
-                "to be placed again, no restart counted")
+    REQUEUED = ("requeued", "its run was lost (a node or the engine went away) or requeued by "
+                "a user (`suan requeue`), and it waits to be placed again, no restart counted")
     BACKOFF = ("backoff", "a rank failed; the gang restarts after its backoff delay")
     ENGINE = ("engine", "the execution engine cannot be reached, or refused the launch")
+    HELD = ("held", "held back from the scheduler by a user (`suan hold`) until released")
 
 
 SCHEDULER_CODES = frozenset({

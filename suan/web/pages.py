@@ -10,6 +10,7 @@
     GET  /ui/jobs/{id}/logs     a live tail of one rank's log (?rank=N)
     GET  /ui/jobs/{id}/log      a chunk of that log as JSON (what the tail polls)
     POST /ui/jobs/{id}/cancel   cancel the job (as POST /v1/jobs/{id}/cancel)
+    POST /ui/jobs/{id}/hold, /release   hold or release a waiting job (as the API's routes)
     POST /ui/nodes/{name}/cordon, /uncordon   cluster admins only
     GET  /ui/sim, POST /ui/sim  upload a `sim replay` / `sim pack` JSON document, see it
 
@@ -29,6 +30,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from suan.control import holds
 from suan.control.auth import Unauthenticated
 from suan.control.jobs import row_rank_count
 from suan.control.lifecycle import JobState
@@ -285,6 +287,32 @@ def web_pages(services: Any, session_dep: Any, visible_job: Any) -> APIRouter:
             if services.wake:
                 services.wake()
         return RedirectResponse(f"/ui/jobs/{row.id}", status_code=303)
+
+    def held(request: Request, job_id: str, login: WebLogin, session: Session,
+             csrf: str | None, change: Any) -> Response:
+        """Hold or release the job (`change`: `suan.control.holds`), then show it again."""
+        try:
+            checked(request, login, csrf)
+            row = visible_job(session, login.identity, job_id, manage=True)
+            change(session, row, login.identity.user)
+        except HTTPException as exc:
+            return refused(login, exc)
+        except holds.StateConflict as exc:
+            return refused(login, HTTPException(409, str(exc)))
+        session.commit()
+        if services.wake:
+            services.wake()
+        return RedirectResponse(f"/ui/jobs/{row.id}", status_code=303)
+
+    @router.post("/ui/jobs/{job_id}/hold")
+    def hold(request: Request, job_id: str, login: Login, session: session_dep,
+             csrf: Annotated[str | None, Form()] = None) -> Response:
+        return held(request, job_id, login, session, csrf, holds.hold)
+
+    @router.post("/ui/jobs/{job_id}/release")
+    def release(request: Request, job_id: str, login: Login, session: session_dep,
+                csrf: Annotated[str | None, Form()] = None) -> Response:
+        return held(request, job_id, login, session, csrf, holds.release)
 
     def operator(request: Request, login: WebLogin, csrf: str | None, name: str) -> None:
         checked(request, login, csrf)
