@@ -229,14 +229,17 @@ class Client:
         user: Sequence[str] = (),
         queue: Sequence[str] = (),
         state: Sequence[str] = (),
+        array: str | None = None,
     ) -> dict[str, Any]:
         """One page of `jobs`: `jobs` (at most `limit`), `next` (the `after` of the
         following page, None on the last) and `remaining` (how many jobs follow). `user`,
         `queue` and `state` keep the jobs with one of the values given (a `state` filter
-        lists finished jobs without `all`)."""
+        lists finished jobs without `all`); `array` keeps the members of that array."""
         params: dict[str, Any] = {"all": all, "limit": limit}
         if after:
             params["after"] = after
+        if array:
+            params["array"] = array
         for name, values in (("user", user), ("queue", queue), ("state", state)):
             if values:
                 params[name] = list(values)
@@ -257,7 +260,8 @@ class Client:
                 return
 
     def describe(self, job_id: str) -> dict[str, Any]:
-        """Spec, state, placement, ranks, events and pending reason of one job."""
+        """Spec, state, placement, ranks, events and pending reason of one job; for an array
+        id, the array (`count`, `limit`, `states` counted, `members`)."""
         return self._request("GET", f"/v1/jobs/{job_id}")
 
     def goodput(self, job_id: str) -> dict[str, Any]:
@@ -276,6 +280,7 @@ class Client:
         return self._request("GET", "/v1/goodput", params=params)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
+        """Ask a job to stop; an array id asks every member that has not ended."""
         return self._request("POST", f"/v1/jobs/{job_id}/cancel")
 
     def logs(self, job_id: str, rank: int = 0, offset: int = 0) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from suan.control.auth import Identity
@@ -17,6 +18,7 @@ from suan.control.models import EventRow, JobRow
 from suan.control.reconciler import Reconciler
 from suan.control.store import Store, database_url
 from suan.control.submit import submit
+from suan.errors import SpecError
 from suan.exec.local import LocalExecutor
 from suan.exec.local_node import local_node
 
@@ -128,3 +130,140 @@ def test_a_failing_member_cancels_the_reduce_job_with_its_reason(tmp_path):
     with store.session() as session:
         kinds = session.scalars(select(EventRow.kind).where(EventRow.job_id == reduce.id))
         assert list(kinds) == ["submitted", "cancelled"]
+
+
+def one_job(name: str, code: str, extra: str = "") -> str:
+    """A Job of one rank on one H100 running the Python `code`."""
+    return textwrap.dedent(f"""\
+        apiVersion: suan.ai/v1
+        kind: Job
+        metadata: {{name: {name}}}
+        spec:
+          accelerators: {{count: 1, type: H100}}
+          restartPolicy: never
+          command: [{sys.executable}, -c, "{code}"]
+        """) + textwrap.indent(extra, "  ")
+
+
+@pytest.mark.parametrize(
+    ("kind", "target_code", "dependent"),
+    [
+        ("afterok", 0, "succeeded"),
+        ("afterok", 3, "cancelled"),
+        ("afternotok", 3, "succeeded"),
+        ("afternotok", 0, "cancelled"),
+        ("afterany", 0, "succeeded"),
+        ("afterany", 3, "succeeded"),
+    ],
+)
+def test_each_kind_of_dependency_runs_or_cancels_the_dependent_job(
+    tmp_path, kind, target_code, dependent
+):
+    home = tmp_path / "home"
+    home.mkdir()
+    store, reconciler = control_plane(home)
+    [target] = submit_text(store, home, one_job("first", f"import sys; sys.exit({target_code})"))
+    [then] = submit_text(store, home, one_job("then", "pass", f"dependencies: {kind}:first\n"))
+    rows = run_until_final(store, reconciler, [target["id"], then["id"]])
+    assert rows[target["id"]].state == ("succeeded" if target_code == 0 else "failed")
+    assert rows[then["id"]].state == dependent
+    if dependent == "succeeded":
+        assert rows[then["id"]].start_time >= rows[target["id"]].end_time
+    else:
+        assert rows[then["id"]].attempt == 0
+        assert rows[then["id"]].reason.startswith("its dependency can never be met: job ")
+
+
+def test_after_starts_the_dependent_job_while_its_target_still_runs(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    store, reconciler = control_plane(home)
+    [target] = submit_text(store, home, one_job("long", "import time; time.sleep(30)"))
+    then_yaml = one_job("then", "pass", f"dependencies: after:{target['id']}\n")
+    [then] = submit_text(store, home, then_yaml)
+    reconciler.tick()
+    with store.session() as session:
+        assert session.get(JobRow, then["id"]).reason == f"waits for job {target['id']} to start"
+    rows = run_until_final(store, reconciler, [then["id"]])
+    assert rows[then["id"]].state == "succeeded"
+    with store.session() as session:
+        assert session.get(JobRow, target["id"]).state == "running"
+        session.get(JobRow, target["id"]).cancel_requested = True
+        session.commit()
+    assert run_until_final(store, reconciler, [target["id"]])[target["id"]].state == "cancelled"
+
+
+def test_a_throttled_array_never_runs_more_members_than_its_limit(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    store, reconciler = control_plane(home)
+    jobs = submit_text(store, home, one_job("wide", "import time; time.sleep(0.5)",
+                                            'array: "0-10:2%2"\n'))
+    ids = [job["id"] for job in jobs]
+    assert [job["id"].rsplit("-", 1)[1] for job in jobs] == ["0", "2", "4", "6", "8", "10"]
+    most, limited = 0, set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        reconciler.tick()
+        with store.session() as session:
+            rows = [session.get(JobRow, job_id) for job_id in ids]
+        most = max(most, sum(row.state in ("scheduled", "running") for row in rows))
+        limited |= {row.id for row in rows if row.reason_code == "array-limit"}
+        if all(row.state == "succeeded" for row in rows):
+            break
+        time.sleep(0.05)
+    assert most == 2  # 8 devices free: only the throttle holds the others back
+    assert limited and all(row.state == "succeeded" for row in rows)
+    assert rows[-1].reason != "" and rows[0].array_count == 6
+
+
+def test_a_job_of_another_user_is_a_dependency_only_for_those_who_may_view_it(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    store, _ = control_plane(home)
+    queue = textwrap.dedent("""\
+        apiVersion: suan.ai/v1
+        kind: Queue
+        metadata: {name: team}
+        spec: {viewers: [vic]}
+        """)
+    submit_text(store, home, queue)
+    with store.session() as session:
+        [bobs] = submit(session, Identity("bob"), one_job("prep", "pass", "queue: team\n"),
+                        None, home).jobs
+        session.commit()
+    for user, allowed in (("mallory", False), ("vic", True)):
+        wanted = one_job("mine", "pass", f"dependencies: afterok:{bobs['id']}\n")
+        with store.session() as session:
+            if allowed:
+                [job] = submit(session, Identity(user), wanted, None, home).jobs
+                assert session.get(JobRow, job["id"]).waits_for == f'[["afterok", "{bobs["id"]}"]]'
+                continue
+            with pytest.raises(SpecError) as refused:
+                submit(session, Identity(user), wanted, None, home)
+        [problem] = refused.value.problems
+        assert problem.path == "documents[0].spec.dependencies"
+        assert problem.message == f"no job, array or job name {bobs['id']!r} that you may see"
+    by_name = one_job("x", "pass", "dependencies: afterok:prep\n")
+    with store.session() as session, pytest.raises(SpecError):  # names: one's own jobs only
+        submit(session, Identity("vic"), by_name, None, home)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("array", '"5-1"', "'5-1' is empty (the end is before the start, or the step is 0)"),
+        ("array", '"0-9%0"', "the throttle '0' after '%' is not a whole number >= 1"),
+        ("dependencies", "afterwards:x", "unknown dependency kind 'afterwards'"),
+        ("dependencies", "afterok:a?afterany:b",
+         "'?' (any one of) is not supported: every dependency must hold"),
+    ],
+)
+def test_a_bad_array_or_dependency_is_refused_naming_the_field(tmp_path, field, value, message):
+    home = tmp_path / "home"
+    home.mkdir()
+    store, _ = control_plane(home)
+    with store.session() as session, pytest.raises(SpecError) as refused:
+        submit(session, ADMIN, one_job("bad", "pass", f"{field}: {value}\n"), None, home)
+    [problem] = refused.value.problems
+    assert (problem.path.rsplit(".", 1)[-1], problem.message) == (field, message)

@@ -1,0 +1,71 @@
+"""`suan jobs`'s compact view of arrays (one line per array, its members counted per state)
+and `suan submit --dependency` (Slurm's notation, written into every Job of the file)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import yaml
+
+from suan.jobs.batch_syntax import DEPENDENCY_ALLOWED, parse_dependencies
+
+STATE_ORDER = ("running", "scheduled", "restarting", "preempted", "pending", "succeeded",
+               "failed", "cancelled")
+
+
+def with_dependency(text: str, dependency: str) -> str:
+    """The spec file `text` with `spec.dependencies` of every Job set to `dependency`
+    (the command line wins over the file, as with sbatch); ValueError for a notation that
+    is not one."""
+    try:
+        parse_dependencies(dependency)
+    except ValueError as exc:
+        raise ValueError(f"--dependency: {exc}; expected {DEPENDENCY_ALLOWED}") from None
+    documents = list(yaml.safe_load_all(text))
+    for document in documents:
+        if isinstance(document, dict) and document.get("kind") == "Job":
+            spec = document.setdefault("spec", {})
+            if isinstance(spec, dict):
+                spec["dependencies"] = dependency
+    return yaml.safe_dump_all(documents, sort_keys=False)
+
+
+def counts_text(states: Sequence[str]) -> str:
+    """"2 running, 6 pending": how many members are in each state, busiest first."""
+    known = [state for state in STATE_ORDER if state in states]
+    others = sorted(set(states) - set(STATE_ORDER))
+    return ", ".join(f"{states.count(state)} {state}" for state in (*known, *others))
+
+
+def compact_rows(
+    jobs: list[dict[str, Any]], row_of: Callable[[dict[str, Any]], list[Any]]
+) -> list[list[Any]]:
+    """One row per job outside an array (`row_of`'s) and one per array, at the place of its
+    first member listed: the array id with its size, and its members' states counted in
+    the STATE column. Counts are of the members on this page."""
+    members: dict[str, list[dict[str, Any]]] = {}
+    for job in jobs:
+        if job.get("array_id"):
+            members.setdefault(job["array_id"], []).append(job)
+    rows: list[list[Any]] = []
+    shown: set[str] = set()
+    for job in jobs:
+        array_id = job.get("array_id")
+        if not array_id:
+            rows.append(row_of(job))
+        elif array_id not in shown:
+            shown.add(array_id)
+            rows.append(_array_row(array_id, members[array_id], row_of))
+    return rows
+
+
+def _array_row(array_id: str, members: list[dict[str, Any]],
+               row_of: Callable[[dict[str, Any]], list[Any]]) -> list[Any]:
+    first = min(members, key=lambda job: job.get("array_index") or 0)
+    row = row_of(first)
+    row[0] = f"{array_id} [{first.get('array_count') or len(members)}]"
+    row[3] = counts_text([job["state"] for job in members])
+    waiting = [job for job in members if job["state"] == "pending" and job.get("reason")]
+    row[-1] = waiting[0]["reason"] if waiting else ""
+    return row
