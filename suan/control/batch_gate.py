@@ -86,7 +86,9 @@ def gate(session: Session, waiting: Sequence[Any]) -> Gate:
             result.met.append(row.id)
         if row.array_id and row.array_limit is not None:
             if free[row.array_id] <= 0:
-                reason = f"array {row.array_id} runs at most {row.array_limit} members at once"
+                members = "member" if row.array_limit == 1 else "members"
+                reason = (f"array {row.array_id} runs at most {row.array_limit} {members} "
+                          "at once")
                 result.held[row.id] = (reason, WaitCode.ARRAY_LIMIT.value)
                 continue
             free[row.array_id] -= 1

@@ -1,0 +1,62 @@
+"""Arrays through a real server: the SDK's array view, cancelling one member and then the
+whole array by its id, and `suan jobs` showing the array on one line (expandable)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from control_helpers import server as server
+from control_helpers import wait_for
+
+ARRAY = textwrap.dedent(f"""\
+    apiVersion: suan.ai/v1
+    kind: Job
+    metadata: {{name: sweep}}
+    spec:
+      array: "0-3%1"
+      accelerators: {{count: 1, type: H100}}
+      command: [{sys.executable}, -c, "import time; time.sleep(60)"]
+    """)
+
+
+def suan(server, *args: str) -> str:
+    env = {**os.environ, "SUAN_SERVER": server.url, "SUAN_TOKEN": server.token}
+    result = subprocess.run([sys.executable, "-m", "suan.cli.main", *args], env=env,
+                            capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout
+
+
+def test_cancel_one_member_then_the_whole_array_and_list_it_compactly(server):
+    client = server.client()
+    answer = client.submit_raw(ARRAY)
+    ids = [job["id"] for job in answer["jobs"]]
+    array_id = answer["jobs"][0]["array"]
+    assert ids == [f"{array_id}-{index}" for index in range(4)]
+    wait_for(lambda: client.describe(array_id)["states"] == {"running": 1, "pending": 3},
+             what="one member running, the others throttled")
+    view = client.describe(array_id)
+    assert (view["count"], view["limit"], view["name"]) == (4, 1, "sweep")
+    assert [m["array_index"] for m in view["members"]] == [0, 1, 2, 3]
+
+    lines = suan(server, "jobs", "--no-header").splitlines()
+    assert len(lines) == 1
+    assert lines[0].split("\t")[:4] == [f"{array_id} [4]", "admin", "default",
+                                        "1 running, 3 pending"]
+    assert lines[0].split("\t")[-1] == f"array {array_id} runs at most 1 member at once"
+    expanded = suan(server, "jobs", "--expand", "--no-header").splitlines()
+    assert sorted(line.split("\t")[0] for line in expanded) == ids
+
+    client.cancel(ids[2])
+    wait_for(lambda: client.describe(ids[2])["state"] == "cancelled", what="member 2 cancelled")
+    assert client.describe(array_id)["states"] == {"running": 1, "pending": 2, "cancelled": 1}
+    asked = client.cancel(array_id)
+    assert asked["array"] is True and sorted(asked["cancel_requested"]) == [ids[0], ids[1], ids[3]]
+    wait_for(lambda: client.describe(array_id)["states"] == {"cancelled": 4},
+             what="every member cancelled")
+    members = json.loads(suan(server, "jobs", array_id, "--json"))
+    assert sorted(job["id"] for job in members) == ids
+    assert {job["state"] for job in members} == {"cancelled"}
