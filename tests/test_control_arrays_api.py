@@ -1,5 +1,6 @@
 """Arrays through a real server: the SDK's array view, cancelling one member and then the
-whole array by its id, and `suan jobs` showing the array on one line (expandable)."""
+whole array by its id, `suan jobs` showing the array on one line (expandable), the
+dashboard's array and dependency columns, and a job that waits for the array to end."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 
+import httpx
 from control_helpers import server as server
 from control_helpers import wait_for
 
@@ -50,6 +52,20 @@ def test_cancel_one_member_then_the_whole_array_and_list_it_compactly(server):
     expanded = suan(server, "jobs", "--expand", "--no-header").splitlines()
     assert sorted(line.split("\t")[0] for line in expanded) == ids
 
+    [after] = client.submit(textwrap.dedent(f"""\
+        apiVersion: suan.ai/v1
+        kind: Job
+        metadata: {{name: gather}}
+        spec:
+          dependencies: afterany:{array_id}
+          command: [{sys.executable}, -c, "pass"]
+        """))
+    with httpx.Client(base_url=server.url) as browser:
+        browser.post("/ui/login", data={"token": server.token})
+        page = browser.get("/ui/jobs").text
+    assert f"<td>{array_id}[3]</td>" in page
+    assert f"afterany:{array_id}-0, afterany:{array_id}-1" in page
+
     client.cancel(ids[2])
     wait_for(lambda: client.describe(ids[2])["state"] == "cancelled", what="member 2 cancelled")
     assert client.describe(array_id)["states"] == {"running": 1, "pending": 2, "cancelled": 1}
@@ -57,6 +73,7 @@ def test_cancel_one_member_then_the_whole_array_and_list_it_compactly(server):
     assert asked["array"] is True and sorted(asked["cancel_requested"]) == [ids[0], ids[1], ids[3]]
     wait_for(lambda: client.describe(array_id)["states"] == {"cancelled": 4},
              what="every member cancelled")
+    wait_for(lambda: client.describe(after)["state"] == "succeeded", what="gather ran")
     members = json.loads(suan(server, "jobs", array_id, "--json"))
     assert sorted(job["id"] for job in members) == ids
     assert {job["state"] for job in members} == {"cancelled"}
