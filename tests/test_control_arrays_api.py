@@ -49,6 +49,13 @@ def test_cancel_one_member_then_the_whole_array_and_list_it_compactly(server):
     assert lines[0].split("\t")[:4] == [f"{array_id} [4]", "admin", "default",
                                         "1 running, 3 pending"]
     assert lines[0].split("\t")[-1] == f"array {array_id} runs at most 1 member at once"
+    described = suan(server, "describe", array_id).splitlines()
+    assert described[:2] == [
+        f"{array_id}  array of 4, at most 1 at once  user admin  queue default",
+        "states: 1 running, 3 pending"]
+    assert described[3] == (f"  {ids[1]}  pending  array {array_id} runs at most 1 member "
+                            "at once")
+    assert f"array: {array_id}, member 2 of 4" in suan(server, "describe", ids[2])
     expanded = suan(server, "jobs", "--expand", "--no-header").splitlines()
     assert sorted(line.split("\t")[0] for line in expanded) == ids
 

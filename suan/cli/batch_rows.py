@@ -69,3 +69,29 @@ def _array_row(array_id: str, members: list[dict[str, Any]],
     waiting = [job for job in members if job["state"] == "pending" and job.get("reason")]
     row[-1] = waiting[0]["reason"] if waiting else ""
     return row
+
+
+def batch_lines(job: dict[str, Any]) -> list[str]:
+    """`suan describe`'s lines on a job's array and the dependencies it still waits for."""
+    lines = []
+    if job.get("array_id"):
+        lines.append(f"array: {job['array_id']}, member {job['array_index']} of "
+                     f"{job['array_count']}")
+    waits = job.get("waits_for") or []
+    if waits:
+        lines.append("waits for: " + ", ".join(f"{w['kind']}:{w['job']}" for w in waits))
+    return lines
+
+
+def array_lines(view: dict[str, Any]) -> list[str]:
+    """`suan describe ARRAY-ID`: the array, its counts per state and one line per member."""
+    limit = f", at most {view['limit']} at once" if view.get("limit") else ""
+    lines = [
+        f"{view['id']}  array of {view['count']}{limit}  user {view['user']}  "
+        f"queue {view['queue']}",
+        "states: " + counts_text([member["state"] for member in view["members"]]),
+    ]
+    for member in view["members"]:
+        reason = f"  {member['reason']}" if member["state"] == "pending" else ""
+        lines.append(f"  {member['id']}  {member['state']}{reason}")
+    return lines

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from suan.cli.batch_rows import compact_rows, with_dependency
+from suan.cli.batch_rows import array_lines, batch_lines, compact_rows, with_dependency
 from suan.cli.files import text_file
 from suan.cli.listing import (
     Column,
@@ -242,13 +242,18 @@ def describe_command(
     job_id: str = typer.Argument(..., help="Job id (from `suan submit` or `suan jobs`)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Show a job: spec, state, placement, ranks, events, and why it waits."""
+    """Show a job: spec, state, placement, ranks, events, and why it waits; or an array: its
+    members and how many are in each state."""
     with Client() as client:
         job = client.describe(job_id)
     if as_json:
         _print_json(job)
         return
     out = output_console()
+    if job.get("array") is True:
+        for line in array_lines(job):
+            out.print(line, highlight=False, markup=False)
+        return
     out.print(
         f"[bold]{escape(job['id'])}[/]  {job['state']}  user {job['user']}  "
         f"queue {escape(job['queue'])}"
@@ -260,6 +265,8 @@ def describe_command(
             "why it waits" if job["state"] in ("pending", "preempted", "restarting") else "reason"
         )
         out.print(f"[bold]{label}:[/] {escape(job['reason'])}", highlight=False)
+    for line in batch_lines(job):
+        out.print(line, highlight=False, markup=False)
     if job["placement"]:
         out.print(f"[bold]placement:[/] {escape(job['placement']['why'])}", highlight=False)
     for rank in job["ranks_detail"]:
