@@ -21,6 +21,7 @@ from suan.control.submit import submit
 from suan.errors import SpecError
 from suan.exec.local import LocalExecutor
 from suan.exec.local_node import local_node
+from suan.goodput.store import job_goodput
 
 ADMIN = Identity("admin", admin=True)
 FINAL = ("succeeded", "failed", "cancelled")
@@ -110,6 +111,13 @@ def test_an_array_of_four_then_its_reduce_job_run_to_completion(tmp_path):
     assert (out / "2").read_text() == f"2 of 4 in {array_id}"
     assert (out / "total").read_text() == "0,1,2,3"
     assert rows[reduce["id"]].start_time >= max(rows[m["id"]].end_time for m in members)
+    with store.session() as session:  # its wait for the array is its owner's, not the queue's
+        row = session.get(JobRow, reduce["id"])
+        met = session.scalar(select(EventRow.time).where(
+            EventRow.job_id == row.id, EventRow.kind == "dependencies-met"))
+        waited = job_goodput(session, row, time.time())["breakdown"]
+    assert met >= max(rows[m["id"]].end_time for m in members)
+    assert waited["user_wait"] == pytest.approx(met - row.submit_time)
 
 
 def test_a_failing_member_cancels_the_reduce_job_with_its_reason(tmp_path):
