@@ -66,36 +66,62 @@ class Gate:
 
 def gate(session: Session, waiting: Sequence[Any]) -> Gate:
     """Split `waiting` rows (with `id`, `waits_for`, `array_id`, `array_index`,
-    `array_limit`) by their dependencies, then by their arrays' throttles."""
+    `array_limit`) by their dependencies, then by their arrays' throttles (lowest index
+    first). `ready` keeps the order of `waiting`."""
     result = Gate()
-    targets = _target_states(session, _all_targets(waiting))
-    free = _array_room(session, waiting)
-    for row in sorted(waiting, key=lambda r: (r.array_index or 0)):
+    texts = {row.waits_for for row in waiting if row.waits_for}
+    parsed = {text: json.loads(text) for text in texts}  # many jobs wait for the same jobs
+    targets = _target_states(session, {job for pairs in parsed.values() for _, job in pairs})
+    outcomes = {text: _outcome(pairs, targets) for text, pairs in parsed.items()}
+    throttled = []
+    for row in waiting:
         if row.waits_for:
-            pairs = json.loads(row.waits_for)
-            found = [(kind, job, verdict(kind, *targets.get(job, (None, False))))
-                     for kind, job in pairs]
-            never = [(kind, job) for kind, job, answer in found if answer == "never"]
-            if never:
-                result.doomed[row.id] = _never_reason(never[0], targets)
+            answer, reason = outcomes[row.waits_for]
+            if answer == "never":
+                result.doomed[row.id] = reason
                 continue
-            unmet = [(kind, job) for kind, job, answer in found if answer == "wait"]
-            if unmet:
-                result.held[row.id] = (waits_reason(unmet), WaitCode.DEPENDENCY.value)
+            if answer == "wait":
+                result.held[row.id] = (reason, WaitCode.DEPENDENCY.value)
                 continue
             result.met.append(row.id)
         if row.array_id and row.array_limit is not None:
-            if free[row.array_id] <= 0:
-                members = "member" if row.array_limit == 1 else "members"
-                reason = (f"array {row.array_id} runs at most {row.array_limit} {members} "
-                          "at once")
-                result.held[row.id] = (reason, WaitCode.ARRAY_LIMIT.value)
-                continue
-            free[row.array_id] -= 1
-        result.ready.append(row)
-    order = {row.id: at for at, row in enumerate(waiting)}
-    result.ready.sort(key=lambda row: order[row.id])
+            throttled.append(row)
+        else:
+            result.ready.append(row)
+    if throttled:
+        result.ready += _under_throttle(session, throttled, result)
+        order = {row.id: at for at, row in enumerate(waiting)}
+        result.ready.sort(key=lambda row: order[row.id])
     return result
+
+
+def _outcome(pairs: list[list[str]], targets: dict[str, tuple[str, bool]]) -> tuple[Verdict, str]:
+    """Whether the dependencies `pairs` are all met, may yet be, or never will be, with the
+    reason a job that waits or is cancelled gets."""
+    found = [(kind, job, verdict(kind, *targets.get(job, (None, False)))) for kind, job in pairs]
+    never = [(kind, job) for kind, job, answer in found if answer == "never"]
+    if never:
+        return "never", _never_reason(never[0], targets)
+    unmet = [(kind, job) for kind, job, answer in found if answer == "wait"]
+    if unmet:
+        return "wait", waits_reason(unmet)
+    return "met", ""
+
+
+def _under_throttle(session: Session, members: list[Any], result: Gate) -> list[Any]:
+    """The array members that may start now, lowest index first within each array's room;
+    the others go to `result.held`."""
+    free = _array_room(session, members)
+    allowed = []
+    for row in sorted(members, key=lambda r: r.array_index or 0):
+        if free[row.array_id] > 0:
+            free[row.array_id] -= 1
+            allowed.append(row)
+            continue
+        noun = "member" if row.array_limit == 1 else "members"
+        reason = f"array {row.array_id} runs at most {row.array_limit} {noun} at once"
+        result.held[row.id] = (reason, WaitCode.ARRAY_LIMIT.value)
+    return allowed
 
 
 def waits_reason(unmet: Iterable[tuple[str, str]]) -> str:
@@ -116,10 +142,6 @@ def _never_reason(dependency: tuple[str, str], targets: dict[str, tuple[str, boo
     state = targets.get(job, (None, False))[0]
     what = f"job {job} {state}" if state else f"job {job} no longer exists"
     return f"its dependency can never be met: {what} ({kind}: it had to {KINDS[kind]})"
-
-
-def _all_targets(waiting: Sequence[Any]) -> set[str]:
-    return {job for row in waiting if row.waits_for for _, job in json.loads(row.waits_for)}
 
 
 def _target_states(session: Session, ids: set[str]) -> dict[str, tuple[str, bool]]:
