@@ -399,7 +399,7 @@ def create_app(services: Services) -> FastAPI:
         user: Annotated[list[str] | None, Query()] = None,
         queue: Annotated[list[str] | None, Query()] = None,
         state: Annotated[list[str] | None, Query()] = None,
-        array: Annotated[str | None, Query(max_length=80)] = None,
+        array: Annotated[str | None, Query(max_length=80, pattern=r"^[a-z0-9][-a-z0-9]*$")] = None,
     ) -> dict[str, Any]:
         """A page of the jobs the caller may see: live ones, or every one with `all=true`,
         newest first, of the `user`s, `queue`s and `state`s given (suan.control.job_filters).
