@@ -32,7 +32,7 @@ def suan(server, *args: str) -> str:
     return result.stdout
 
 
-def test_cancel_one_member_then_the_whole_array_and_list_it_compactly(server):
+def test_cancel_one_member_then_the_whole_array_and_list_it_compactly(server, tmp_path):
     client = server.client()
     answer = client.submit_raw(ARRAY)
     ids = [job["id"] for job in answer["jobs"]]
@@ -59,14 +59,16 @@ def test_cancel_one_member_then_the_whole_array_and_list_it_compactly(server):
     expanded = suan(server, "jobs", "--expand", "--no-header").splitlines()
     assert sorted(line.split("\t")[0] for line in expanded) == ids
 
-    [after] = client.submit(textwrap.dedent(f"""\
+    gather = tmp_path / "gather.yaml"
+    gather.write_text(textwrap.dedent(f"""\
         apiVersion: suan.ai/v1
         kind: Job
         metadata: {{name: gather}}
         spec:
-          dependencies: afterany:{array_id}
           command: [{sys.executable}, -c, "pass"]
         """))
+    after = suan(server, "submit", str(gather), "--dependency", f"afterany:{array_id}").strip()
+    assert client.describe(after)["waits_for"][0] == {"kind": "afterany", "job": ids[0]}
     with httpx.Client(base_url=server.url) as browser:
         browser.post("/ui/login", data={"token": server.token})
         page = browser.get("/ui/jobs").text
