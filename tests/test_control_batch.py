@@ -16,8 +16,10 @@ from suan.control.auth import Identity
 from suan.control.config import ControlConfig
 from suan.control.models import EventRow, JobRow
 from suan.control.reconciler import Reconciler
+from suan.control.redact import redact_jobs
 from suan.control.store import Store, database_url
 from suan.control.submit import submit
+from suan.control.views import job_summary
 from suan.errors import SpecError
 from suan.exec.local import LocalExecutor
 from suan.exec.local_node import local_node
@@ -255,6 +257,47 @@ def test_a_job_of_another_user_is_a_dependency_only_for_those_who_may_view_it(tm
     by_name = one_job("x", "pass", "dependencies: afterok:prep\n")
     with store.session() as session, pytest.raises(SpecError):  # names: one's own jobs only
         submit(session, Identity("vic"), by_name, None, home)
+
+
+def test_the_jobs_waited_for_are_named_only_to_those_who_may_see_them(tmp_path):
+    """vic's job (queue `shared`, which mallory views) waits for bob's array (queue `team`,
+    which vic views and mallory does not): mallory reads `another job` for each member."""
+    home = tmp_path / "home"
+    home.mkdir()
+    store, reconciler = control_plane(home)
+    submit_text(store, home, textwrap.dedent("""\
+        apiVersion: suan.ai/v1
+        kind: Queue
+        metadata: {name: team}
+        spec: {viewers: [vic]}
+        ---
+        apiVersion: suan.ai/v1
+        kind: Queue
+        metadata: {name: shared}
+        spec: {viewers: [mallory]}
+        """))
+    with store.session() as session:
+        members = submit(session, Identity("bob"), one_job(
+            "prep", "import time; time.sleep(30)", 'queue: team\narray: "0-1"\n'), None,
+            home).jobs
+        array_id = members[0]["array"]
+        [vics] = submit(session, Identity("vic"), one_job(
+            "mine", "pass", f"queue: shared\ndependencies: afterok:{array_id}\n"), None,
+            home).jobs
+        session.commit()
+    reconciler.tick()
+    with store.session() as session:
+        row = session.get(JobRow, vics["id"])
+        for reader, named in (("vic", [m["id"] for m in members]),
+                              ("mallory", ["another job", "another job"])):
+            view = job_summary(row)
+            redact_jobs(session, Identity(reader), [view])
+            assert [wait["job"] for wait in view["waits_for"]] == named
+            assert view["reason"] == f"waits for jobs {named[0]}, {named[1]} to succeed"
+        for member in members:
+            session.get(JobRow, member["id"]).cancel_requested = True
+        session.commit()
+    run_until_final(store, reconciler, [m["id"] for m in members] + [vics["id"]])
 
 
 @pytest.mark.parametrize(
