@@ -187,7 +187,11 @@ class Client:
 
     # -- jobs ----------------------------------------------------------------------------------
     def submit(
-        self, spec: str | Path, workdir: str | None = None, idempotency_key: str | None = None
+        self,
+        spec: str | Path,
+        workdir: str | None = None,
+        idempotency_key: str | None = None,
+        dependency: str | None = None,
     ) -> list[str]:
         """Submit a spec file (a path, or YAML text); return the new job ids in file order.
 
@@ -196,11 +200,18 @@ class Client:
         any other str is the YAML itself. `workdir` is where the ranks start (default: the
         current directory when `spec` is a path, as sbatch does). `idempotency_key`
         (default: a new random one) makes the call safe to repeat: see the module docstring.
+        `dependency` (sbatch's notation, `afterok:ID[:ID][,afterany:ID]`) replaces
+        `spec.dependencies` of every Job (ValueError for a notation that is not one). An
+        array's members are listed each.
         """
         text, cwd = str(spec), workdir
         if is_spec_path(spec):
             text = read_spec_file(Path(spec))
             cwd = workdir or os.getcwd()
+        if dependency is not None:
+            from suan.jobs.batch_syntax import with_dependency
+
+            text = with_dependency(text, dependency)
         result = self.submit_raw(text, cwd, idempotency_key)
         return [job["id"] for job in result["jobs"]]
 

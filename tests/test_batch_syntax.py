@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from suan.cli.batch_rows import compact_rows, counts_text, with_dependency
+from suan.cli.batch_rows import compact_rows, counts_text
 from suan.control.batch_gate import verdict, waits_reason
 from suan.jobs.batch_syntax import (
     MAX_ARRAY_MEMBERS,
@@ -16,6 +16,7 @@ from suan.jobs.batch_syntax import (
     format_dependencies,
     parse_array,
     parse_dependencies,
+    with_dependency,
 )
 
 

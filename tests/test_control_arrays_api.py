@@ -69,6 +69,8 @@ def test_cancel_one_member_then_the_whole_array_and_list_it_compactly(server, tm
         """))
     after = suan(server, "submit", str(gather), "--dependency", f"afterany:{array_id}").strip()
     assert client.describe(after)["waits_for"][0] == {"kind": "afterany", "job": ids[0]}
+    [notok] = client.submit(gather.read_text(), dependency=f"afternotok:{ids[1]}")
+    assert client.describe(notok)["waits_for"] == [{"kind": "afternotok", "job": ids[1]}]
     with httpx.Client(base_url=server.url) as browser:
         browser.post("/ui/login", data={"token": server.token})
         page = browser.get("/ui/jobs").text
@@ -83,6 +85,8 @@ def test_cancel_one_member_then_the_whole_array_and_list_it_compactly(server, tm
     wait_for(lambda: client.describe(array_id)["states"] == {"cancelled": 4},
              what="every member cancelled")
     wait_for(lambda: client.describe(after)["state"] == "succeeded", what="gather ran")
+    wait_for(lambda: client.describe(notok)["state"] == "succeeded",  # cancelled is "not ok"
+             what="the afternotok job ran")
     members = json.loads(suan(server, "jobs", array_id, "--json"))
     assert sorted(job["id"] for job in members) == ids
     assert {job["state"] for job in members} == {"cancelled"}

@@ -1,34 +1,13 @@
 """`suan jobs`'s compact view of arrays (one line per array, its members counted per state)
-and `suan submit --dependency` (Slurm's notation, written into every Job of the file)."""
+and `suan describe`'s lines on arrays and dependencies."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import yaml
-
-from suan.jobs.batch_syntax import DEPENDENCY_ALLOWED, parse_dependencies
-
 STATE_ORDER = ("running", "scheduled", "restarting", "preempted", "pending", "succeeded",
                "failed", "cancelled")
-
-
-def with_dependency(text: str, dependency: str) -> str:
-    """The spec file `text` with `spec.dependencies` of every Job set to `dependency`
-    (the command line wins over the file, as with sbatch); ValueError for a notation that
-    is not one."""
-    try:
-        parse_dependencies(dependency)
-    except ValueError as exc:
-        raise ValueError(f"--dependency: {exc}; expected {DEPENDENCY_ALLOWED}") from None
-    documents = list(yaml.safe_load_all(text))
-    for document in documents:
-        if isinstance(document, dict) and document.get("kind") == "Job":
-            spec = document.setdefault("spec", {})
-            if isinstance(spec, dict):
-                spec["dependencies"] = dependency
-    return yaml.safe_dump_all(documents, sort_keys=False)
 
 
 def counts_text(states: Sequence[str]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from suan.cli.batch_rows import array_lines, batch_lines, compact_rows, with_dependency
+from suan.cli.batch_rows import array_lines, batch_lines, compact_rows
 from suan.cli.files import text_file
 from suan.cli.listing import (
     Column,
@@ -30,6 +30,7 @@ from suan.cli.listing import (
     show,
     stdout_is_terminal,
 )
+from suan.jobs.batch_syntax import with_dependency
 
 JSON_HELP = "Print as JSON."
 

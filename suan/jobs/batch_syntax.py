@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import yaml
+
 KINDS: dict[str, str] = {
     "after": "start",
     "afterok": "succeed",
@@ -113,3 +115,20 @@ def parse_array(text: str) -> ArraySpec:
             raise ValueError(f"more than {MAX_ARRAY_MEMBERS:,} members")
         indices.update(range(first, last + 1, step))
     return ArraySpec(tuple(sorted(indices)), limit)
+
+
+def with_dependency(text: str, dependency: str) -> str:
+    """The spec file `text` with `spec.dependencies` of every Job set to `dependency`
+    (the command line wins over the file, as with sbatch); ValueError for a notation that
+    is not one."""
+    try:
+        parse_dependencies(dependency)
+    except ValueError as exc:
+        raise ValueError(f"--dependency: {exc}; expected {DEPENDENCY_ALLOWED}") from None
+    documents = list(yaml.safe_load_all(text))
+    for document in documents:
+        if isinstance(document, dict) and document.get("kind") == "Job":
+            spec = document.setdefault("spec", {})
+            if isinstance(spec, dict):
+                spec["dependencies"] = dependency
+    return yaml.safe_dump_all(documents, sort_keys=False)
