@@ -187,7 +187,11 @@ class Client:
 
     # -- jobs ----------------------------------------------------------------------------------
     def submit(
-        self, spec: str | Path, workdir: str | None = None, idempotency_key: str | None = None
+        self,
+        spec: str | Path,
+        workdir: str | None = None,
+        idempotency_key: str | None = None,
+        dependency: str | None = None,
     ) -> list[str]:
         """Submit a spec file (a path, or YAML text); return the new job ids in file order.
 
@@ -196,11 +200,18 @@ class Client:
         any other str is the YAML itself. `workdir` is where the ranks start (default: the
         current directory when `spec` is a path, as sbatch does). `idempotency_key`
         (default: a new random one) makes the call safe to repeat: see the module docstring.
+        `dependency` (sbatch's notation, `afterok:ID[:ID][,afterany:ID]`) replaces
+        `spec.dependencies` of every Job (ValueError for a notation that is not one). An
+        array's members are listed each.
         """
         text, cwd = str(spec), workdir
         if is_spec_path(spec):
             text = read_spec_file(Path(spec))
             cwd = workdir or os.getcwd()
+        if dependency is not None:
+            from suan.jobs.batch_syntax import with_dependency
+
+            text = with_dependency(text, dependency)
         result = self.submit_raw(text, cwd, idempotency_key)
         return [job["id"] for job in result["jobs"]]
 
@@ -229,14 +240,17 @@ class Client:
         user: Sequence[str] = (),
         queue: Sequence[str] = (),
         state: Sequence[str] = (),
+        array: str | None = None,
     ) -> dict[str, Any]:
         """One page of `jobs`: `jobs` (at most `limit`), `next` (the `after` of the
         following page, None on the last) and `remaining` (how many jobs follow). `user`,
         `queue` and `state` keep the jobs with one of the values given (a `state` filter
-        lists finished jobs without `all`)."""
+        lists finished jobs without `all`); `array` keeps the members of that array."""
         params: dict[str, Any] = {"all": all, "limit": limit}
         if after:
             params["after"] = after
+        if array:
+            params["array"] = array
         for name, values in (("user", user), ("queue", queue), ("state", state)):
             if values:
                 params[name] = list(values)
@@ -257,7 +271,8 @@ class Client:
                 return
 
     def describe(self, job_id: str) -> dict[str, Any]:
-        """Spec, state, placement, ranks, events and pending reason of one job."""
+        """Spec, state, placement, ranks, events and pending reason of one job; for an array
+        id, the array (`count`, `limit`, `states` counted, `members`)."""
         return self._request("GET", f"/v1/jobs/{job_id}")
 
     def goodput(self, job_id: str) -> dict[str, Any]:
@@ -276,6 +291,7 @@ class Client:
         return self._request("GET", "/v1/goodput", params=params)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
+        """Ask a job to stop; an array id asks every member that has not ended."""
         return self._request("POST", f"/v1/jobs/{job_id}/cancel")
 
     def hold(self, job_id: str) -> dict[str, Any]:

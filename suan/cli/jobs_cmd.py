@@ -15,6 +15,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
+from suan.cli.batch_rows import array_lines, batch_lines, compact_rows
 from suan.cli.files import text_file
 from suan.cli.listing import (
     Column,
@@ -29,6 +30,7 @@ from suan.cli.listing import (
     show,
     stdout_is_terminal,
 )
+from suan.jobs.batch_syntax import with_dependency
 
 JSON_HELP = "Print as JSON."
 
@@ -68,11 +70,25 @@ def submit_command(
         "command again within 24 hours prints the same job ids. Default: a new random key, "
         "reused only for the client's own retries.",
     ),
+    dependency: str | None = typer.Option(
+        None,
+        "--dependency",
+        "-d",
+        help="Start only after other jobs, as sbatch: afterok:ID[:ID...][,afterany:ID...] "
+        "(kinds after, afterok, afternotok, afterany; an id, array id or job name). Sets "
+        "spec.dependencies of every Job in the file.",
+    ),
 ) -> None:
-    """Submit the jobs of a spec file; print each new job id."""
+    """Submit the jobs of a spec file; print each new job id (each member of an array)."""
+    text = file.read_text()
+    if dependency is not None:
+        try:
+            text = with_dependency(text, dependency)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--dependency") from None
     with Client() as client:
         result = client.submit_raw(
-            file.read_text(), workdir or str(Path.cwd()), idempotency_key=idempotency_key
+            text, workdir or str(Path.cwd()), idempotency_key=idempotency_key
         )
     for queue in result["queues"]:
         typer.echo(f"queue/{queue} configured", err=True)
@@ -115,6 +131,12 @@ def _is_number(text: str) -> bool:
 
 
 def jobs_command(
+    array: str | None = typer.Argument(
+        None, help="An array id: list its members (finished ones too), one line each."
+    ),
+    expand: bool = typer.Option(
+        False, "--expand", "-e", help="One line per array member, not one per array."
+    ),
     all_jobs: bool = typer.Option(False, "--all", "-a", help="Include finished jobs."),
     user: list[str] | None = typer.Option(
         None, "--user", "-u", help="Only these users' jobs (repeatable, or a comma list)."
@@ -153,8 +175,10 @@ def jobs_command(
     """List jobs (yours, your queues', or all for an admin), newest first, a page at a time;
     under a cut list it says how many more there are and how to see them."""
     shown = chosen(output, as_json)
-    filters = {"user": user or [], "queue": queue or [], "state": state or []}
-    paging = (all_jobs, limit, page, all_pages)
+    filters: dict[str, Any] = {"user": user or [], "queue": queue or [], "state": state or []}
+    if array is not None:
+        filters["array"], expand = array, True
+    paging = (all_jobs, limit, page, all_pages, expand)
     with Client() as client:
         if watch is None:
             _show_jobs(client, filters, paging, shown, no_header)
@@ -169,19 +193,20 @@ def jobs_command(
 
 def _show_jobs(
     client: Any,
-    filters: dict[str, list[str]],
-    paging: tuple[bool, int, str | None, bool],
+    filters: dict[str, Any],
+    paging: tuple[bool, int, str | None, bool, bool],
     shown: Output,
     no_header: bool,
 ) -> None:
-    """One listing of `suan jobs`: fetch the page (or every page) and print it."""
-    all_jobs, limit, page, all_pages = paging
+    """One listing of `suan jobs`: fetch the page (or every page) and print it, an array on
+    one line unless `expand` (the last of `paging`)."""
+    all_jobs, limit, page, all_pages, expand = paging
     if all_pages:
         jobs, more = list(client.iter_jobs(all_jobs, max(limit, 1000), **filters)), None
     else:
         answer = client.jobs_page(all_jobs, limit, page, **filters)
         jobs, more = answer["jobs"], answer
-    rows = [_job_row(job) for job in jobs]
+    rows = [_job_row(job) for job in jobs] if expand else compact_rows(jobs, _job_row)
     show(Listing(JOB_COLUMNS, rows, jobs), shown, no_header)
     if more and more.get("next"):
         note(_more_note(more, all_jobs, limit, filters), shown)
@@ -203,6 +228,9 @@ def _more_note(
     """The line under a cut list: how many more jobs, and the flags that show them."""
     flags = " --all" if all_jobs else ""
     for name, values in filters.items():
+        if name == "array":
+            flags = f" {values}" + flags
+            continue
         flags += f" --{name} {','.join(values)}" if values else ""
     flags += f" --limit {limit}" if limit != 100 else ""
     return (
@@ -215,13 +243,18 @@ def describe_command(
     job_id: str = typer.Argument(..., help="Job id (from `suan submit` or `suan jobs`)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Show a job: spec, state, placement, ranks, events, and why it waits."""
+    """Show a job: spec, state, placement, ranks, events, and why it waits; or an array: its
+    members and how many are in each state."""
     with Client() as client:
         job = client.describe(job_id)
     if as_json:
         _print_json(job)
         return
     out = output_console()
+    if job.get("array") is True:
+        for line in array_lines(job):
+            out.print(line, highlight=False, markup=False)
+        return
     out.print(
         f"[bold]{escape(job['id'])}[/]  {job['state']}  user {job['user']}  "
         f"queue {escape(job['queue'])}"
@@ -233,6 +266,8 @@ def describe_command(
             "why it waits" if job["state"] in ("pending", "preempted", "restarting") else "reason"
         )
         out.print(f"[bold]{label}:[/] {escape(job['reason'])}", highlight=False)
+    for line in batch_lines(job):
+        out.print(line, highlight=False, markup=False)
     if job["placement"]:
         out.print(f"[bold]placement:[/] {escape(job['placement']['why'])}", highlight=False)
     for rank in job["ranks_detail"]:

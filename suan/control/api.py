@@ -37,6 +37,7 @@ from suan.control.auth import (
     create_user,
     views_all_jobs,
 )
+from suan.control.batch_views import array_members, array_view, request_cancel
 from suan.control.bodies import StrictBody
 from suan.control.config import ControlConfig
 from suan.control.goodput_api import goodput_detail, goodput_router
@@ -110,6 +111,7 @@ class SubmittedJob(BaseModel):
     id: str
     name: str
     queue: str
+    array: str | None = None
 
 
 class SubmitAnswer(BaseModel):
@@ -398,14 +400,18 @@ def create_app(services: Services) -> FastAPI:
         user: Annotated[list[str] | None, Query()] = None,
         queue: Annotated[list[str] | None, Query()] = None,
         state: Annotated[list[str] | None, Query()] = None,
+        array: Annotated[str | None, Query(max_length=80, pattern=r"^[a-z0-9][-a-z0-9]*$")] = None,
     ) -> dict[str, Any]:
         """A page of the jobs the caller may see: live ones, or every one with `all=true`,
         newest first, of the `user`s, `queue`s and `state`s given (suan.control.job_filters).
         `next` is the token for `after=` of the following page (null on the last) and
-        `remaining` how many jobs follow this page (suan.control.paging)."""
+        `remaining` how many jobs follow this page (suan.control.paging). `array` keeps the
+        members of that array, finished ones too."""
         filters = parse_filters(user, queue, state)
         query = filters.apply(select(JobRow))
-        live = filters.paged_states(include_all)
+        live = filters.paged_states(include_all or array is not None)
+        if array is not None:
+            query = query.where(JobRow.array_id == array)
         if not caller.admin:
             seen = visible_queues(session, caller)
             query = query.where((JobRow.user == caller.user) | JobRow.queue.in_(seen))
@@ -433,6 +439,14 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/v1/jobs/{job_id}", responses=error_responses(401, 403, 404, 422))
     def describe_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:
+        """One job's detail; for an array id, the array: its members and counts per state."""
+        if session.get(JobRow, job_id) is None and array_members(session, job_id):
+            members = array_members(session, job_id)
+            for member in members:
+                visible_job(session, caller, member.id)
+            view = array_view(job_id, members)
+            redact_jobs(session, caller, view["members"])
+            return view
         row = visible_job(session, caller, job_id)
         detail = {**job_detail(session, row), **goodput_detail(session, row, services)}
         redact_jobs(session, caller, [detail])
@@ -444,7 +458,10 @@ def create_app(services: Services) -> FastAPI:
         responses=error_responses(401, 403, 404, 409, 422),
     )
     def cancel_job(job_id: JobId, caller: Caller, session: SessionDep) -> dict[str, Any]:
-        """Ask for the job to stop: SIGTERM to every rank, SIGKILL after the grace period."""
+        """Ask for the job to stop: SIGTERM to every rank, SIGKILL after the grace period.
+        An array id cancels every member that has not ended."""
+        if session.get(JobRow, job_id) is None and array_members(session, job_id):
+            return cancel_array(job_id, caller, session)
         row = visible_job(session, caller, job_id, manage=True)
         if JobState(row.state).final:
             raise HTTPException(409, f"job {job_id} already {row.state}")
@@ -455,6 +472,16 @@ def create_app(services: Services) -> FastAPI:
         if services.wake:
             services.wake()
         return {"id": row.id, "state": row.state, "cancel_requested": True}
+
+    def cancel_array(array_id: str, caller: Identity, session: Session) -> dict[str, Any]:
+        members = array_members(session, array_id)
+        for member in members:
+            visible_job(session, caller, member.id, manage=True)
+        asked = request_cancel(session, members, caller.user)
+        session.commit()
+        if services.wake:
+            services.wake()
+        return {"id": array_id, "array": True, "cancel_requested": asked}
 
     @app.get("/v1/jobs/{job_id}/logs", responses=error_responses(401, 403, 404, 422))
     def job_logs(

@@ -82,6 +82,13 @@ class JobRow(Base):
     stop_reason: Mapped[str] = mapped_column(Text, default="")
     attained_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     held_by: Mapped[str] = mapped_column(String(63), default="", server_default="")
+    # Dependencies not yet met, as JSON [[kind, job id], ...] (None: none left); see
+    # suan.control.dependencies. An array member names its array, index, size and throttle.
+    waits_for: Mapped[str | None] = mapped_column(Text, nullable=True)
+    array_id: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    array_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    array_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    array_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
         Index("ix_jobs_submit_time_id", "submit_time", "id"),

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from suan.cluster.model import Cluster, NodeHealth
 from suan.cluster.snapshot import Allocation, ReplicaPlacement, Snapshot
+from suan.control.batch_gate import array_environment, gate
 from suan.control.checkpoint_advice import launch_environment
 from suan.control.config import ControlConfig
 from suan.control.drain import Drains
@@ -93,6 +94,10 @@ class Queued(NamedTuple):
     reason_code: str
     attained_s: float
     held_by: str
+    waits_for: str | None
+    array_id: str | None
+    array_index: int | None
+    array_limit: int | None
 
 
 class _WithDocument(NamedTuple):
@@ -573,6 +578,7 @@ class Reconciler:
         )
         waiting = [r for r in queued if self._ready(r, now)]
         reasons = _Reasons(queued)
+        waiting = self._gate(session, waiting, reasons, now)
         for row in queued:
             if row.held_by:  # a hold that came during the last pass keeps its own reason
                 reasons.set(row.id, f"held by {row.held_by}", WaitCode.HELD.value)
@@ -686,6 +692,26 @@ class Reconciler:
         waiter = self.captures.add()
         self.wake()
         return self.captures.wait(waiter, timeout)
+
+    def _gate(
+        self, session: Session, waiting: list[Queued], reasons: _Reasons, now: float
+    ) -> list[Queued]:
+        """The waiting jobs whose dependencies are met and whose arrays have room
+        (suan.control.batch_gate); the others get their reason, or are cancelled when a
+        dependency can never be met."""
+        found = gate(session, waiting)
+        for job_id, (reason, code) in found.held.items():
+            reasons.set(job_id, reason, code)
+        if found.met:
+            session.execute(update(JobRow).where(JobRow.id.in_(found.met)).values(waits_for=None))
+            for job_id in found.met:
+                add_event(session, job_id, "dependencies-met", "its dependencies are met")
+        for job_id, why in found.doomed.items():
+            row = session.get(JobRow, job_id)
+            row.end_time, row.reason, row.reason_code = now, why, ""
+            self._transition(session, row, JobState.CANCELLED, "cancelled", why)
+            self._changed = True  # its own dependents may now be doomed too
+        return found.ready
 
     def _ready(self, row: JobRow | Queued, now: float) -> bool:
         if row.cancel_requested or row.held_by or (
@@ -803,7 +829,8 @@ class Reconciler:
             devices = sum(len(r["devices"]) for r in placement.get("replicas", []))
             env.update(planned_layout(job.model, placement["accelerator"], devices, env))
         cluster = self.inventory.current()  # the job's own variables win over the advice
-        env = {**launch_environment(row, cluster, self.config.checkpoint_write_gbs), **env}
+        env = {**launch_environment(row, cluster, self.config.checkpoint_write_gbs),
+               **array_environment(row), **env}
         return JobLaunch(
             job_id=row.id,
             attempt=row.attempt,

@@ -18,8 +18,9 @@ from suan.control.auth import Identity, can_view
 from suan.control.jobs import load_queues
 from suan.control.models import JobRow
 
-JOB_ID = re.compile(r"\b[a-z0-9](?:[-a-z0-9]*[a-z0-9])?-[0-9a-f]{6}\b")
-"""What a job id looks like (`NAME-` and 6 hex digits); a match is a job only if one has it."""
+JOB_ID = re.compile(r"\b[a-z0-9](?:[-a-z0-9]*[a-z0-9])?-[0-9a-f]{6}(?:-[0-9]{1,5})?\b")
+"""What a job id looks like (`NAME-` and 6 hex digits, then `-INDEX` for an array member); a
+match is a job only if one has it."""
 OTHER_JOB = "another job"
 
 
@@ -41,9 +42,11 @@ def scrub(text: str, hidden: set[str]) -> str:
 
 
 def redact_jobs(session: Session, caller: Identity, views: list[dict[str, Any]]) -> None:
-    """Scrub, in place, the `reason` and event messages of job summaries or details."""
+    """Scrub, in place, the `reason`, the jobs waited for and event messages of job
+    summaries or details."""
     texts = [view.get("reason") or "" for view in views]
     texts += [event["message"] for view in views for event in view.get("events", ())]
+    texts += [wait["job"] for view in views for wait in view.get("waits_for", ())]
     hidden = hidden_jobs(session, caller, texts)
     if not hidden:
         return
@@ -51,3 +54,5 @@ def redact_jobs(session: Session, caller: Identity, views: list[dict[str, Any]])
         view["reason"] = scrub(view.get("reason") or "", hidden)
         for event in view.get("events", ()):
             event["message"] = scrub(event["message"], hidden)
+        for wait in view.get("waits_for", ()):
+            wait["job"] = scrub(wait["job"], hidden)

@@ -19,15 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suan.control.auth import Identity, may_submit, who_may_submit
+from suan.control.batch_submit import DependencyTargets
 from suan.control.jobs import load_queues, remember_job
 from suan.control.lifecycle import JobState
 from suan.control.models import JobRow, QueueRow
 from suan.control.store import add_event
 from suan.control.time_limits import with_queue_limits
 from suan.errors import FieldProblem, SpecError, SuanError
+from suan.jobs.batch_syntax import ArraySpec, parse_array
 from suan.jobs.model import Job
 from suan.jobs.queue import QueueSpec
 from suan.jobs.spec import flatten_documents, parse_documents, read_stream
@@ -104,11 +107,41 @@ def submit(
     for queue, (_, document) in zip(queues, queue_docs, strict=True):
         _store_queue(session, queue, document)
         result.queues.append(queue.name)
-    for job, (_, document) in zip(jobs, job_docs, strict=True):
-        row = _store_job(session, identity, job, document, workdir, home)
-        remember_job(row, job)
-        result.jobs.append({"id": row.id, "name": row.name, "queue": row.queue})
+    targets = DependencyTargets(session, identity)
+    for job, (index, document) in zip(jobs, job_docs, strict=True):
+        spec = document.get("spec") or {}
+        where = f"documents[{index}].spec.dependencies"
+        waits_for = targets.resolve(spec.get("dependencies"), job.user or identity.user, where)
+        array = parse_array(str(spec["array"])) if spec.get("array") is not None else None
+        rows = _store_array(session, identity, job, document, workdir, home, array)
+        for row in rows:
+            row.waits_for = waits_for
+            remember_job(row, job)
+            answer = {"id": row.id, "name": row.name, "queue": row.queue}
+            result.jobs.append({**answer, "array": row.array_id} if row.array_id else answer)
+        targets.stored(job.name, [row.id for row in rows])
     return result
+
+
+def _store_array(
+    session: Session,
+    identity: Identity,
+    job: Job,
+    document: dict[str, Any],
+    workdir: str | None,
+    home: Path,
+    array: ArraySpec | None,
+) -> list[JobRow]:
+    """The rows of one job document: itself, or one member per index of its array, each
+    with the id `<array id>-<index>`."""
+    if array is None:
+        return [_store_job(session, identity, job, document, workdir, home)]
+    array_id = _new_job_id(session, job.name)
+    return [
+        _store_job(session, identity, job, document, workdir, home,
+                   ArrayMember(array_id, index, len(array.indices), array.limit))
+        for index in array.indices
+    ]
 
 
 def user_areas(user: str, home: Path, roots: tuple[str, ...]) -> list[Path]:
@@ -201,6 +234,16 @@ def _store_queue(session: Session, queue: QueueSpec, document: dict[str, Any]) -
         row.document, row.updated_at = text, time.time()
 
 
+@dataclass(frozen=True)
+class ArrayMember:
+    """Member `index` of array `array_id` of `count` members, at most `limit` running."""
+
+    array_id: str
+    index: int
+    count: int
+    limit: int | None
+
+
 def _store_job(
     session: Session,
     identity: Identity,
@@ -208,9 +251,10 @@ def _store_job(
     document: dict[str, Any],
     workdir: str | None,
     home: Path,
+    member: ArrayMember | None = None,
 ) -> JobRow:
     user = job.user or identity.user
-    job_id = _new_job_id(session, job.name)
+    job_id = f"{member.array_id}-{member.index}" if member else _new_job_id(session, job.name)
     checkpoint = ((document.get("spec") or {}).get("checkpoint") or {}).get("dir")
     checkpoint_dir = checkpoint or str(home / "jobs" / job_id / "checkpoints")
     now = time.time()
@@ -231,6 +275,9 @@ def _store_job(
         cancel_requested=False,
         stop_reason="",
     )
+    if member is not None:
+        row.array_id, row.array_index = member.array_id, member.index
+        row.array_count, row.array_limit = member.count, member.limit
     session.add(row)
     session.flush()
     add_event(
@@ -244,10 +291,11 @@ def _store_job(
 
 
 def _new_job_id(session: Session, name: str) -> str:
-    """`<name>-<6 hex digits>`, not yet taken: with many jobs of one name a random suffix
-    alone collides (one in a few hundred draws at 100,000 jobs), so a taken id is drawn
-    again."""
+    """`<name>-<6 hex digits>`, not yet taken as a job or an array id: with many jobs of one
+    name a random suffix alone collides (one in a few hundred draws at 100,000 jobs), so a
+    taken id is drawn again."""
     while True:
         job_id = f"{name}-{secrets.token_hex(3)}"
-        if session.get(JobRow, job_id) is None:
+        taken = select(JobRow.id).where(JobRow.array_id == job_id).limit(1)
+        if session.get(JobRow, job_id) is None and session.scalar(taken) is None:
             return job_id

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suan.cluster.model import TOPOLOGY_TIERS, Node
+from suan.control.batch_views import batch_summary
 from suan.control.jobs import job_document, placement_of, rank_count, scheduler_job
 from suan.control.lifecycle import JobState
 from suan.control.models import EventRow, JobRow, RankRow
@@ -39,6 +40,7 @@ def job_summary(row: JobRow) -> dict[str, Any]:
         "exit_code": row.exit_code,
         "stopping": row.stop_target,
         "held_by": row.held_by or None,
+        **batch_summary(row),
     }
 
 

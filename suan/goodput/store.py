@@ -2,7 +2,9 @@
 its breakdown and three goodput factors, and the device-time weighted total of many jobs.
 
 The owner's own waits are the intervals from a `held` event to the next `released` (or to the
-next `scheduled`, or to now); the job's spec has no `notBefore` or dependencies yet.
+next `scheduled`, or to now), and a job's wait for its dependencies (from its submission to
+its `dependencies-met` event, or to its end or now while they are not met); the job's spec has
+no `notBefore` yet.
 """
 
 from __future__ import annotations
@@ -45,8 +47,18 @@ def job_timeline(session: Session, row: JobRow) -> Timeline:
         scheduler_job(row).devices,
         marks,
         records,
-        _holds(marks, row.end_time),
+        _holds(marks, row.end_time) + _dependency_wait(row, marks),
     )
+
+
+def _dependency_wait(row: JobRow, marks: tuple[Mark, ...]) -> tuple[tuple[float, float], ...]:
+    """The job's wait for its dependencies (see module doc); none for a job without any."""
+    met = next((mark.time for mark in marks if mark.kind == "dependencies-met"), None)
+    if met is not None:
+        return ((row.submit_time, met),)
+    if row.waits_for:
+        return ((row.submit_time, row.end_time if row.end_time is not None else float("inf")),)
+    return ()
 
 
 def _holds(marks: tuple[Mark, ...], end: float | None) -> tuple[tuple[float, float], ...]:

@@ -30,6 +30,12 @@ from pydantic.alias_generators import to_camel
 
 from suan.catalog import Catalog, default_catalog
 from suan.errors import FieldProblem
+from suan.jobs.batch_syntax import (
+    ARRAY_ALLOWED,
+    DEPENDENCY_ALLOWED,
+    parse_array,
+    parse_dependencies,
+)
 from suan.jobs.model import SCOPES, Job, ReplicaGroup, TopologyConstraint
 from suan.jobs.queue import ANY_ACCELERATOR, EVERYONE, QueueSpec
 from suan.jobs.units import (
@@ -196,7 +202,25 @@ def _check_member(value: str) -> str:
     )
 
 
+def _check_dependencies(value: str) -> str:
+    try:
+        parse_dependencies(value)
+    except ValueError as exc:
+        raise field_error(str(exc), DEPENDENCY_ALLOWED) from None
+    return value
+
+
+def _check_array(value: str) -> str:
+    try:
+        parse_array(value)
+    except ValueError as exc:
+        raise field_error(str(exc), ARRAY_ALLOWED) from None
+    return value
+
+
 Name = Annotated[str, AfterValidator(_check_name)]
+Dependencies = Annotated[str, AfterValidator(_check_dependencies)]
+ArrayText = Annotated[str, BeforeValidator(_scalar_text), AfterValidator(_check_array)]
 Member = Annotated[str, AfterValidator(_check_member)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 Image = Annotated[str, AfterValidator(_check_image)]
@@ -539,6 +563,8 @@ class JobSpec(GroupFields):
     type_speeds: dict[str, Speed] | None = None
     image: Image | None = None
     processes: Literal["per-replica", "per-device"] = "per-replica"
+    dependencies: Dependencies | None = None
+    array: ArrayText | None = None
 
     @field_validator("type_speeds")
     @classmethod

@@ -18,9 +18,9 @@ class WaitCode(StrEnum):
 
     Metrics and dashboards group waiting jobs by these codes, so a code means one thing, and
     the list is documented in docs/schedule-json.md (a test keeps the two equal). The
-    scheduler produces the first ten; the control plane adds the last five for what happens
-    around the scheduler (an engine, restarts, stops). Each member's `doc` says when it
-    applies.
+    scheduler produces the first ten; the control plane adds the others for what happens
+    around the scheduler (an engine, restarts, stops, dependencies, array throttles). Each
+    member's `doc` says when it applies.
     """
 
     doc: str
@@ -59,6 +59,10 @@ class WaitCode(StrEnum):
     BACKOFF = ("backoff", "a rank failed; the gang restarts after its backoff delay")
     ENGINE = ("engine", "the execution engine cannot be reached, or refused the launch")
     HELD = ("held", "held back from the scheduler by a user (`suan hold`) until released")
+    DEPENDENCY = ("dependency", "it waits for the jobs it depends on to start, succeed, fail "
+                  "or end; they are named")
+    ARRAY_LIMIT = ("array-limit", "its array already runs as many members as its throttle "
+                   "(`%N`) allows")
 
 
 SCHEDULER_CODES = frozenset({
