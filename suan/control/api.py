@@ -308,6 +308,7 @@ def create_app(services: Services) -> FastAPI:
         "/v1/jobs",
         status_code=201,
         response_model=SubmitAnswer,
+        response_model_exclude_none=True,  # `array` only for array members, as replays store it
         responses={
             201: {
                 "description": "The jobs and queues submitted (again, for a replayed key).",
