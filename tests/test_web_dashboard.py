@@ -75,6 +75,15 @@ def main_page(browser, name: str):  # type: ignore[no-untyped-def]
         shown.presence_of_element_located((By.CSS_SELECTOR, f'main[data-page="{name}"]')))
 
 
+def click_through(browser, button, name: str):  # type: ignore[no-untyped-def]
+    """Click `button` and return the next page's main element once the old page is gone (the
+    old page's main element would otherwise satisfy the wait before the form is answered)."""
+    old = browser.find_element(By.TAG_NAME, "main")
+    button.click()
+    WebDriverWait(browser, 15).until(shown.staleness_of(old))
+    return main_page(browser, name)
+
+
 def test_a_bad_token_is_refused_and_pages_need_a_login(browser, cluster):
     server = cluster["server"]
     browser.delete_all_cookies()
@@ -180,8 +189,7 @@ def test_click_through_a_running_job_to_its_live_log(browser, cluster):
     log_in(browser, server, cluster["tokens"]["alice"])
     browser.get(server.url + "/ui/jobs")
     main_page(browser, "jobs")
-    browser.find_element(By.LINK_TEXT, ids["running"]).click()
-    main_page(browser, "job")
+    click_through(browser, browser.find_element(By.LINK_TEXT, ids["running"]), "job")
     api = alice.describe(ids["running"])
     assert browser.find_element(By.ID, "ranks").text == str(api["ranks"])
     assert float(browser.find_element(By.ID, "devices").text) == api["devices"]
@@ -190,8 +198,7 @@ def test_click_through_a_running_job_to_its_live_log(browser, cluster):
     assert nodes == [rank["node"] for rank in api["ranks_detail"]]
     assert browser.find_elements(By.CSS_SELECTOR, "tr.event")
     screenshot(browser, "dashboard-job-running")
-    browser.find_elements(By.CSS_SELECTOR, "a.log-link")[1].click()
-    main_page(browser, "log")
+    click_through(browser, browser.find_elements(By.CSS_SELECTOR, "a.log-link")[1], "log")
     log = browser.find_element(By.ID, "log")
     WebDriverWait(browser, 15).until(lambda _: "rank 1 step 3/" in log.text)
     first = int(log.get_attribute("data-offset"))
@@ -205,8 +212,7 @@ def test_cancel_from_the_job_page(browser, cluster):
     log_in(browser, server, cluster["tokens"]["alice"])
     browser.get(server.url + f"/ui/jobs/{ids['victim']}")
     main_page(browser, "job")
-    browser.find_element(By.ID, "cancel").click()
-    main_page(browser, "job")
+    click_through(browser, browser.find_element(By.ID, "cancel"), "job")
     assert alice.describe(ids["victim"])["cancel_requested"] is True
     wait_for(lambda: alice.describe(ids["victim"])["state"] == "cancelled", what="cancelled")
     # The audit log names the dashboard user who cancelled, not `-`.
@@ -236,14 +242,12 @@ def test_only_an_admin_cordons_a_node(browser, cluster):
     node = admin.nodes()[0]["name"]
     row = browser.find_element(By.CSS_SELECTOR, f'tr.node[data-node="{node}"]')
     row.find_element(By.NAME, "reason").send_keys("fan noise")
-    row.find_element(By.CSS_SELECTOR, "button.cordon").click()
-    main_page(browser, "cluster")
+    click_through(browser, row.find_element(By.CSS_SELECTOR, "button.cordon"), "cluster")
     operator = next(n for n in admin.nodes() if n["name"] == node)["operator"]
     assert operator["action"] == "cordon" and operator["reason"] == "fan noise"
     screenshot(browser, "dashboard-cluster-cordoned")
     row = browser.find_element(By.CSS_SELECTOR, f'tr.node[data-node="{node}"]')
-    row.find_element(By.CSS_SELECTOR, "button.uncordon").click()
-    main_page(browser, "cluster")
+    click_through(browser, row.find_element(By.CSS_SELECTOR, "button.uncordon"), "cluster")
     assert next(n for n in admin.nodes() if n["name"] == node)["operator"] is None
 
 
@@ -262,8 +266,7 @@ def test_logout_ends_the_session(browser, cluster):
     server = cluster["server"]
     log_in(browser, server, cluster["tokens"]["alice"])
     cookie = browser.get_cookie("suan_session")["value"]
-    browser.find_element(By.ID, "logout").click()
-    main_page(browser, "login")
+    click_through(browser, browser.find_element(By.ID, "logout"), "login")
     answer = httpx.get(server.url + "/ui/jobs", cookies={"suan_session": cookie})
     assert answer.status_code == 303
 
@@ -327,13 +330,11 @@ def test_hold_and_release_from_the_job_page(browser, cluster):
     log_in(browser, server, cluster["tokens"]["alice"], f"/ui/jobs/{ids['running']}")
     assert not main_page(browser, "job").find_elements(By.ID, "hold"), "only a waiting job"
     browser.get(server.url + f"/ui/jobs/{ids['pending']}")
-    main_page(browser, "job").find_element(By.ID, "hold").click()
-    page = main_page(browser, "job")
+    page = click_through(browser, main_page(browser, "job").find_element(By.ID, "hold"), "job")
     assert page.find_element(By.ID, "reason-code").text == "held"
     assert "held by alice" in page.find_element(By.ID, "reason").text
     assert alice.describe(ids["pending"])["held_by"] == "alice"
-    page.find_element(By.ID, "release").click()
-    main_page(browser, "job").find_element(By.ID, "hold")
+    click_through(browser, page.find_element(By.ID, "release"), "job").find_element(By.ID, "hold")
     assert alice.describe(ids["pending"])["held_by"] is None
     kinds = [e["kind"] for e in alice.describe(ids["pending"])["events"]]
     assert kinds[-2:] == ["held", "released"]
