@@ -159,3 +159,18 @@ def server(tmp_path):
     running.start()
     yield running
     running.stop()
+
+
+def suan(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    """Run the `suan` command with `env`; an AssertionError quoting its output when it fails
+    and `check`."""
+    result = subprocess.run(
+        [sys.executable, "-m", "suan.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"suan {' '.join(args)}: {result.stdout}{result.stderr}")
+    return result

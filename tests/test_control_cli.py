@@ -5,24 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-from control_helpers import free_port, job_yaml, kill_ranks, wait_for
-
-
-def suan(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "suan.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"suan {' '.join(args)}: {result.stdout}{result.stderr}")
-    return result
+from control_helpers import free_port, job_yaml, kill_ranks, suan, wait_for
 
 
 @pytest.fixture

@@ -6,26 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
-from control_helpers import free_port, kill_ranks
+from control_helpers import free_port, kill_ranks, suan
 from devices_helpers import a10g_with, printing
-
-
-def suan(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "suan.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"suan {' '.join(args)}: {result.stdout}{result.stderr}")
-    return result
 
 
 @pytest.fixture
