@@ -91,8 +91,8 @@ def test_a_bad_token_is_refused_and_pages_need_a_login(browser, cluster):
     main_page(browser, "login")
     assert "/ui/login" in browser.current_url
     browser.find_element(By.ID, "token").send_keys("suan_not-a-token")
-    browser.find_element(By.ID, "login").click()
-    assert "unknown token" in main_page(browser, "login").find_element(By.ID, "error").text
+    answer = click_through(browser, browser.find_element(By.ID, "login"), "login")
+    assert "unknown token" in answer.find_element(By.ID, "error").text
     screenshot(browser, "dashboard-login-refused")
 
 
@@ -283,9 +283,8 @@ def test_simulator_upload_shows_the_replay(browser, cluster, tmp_path):
     server = cluster["server"]
     log_in(browser, server, cluster["tokens"]["alice"], "/ui/sim")
     browser.find_element(By.ID, "document").send_keys(str(out))
-    browser.find_element(By.ID, "upload").click()
-    report = WebDriverWait(browser, 20).until(
-        shown.presence_of_element_located((By.ID, "report")))
+    answer = click_through(browser, browser.find_element(By.ID, "upload"), "sim")
+    report = answer.find_element(By.ID, "report")
     assert report.get_attribute("data-kind") == "replay"
     for policy in ("fifo", "sjf"):
         cell = report.find_element(
@@ -297,8 +296,8 @@ def test_simulator_upload_shows_the_replay(browser, cluster, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2]")
     browser.find_element(By.ID, "document").send_keys(str(bad))
-    browser.find_element(By.ID, "upload").click()
-    assert "not an object" in main_page(browser, "sim").find_element(By.ID, "error").text
+    answer = click_through(browser, browser.find_element(By.ID, "upload"), "sim")
+    assert "not an object" in answer.find_element(By.ID, "error").text
 
 
 def test_a_login_posted_from_another_site_is_refused(cluster):
