@@ -140,3 +140,18 @@ def test_benchmark_reports_a_refused_layout_with_the_commands_message(bench, tmp
     assert document["refused"]["count"] == 1
     assert document["refused"]["rows"][0]["row"] == "R"
     assert document["overall"]["tokens_per_s_rows"] == 0
+
+
+def test_llm_foundry_rows_carry_the_attention_their_benchmark_yamls_set():
+    from suan.plan.attention import choose_attention
+    from suan.plan.models import load_model
+    from suan.plan.validation import HOLDOUT_CSV
+
+    foundry = [case for case in read_cases(HOLDOUT_CSV) if case.framework == "llm-foundry"]
+    assert foundry
+    for case in foundry:
+        assert case.config is not None
+        assert case.config["attn_config"] == {"attn_impl": "triton", "alibi": False}
+    spec = load_model({k: v for k, v in foundry[0].config.items() if k != "_name"})
+    choice = choose_attention(spec, None, "llm-foundry")
+    assert (choice.kernel, choice.source) == ("flash-full", "config")

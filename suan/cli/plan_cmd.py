@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import typer
@@ -19,8 +20,10 @@ import typer
 from suan.cli.files import text_file_or_name
 from suan.errors import FieldProblem, SpecError
 from suan.plan.advice import best_plans, plan_search, size_cluster
-from suan.plan.attention import AttentionChoice, choose_attention
+from suan.plan.attention import AttentionChoice, choose_attention, framework_of
 from suan.plan.estimate import Estimate, estimate
+from suan.plan.fp8 import RECIPES, RecipeChoice, choose_recipe
+from suan.plan.framework_layout import sequence_parallel as framework_sequence_parallel
 from suan.plan.hardware import hardware_for
 from suan.plan.layout import Layout, Workload
 from suan.plan.models import load_model
@@ -56,9 +59,24 @@ def _derive_dp(devices: int, tp: int, pp: int, cp: int, dp: int | None) -> int:
 ATTENTION_HELP = ("Attention kernel: unfused | flash-full | flash2 | flash3, or an "
                   "implementation name (sdpa, eager, flash_attention_2, triton, ...). Default: "
                   "the config's, else the --framework's.")
-FRAMEWORK_HELP = ("Training framework whose default attention kernel applies when the config "
-                  "names none: hf | megatron | nemo | megatron-bridge | torchtitan | "
+FRAMEWORK_HELP = ("Training framework whose defaults apply where the command and the config "
+                  "are silent (attention kernel, FP8 recipe, torchtitan's sequence "
+                  "parallelism): hf | megatron | nemo | megatron-bridge | torchtitan | "
                   "llm-foundry | pytorch | mindspeed-llm.")
+RECIPE_HELP = (f"FP8 scaling recipe with --precision fp8: {' | '.join(RECIPES)}. Default: the "
+               "--framework's, else delayed.")
+
+
+def _recipe(precision: str, option: str | None, framework: str | None,
+            accelerator: str) -> RecipeChoice:
+    """The FP8 recipe of this command's plans and why (suan.plan.fp8)."""
+    named = framework_of(framework) if framework else None
+    return choose_recipe(precision, option, named, hardware_for(accelerator).name)
+
+
+def _choices(attention: AttentionChoice, recipe: RecipeChoice) -> str:
+    """The attention and FP8 recipe lines of text output."""
+    return "\n".join(line for line in (attention.describe(), recipe.describe()) if line)
 
 
 def _attention(model: str, attention: str | None, framework: str | None) -> AttentionChoice:
@@ -109,27 +127,34 @@ def estimate_cmd(
     global_batch: int = typer.Option(..., help="Global batch (sequences)."),
     seq: int = typer.Option(..., help="Sequence length (tokens)."),
     recompute: str = typer.Option("selective", help="none | selective | full."),
-    sequence_parallel: bool = typer.Option(False, help="Megatron sequence parallelism."),
+    sequence_parallel: bool | None = typer.Option(
+        None, help="Sequence parallelism (default: off, on for --framework torchtitan at tp > 1)."),
     zero: int = typer.Option(1, help="ZeRO stage 0-3 (3 = FSDP full shard)."),
     precision: str = typer.Option("bf16", help="bf16 | fp8."),
     inter_node_gbs: float | None = typer.Option(None, help="Inter-node GB/s per device."),
     attention: str | None = typer.Option(None, help=ATTENTION_HELP),
     framework: str | None = typer.Option(None, help=FRAMEWORK_HELP),
+    fp8_recipe: str | None = typer.Option(None, help=RECIPE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Predict step time, throughput, MFU/HFU and memory of one layout."""
     spec = load_model(model)
     choice = choose_attention(spec, attention, framework)
     hardware = hardware_for(accelerator, inter_node_gbs)
+    recipe = _recipe(precision, fp8_recipe, framework, accelerator)
+    named = framework_of(framework) if framework else None
+    sp, sp_note = framework_sequence_parallel(sequence_parallel, named, tp)
     layout = Layout(tp=tp, pp=pp, dp=_derive_dp(devices, tp, pp, cp, dp), cp=cp, ep=ep,
                     vpp=vpp, micro_batch=micro_batch, zero=zero, recompute=recompute,
-                    sequence_parallel=sequence_parallel, first_stage_layers=first_stage_layers,
+                    sequence_parallel=sp, first_stage_layers=first_stage_layers,
                     last_stage_layers=last_stage_layers)
     workload = Workload(seq=seq, global_batch=global_batch, precision=precision,
-                        attention=choice.kernel)
+                        attention=choice.kernel, fp8_recipe=recipe.recipe)
     plan = estimate(spec, hardware, layout, workload, devices=devices)
-    _emit({**plan.as_dict(), "attention": choice.as_dict()}, as_json,
-          _summary(plan) + "\n  " + choice.describe())
+    if sp_note:
+        plan = replace(plan, notes=(*plan.notes, sp_note))
+    _emit({**plan.as_dict(), "attention": choice.as_dict(), "fp8": recipe.as_dict()}, as_json,
+          _summary(plan) + "\n  " + _choices(choice, recipe).replace("\n", "\n  "))
     if as_json:
         for text in plan.warnings:
             typer.echo(f"warning: {text}", err=True)
@@ -148,18 +173,21 @@ def search_cmd(
     inter_node_gbs: float | None = typer.Option(None, help="Inter-node GB/s per device."),
     attention: str | None = typer.Option(None, help=ATTENTION_HELP),
     framework: str | None = typer.Option(None, help=FRAMEWORK_HELP),
+    fp8_recipe: str | None = typer.Option(None, help=RECIPE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rank the valid layouts by throughput and count why the others were rejected."""
     choice = _attention(model, attention, framework)
+    recipe = _recipe(precision, fp8_recipe, framework, accelerator)
     result = plan_search(model, accelerator, devices, seq=seq, global_batch=global_batch,
                          top=top, precision=precision, inter_node_gbs=inter_node_gbs,
-                         attention=choice.kernel)
+                         attention=choice.kernel, fp8_recipe=recipe.recipe)
     lines = [f"{result.feasible} of {result.considered} layouts fit "
              f"({result.seconds:.2f} s); rejected: {dict(result.rejected.most_common())}",
-             choice.describe()]
+             _choices(choice, recipe)]
     lines += [f"#{rank} " + _summary(plan) for rank, plan in enumerate(result.plans, 1)]
-    _emit({**result.as_dict(), "attention": choice.as_dict()}, as_json, "\n".join(lines))
+    _emit({**result.as_dict(), "attention": choice.as_dict(), "fp8": recipe.as_dict()},
+          as_json, "\n".join(lines))
 
 
 @plan_app.command("compare")
@@ -216,17 +244,19 @@ def size_cmd(
     precision: str = typer.Option("bf16", help="bf16 | fp8."),
     attention: str | None = typer.Option(None, help=ATTENTION_HELP),
     framework: str | None = typer.Option(None, help=FRAMEWORK_HELP),
+    fp8_recipe: str | None = typer.Option(None, help=RECIPE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """How many devices of one type train N tokens within D days."""
     if days <= 0:
         raise SpecError("--days", [FieldProblem("days", f"must be positive, got {days}", "> 0")])
     choice = _attention(model, attention, framework)
+    recipe = _recipe(precision, fp8_recipe, framework, accelerator)
     sizing = size_cluster(model, accelerator, parse_tokens(tokens), days, seq=seq,
                           global_batch=global_batch, precision=precision,
-                          attention=choice.kernel)
+                          attention=choice.kernel, fp8_recipe=recipe.recipe)
     text = f"{sizing.devices} devices, {sizing.days:.1f} days: {sizing.advice()}"
     if sizing.plan:
         text += "\n" + _summary(sizing.plan)
-    _emit({**sizing.as_dict(), "attention": choice.as_dict()}, as_json,
-          text + "\n" + choice.describe())
+    _emit({**sizing.as_dict(), "attention": choice.as_dict(), "fp8": recipe.as_dict()},
+          as_json, text + "\n" + _choices(choice, recipe))

@@ -47,22 +47,25 @@ def default_batch(seq: int) -> int:
 
 
 def _workload(seq: int | None, global_batch: int | None, precision: str,
-              attention: str) -> Workload:
+              attention: str, fp8_recipe: str = "") -> Workload:
     seq = seq or DEFAULT_SEQ
     return Workload(seq=seq, global_batch=global_batch or default_batch(seq), precision=precision,
-                    attention=attention)
+                    attention=attention, fp8_recipe=fp8_recipe)
 
 
 def plan_search(model: ModelLike, accelerator: str | Hardware, devices: int, *,
                 seq: int | None = None, global_batch: int | None = None, top: int = 5,
                 precision: str = "bf16", inter_node_gbs: float | None = None,
-                attention: str | None = None, framework: str | None = None) -> SearchResult:
+                attention: str | None = None, framework: str | None = None,
+                fp8_recipe: str = "") -> SearchResult:
     """`search` with names resolved and defaults filled in. The attention kernel is
-    `attention`, else the model config's, else `framework`'s default (suan.plan.attention)."""
+    `attention`, else the model config's, else `framework`'s default (suan.plan.attention);
+    `fp8_recipe` is an FP8 run's scaling recipe (suan.plan.fp8)."""
     spec = load_model(model)
     hardware = hardware_for(accelerator, inter_node_gbs)
     kernel = choose_attention(spec, attention, framework).kernel
-    return search(spec, hardware, devices, _workload(seq, global_batch, precision, kernel), top)
+    workload = _workload(seq, global_batch, precision, kernel, fp8_recipe)
+    return search(spec, hardware, devices, workload, top)
 
 
 def choose_layout(model: ModelLike, accelerator: str | Hardware, devices: int,
@@ -142,7 +145,7 @@ def _days(plan: Estimate | None, tokens: float) -> float:
 def size_cluster(model: ModelLike, accelerator: str | Hardware, tokens: float, days: float, *,
                  seq: int | None = None, global_batch: int | None = None,
                  precision: str = "bf16", attention: str | None = None,
-                 framework: str | None = None) -> Sizing:
+                 framework: str | None = None, fp8_recipe: str = "") -> Sizing:
     """The fewest whole nodes (a power-of-two count, then bisected over whole nodes) whose
     best plan (`plan_search`'s first) trains `tokens` in `days` at the global batch.
 
@@ -155,7 +158,7 @@ def size_cluster(model: ModelLike, accelerator: str | Hardware, tokens: float, d
     hardware = hardware_for(accelerator)
     seq = seq or DEFAULT_SEQ
     batch = global_batch or default_batch(seq)
-    kernel = (attention, framework)
+    kernel = (attention, framework, fp8_recipe)
     sizing = _size_at(model, hardware, tokens, days, seq, batch, precision, kernel)
     if sizing.met:
         return sizing
@@ -169,11 +172,11 @@ def size_cluster(model: ModelLike, accelerator: str | Hardware, tokens: float, d
 
 
 def _size_at(model: ModelLike, hardware: Hardware, tokens: float, days: float, seq: int,
-             batch: int, precision: str, kernel: tuple[str | None, str | None],
+             batch: int, precision: str, kernel: tuple[str | None, str | None, str],
              start: int | None = None) -> Sizing:
     """`size_cluster` at one global batch, without the larger-batch suggestion; doubling
     starts at `start` devices (a count a smaller batch could not beat), else one node.
-    `kernel` is the (attention, framework) pair `plan_search` takes."""
+    `kernel` is the (attention, framework, fp8 recipe) that `plan_search` takes."""
     node = hardware.devices_per_node
     plans: dict[int, Estimate | None] = {}
 
@@ -181,7 +184,7 @@ def _size_at(model: ModelLike, hardware: Hardware, tokens: float, days: float, s
         if devices not in plans:
             plans[devices] = plan_search(model, hardware, devices, seq=seq, global_batch=batch,
                                          top=1, precision=precision, attention=kernel[0],
-                                         framework=kernel[1]).best
+                                         framework=kernel[1], fp8_recipe=kernel[2]).best
         return plans[devices]
 
     def rate(devices: int) -> float:

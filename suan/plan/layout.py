@@ -71,6 +71,7 @@ class Workload:
     FlashAttention-3 / cuDNN generation). `grad_reduce_bytes` is the width of a
     gradient element on the wire: 2 (bf16 reduction, Megatron-Core and FSDP "pure" mixed
     precision) or 4 (fp32 reduction, e.g. Composer's FSDP "DEFAULT" mixed precision).
+    `fp8_recipe` sets what an FP8 run's casts cost (suan.plan.fp8).
     """
 
     seq: int
@@ -79,6 +80,8 @@ class Workload:
     attention: str = "flash3"
     grad_reduce_bytes: int = 2
     fused_loss: bool = True
+    fp8_recipe: str = ""
+    """The FP8 scaling recipe (suan.plan.fp8.RECIPES) of an FP8 run; "" means delayed."""
 
     @property
     def tokens(self) -> int:

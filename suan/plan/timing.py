@@ -32,6 +32,7 @@ from suan.plan.efficiency import (
     ridge_flops_per_byte,
 )
 from suan.plan.flops import attention_core_flops, layer_gemm_flops, logits_flops
+from suan.plan.fp8 import cast_bytes
 from suan.plan.hardware import Hardware
 from suan.plan.layout import Layout, Workload, microbatches
 from suan.plan.memory import (
@@ -64,12 +65,6 @@ the backward does 2.5× the matmul work of the forward, with recomputation of th
 
 BACKWARD_FACTOR = 2
 """Backward / forward FLOPs of a linear layer (dgrad + wgrad)."""
-
-FP8_CAST_BYTES = 4
-"""HBM bytes per element cast to FP8 for a GEMM: read the bf16 value (2), write the FP8 copy
-(1) and its FP8 transpose (1). Hopper FP8 tensor cores take only the TN layout, so Transformer
-Engine's fused cast-transpose kernel writes both layouts of every FP8 GEMM operand (Transformer
-Engine documentation, "Using FP8 with Transformer Engine")."""
 
 ZERO3_GATHERS = 2
 """Parameter all-gathers per micro-batch under ZeRO-3/FSDP: one before the forward and one
@@ -169,13 +164,14 @@ def fp8_cast_elements(model: ModelSpec, layout: Layout, moe: bool) -> float:
 def _elementwise_seconds(model: ModelSpec, layout: Layout, workload: Workload,
                          hardware: Hardware, moe: bool) -> float:
     """Forward + backward seconds of one layer's memory-bound kernels for one micro-batch,
-    plus the FP8 casts of GEMM operands when the run is FP8."""
+    plus the FP8 casts of GEMM operands when the run is FP8 (their bytes per element are the
+    recipe's, suan.plan.fp8.CAST_BYTES)."""
     per_token = efficiency.ELEMENTWISE_PASSES * stored_per_token_hidden(model, layout, moe)
     if not workload.flash_attention:
         per_token += (efficiency.ELEMENTWISE_PASSES * SCORE_BYTES_PER_HEAD_KEY * model.heads
                       * workload.seq / layout.tp / layout.cp)
     if workload.precision == "fp8":
-        per_token += FP8_CAST_BYTES * fp8_cast_elements(model, layout, moe)
+        per_token += cast_bytes(workload.fp8_recipe) * fp8_cast_elements(model, layout, moe)
     return memory_seconds(per_token * _tokens(layout, workload), hardware.hbm_gbs)
 
 

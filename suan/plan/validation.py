@@ -163,9 +163,18 @@ def _accelerator(rec: dict[str, str]) -> str:
     return rec["hardware"].strip()
 
 
+LLM_FOUNDRY_ATTN_CONFIG = {"attn_impl": "triton", "alibi": False}
+"""The `attn_config` of the MPT models llm-foundry's benchmark tables ran: its pretraining
+yamls (scripts/train/yamls/pretrain/mpt-*.yaml) and `submit_benchmarks.py --attn_impl` (default
+'triton') at the commit the tables cite, 061f2c7 (2023-10), with MPTConfig's defaults of that
+commit (learned positional embeddings, no ALiBi). The run's own config names its kernel, as the
+config.json on a user's disk would."""
+
+
 def _config_document(rec: dict[str, str]) -> dict[str, Any]:
     """The config.json its authors publish for a model the row gives by its shape: MPT's own
-    keys for llm-foundry's MPT models, GPT-2's for GPT-3-style models."""
+    keys for llm-foundry's MPT models (with the benchmark runs' `attn_config`), GPT-2's for
+    GPT-3-style models."""
     layers, hidden = _int(rec["num_layers"]) or 0, _int(rec["hidden_size"]) or 0
     heads = _int(rec["num_attention_heads"]) or 0
     ffn = _int(rec["ffn_hidden_size"]) or 4 * hidden
@@ -174,7 +183,8 @@ def _config_document(rec: dict[str, str]) -> dict[str, Any]:
     if rec["model_name"].lower().startswith("mpt"):
         return {"_name": rec["model_name"], "model_type": "mpt", "d_model": hidden,
                 "n_heads": heads, "n_layers": layers, "expansion_ratio": ffn // hidden,
-                "max_seq_len": seq, "vocab_size": vocab}
+                "max_seq_len": seq, "vocab_size": vocab,
+                "attn_config": dict(LLM_FOUNDRY_ATTN_CONFIG)}
     return {"_name": rec["model_name"], "model_type": "gpt2", "n_layer": layers,
             "n_embd": hidden, "n_head": heads, "n_inner": ffn, "n_positions": seq,
             "vocab_size": vocab, "activation_function": "gelu"}
