@@ -23,6 +23,7 @@ from suan.plan.advice import best_plans, plan_search, size_cluster
 from suan.plan.attention import AttentionChoice, choose_attention, framework_of
 from suan.plan.estimate import Estimate, estimate
 from suan.plan.fp8 import RECIPES, RecipeChoice, choose_recipe
+from suan.plan.framework_layout import fused_loss, gather_once, recompute_mode
 from suan.plan.framework_layout import sequence_parallel as framework_sequence_parallel
 from suan.plan.hardware import hardware_for
 from suan.plan.layout import Layout, Workload
@@ -126,7 +127,9 @@ def estimate_cmd(
     micro_batch: int = typer.Option(1, help="Micro-batch size (sequences)."),
     global_batch: int = typer.Option(..., help="Global batch (sequences)."),
     seq: int = typer.Option(..., help="Sequence length (tokens)."),
-    recompute: str = typer.Option("selective", help="none | selective | full."),
+    recompute: str = typer.Option(
+        "selective", help="none | selective | full | op (per-op checkpointing; torchtitan's "
+        "selective)."),
     sequence_parallel: bool | None = typer.Option(
         None, help="Sequence parallelism (default: off, on for --framework torchtitan at tp > 1)."),
     zero: int = typer.Option(1, help="ZeRO stage 0-3 (3 = FSDP full shard)."),
@@ -144,15 +147,19 @@ def estimate_cmd(
     recipe = _recipe(precision, fp8_recipe, framework, accelerator)
     named = framework_of(framework) if framework else None
     sp, sp_note = framework_sequence_parallel(sequence_parallel, named, tp)
+    mode, mode_note = recompute_mode(recompute, named)
+    once, once_note = gather_once(named, pp, zero)
     layout = Layout(tp=tp, pp=pp, dp=_derive_dp(devices, tp, pp, cp, dp), cp=cp, ep=ep,
-                    vpp=vpp, micro_batch=micro_batch, zero=zero, recompute=recompute,
+                    vpp=vpp, micro_batch=micro_batch, zero=zero, recompute=mode,
                     sequence_parallel=sp, first_stage_layers=first_stage_layers,
-                    last_stage_layers=last_stage_layers)
+                    last_stage_layers=last_stage_layers, gather_once=once)
     workload = Workload(seq=seq, global_batch=global_batch, precision=precision,
-                        attention=choice.kernel, fp8_recipe=recipe.recipe)
+                        attention=choice.kernel, fp8_recipe=recipe.recipe,
+                        fused_loss=fused_loss(named))
     plan = estimate(spec, hardware, layout, workload, devices=devices)
-    if sp_note:
-        plan = replace(plan, notes=(*plan.notes, sp_note))
+    framework_notes = tuple(note for note in (sp_note, mode_note, once_note) if note)
+    if framework_notes:
+        plan = replace(plan, notes=(*plan.notes, *framework_notes))
     _emit({**plan.as_dict(), "attention": choice.as_dict(), "fp8": recipe.as_dict()}, as_json,
           _summary(plan) + "\n  " + _choices(choice, recipe).replace("\n", "\n  "))
     if as_json:

@@ -27,6 +27,7 @@ Conventions (perf-model.md §2):
 
 from __future__ import annotations
 
+from suan.plan import op_sac
 from suan.plan.models import ModelSpec
 
 FORWARD_BACKWARD_FACTOR = 3
@@ -91,6 +92,9 @@ def recompute_flops_per_token(model: ModelSpec, seq: int, recompute: str,
         return forward_flops_per_token(model, seq, convention) - logits_flops(model)
     if recompute == "selective":
         return model.num_layers * attention_core_flops(model, seq, convention)
+    if recompute == "op":
+        return (model.dense_layers * layer_gemm_flops(model, False)
+                * op_sac.recomputed_share(model))
     return 0.0
 
 

@@ -1,4 +1,5 @@
-"""Layout settings a training framework fixes for the user, applied when the command is silent.
+"""Settings a training framework fixes for the user, applied when the command is silent or
+when a word means something else in that framework.
 
 torchtitan's tensor parallelism always shards the norms (and so the activations between the
 tensor-parallel regions) by sequence: its `parallelize` plan wraps every `attention_norm`,
@@ -6,6 +7,20 @@ tensor-parallel regions) by sequence: its `parallelize` plan wraps every `attent
 `torchtitan/models/llama3/infra/parallelize.py`). A torchtitan run with tp > 1 is therefore a
 sequence-parallel run, whether or not the user says so. Megatron-Core, NeMo and
 Megatron-Bridge leave it to the `--sequence-parallel` flag (off by default in Megatron-LM).
+
+torchtitan's "selective" activation checkpointing is per-op checkpointing
+(`selective_ac_option = 'op'` in its Llama train configs; suan.plan.op_sac), not Megatron's
+selective recompute of the attention core. And torchtitan, Hugging Face Transformers and plain
+PyTorch loops compute the loss with eager `F.cross_entropy` on logits upcast to fp32, which
+holds several copies of the logits at the loss's peak (memory.EAGER_LOSS_LOGIT_BYTES);
+Megatron-Core's fused vocab-parallel cross-entropy does not.
+
+torchtitan with pipeline parallelism does not reshard FSDP weights after forward
+(`fsdp_reshard_after_forward = "default"` → `not pp_enabled`, torchtitan
+`models/llama3/infra/parallelize.py`), and PyTorch's pipeline stages turn gradient sync and
+resharding off for every micro-batch but the last (`torch/distributed/pipelining/stage.py`,
+`backward_maybe_with_nosync`): a ZeRO-3 stage keeps its gathered weights and accumulates
+unsharded fp32 gradients for the whole step (`Layout.gather_once`).
 """
 
 from __future__ import annotations
@@ -25,4 +40,45 @@ def sequence_parallel(option: bool | None, framework: str | None, tp: int) -> tu
     why = ALWAYS_SEQUENCE_PARALLEL.get(framework or "")
     if why and tp > 1:
         return True, f"sequence parallelism on (--framework {framework}: {why})"
+    return False, ""
+
+
+SELECTIVE_IS_PER_OP = {
+    "torchtitan": "torchtitan's selective checkpointing is per-op (selective_ac_option 'op' in "
+                  "its Llama train configs): every other matmul output and the attention "
+                  "outputs are saved, the rest recomputed",
+}
+"""Frameworks whose `selective` activation checkpointing is per-op → why."""
+
+EAGER_LOSS_FRAMEWORKS = frozenset({"torchtitan", "hf", "pytorch"})
+"""Frameworks whose loss is eager `F.cross_entropy` on fp32-upcast logits."""
+
+
+def recompute_mode(option: str, framework: str | None) -> tuple[str, str]:
+    """The planner's recompute mode for `--recompute option` under `framework`, and a note
+    when the framework gave the word its own meaning."""
+    why = SELECTIVE_IS_PER_OP.get(framework or "")
+    if option == "selective" and why:
+        return "op", f"recompute op (--framework {framework}: {why})"
+    return option, ""
+
+
+def fused_loss(framework: str | None) -> bool:
+    """False when the framework's loss is eager cross-entropy on upcast logits."""
+    return framework not in EAGER_LOSS_FRAMEWORKS
+
+
+GATHER_ONCE_WITH_PP = {
+    "torchtitan": "torchtitan keeps FSDP weights gathered under pipeline parallelism and "
+                  "PyTorch's pipeline stages defer the gradient reduce-scatter to the last "
+                  "micro-batch",
+}
+"""Frameworks whose ZeRO-3 gathers once per step when pp > 1 → why."""
+
+
+def gather_once(framework: str | None, pp: int, zero: int) -> tuple[bool, str]:
+    """Whether ZeRO-3 gathers once per step under `framework`, and a note when it does."""
+    why = GATHER_ONCE_WITH_PP.get(framework or "")
+    if why and pp > 1 and zero == 3:
+        return True, f"FSDP weights gathered once per step (--framework {framework}: {why})"
     return False, ""

@@ -17,7 +17,7 @@ from suan.errors import FieldProblem, SpecError
 from suan.plan.models import ModelSpec
 from suan.plan.stages import StageProblem, stage_layers_or_problem
 
-RECOMPUTE_MODES = ("none", "selective", "full")
+RECOMPUTE_MODES = ("none", "selective", "full", "op")
 ATTENTION_KERNELS = ("unfused", "flash-full", "flash2", "flash3")
 """How the attention core runs. `unfused`: scores materialised in HBM, the whole s² square
 computed (Megatron-LM 2021-22 fused softmax). `flash-full`: a fused FlashAttention-2-generation
@@ -46,6 +46,10 @@ class Layout:
     sequence_parallel: bool = False
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
+    gather_once: bool = False
+    """ZeRO-3 only: the weights are gathered once per step and kept, and the gradients
+    accumulate unsharded (fp32) until the last micro-batch, as PyTorch's pipeline schedules
+    drive FSDP2 (no resharding and no gradient sync between micro-batches)."""
 
     @property
     def devices(self) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from suan.plan import op_sac
 from suan.plan.layout import Layout, Workload, microbatches
 from suan.plan.models import ModelSpec
 from suan.plan.stages import stage_layers
@@ -121,7 +122,9 @@ def model_states(model: ModelSpec, layout: Layout, states: StateBytes = MEGATRON
 
     ZeRO shards over the data-parallel group (dp·cp ranks for dense weights, dp·cp/ep for
     experts): stage 1 the optimizer, stage 2 also gradients, stage 3 also weights. With the
-    ZeRO paper's bytes this gives 16Ψ, 4Ψ + 12Ψ/N, 2Ψ + 14Ψ/N and 16Ψ/N.
+    ZeRO paper's bytes this gives 16Ψ, 4Ψ + 12Ψ/N, 2Ψ + 14Ψ/N and 16Ψ/N. ZeRO-3 adds two
+    layers' gathered weights, or with `gather_once` the whole stage's gathered weights and its
+    unsharded gradients.
     """
     dense, experts = device_params(model, layout, stage)
     shards = layout.dp * layout.cp
@@ -133,10 +136,14 @@ def model_states(model: ModelSpec, layout: Layout, states: StateBytes = MEGATRON
         return per_param * (dense / shards + experts / expert_shards)
 
     weights = sharded(3, states.param)
-    if layout.zero == 3:
+    grads = sharded(2, states.grad)
+    if layout.zero == 3 and layout.gather_once:
+        weights += states.param * (dense + experts)
+        grads += states.grad * (dense + experts)
+    elif layout.zero == 3:
         layers = max(1, round(_share(model, layout, stage) * model.num_layers))
         weights += states.param * 2 * (dense + experts) / layers
-    return weights, sharded(2, states.grad), sharded(1, states.optimizer)
+    return weights, grads, sharded(1, states.optimizer)
 
 
 def stored_per_token_hidden(model: ModelSpec, layout: Layout, moe: bool) -> float:
@@ -173,7 +180,9 @@ def score_bytes_per_token(model: ModelSpec, layout: Layout, workload: Workload) 
 
 def layer_activation_bytes(model: ModelSpec, layout: Layout, workload: Workload,
                            moe: bool) -> float:
-    """Activation bytes one layer keeps for one micro-batch on one device."""
+    """Activation bytes one layer keeps for one micro-batch on one device: everything
+    (`none`), no s² scores (`selective`), its input (`full`), or what per-op checkpointing
+    saves (`op`, suan.plan.op_sac; an MoE layer as `selective`)."""
     tokens = layout.micro_batch * workload.seq / layout.cp
     full = stored_per_token_hidden(model, layout, moe) + score_bytes_per_token(
         model, layout, workload)
@@ -182,6 +191,8 @@ def layer_activation_bytes(model: ModelSpec, layout: Layout, workload: Workload,
         if layout.sequence_parallel:
             checkpoint /= layout.tp
         return tokens * checkpoint
+    if layout.recompute == "op" and not moe:
+        return tokens * op_sac.stored_per_token(model, layout)
     return tokens * full
 
 

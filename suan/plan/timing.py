@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from suan.plan import comm, efficiency
+from suan.plan import comm, efficiency, op_sac
 from suan.plan.efficiency import (
     ADAM_BYTES_PER_PARAM,
     attention_efficiency,
@@ -177,7 +177,9 @@ def _elementwise_seconds(model: ModelSpec, layout: Layout, workload: Workload,
 
 def _layer_seconds(model: ModelSpec, layout: Layout, workload: Workload, hardware: Hardware,
                    moe: bool) -> float:
-    """Compute seconds of one layer, forward + backward + recomputation, one micro-batch."""
+    """Compute seconds of one layer, forward + backward + recomputation, one micro-batch:
+    full recompute runs the forward again, selective the attention core, per-op checkpointing
+    (`op`) its unsaved matmuls and the element-wise forward."""
     linear = _linear_seconds(model, layout, workload, hardware, moe)
     attention = _attention_seconds(model, layout, workload, hardware)
     elementwise = _elementwise_seconds(model, layout, workload, hardware, moe)
@@ -187,6 +189,9 @@ def _layer_seconds(model: ModelSpec, layout: Layout, workload: Workload, hardwar
         total += linear + attention + elementwise / (1 + BACKWARD_FACTOR)
     elif layout.recompute == "selective":
         total += attention
+    elif layout.recompute == "op":
+        share = 0.0 if moe else op_sac.recomputed_share(model)
+        total += share * linear + elementwise / (1 + BACKWARD_FACTOR)
     return total
 
 
@@ -319,9 +324,12 @@ def overlapped_seconds(traffic: float, compute: float) -> float:
 
 def _dp_exposed(model: ModelSpec, layout: Layout, workload: Workload, hardware: Hardware,
                 micro: _Micro, m: int) -> float:
-    """Data-parallel seconds added after overlap with backward (or per micro-batch, ZeRO-3)."""
+    """Data-parallel seconds added after overlap with backward (or per micro-batch, ZeRO-3;
+    once per step when ZeRO-3 gathers once, `Layout.gather_once`)."""
     traffic = _dp_seconds(model, layout, workload, hardware)
     backward = micro.compute * BACKWARD_FACTOR / (1 + BACKWARD_FACTOR)
+    if layout.zero == 3 and layout.gather_once:
+        return overlapped_seconds(traffic, micro.compute)
     if layout.zero == 3:
         return m * overlapped_seconds(traffic, micro.compute)
     return overlapped_seconds(traffic, backward)

@@ -1,0 +1,88 @@
+"""What a framework fixes for the user: torchtitan's per-op checkpointing, its eager fp32 loss,
+and FSDP weights gathered once per step under pipeline parallelism."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from suan.cli.main import cli
+from suan.plan import op_sac
+from suan.plan.estimate import estimate
+from suan.plan.framework_layout import fused_loss, gather_once, recompute_mode
+from suan.plan.hardware import hardware_for
+from suan.plan.layout import Layout, Workload
+from suan.plan.memory import GIB
+from suan.plan.models import load_model
+
+RUNNER = CliRunner()
+LLAMA_8B = ["--model", "llama3-8b", "--accelerator", "H100", "--devices", "8",
+            "--global-batch", "16", "--micro-batch", "2", "--seq", "8192", "--zero", "3"]
+
+
+def run(*args: str) -> dict:
+    done = RUNNER.invoke(cli, ["plan", "estimate", *args, "--json"])
+    assert done.exit_code == 0, done.output
+    return json.loads(done.stdout)
+
+
+def test_per_op_checkpointing_saves_every_other_matmul_and_the_attention_output():
+    llama = load_model("llama3-8b")
+    h, kv, ffn = 4096, 8 * 128, 14336
+    # forward order Q, K, V, O, gate, up, down: K, O and up are recomputed
+    recomputed = h * kv + h * h + h * ffn
+    every = h * h + 2 * h * kv + h * h + 3 * h * ffn
+    assert op_sac.recomputed_share(llama) == pytest.approx(recomputed / every)
+    saved = h + kv + ffn + h  # Q, V, gate, down outputs
+    expected = 2 * (saved + h + h + 4 * 32 / 2)  # + block input + attention output (+ lse)
+    assert op_sac.stored_per_token(llama, Layout()) == pytest.approx(expected)
+    split = op_sac.stored_per_token(llama, Layout(tp=8, sequence_parallel=True))
+    assert split == pytest.approx(expected / 8)
+
+
+def test_op_keeps_less_than_selective_and_pays_for_its_recompute_in_time():
+    llama, h100 = load_model("llama3-8b"), hardware_for("H100")
+    workload = Workload(seq=8192, global_batch=16, attention="flash2")
+    plans = {mode: estimate(llama, h100, Layout(dp=8, zero=3, micro_batch=2, recompute=mode),
+                            workload) for mode in ("none", "selective", "op", "full")}
+    activations = {mode: plan.memory.activations for mode, plan in plans.items()}
+    assert activations["full"] < activations["op"] < activations["selective"]
+    assert plans["selective"].step_time_s < plans["op"].step_time_s < plans["full"].step_time_s
+    assert plans["op"].hfu > plans["op"].mfu
+
+
+def test_torchtitan_selective_is_per_op_with_its_eager_loss_and_says_so():
+    assert recompute_mode("selective", "torchtitan")[0] == "op"
+    assert recompute_mode("selective", "megatron") == ("selective", "")
+    assert recompute_mode("full", "torchtitan") == ("full", "")
+    assert not fused_loss("torchtitan") and fused_loss("megatron") and fused_loss(None)
+    titan = run(*LLAMA_8B, "--framework", "torchtitan")
+    megatron = run(*LLAMA_8B, "--framework", "megatron")
+    assert titan["layout"]["recompute"] == "op"
+    assert any("per-op" in note for note in titan["notes"])
+    assert megatron["layout"]["recompute"] == "selective"
+    assert titan["memory_gib"]["activations"] < megatron["memory_gib"]["activations"]
+    full = [*LLAMA_8B, "--recompute", "full"]
+    eager = run(*full, "--framework", "torchtitan")["memory_gib"]["activations"]
+    fused = run(*full, "--framework", "megatron")["memory_gib"]["activations"]
+    logits = 2 * 8192 * 128256 * (14 - 4) / GIB  # eager 14 B per logit against fused 4 B
+    assert eager - fused == pytest.approx(logits, rel=0.01)
+
+
+def test_torchtitan_pipelines_keep_fsdp_weights_and_gradients_for_the_step():
+    assert gather_once("torchtitan", 8, 3)[0] is True
+    assert gather_once("torchtitan", 1, 3) == (False, "")
+    assert gather_once("torchtitan", 8, 1) == (False, "")
+    assert gather_once("megatron", 8, 3) == (False, "")
+    args = ["--model", "llama3-70b", "--accelerator", "H100", "--devices", "64", "--tp", "8",
+            "--pp", "4", "--global-batch", "64", "--seq", "4096", "--zero", "3",
+            "--recompute", "full"]
+    titan = run(*args, "--framework", "torchtitan")
+    plain = run(*args, "--framework", "pytorch")
+    assert any("gathered once" in note for note in titan["notes"])
+    stage_params = 80 / 4 * load_model("llama3-70b").layer_params(False) / 8
+    assert titan["memory_gib"]["weights"] > 2 * stage_params / GIB
+    assert titan["memory_gib"]["gradients"] > 4 * stage_params / GIB
+    assert plain["memory_gib"]["weights"] < titan["memory_gib"]["weights"] / 2
+    breakdown = titan["time_breakdown_s"]["dp_exposed"]
+    assert breakdown < plain["time_breakdown_s"]["dp_exposed"]
