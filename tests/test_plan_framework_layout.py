@@ -86,3 +86,22 @@ def test_torchtitan_pipelines_keep_fsdp_weights_and_gradients_for_the_step():
     assert plain["memory_gib"]["weights"] < titan["memory_gib"]["weights"] / 2
     breakdown = titan["time_breakdown_s"]["dp_exposed"]
     assert breakdown < plain["time_breakdown_s"]["dp_exposed"]
+
+
+def test_megatron_bridge_overlaps_tensor_parallel_traffic_and_the_flag_wins():
+    from suan.plan.framework_layout import tp_overlap
+    from suan.plan.timing import TP_OVERLAP_INTERFERENCE
+
+    assert tp_overlap(None, "megatron-bridge", 4)[0] is True
+    assert tp_overlap(None, "megatron-bridge", 1) == (False, "")
+    assert tp_overlap(None, "megatron", 4) == (False, "")
+    assert tp_overlap(False, "megatron-bridge", 4) == (False, "")
+    args = ["--model", "llama3-70b", "--accelerator", "H100", "--devices", "64", "--tp", "4",
+            "--pp", "4", "--global-batch", "64", "--seq", "8192", "--recompute", "none"]
+    bridge = run(*args, "--framework", "megatron-bridge")
+    serial = run(*args, "--framework", "megatron-bridge", "--no-tp-comm-overlap")
+    assert any("tensor-parallel overlap" in note for note in bridge["notes"])
+    assert bridge["layout"]["sequence_parallel"] is True
+    exposed = bridge["time_breakdown_s"]["tp_comm"] / serial["time_breakdown_s"]["tp_comm"]
+    assert exposed == pytest.approx(TP_OVERLAP_INTERFERENCE, rel=0.01)
+    assert bridge["tokens_per_s"] > serial["tokens_per_s"]

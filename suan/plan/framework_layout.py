@@ -5,8 +5,12 @@ torchtitan's tensor parallelism always shards the norms (and so the activations 
 tensor-parallel regions) by sequence: its `parallelize` plan wraps every `attention_norm`,
 `ffn_norm` and the final `norm` in `SequenceParallel()` (torchtitan
 `torchtitan/models/llama3/infra/parallelize.py`). A torchtitan run with tp > 1 is therefore a
-sequence-parallel run, whether or not the user says so. Megatron-Core, NeMo and
-Megatron-Bridge leave it to the `--sequence-parallel` flag (off by default in Megatron-LM).
+sequence-parallel run, whether or not the user says so. Megatron-Bridge's recipes turn
+sequence parallelism on with tensor parallelism (`recipes/llama/h100/llama3.py`: every recipe
+with tp > 1 sets `sequence_parallel = True`; its performance harness sets it to tp > 1), and
+its tensor-parallel recipes overlap the tensor-parallel collectives with the GEMMs
+(`tp_comm_overlap=True`, Transformer Engine userbuffers). Megatron-LM leaves both to its flags,
+off by default; NeMo's releases differ by recipe and are left to the flags too.
 
 torchtitan's "selective" activation checkpointing is per-op checkpointing
 (`selective_ac_option = 'op'` in its Llama train configs; suan.plan.op_sac), not Megatron's
@@ -28,8 +32,15 @@ from __future__ import annotations
 ALWAYS_SEQUENCE_PARALLEL = {
     "torchtitan": "torchtitan's tensor-parallel plan shards norms by sequence "
                   "(SequenceParallel)",
+    "megatron-bridge": "Megatron-Bridge's recipes set sequence_parallel=True whenever tp > 1",
 }
-"""Frameworks whose tensor parallelism is always sequence-parallel → why."""
+"""Frameworks whose tensor parallelism is sequence-parallel by default → why."""
+
+TP_OVERLAP = {
+    "megatron-bridge": "Megatron-Bridge's recipes with tp > 1 set tp_comm_overlap=True "
+                       "(Transformer Engine userbuffers)",
+}
+"""Frameworks whose tensor-parallel collectives overlap the GEMMs by default → why."""
 
 
 def sequence_parallel(option: bool | None, framework: str | None, tp: int) -> tuple[bool, str]:
@@ -81,4 +92,15 @@ def gather_once(framework: str | None, pp: int, zero: int) -> tuple[bool, str]:
     why = GATHER_ONCE_WITH_PP.get(framework or "")
     if why and pp > 1 and zero == 3:
         return True, f"FSDP weights gathered once per step (--framework {framework}: {why})"
+    return False, ""
+
+
+def tp_overlap(option: bool | None, framework: str | None, tp: int) -> tuple[bool, str]:
+    """Whether tensor-parallel collectives overlap the GEMMs: the option when given, else on
+    for `TP_OVERLAP` frameworks at tp > 1, with a note."""
+    if option is not None:
+        return option, ""
+    why = TP_OVERLAP.get(framework or "")
+    if why and tp > 1:
+        return True, f"tensor-parallel overlap on (--framework {framework}: {why})"
     return False, ""

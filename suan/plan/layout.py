@@ -46,6 +46,9 @@ class Layout:
     sequence_parallel: bool = False
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
+    tp_overlap: bool = False
+    """Tensor-parallel collectives overlapped with the GEMMs (Megatron-Core's
+    `tp_comm_overlap` with Transformer Engine userbuffers); otherwise on the critical path."""
     gather_once: bool = False
     """ZeRO-3 only: the weights are gathered once per step and kept, and the gradients
     accumulate unsharded (fp32) until the last micro-batch, as PyTorch's pipeline schedules

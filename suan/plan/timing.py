@@ -56,6 +56,13 @@ micro-batch: two forward, two backward (Megatron-LM; Korthikanti et al. 2022 §4
 TP_RECOMPUTE_COLLECTIVES = 2
 """Extra tensor-parallel collectives when the forward is recomputed in full."""
 
+TP_OVERLAP_INTERFERENCE = 0.189
+"""Fraction of an overlapped tensor-parallel collective's duration that the GEMMs it runs
+beside lose (`Layout.tp_overlap`, Transformer Engine's userbuffers): collectives running
+concurrently slow the GEMMs they overlap by 18.9 % on average (Lee et al., "Characterizing
+Compute-Communication Overlap in GPU-Accelerated Distributed Deep Learning", arXiv 2507.03114,
+2025). Not fitted."""
+
 EP_ALL_TO_ALLS_PER_LAYER = 4
 """All-to-alls per MoE layer per micro-batch: dispatch and combine, forward and backward."""
 
@@ -209,11 +216,19 @@ def _logits_seconds(model: ModelSpec, layout: Layout, workload: Workload,
 
 def _tp_seconds(model: ModelSpec, layout: Layout, workload: Workload,
                 hardware: Hardware) -> float:
-    """Tensor-parallel collective seconds of one layer for one micro-batch."""
+    """Tensor-parallel collective seconds one layer adds for one micro-batch: all on the
+    critical path, or with `Layout.tp_overlap` hidden behind the layer's linear layers at
+    TP_OVERLAP_INTERFERENCE of their duration (whatever outlasts the GEMMs stays exposed)."""
     count = TP_COLLECTIVES_PER_LAYER
     count += TP_RECOMPUTE_COLLECTIVES if layout.recompute == "full" else 0
     size = 2 * _tokens(layout, workload) * model.hidden
-    return count * comm.all_reduce(size, layout.tp, hardware)
+    traffic = count * comm.all_reduce(size, layout.tp, hardware)
+    if not layout.tp_overlap or layout.tp == 1:
+        return traffic
+    moe = model.moe_layers == model.num_layers
+    gemms = (1 + BACKWARD_FACTOR) * _linear_seconds(model, layout, workload, hardware, moe)
+    hidden = min(traffic, gemms)
+    return TP_OVERLAP_INTERFERENCE * hidden + (traffic - hidden)
 
 
 def _cp_seconds(model: ModelSpec, layout: Layout, workload: Workload, hardware: Hardware,
