@@ -1,9 +1,10 @@
 """Published training runs as the `suan plan estimate` calls a user would make for them.
 
-The validation rows (`validation.csv`, `validation-2.csv`) were never used to fit anything;
-each file is frozen by the sha256 in `FROZEN_FILES` (tests/test_plan_validation.py checks it),
-so a model change is judged on rows chosen before it. More rows go into a new file with its own
-pinned hash; a row is never edited, removed or moved into calibration after its error was seen.
+The validation rows (`validation.csv`, `validation-2.csv`, `validation-3.csv`) were never used
+to fit anything; each file is frozen by the sha256 in `FROZEN_FILES`
+(tests/test_plan_validation.py checks it), so a model change is judged on rows chosen before
+it. More rows go into a new file with its own pinned hash; a row is never edited, removed or
+moved into calibration after its error was seen.
 
 `read_cases(path)` turns each row of a validation file or `holdout.csv` into a `Case`: the
 model (a built-in name, or a config.json document in the dialect its authors publish), the
@@ -27,6 +28,7 @@ HOLDOUT_CSV = DATA_DIR / "holdout.csv"
 FROZEN_FILES: dict[str, str] = {
     "validation.csv": "82ca6c93fcdfc0a2be713b9d5eb1b9213d5bdde1c2e704921c80e14a499d7db7",
     "validation-2.csv": "fe46c7b9ea6df631b4ffa3589917a2182953a4bc9bc712ed9d36004416ebd869",
+    "validation-3.csv": "5e221b3aeaec285331fe90a7c6f12b983fa7910a2607ec304fb181617c14d045",
 }
 """sha256 of each frozen validation file in this directory, pinned when it was committed."""
 
