@@ -105,3 +105,20 @@ def test_megatron_bridge_overlaps_tensor_parallel_traffic_and_the_flag_wins():
     exposed = bridge["time_breakdown_s"]["tp_comm"] / serial["time_breakdown_s"]["tp_comm"]
     assert exposed == pytest.approx(TP_OVERLAP_INTERFERENCE, rel=0.01)
     assert bridge["tokens_per_s"] > serial["tokens_per_s"]
+
+
+def test_context_parallel_exchange_types_cost_what_they_move():
+    args = ["--model", "llama3-8b", "--accelerator", "H100", "--devices", "64", "--tp", "2",
+            "--cp", "4", "--global-batch", "8", "--seq", "131072", "--zero", "1",
+            "--recompute", "full"]
+    ring, gather, a2a = (run(*args, "--cp-comm", kind) for kind in ("p2p", "all_gather", "a2a"))
+    cp_time = {name: plan["time_breakdown_s"]["cp_comm"]
+               for name, plan in (("p2p", ring), ("all_gather", gather), ("a2a", a2a))}
+    assert all(seconds > 0 for seconds in cp_time.values())
+    assert cp_time["a2a"] > cp_time["all_gather"]  # a2a also moves Q and the output
+    assert ring["memory_gib"] == gather["memory_gib"]
+    refused = RUNNER.invoke(cli, ["plan", "estimate", *args[:8], "--cp", "8", *args[10:],
+                                  "--cp-comm", "a2a", "--json"])
+    assert "kv_heads" in str(refused.exception) or "key/value heads" in str(refused.exception)
+    unknown = RUNNER.invoke(cli, ["plan", "estimate", *args, "--cp-comm", "smoke-signals"])
+    assert "cp_comm" in str(unknown.exception)

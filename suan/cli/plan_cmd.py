@@ -117,6 +117,9 @@ def estimate_cmd(
     pp: int = typer.Option(1, help="Pipeline-parallel degree."),
     dp: int | None = typer.Option(None, help="Data-parallel degree (default devices/(tp·pp·cp))."),
     cp: int = typer.Option(1, help="Context-parallel degree."),
+    cp_comm: str = typer.Option(
+        "p2p", help="Context-parallel exchange: p2p (ring attention) | all_gather | a2a "
+        "(Megatron's --cp-comm-type)."),
     ep: int = typer.Option(1, help="Expert-parallel degree (MoE)."),
     vpp: int = typer.Option(1, help="Virtual pipeline stages per device (interleaved 1F1B)."),
     first_stage_layers: int | None = typer.Option(
@@ -158,7 +161,7 @@ def estimate_cmd(
                     vpp=vpp, micro_batch=micro_batch, zero=zero, recompute=mode,
                     sequence_parallel=sp, first_stage_layers=first_stage_layers,
                     last_stage_layers=last_stage_layers, gather_once=once,
-                    tp_overlap=overlap)
+                    tp_overlap=overlap, cp_comm=cp_comm)
     workload = Workload(seq=seq, global_batch=global_batch, precision=precision,
                         attention=choice.kernel, fp8_recipe=recipe.recipe,
                         fused_loss=fused_loss(named))

@@ -18,6 +18,8 @@ from suan.plan.models import ModelSpec
 from suan.plan.stages import StageProblem, stage_layers_or_problem
 
 RECOMPUTE_MODES = ("none", "selective", "full", "op")
+CP_COMM_TYPES = ("p2p", "all_gather", "a2a")
+"""Megatron-Core's `--cp-comm-type` names for context parallelism's exchange (Layout.cp_comm)."""
 ATTENTION_KERNELS = ("unfused", "flash-full", "flash2", "flash3")
 """How the attention core runs. `unfused`: scores materialised in HBM, the whole s² square
 computed (Megatron-LM 2021-22 fused softmax). `flash-full`: a fused FlashAttention-2-generation
@@ -46,6 +48,11 @@ class Layout:
     sequence_parallel: bool = False
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
+    cp_comm: str = "p2p"
+    """How context parallelism exchanges keys and values (CP_COMM_TYPES): `p2p` ring attention
+    (K/V chunks passed round the ring, overlapped with the attention core), `all_gather` (the
+    whole sequence's K/V gathered before attention, Llama 3's CP), `a2a` (all-to-all to split
+    heads instead of the sequence, DeepSpeed-Ulysses)."""
     tp_overlap: bool = False
     """Tensor-parallel collectives overlapped with the GEMMs (Megatron-Core's
     `tp_comm_overlap` with Transformer Engine userbuffers); otherwise on the critical path."""
@@ -165,6 +172,15 @@ def _workload_problems(model: ModelSpec, layout: Layout, workload: Workload,
     if workload.seq < 1 or workload.global_batch < 1:
         return [LayoutProblem("seq", "sequence length and global batch must be >= 1", ">= 1",
                               "empty workload")]
+    if layout.cp_comm not in CP_COMM_TYPES:
+        problems.append(LayoutProblem("cp_comm", f"unknown type {layout.cp_comm!r}",
+                                      ", ".join(CP_COMM_TYPES), "bad cp comm"))
+    elif layout.cp_comm == "a2a" and (model.kv_heads // max(1, layout.tp)) % layout.cp:
+        problems.append(LayoutProblem(
+            "cp", f"a2a splits heads: cp {layout.cp} does not divide the {model.kv_heads} "
+            f"key/value heads left per tp rank ({model.kv_heads} / tp {layout.tp})",
+            "a cp dividing kv_heads / tp, or --cp-comm p2p / all_gather",
+            "cp does not divide the heads"))
     if workload.seq % layout.cp or (layout.cp > 1 and (workload.seq // layout.cp) % 2):
         problems.append(LayoutProblem(
             "cp", f"{layout.cp} does not split seq={workload.seq} into even chunks",

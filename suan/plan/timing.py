@@ -233,11 +233,26 @@ def _tp_seconds(model: ModelSpec, layout: Layout, workload: Workload,
 
 def _cp_seconds(model: ModelSpec, layout: Layout, workload: Workload, hardware: Hardware,
                 attention: float) -> float:
-    """Ring-attention seconds one layer adds: K/V exchange overlapped with the attention core."""
+    """Context-parallel seconds one layer adds for one micro-batch (`Layout.cp_comm`):
+
+    - `p2p`: cp − 1 K/V chunk passes round the ring, overlapped with the attention core;
+      backward passes K/V and their gradients (twice the bytes);
+    - `all_gather`: the whole sequence's K/V gathered before attention and their gradients
+      reduce-scattered in backward (Llama 3's CP), on the critical path;
+    - `a2a`: Q, K, V and the output (forward) and their gradients (backward) re-split from
+      sequence to heads by all-to-alls over the cp group (DeepSpeed-Ulysses), on the
+      critical path."""
     if layout.cp == 1:
         return 0.0
+    tokens = _tokens(layout, workload)
     kv_width = model.kv_heads * (model.head_dim + model.v_head_dim)
-    chunk = 2 * _tokens(layout, workload) * kv_width / layout.tp
+    chunk = 2 * tokens * kv_width / layout.tp
+    if layout.cp_comm == "all_gather":
+        gathered = chunk * layout.cp
+        return 2 * comm.all_gather(gathered, layout.cp, hardware, layout.tp)
+    if layout.cp_comm == "a2a":
+        q_out = 2 * tokens * model.heads * (model.head_dim + model.v_head_dim) / layout.tp
+        return 2 * comm.all_to_all(chunk + q_out, layout.cp, hardware, layout.tp)
     step = comm.send_recv(chunk, hardware, layout.tp)
     forward = overlapped_seconds((layout.cp - 1) * step, attention)
     backward = overlapped_seconds(2 * (layout.cp - 1) * step,
