@@ -90,7 +90,7 @@ def test_torchtitan_pipelines_keep_fsdp_weights_and_gradients_for_the_step():
 
 def test_megatron_bridge_overlaps_tensor_parallel_traffic_and_the_flag_wins():
     from suan.plan.framework_layout import tp_overlap
-    from suan.plan.timing import TP_OVERLAP_INTERFERENCE
+    from suan.plan.timing import DESIGNED_OVERLAP_INTERFERENCE
 
     assert tp_overlap(None, "megatron-bridge", 4)[0] is True
     assert tp_overlap(None, "megatron-bridge", 1) == (False, "")
@@ -103,7 +103,7 @@ def test_megatron_bridge_overlaps_tensor_parallel_traffic_and_the_flag_wins():
     assert any("tensor-parallel overlap" in note for note in bridge["notes"])
     assert bridge["layout"]["sequence_parallel"] is True
     exposed = bridge["time_breakdown_s"]["tp_comm"] / serial["time_breakdown_s"]["tp_comm"]
-    assert exposed == pytest.approx(TP_OVERLAP_INTERFERENCE, rel=0.01)
+    assert exposed == pytest.approx(DESIGNED_OVERLAP_INTERFERENCE, rel=0.01)
     assert bridge["tokens_per_s"] > serial["tokens_per_s"]
 
 
@@ -122,3 +122,27 @@ def test_context_parallel_exchange_types_cost_what_they_move():
     assert "kv_heads" in str(refused.exception) or "key/value heads" in str(refused.exception)
     unknown = RUNNER.invoke(cli, ["plan", "estimate", *args, "--cp-comm", "smoke-signals"])
     assert "cp_comm" in str(unknown.exception)
+
+
+def test_megatron_bridge_overlaps_data_parallel_traffic_by_design():
+    from suan.plan.framework_layout import dp_overlap
+
+    assert dp_overlap(None, "megatron-bridge")[0] is True
+    assert dp_overlap(None, "torchtitan") == (False, "")
+    assert dp_overlap(False, "megatron-bridge") == (False, "")
+    args = ["--model", "llama3-70b", "--accelerator", "H100", "--devices", "64",
+            "--global-batch", "128", "--micro-batch", "2", "--seq", "8192", "--zero", "3",
+            "--recompute", "full", "--framework", "megatron-bridge"]
+    designed = run(*args)
+    serial = run(*args, "--no-dp-comm-overlap")
+    assert any("data-parallel overlap" in note for note in designed["notes"])
+    assert designed["time_breakdown_s"]["dp_exposed"] < serial["time_breakdown_s"]["dp_exposed"]
+
+
+def test_a_rack_wide_nvlink_domain_runs_collectives_at_link_speed():
+    gb200 = hardware_for("GB200-NVL72")
+    assert gb200.domain_size == 72
+    assert gb200.group_bandwidth_gbs(64) == gb200.group_bandwidth_gbs(4)
+    assert gb200.group_bandwidth_gbs(64) > 4 * gb200.group_bandwidth_gbs(128)
+    h100 = hardware_for("H100")
+    assert h100.domain_size == 8 and h100.group_nodes(16) == 2 and gb200.group_nodes(64) == 1

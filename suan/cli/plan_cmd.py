@@ -23,7 +23,13 @@ from suan.plan.advice import best_plans, plan_search, size_cluster
 from suan.plan.attention import AttentionChoice, choose_attention, framework_of
 from suan.plan.estimate import Estimate, estimate
 from suan.plan.fp8 import RECIPES, RecipeChoice, choose_recipe
-from suan.plan.framework_layout import fused_loss, gather_once, recompute_mode, tp_overlap
+from suan.plan.framework_layout import (
+    dp_overlap,
+    fused_loss,
+    gather_once,
+    recompute_mode,
+    tp_overlap,
+)
 from suan.plan.framework_layout import sequence_parallel as framework_sequence_parallel
 from suan.plan.hardware import hardware_for
 from suan.plan.layout import Layout, Workload
@@ -140,6 +146,9 @@ def estimate_cmd(
     tp_comm_overlap: bool | None = typer.Option(
         None, help="Overlap tensor-parallel collectives with the GEMMs (default: on for "
         "--framework megatron-bridge at tp > 1)."),
+    dp_comm_overlap: bool | None = typer.Option(
+        None, help="Data-parallel collectives overlapped with compute by design (default: on "
+        "for --framework megatron-bridge)."),
     precision: str = typer.Option("bf16", help="bf16 | fp8."),
     inter_node_gbs: float | None = typer.Option(None, help="Inter-node GB/s per device."),
     attention: str | None = typer.Option(None, help=ATTENTION_HELP),
@@ -157,17 +166,18 @@ def estimate_cmd(
     mode, mode_note = recompute_mode(recompute, named)
     once, once_note = gather_once(named, pp, zero)
     overlap, overlap_note = tp_overlap(tp_comm_overlap, named, tp)
+    dp_hidden, dp_note = dp_overlap(dp_comm_overlap, named)
     layout = Layout(tp=tp, pp=pp, dp=_derive_dp(devices, tp, pp, cp, dp), cp=cp, ep=ep,
                     vpp=vpp, micro_batch=micro_batch, zero=zero, recompute=mode,
                     sequence_parallel=sp, first_stage_layers=first_stage_layers,
                     last_stage_layers=last_stage_layers, gather_once=once,
-                    tp_overlap=overlap, cp_comm=cp_comm)
+                    tp_overlap=overlap, cp_comm=cp_comm, dp_overlap=dp_hidden)
     workload = Workload(seq=seq, global_batch=global_batch, precision=precision,
                         attention=choice.kernel, fp8_recipe=recipe.recipe,
                         fused_loss=fused_loss(named))
     plan = estimate(spec, hardware, layout, workload, devices=devices)
-    framework_notes = tuple(note for note in (sp_note, mode_note, once_note, overlap_note)
-                            if note)
+    framework_notes = tuple(note for note in (sp_note, mode_note, once_note, overlap_note,
+                                              dp_note) if note)
     if framework_notes:
         plan = replace(plan, notes=(*plan.notes, *framework_notes))
     _emit({**plan.as_dict(), "attention": choice.as_dict(), "fp8": recipe.as_dict()}, as_json,

@@ -10,7 +10,9 @@ sequence parallelism on with tensor parallelism (`recipes/llama/h100/llama3.py`:
 with tp > 1 sets `sequence_parallel = True`; its performance harness sets it to tp > 1), and
 its tensor-parallel recipes overlap the tensor-parallel collectives with the GEMMs
 (`tp_comm_overlap=True`, Transformer Engine userbuffers). Megatron-LM leaves both to its flags,
-off by default; NeMo's releases differ by recipe and are left to the flags too.
+off by default; NeMo's releases differ by recipe and are left to the flags too. Megatron-Bridge's
+recipes also overlap the data-parallel gradient reduce and parameter gather with compute
+(`cfg.ddp.overlap_grad_reduce = True`, `overlap_param_gather = True`).
 
 torchtitan's "selective" activation checkpointing is per-op checkpointing
 (`selective_ac_option = 'op'` in its Llama train configs; suan.plan.op_sac), not Megatron's
@@ -103,4 +105,22 @@ def tp_overlap(option: bool | None, framework: str | None, tp: int) -> tuple[boo
     why = TP_OVERLAP.get(framework or "")
     if why and tp > 1:
         return True, f"tensor-parallel overlap on (--framework {framework}: {why})"
+    return False, ""
+
+
+DP_OVERLAP = {
+    "megatron-bridge": "Megatron-Bridge's recipes set overlap_grad_reduce and "
+                       "overlap_param_gather",
+}
+"""Frameworks whose data-parallel collectives overlap compute by design → why."""
+
+
+def dp_overlap(option: bool | None, framework: str | None) -> tuple[bool, str]:
+    """Whether data-parallel collectives overlap compute by design: the option when given,
+    else on for `DP_OVERLAP` frameworks, with a note."""
+    if option is not None:
+        return option, ""
+    why = DP_OVERLAP.get(framework or "")
+    if why:
+        return True, f"data-parallel overlap on (--framework {framework}: {why})"
     return False, ""

@@ -147,6 +147,15 @@ def inter_node_default(accel: AcceleratorType, catalog: Catalog) -> float:
     return float(_lookup(INTER_NODE_GBS, accel, catalog, DEFAULT_INTER_NODE_GBS))
 
 
+def _link_domain(accel: AcceleratorType) -> int:
+    """Devices that reach each other over the scale-up link: the supernode when the catalog
+    names one (GB200 NVL72's rack-wide NVLink, CloudMatrix384's UB mesh), else the largest
+    link domain of a node, else the node."""
+    if accel.supernode_devices:
+        return accel.supernode_devices
+    return max(accel.link_domains) if accel.link_domains else accel.devices_per_node
+
+
 def from_accelerator(accel: AcceleratorType, inter_node_gbs: float | None = None,
                      catalog: Catalog | None = None) -> Hardware:
     """Hardware for a catalog entry; `inter_node_gbs` overrides the table default."""
@@ -161,7 +170,7 @@ def from_accelerator(accel: AcceleratorType, inter_node_gbs: float | None = None
         memory_gib=accel.memory_gib,
         hbm_gbs=accel.memory_bandwidth_gbs,
         link_gbs=accel.link_bandwidth_gbs / 2,
-        domain_size=max(accel.link_domains) if accel.link_domains else accel.devices_per_node,
+        domain_size=_link_domain(accel),
         devices_per_node=accel.devices_per_node,
         inter_node_gbs=network,
         gemm_fraction=gemm,

@@ -56,6 +56,10 @@ class Layout:
     tp_overlap: bool = False
     """Tensor-parallel collectives overlapped with the GEMMs (Megatron-Core's
     `tp_comm_overlap` with Transformer Engine userbuffers); otherwise on the critical path."""
+    dp_overlap: bool = False
+    """Data-parallel collectives overlapped with compute by design (Megatron-Core's
+    overlap_grad_reduce / overlap_param_gather, Megatron-FSDP); otherwise they cost what
+    2023-24 FSDP/DDP stacks were measured to pay (efficiency.OVERLAP_INTERFERENCE)."""
     gather_once: bool = False
     """ZeRO-3 only: the weights are gathered once per step and kept, and the gradients
     accumulate unsharded (fp32) until the last micro-batch, as PyTorch's pipeline schedules

@@ -56,12 +56,14 @@ micro-batch: two forward, two backward (Megatron-LM; Korthikanti et al. 2022 §4
 TP_RECOMPUTE_COLLECTIVES = 2
 """Extra tensor-parallel collectives when the forward is recomputed in full."""
 
-TP_OVERLAP_INTERFERENCE = 0.189
-"""Fraction of an overlapped tensor-parallel collective's duration that the GEMMs it runs
-beside lose (`Layout.tp_overlap`, Transformer Engine's userbuffers): collectives running
-concurrently slow the GEMMs they overlap by 18.9 % on average (Lee et al., "Characterizing
-Compute-Communication Overlap in GPU-Accelerated Distributed Deep Learning", arXiv 2507.03114,
-2025). Not fitted."""
+DESIGNED_OVERLAP_INTERFERENCE = 0.189
+"""Fraction of a collective's duration that the compute it runs beside loses when the stack
+overlaps it by design (`Layout.tp_overlap`: Transformer Engine's userbuffers;
+`Layout.dp_overlap`: Megatron-Core's overlap_grad_reduce / overlap_param_gather and
+Megatron-FSDP): collectives running concurrently slow the GEMMs they overlap by 18.9 % on
+average (Lee et al., "Characterizing Compute-Communication Overlap in GPU-Accelerated
+Distributed Deep Learning", arXiv 2507.03114, 2025). Not fitted. Stacks without designed
+overlap pay efficiency.OVERLAP_INTERFERENCE."""
 
 EP_ALL_TO_ALLS_PER_LAYER = 4
 """All-to-alls per MoE layer per micro-batch: dispatch and combine, forward and backward."""
@@ -218,7 +220,8 @@ def _tp_seconds(model: ModelSpec, layout: Layout, workload: Workload,
                 hardware: Hardware) -> float:
     """Tensor-parallel collective seconds one layer adds for one micro-batch: all on the
     critical path, or with `Layout.tp_overlap` hidden behind the layer's linear layers at
-    TP_OVERLAP_INTERFERENCE of their duration (whatever outlasts the GEMMs stays exposed)."""
+    DESIGNED_OVERLAP_INTERFERENCE of their duration (whatever outlasts the GEMMs stays
+    exposed)."""
     count = TP_COLLECTIVES_PER_LAYER
     count += TP_RECOMPUTE_COLLECTIVES if layout.recompute == "full" else 0
     size = 2 * _tokens(layout, workload) * model.hidden
@@ -227,8 +230,7 @@ def _tp_seconds(model: ModelSpec, layout: Layout, workload: Workload,
         return traffic
     moe = model.moe_layers == model.num_layers
     gemms = (1 + BACKWARD_FACTOR) * _linear_seconds(model, layout, workload, hardware, moe)
-    hidden = min(traffic, gemms)
-    return TP_OVERLAP_INTERFERENCE * hidden + (traffic - hidden)
+    return overlapped_seconds(traffic, gemms, DESIGNED_OVERLAP_INTERFERENCE)
 
 
 def _cp_seconds(model: ModelSpec, layout: Layout, workload: Workload, hardware: Hardware,
@@ -345,11 +347,13 @@ def _dp_seconds(model: ModelSpec, layout: Layout, workload: Workload,
                for params, ranks, stride in _dp_groups(model, layout))
 
 
-def overlapped_seconds(traffic: float, compute: float) -> float:
+def overlapped_seconds(traffic: float, compute: float,
+                       interference: float = efficiency.OVERLAP_INTERFERENCE) -> float:
     """Seconds a collective of `traffic` seconds adds when overlapped with `compute` seconds:
-    the slowdown of the compute it runs beside plus whatever outlasts the compute."""
+    the slowdown (`interference` × the hidden part) of the compute it runs beside plus
+    whatever outlasts the compute."""
     hidden = min(traffic, compute)
-    return efficiency.OVERLAP_INTERFERENCE * hidden + (traffic - hidden)
+    return interference * hidden + (traffic - hidden)
 
 
 def _dp_exposed(model: ModelSpec, layout: Layout, workload: Workload, hardware: Hardware,
@@ -358,11 +362,13 @@ def _dp_exposed(model: ModelSpec, layout: Layout, workload: Workload, hardware: 
     once per step when ZeRO-3 gathers once, `Layout.gather_once`)."""
     traffic = _dp_seconds(model, layout, workload, hardware)
     backward = micro.compute * BACKWARD_FACTOR / (1 + BACKWARD_FACTOR)
+    cost = (DESIGNED_OVERLAP_INTERFERENCE if layout.dp_overlap
+            else efficiency.OVERLAP_INTERFERENCE)
     if layout.zero == 3 and layout.gather_once:
-        return overlapped_seconds(traffic, micro.compute)
+        return overlapped_seconds(traffic, micro.compute, cost)
     if layout.zero == 3:
-        return m * overlapped_seconds(traffic, micro.compute)
-    return overlapped_seconds(traffic, backward)
+        return m * overlapped_seconds(traffic, micro.compute, cost)
+    return overlapped_seconds(traffic, backward, cost)
 
 
 def _optimizer_seconds(model: ModelSpec, layout: Layout, hardware: Hardware) -> float:
