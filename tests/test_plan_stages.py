@@ -107,3 +107,13 @@ def test_sequence_parallel_at_tp_1_is_a_no_op_with_a_note():
     assert with_sp.memory_gib == pytest.approx(without.memory_gib)
     assert any("sequence parallelism" in note for note in with_sp.notes)
     assert not without.notes
+
+
+def test_the_embedding_and_the_loss_may_fill_a_virtual_stage_each():
+    from suan.plan.layout import Layout
+    from suan.plan.stages import StageProblem, stage_layers, stage_layers_or_problem
+
+    counts = stage_layers(126, Layout(pp=16, vpp=8))
+    assert counts == (7, *([8] * 14), 7) and sum(counts) == 126
+    refused = stage_layers_or_problem(126, Layout(pp=16, vpp=9))
+    assert isinstance(refused, StageProblem) and "embedding and the loss" in refused.message

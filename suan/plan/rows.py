@@ -18,6 +18,7 @@ from suan.plan.flops import hardware_flops_per_token, model_flops_per_token
 from suan.plan.hardware import Hardware, hardware_for
 from suan.plan.layout import Layout, Workload
 from suan.plan.models import ModelSpec, load_model
+from suan.plan.stages import PIPELINE_PSEUDO_LAYERS
 
 MEGATRON_VOCAB = 51200
 """GPT-2 BPE vocabulary padded to a multiple of 1024 as Megatron-LM does (SC'21 §5.1)."""
@@ -30,10 +31,6 @@ FP32_REDUCE_BYTES = 4
 `get_mixed_precision`, torch 2.0-2.2 releases), the mode of the llm-foundry H100 and most
 A100-80GB rows; "PURE" reduces in bf16."""
 
-PIPELINE_PSEUDO_LAYERS = 2
-"""Megatron-LM's `account_for_embedding_in_pipeline_split` and `..._loss_...` count the
-embedding and the loss as one layer each when splitting stages (Llama 3.1 405B: 126 + 2 = 128
-layers over pp · vpp = 64 chunks); used only for rows whose split needs it."""
 
 _MEGATRON_2021 = ("megatron-lm sc21", "megatron-lm readme", "korthikanti")
 

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from suan.plan.layout import Layout
 
 
+PIPELINE_PSEUDO_LAYERS = 2
+"""The embedding and the loss, which Megatron's accounted split counts as one virtual-stage
+layer each: with 126 layers, pp 16 · vpp 8 = 128 chunks hold the embedding, 126 layers and
+the loss, one each (Megatron-Bridge's Llama 3.1 405B recipe)."""
+
+
 class StageProblem(NamedTuple):
     """A stage-count rule a layout breaks: the option at fault, what is wrong, what is allowed,
     and a fixed label (layout.LayoutProblem carries these to the user)."""
@@ -83,10 +89,12 @@ def stage_layers_or_problem(num_layers: int, layout: Layout,
                             ) -> tuple[int, ...] | StageProblem:
     """Layers per pipeline rank for `layout`, or the rule its stage counts break."""
     if layout.first_stage_layers is None and layout.last_stage_layers is None:
-        if num_layers < layout.pp * layout.vpp:
+        chunks = num_layers + (PIPELINE_PSEUDO_LAYERS if layout.pp > 1 else 0)
+        if chunks < layout.pp * layout.vpp:
             return StageProblem(
-                "pp", f"pp·vpp = {layout.pp}·{layout.vpp} exceeds num_layers={num_layers}",
-                f"pp·vpp <= {num_layers}", "more stages than layers")
+                "pp", f"pp·vpp = {layout.pp}·{layout.vpp} exceeds num_layers={num_layers}"
+                + (" + the embedding and the loss" if layout.pp > 1 else ""),
+                f"pp·vpp <= {chunks}", "more stages than layers")
         return default_stage_layers(num_layers, layout.pp, layout.vpp)
     counts = _given(num_layers, layout)
     if isinstance(counts, StageProblem):
