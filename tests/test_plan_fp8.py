@@ -113,3 +113,13 @@ def test_torchtitan_tensor_parallelism_is_sequence_parallel_unless_told_otherwis
     code, told = run(*args, "--framework", "torchtitan", "--no-sequence-parallel")
     assert code == 0 and isinstance(told, dict) and told["layout"]["sequence_parallel"] is False
     assert told["memory_gib"]["activations"] > titan["memory_gib"]["activations"]
+
+
+def test_fp8_gemms_run_at_their_own_measured_fraction_of_the_fp8_peak():
+    from suan.plan.hardware import FP8_GEMM_FRACTIONS
+
+    h100, a800 = hardware_for("H100"), hardware_for("A800")
+    assert h100.gemm_fraction_for("fp8") == FP8_GEMM_FRACTIONS["H100"] < h100.gemm_fraction
+    assert h100.gemm_fraction_for("bf16") == h100.gemm_fraction
+    assert a800.gemm_fraction_for("fp8") == a800.gemm_fraction  # no measurement: BF16's
+    assert hardware_for("GB200").gemm_fraction < h100.gemm_fraction  # its MAMF is lower

@@ -42,13 +42,17 @@ KERNEL_FRACTIONS: dict[str, tuple[float, float, float]] = {
     "H800": (0.801, 0.35, 0.55),
     "H200": (0.801, 0.35, 0.55),
     "H20": (0.801, 0.35, 0.55),
+    "GB200-NVL72": (0.729, 0.50, 0.50),
+    "MI300X": (0.514, 0.50, 0.50),
 }
 """(GEMM, FlashAttention-2, FlashAttention-3) sustained fractions of the dense bf16 peak, by
 catalog name or alias.
 
 - GEMM: the Maximum Achievable Matmul FLOPS of ml-engineering's mamf-finder (S. Bekman,
   compute/accelerator/README.md): A100 SXM 267.9 of 312 TFLOP/s (85.9 %), H100 SXM 792.1 of
-  989 (80.1 %). Same-die parts (A800; H800, H200, H20) take their sibling's figure.
+  989 (80.1 %); at commit 744d01e (2026-08) also GB200 1822 of 2500 (72.9 %) and MI300X 668.4
+  of 1300 (51.4 %, ROCm 6.3). Same-die parts (A800; H800, H200, H20) take their sibling's
+  figure. Attention on GB200 and MI300X has no published fraction: the defaults.
 - Attention: FlashAttention-2 forward + backward on A100 reaches ~53-64 % of peak for head
   dimensions 64-128 (Dao 2023, Fig. 4; 0.60 taken) but only 35 % on H100 (Shah et al. 2024,
   FlashAttention-3 §1), the kernel generation of the published H100 measurements used here.
@@ -57,6 +61,18 @@ catalog name or alias.
   (ATTENTION_BACKWARD_FACTOR) with the backward at ~0.5 gives 0.55. cuDNN's fused attention
   is of the same generation. Pre-Hopper parts run FlashAttention-2 for both.
 """
+
+FP8_GEMM_FRACTIONS: dict[str, float] = {
+    "H100": 0.709,
+    "H800": 0.709,
+    "H20": 0.709,
+    "H200": 0.734,
+    "GB200-NVL72": 0.723,
+}
+"""Sustained fraction of the dense FP8 peak that FP8 GEMMs reach, by catalog name or alias:
+ml-engineering's MAMF table for `float8_e4m3fn` at commit 744d01e (H100 SXM 1402.6 of 1979,
+H200 SXM 1453.4, GB200 3615.6 of 5000). FP8 GEMMs sit further below their peak than BF16 ones
+(H100 70.9 % against 80.3 %). Types without a measurement use their BF16 GEMM fraction."""
 
 DEFAULT_KERNEL_FRACTIONS = (0.80, 0.50, 0.50)
 """Fractions for accelerators without a published measurement (the H100 GEMM figure, and the
@@ -95,8 +111,16 @@ class Hardware:
     gemm_fraction: float = DEFAULT_KERNEL_FRACTIONS[0]
     attention_fraction: float = DEFAULT_KERNEL_FRACTIONS[1]
     attention_fraction_flash3: float = DEFAULT_KERNEL_FRACTIONS[2]
+    fp8_gemm_fraction: float | None = None
+    """FP8_GEMM_FRACTIONS' figure; None: the BF16 `gemm_fraction` applies to FP8 too."""
     peak_caveat: str = ""
     """The catalog's `peak_disputed`: non-empty when the peak behind MFU is uncertain."""
+
+    def gemm_fraction_for(self, precision: str) -> float:
+        """The best-shape GEMM fraction of the dense peak at `precision`."""
+        if precision == "fp8" and self.fp8_gemm_fraction is not None:
+            return self.fp8_gemm_fraction
+        return self.gemm_fraction
 
     def peak_tflops(self, precision: str) -> float:
         """Dense tensor-core peak for `precision` ('bf16' or 'fp8'); fp8 needs catalog support."""
@@ -176,6 +200,7 @@ def from_accelerator(accel: AcceleratorType, inter_node_gbs: float | None = None
         gemm_fraction=gemm,
         attention_fraction=attention,
         attention_fraction_flash3=flash3,
+        fp8_gemm_fraction=_lookup(FP8_GEMM_FRACTIONS, accel, catalog, None),
         peak_caveat=accel.peak_disputed,
     )
 

@@ -121,9 +121,9 @@ def _tokens(layout: Layout, workload: Workload) -> float:
 
 
 def _gemm_seconds(flops: float, width: float, rows: float, peak_tflops: float,
-                  hardware: Hardware) -> float:
+                  hardware: Hardware, precision: str = "bf16") -> float:
     ridge = ridge_flops_per_byte(peak_tflops, hardware.hbm_gbs)
-    efficiency = gemm_efficiency(width, rows, hardware.gemm_fraction, ridge)
+    efficiency = gemm_efficiency(width, rows, hardware.gemm_fraction_for(precision), ridge)
     return flops / (peak_tflops * 1e12 * efficiency)
 
 
@@ -150,11 +150,12 @@ def _linear_seconds(model: ModelSpec, layout: Layout, workload: Workload, hardwa
     tokens = _tokens(layout, workload)
     peak = hardware.peak_tflops(workload.precision)
     flops = layer_gemm_flops(model, moe) * tokens / layout.tp
+    precision = workload.precision
     if not moe:
-        return _gemm_seconds(flops, model.hidden / layout.tp, tokens, peak, hardware)
+        return _gemm_seconds(flops, model.hidden / layout.tp, tokens, peak, hardware, precision)
     rows = tokens * model.topk * layout.ep / model.num_experts
     width = min(model.hidden, model.expert_ffn / layout.tp)
-    return _gemm_seconds(flops, width, max(rows, 1.0), peak, hardware)
+    return _gemm_seconds(flops, width, max(rows, 1.0), peak, hardware, precision)
 
 
 def fp8_cast_elements(model: ModelSpec, layout: Layout, moe: bool) -> float:
