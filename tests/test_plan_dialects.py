@@ -92,7 +92,7 @@ def test_mistral_window_applies_to_every_layer():
     ("mpt-7b", "d_model", "mpt"),
     ("mpt-7b", "n_layers", "mpt"),
     ("gemma-7b", "head_dim", "gemma"),
-    ("falcon-7b", "num_attention_heads", "falcon"),
+    ("falcon-7b", "n_head", "falcon"),  # the shipped file has the RefinedWeb layout
     ("deepseek-v2-lite", "qk_rope_head_dim", "deepseek MLA"),
     ("deepseek-v2-lite", "moe_intermediate_size", "deepseek MoE"),
     ("mistral-7b-v0.1", "intermediate_size", "mistral"),
