@@ -7,7 +7,10 @@ variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, LOCAL_RANK) and Suan's
 The corpus is generated: sentences from a tiny grammar, so the example needs no download. Rank 0
 saves a checkpoint every `--checkpoint-every` steps (atomically, to SUAN_CHECKPOINT_DIR/ckpt.pt);
 every rank resumes from it on a restart, so a killed rank or a preemption costs at most that
-many steps. Each rank draws its own batches (seeded by rank and step).
+many steps. Each rank draws its own batches (seeded by rank and step). Every 10 steps each rank
+prints a progress line (`suan.progress.report`: step, tokens, step and checkpoint seconds),
+from which the control plane computes the job's goodput, advises a checkpoint interval and
+notices a hung or slow rank; `suan describe` shows them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
+
+from suan.progress import report
 
 SUBJECTS = ["the cat", "a dog", "the model", "every rank", "the cluster", "a researcher"]
 VERBS = ["sees", "trains", "schedules", "likes", "checkpoints", "resumes"]
@@ -148,7 +153,9 @@ def main() -> None:
 
     began = time.monotonic()
     loss = torch.tensor(math.nan)
+    saved_s: float | None = None
     for step in range(start, args.steps):
+        step_began = time.perf_counter()
         x, y = batch(data, args.context, args.batch, seed=step * world + rank)
         logits = ddp(x.to(device))
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.to(device).reshape(-1))
@@ -156,11 +163,19 @@ def main() -> None:
         loss.backward()
         optimizer.step()
         time.sleep(args.step_seconds)
+        step_s = time.perf_counter() - step_began
         done = step + 1
         if done % args.checkpoint_every == 0 or done == args.steps:
+            save_began = time.perf_counter()
             if rank == 0:
                 save(ckpt, model, optimizer, done)
             dist.barrier()
+            saved_s = time.perf_counter() - save_began
+        if done % 10 == 0 or done == args.steps:
+            # every rank: a progress line for the control plane (goodput, hangs, stragglers)
+            report(done, tokens=done * args.batch * args.context, step_time_s=round(step_s, 6),
+                   checkpoint_s=None if saved_s is None else round(saved_s, 6))
+            saved_s = None
         if rank == 0 and (done % 10 == 0 or done == args.steps):
             rate = (done - start) * args.batch * args.context * world / (time.monotonic() - began)
             print(f"step {done:4d}  loss {loss.item():.3f}  tokens/s {rate:,.0f}", flush=True)
