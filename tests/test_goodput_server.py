@@ -14,8 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from control_helpers import server as server
-from control_helpers import wait_for
+from control_helpers import Server, wait_for
 
 from suan.client import ApiError
 
@@ -56,7 +55,17 @@ def _cli(server, *args: str) -> str:
     return done.stdout
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for this module's tests, which all read the one job `finished` ran."""
+    running = Server(tmp_path_factory.mktemp("goodput") / "home")
+    running.home.mkdir()
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
 def finished(server):
     """A job killed once past its first checkpoint, restarted and finished."""
     client = server.client()
