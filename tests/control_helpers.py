@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -151,14 +152,23 @@ def wait_for(predicate, timeout: float = 30.0, every: float = 0.1, what: str = "
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+@contextlib.contextmanager
+def running_server(home: Path, **options) -> Iterator[Server]:
+    """A server started in the new directory `home` (Server's `options`), stopped on exit."""
+    running = Server(home, **options)
+    running.home.mkdir()
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture
 def server(tmp_path):
     """A fresh server with 8 simulated H100 slots and a SQLite store."""
-    running = Server(tmp_path / "home")
-    running.home.mkdir()
-    running.start()
-    yield running
-    running.stop()
+    with running_server(tmp_path / "home") as running:
+        yield running
 
 
 def suan(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:

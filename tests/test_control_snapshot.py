@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from control_helpers import JOB_SCRIPT, Server, kill_ranks, wait_for
+from control_helpers import JOB_SCRIPT, Server, kill_ranks, running_server, wait_for
 from typer.testing import CliRunner
 
 from suan.cli.main import cli
@@ -124,11 +124,8 @@ def export(server: Server, out: Path, token: str | None = None) -> subprocess.Co
 
 @pytest.fixture
 def small_server(tmp_path):
-    running = Server(tmp_path / "home", devices="4xH100")
-    running.home.mkdir()
-    running.start()
-    yield running
-    running.stop()
+    with running_server(tmp_path / "home", devices="4xH100") as running:
+        yield running
 
 
 def test_an_exported_snapshot_replays_to_the_servers_decisions(small_server, tmp_path):

@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from control_helpers import Server
+from control_helpers import running_server
 from control_helpers import server as server
 
 from suan.client import ApiError, Client
@@ -32,11 +32,8 @@ from suan.errors import SuanError
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
     """One server for the tests that only add users and tokens of their own."""
-    running = Server(tmp_path_factory.mktemp("tokens") / "home")
-    running.home.mkdir()
-    running.start()
-    yield running
-    running.stop()
+    with running_server(tmp_path_factory.mktemp("tokens") / "home") as running:
+        yield running
 
 
 def _refusal(call) -> ApiError:

@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from control_helpers import Server, wait_for
+from control_helpers import running_server, wait_for
 
 from suan.client import ApiError
 
@@ -58,11 +58,8 @@ def _cli(server, *args: str) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One server for this module's tests, which all read the one job `finished` ran."""
-    running = Server(tmp_path_factory.mktemp("goodput") / "home")
-    running.home.mkdir()
-    running.start()
-    yield running
-    running.stop()
+    with running_server(tmp_path_factory.mktemp("goodput") / "home") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

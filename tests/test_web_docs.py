@@ -7,7 +7,7 @@ import re
 
 import httpx
 import pytest
-from control_helpers import Server
+from control_helpers import running_server
 
 EXTERNAL = re.compile(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 ASSET = re.compile(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""")
@@ -15,11 +15,8 @@ ASSET = re.compile(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""")
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("docs") / "home")
-    server.home.mkdir()
-    server.start()
-    yield server
-    server.stop()
+    with running_server(tmp_path_factory.mktemp("docs") / "home") as server:
+        yield server
 
 
 @pytest.mark.parametrize(("page", "expected"), [

@@ -45,15 +45,23 @@ TP_OVERLAP = {
 """Frameworks whose tensor-parallel collectives overlap the GEMMs by default → why."""
 
 
+def _decided(option: bool | None, table: dict[str, str], framework: str | None,
+             applies: bool, setting: str) -> tuple[bool, str]:
+    """`option` when the user gave one; else on, with a note naming `setting` and the reason,
+    when `framework` is in `table` and the setting `applies` to the layout; else off."""
+    if option is not None:
+        return option, ""
+    why = table.get(framework or "")
+    if why and applies:
+        return True, f"{setting} (--framework {framework}: {why})"
+    return False, ""
+
+
 def sequence_parallel(option: bool | None, framework: str | None, tp: int) -> tuple[bool, str]:
     """Whether a plan uses sequence parallelism, and a note when the framework decided it:
     the `option` when given, else on for `ALWAYS_SEQUENCE_PARALLEL` frameworks at tp > 1."""
-    if option is not None:
-        return option, ""
-    why = ALWAYS_SEQUENCE_PARALLEL.get(framework or "")
-    if why and tp > 1:
-        return True, f"sequence parallelism on (--framework {framework}: {why})"
-    return False, ""
+    return _decided(option, ALWAYS_SEQUENCE_PARALLEL, framework, tp > 1,
+                    "sequence parallelism on")
 
 
 SELECTIVE_IS_PER_OP = {
@@ -91,21 +99,14 @@ GATHER_ONCE_WITH_PP = {
 
 def gather_once(framework: str | None, pp: int, zero: int) -> tuple[bool, str]:
     """Whether ZeRO-3 gathers once per step under `framework`, and a note when it does."""
-    why = GATHER_ONCE_WITH_PP.get(framework or "")
-    if why and pp > 1 and zero == 3:
-        return True, f"FSDP weights gathered once per step (--framework {framework}: {why})"
-    return False, ""
+    return _decided(None, GATHER_ONCE_WITH_PP, framework, pp > 1 and zero == 3,
+                    "FSDP weights gathered once per step")
 
 
 def tp_overlap(option: bool | None, framework: str | None, tp: int) -> tuple[bool, str]:
     """Whether tensor-parallel collectives overlap the GEMMs: the option when given, else on
     for `TP_OVERLAP` frameworks at tp > 1, with a note."""
-    if option is not None:
-        return option, ""
-    why = TP_OVERLAP.get(framework or "")
-    if why and tp > 1:
-        return True, f"tensor-parallel overlap on (--framework {framework}: {why})"
-    return False, ""
+    return _decided(option, TP_OVERLAP, framework, tp > 1, "tensor-parallel overlap on")
 
 
 DP_OVERLAP = {
@@ -118,9 +119,4 @@ DP_OVERLAP = {
 def dp_overlap(option: bool | None, framework: str | None) -> tuple[bool, str]:
     """Whether data-parallel collectives overlap compute by design: the option when given,
     else on for `DP_OVERLAP` frameworks, with a note."""
-    if option is not None:
-        return option, ""
-    why = DP_OVERLAP.get(framework or "")
-    if why:
-        return True, f"data-parallel overlap on (--framework {framework}: {why})"
-    return False, ""
+    return _decided(option, DP_OVERLAP, framework, True, "data-parallel overlap on")
