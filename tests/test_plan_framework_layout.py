@@ -101,6 +101,7 @@ def test_megatron_bridge_overlaps_tensor_parallel_traffic_and_the_flag_wins():
     bridge = run(*args, "--framework", "megatron-bridge")
     serial = run(*args, "--framework", "megatron-bridge", "--no-tp-comm-overlap")
     assert any("tensor-parallel overlap" in note for note in bridge["notes"])
+    assert bridge["layout"]["tp_comm_overlap"] and not serial["layout"]["tp_comm_overlap"]
     assert bridge["layout"]["sequence_parallel"] is True
     exposed = bridge["time_breakdown_s"]["tp_comm"] / serial["time_breakdown_s"]["tp_comm"]
     assert exposed == pytest.approx(DESIGNED_OVERLAP_INTERFERENCE, rel=0.01)
