@@ -147,3 +147,17 @@ def test_a_rack_wide_nvlink_domain_runs_collectives_at_link_speed():
     assert gb200.group_bandwidth_gbs(64) > 4 * gb200.group_bandwidth_gbs(128)
     h100 = hardware_for("H100")
     assert h100.domain_size == 8 and h100.group_nodes(16) == 2 and gb200.group_nodes(64) == 1
+
+
+def test_search_ranks_layouts_as_the_named_framework_runs_them():
+    from suan.plan.advice import plan_search
+
+    titan = plan_search("llama3-8b", "H100", 64, seq=8192, top=50, framework="torchtitan")
+    assert titan.plans and all(plan.layout.recompute != "selective" for plan in titan.plans)
+    assert not titan.plans[0].workload.fused_loss
+    bridge = plan_search("llama3-70b", "H100", 64, seq=4096, top=20,
+                         framework="Megatron-Bridge")
+    assert all(plan.layout.dp_overlap for plan in bridge.plans)
+    assert all(plan.layout.tp_overlap == (plan.layout.tp > 1) for plan in bridge.plans)
+    plain = plan_search("llama3-8b", "H100", 64, seq=8192, top=5)
+    assert plain.plans[0].workload.fused_loss and not plain.plans[0].layout.dp_overlap

@@ -23,14 +23,7 @@ from suan.plan.advice import best_plans, plan_search, size_cluster
 from suan.plan.attention import AttentionChoice, choose_attention, framework_of
 from suan.plan.estimate import Estimate, estimate
 from suan.plan.fp8 import RECIPES, RecipeChoice, choose_recipe
-from suan.plan.framework_layout import (
-    dp_overlap,
-    fused_loss,
-    gather_once,
-    recompute_mode,
-    tp_overlap,
-)
-from suan.plan.framework_layout import sequence_parallel as framework_sequence_parallel
+from suan.plan.framework_layout import Said, adapt
 from suan.plan.hardware import hardware_for
 from suan.plan.layout import Layout, Workload
 from suan.plan.models import load_model
@@ -162,22 +155,17 @@ def estimate_cmd(
     hardware = hardware_for(accelerator, inter_node_gbs)
     recipe = _recipe(precision, fp8_recipe, framework, accelerator)
     named = framework_of(framework) if framework else None
-    sp, sp_note = framework_sequence_parallel(sequence_parallel, named, tp)
-    mode, mode_note = recompute_mode(recompute, named)
-    once, once_note = gather_once(named, pp, zero)
-    overlap, overlap_note = tp_overlap(tp_comm_overlap, named, tp)
-    dp_hidden, dp_note = dp_overlap(dp_comm_overlap, named)
     layout = Layout(tp=tp, pp=pp, dp=_derive_dp(devices, tp, pp, cp, dp), cp=cp, ep=ep,
-                    vpp=vpp, micro_batch=micro_batch, zero=zero, recompute=mode,
-                    sequence_parallel=sp, first_stage_layers=first_stage_layers,
-                    last_stage_layers=last_stage_layers, gather_once=once,
-                    tp_overlap=overlap, cp_comm=cp_comm, dp_overlap=dp_hidden)
+                    vpp=vpp, micro_batch=micro_batch, zero=zero, recompute=recompute,
+                    sequence_parallel=bool(sequence_parallel),
+                    first_stage_layers=first_stage_layers,
+                    last_stage_layers=last_stage_layers, cp_comm=cp_comm,
+                    tp_overlap=bool(tp_comm_overlap), dp_overlap=bool(dp_comm_overlap))
     workload = Workload(seq=seq, global_batch=global_batch, precision=precision,
-                        attention=choice.kernel, fp8_recipe=recipe.recipe,
-                        fused_loss=fused_loss(named))
+                        attention=choice.kernel, fp8_recipe=recipe.recipe)
+    said = Said(sequence_parallel, tp_comm_overlap, dp_comm_overlap)
+    layout, workload, framework_notes = adapt(layout, workload, named, said)
     plan = estimate(spec, hardware, layout, workload, devices=devices)
-    framework_notes = tuple(note for note in (sp_note, mode_note, once_note, overlap_note,
-                                              dp_note) if note)
     if framework_notes:
         plan = replace(plan, notes=(*plan.notes, *framework_notes))
     _emit({**plan.as_dict(), "attention": choice.as_dict(), "fp8": recipe.as_dict()}, as_json,
@@ -208,7 +196,8 @@ def search_cmd(
     recipe = _recipe(precision, fp8_recipe, framework, accelerator)
     result = plan_search(model, accelerator, devices, seq=seq, global_batch=global_batch,
                          top=top, precision=precision, inter_node_gbs=inter_node_gbs,
-                         attention=choice.kernel, fp8_recipe=recipe.recipe)
+                         attention=choice.kernel, framework=framework,
+                         fp8_recipe=recipe.recipe)
     lines = [f"{result.feasible} of {result.considered} layouts fit "
              f"({result.seconds:.2f} s); rejected: {dict(result.rejected.most_common())}",
              _choices(choice, recipe)]
@@ -281,7 +270,8 @@ def size_cmd(
     recipe = _recipe(precision, fp8_recipe, framework, accelerator)
     sizing = size_cluster(model, accelerator, parse_tokens(tokens), days, seq=seq,
                           global_batch=global_batch, precision=precision,
-                          attention=choice.kernel, fp8_recipe=recipe.recipe)
+                          attention=choice.kernel, framework=framework,
+                          fp8_recipe=recipe.recipe)
     text = f"{sizing.devices} devices, {sizing.days:.1f} days: {sizing.advice()}"
     if sizing.plan:
         text += "\n" + _summary(sizing.plan)

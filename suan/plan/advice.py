@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from suan.plan.attention import choose_attention
+from suan.plan.attention import choose_attention, framework_of
 from suan.plan.estimate import Estimate
 from suan.plan.hardware import Hardware, hardware_for
 from suan.plan.layout import Workload
@@ -60,12 +60,14 @@ def plan_search(model: ModelLike, accelerator: str | Hardware, devices: int, *,
                 fp8_recipe: str = "") -> SearchResult:
     """`search` with names resolved and defaults filled in. The attention kernel is
     `attention`, else the model config's, else `framework`'s default (suan.plan.attention);
-    `fp8_recipe` is an FP8 run's scaling recipe (suan.plan.fp8)."""
+    `fp8_recipe` is an FP8 run's scaling recipe (suan.plan.fp8); layouts are searched as
+    `framework` runs them (suan.plan.framework_layout)."""
     spec = load_model(model)
     hardware = hardware_for(accelerator, inter_node_gbs)
     kernel = choose_attention(spec, attention, framework).kernel
     workload = _workload(seq, global_batch, precision, kernel, fp8_recipe)
-    return search(spec, hardware, devices, workload, top)
+    named = framework_of(framework) if framework else None
+    return search(spec, hardware, devices, workload, top, named)
 
 
 def choose_layout(model: ModelLike, accelerator: str | Hardware, devices: int,

@@ -31,6 +31,10 @@ unsharded fp32 gradients for the whole step (`Layout.gather_once`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
+from suan.plan.layout import Layout, Workload
+
 ALWAYS_SEQUENCE_PARALLEL = {
     "torchtitan": "torchtitan's tensor-parallel plan shards norms by sequence "
                   "(SequenceParallel)",
@@ -120,3 +124,29 @@ def dp_overlap(option: bool | None, framework: str | None) -> tuple[bool, str]:
     """Whether data-parallel collectives overlap compute by design: the option when given,
     else on for `DP_OVERLAP` frameworks, with a note."""
     return _decided(option, DP_OVERLAP, framework, True, "data-parallel overlap on")
+
+
+@dataclass(frozen=True)
+class Said:
+    """What the user said about the framework-decided settings; None: not said."""
+
+    sequence_parallel: bool | None = None
+    tp_overlap: bool | None = None
+    dp_overlap: bool | None = None
+
+
+def adapt(layout: Layout, workload: Workload, framework: str | None,
+          said: Said = Said()) -> tuple[Layout, Workload, tuple[str, ...]]:
+    """`layout` and `workload` as `framework` runs them (every rule of this module; what the
+    user `said` wins), and a note for each rule that changed something."""
+    if not framework:
+        return layout, workload, ()
+    sp, sp_note = sequence_parallel(said.sequence_parallel, framework, layout.tp)
+    mode, mode_note = recompute_mode(layout.recompute, framework)
+    once, once_note = gather_once(framework, layout.pp, layout.zero)
+    tp_hidden, tp_note = tp_overlap(said.tp_overlap, framework, layout.tp)
+    dp_hidden, dp_note = dp_overlap(said.dp_overlap, framework)
+    adapted = replace(layout, sequence_parallel=sp, recompute=mode, gather_once=once,
+                      tp_overlap=tp_hidden, dp_overlap=dp_hidden)
+    notes = tuple(note for note in (sp_note, mode_note, once_note, tp_note, dp_note) if note)
+    return adapted, replace(workload, fused_loss=fused_loss(framework)), notes

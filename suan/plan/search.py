@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from suan.plan.estimate import Estimate, estimate
+from suan.plan.framework_layout import Said, adapt
 from suan.plan.hardware import Hardware
 from suan.plan.layout import Layout, Workload, layout_problems
 from suan.plan.memory import memory_per_device, usable_bytes
@@ -114,11 +115,14 @@ def _layouts(tp: int, pp: int, cp: int, dp: int, ep: int, num_layers: int) -> It
 
 
 def candidates(model: ModelSpec, hardware: Hardware, devices: int, workload: Workload,
-               rejected: Counter[str]) -> Iterator[Layout]:
-    """Layouts that break no rule and fit in memory; counts the rest in `rejected`."""
+               rejected: Counter[str], framework: str | None = None) -> Iterator[Layout]:
+    """Layouts that break no rule and fit in memory, as `framework` runs them
+    (framework_layout.adapt); counts the rest in `rejected`."""
     limit = usable_bytes(hardware.memory_gib)
     for shape in _shapes(model, hardware, devices, workload.seq, rejected):
-        for layout in _layouts(*shape, model.num_layers):
+        for searched in _layouts(*shape, model.num_layers):
+            said = Said(sequence_parallel=searched.sequence_parallel)
+            layout = adapt(searched, workload, framework, said)[0]
             problems = layout_problems(model, layout, workload)
             if problems:
                 rejected[problems[0].reason or problems[0].path] += 1
@@ -129,13 +133,16 @@ def candidates(model: ModelSpec, hardware: Hardware, devices: int, workload: Wor
 
 
 def search(model: ModelSpec, hardware: Hardware, devices: int, workload: Workload,
-           top: int = 5) -> SearchResult:
-    """The `top` fastest valid layouts of `model` on `devices` devices, and the rejections."""
+           top: int = 5, framework: str | None = None) -> SearchResult:
+    """The `top` fastest valid layouts of `model` on `devices` devices as `framework` runs
+    them (its loss, checkpointing and overlap rules; framework_layout), and the rejections."""
     started = time.perf_counter()
     rejected: Counter[str] = Counter()
     heap: list[tuple[float, int, Estimate]] = []
     feasible = 0
-    for index, layout in enumerate(candidates(model, hardware, devices, workload, rejected)):
+    workload = adapt(Layout(), workload, framework)[1]
+    found = candidates(model, hardware, devices, workload, rejected, framework)
+    for index, layout in enumerate(found):
         feasible += 1
         plan = estimate(model, hardware, layout, workload, validate=False)
         item = (plan.tokens_per_s, -index, plan)
