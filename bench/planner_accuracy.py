@@ -9,8 +9,9 @@ entry point itself (`suan.cli.main.app`, the function the installed command runs
 model as a built-in name or a config.json in its authors' dialect, the accelerator, the device
 count and the published layout; settings a source does not print are left to the command's
 defaults. Prints the mean absolute percentage error (MAPE) of tokens/s per device and of
-memory per device, overall and per kind of run × sequence band × precision, and every layout
-the command refused (non-zero exit) with its message.
+memory per device, overall, per set, per source group, and per kind of run × sequence band ×
+precision (over all rows, and over the validation rows alone), and every layout the command
+refused (non-zero exit) with its message.
 """
 
 from __future__ import annotations
@@ -185,7 +186,10 @@ def report(outcomes: list[Outcome], cpu_s: float, with_rows: bool) -> dict[str, 
         "by_set": {name: summarise(members) for name, members in by_set.items()},
         "by_kind": {kind: summarise(o for o in outcomes if o.case.kind == kind)
                     for kind in sorted({o.case.kind for o in outcomes})},
+        "by_source": {source: summarise(o for o in outcomes if o.case.source == source)
+                      for source in sorted({o.case.source for o in outcomes})},
         "groups": grouped(outcomes),
+        "validation_groups": grouped(by_set.get("validation", [])),
         "refused": {"count": len(refused), "rows": refused},
         "cpu_seconds": round(cpu_s, 2),
     }
