@@ -161,3 +161,15 @@ def test_search_ranks_layouts_as_the_named_framework_runs_them():
     assert all(plan.layout.tp_overlap == (plan.layout.tp > 1) for plan in bridge.plans)
     plain = plan_search("llama3-8b", "H100", 64, seq=8192, top=5)
     assert plain.plans[0].workload.fused_loss and not plain.plans[0].layout.dp_overlap
+
+
+def test_compare_ranks_each_type_as_the_named_framework_runs_it():
+    args = ["plan", "compare", "--model", "llama3-70b", "--devices", "64",
+            "--accelerators", "H100,H200", "--seq", "4096", "--json"]
+    runs = {name: RUNNER.invoke(cli, [*args, *extra])
+            for name, extra in (("bridge", ["--framework", "megatron-bridge"]), ("plain", []))}
+    assert all(done.exit_code == 0 for done in runs.values()), runs
+    bridge, plain = (json.loads(runs[name].stdout) for name in ("bridge", "plain"))
+    assert all(entry["plan"] for entry in bridge + plain)
+    assert all(entry["plan"]["layout"]["dp_comm_overlap"] for entry in bridge)
+    assert not any(entry["plan"]["layout"]["dp_comm_overlap"] for entry in plain)

@@ -221,7 +221,7 @@ def compare_cmd(
     """Rank accelerator types by the throughput of their best plan."""
     names = [name.strip() for name in accelerators.split(",") if name.strip()]
     choice = _attention(model, attention, framework)
-    plans = best_plans(model, names, devices, seq, global_batch, choice.kernel)
+    plans = best_plans(model, names, devices, seq, global_batch, choice.kernel, framework)
     ranking = sorted(plans.items(), key=lambda item: item[1].tokens_per_s if item[1] else 0.0,
                      reverse=True)
     top = ranking[0][1].tokens_per_s if ranking and ranking[0][1] else 0.0
