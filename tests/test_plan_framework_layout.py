@@ -173,3 +173,21 @@ def test_compare_ranks_each_type_as_the_named_framework_runs_it():
     assert all(entry["plan"] for entry in bridge + plain)
     assert all(entry["plan"]["layout"]["dp_comm_overlap"] for entry in bridge)
     assert not any(entry["plan"]["layout"]["dp_comm_overlap"] for entry in plain)
+
+
+def test_a2a_needs_cp_to_divide_the_key_value_heads_of_one_tp_rank():
+    from suan.plan.layout import layout_problems
+
+    llama = load_model("llama3-70b")  # 8 key/value heads
+    workload = Workload(seq=8192, global_batch=8)
+
+    def a2a_problems(tp: int, cp: int) -> list[str]:
+        layout = Layout(tp=tp, cp=cp, cp_comm="a2a")
+        return [problem.message for problem in layout_problems(llama, layout, workload)
+                if "a2a" in problem.message]
+
+    assert a2a_problems(tp=2, cp=4) == []
+    assert a2a_problems(tp=4, cp=4) == [
+        "a2a splits heads: cp 4 does not divide the 2 key/value heads left per tp rank "
+        "(8 / tp 4)"]
+    assert a2a_problems(tp=16, cp=2)  # each rank holds one replicated head: nothing to split

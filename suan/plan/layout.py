@@ -170,6 +170,12 @@ def _expert_problems(model: ModelSpec, layout: Layout) -> list[LayoutProblem]:
     return problems
 
 
+def _kv_heads_per_rank(model: ModelSpec, layout: Layout) -> int:
+    """Key/value heads on one tensor-parallel rank: kv_heads / tp, or one replicated head
+    when tp is a multiple of kv_heads."""
+    return max(1, model.kv_heads // layout.tp)
+
+
 def _workload_problems(model: ModelSpec, layout: Layout, workload: Workload,
                        ) -> list[LayoutProblem]:
     problems = []
@@ -179,10 +185,11 @@ def _workload_problems(model: ModelSpec, layout: Layout, workload: Workload,
     if layout.cp_comm not in CP_COMM_TYPES:
         problems.append(LayoutProblem("cp_comm", f"unknown type {layout.cp_comm!r}",
                                       ", ".join(CP_COMM_TYPES), "bad cp comm"))
-    elif layout.cp_comm == "a2a" and (model.kv_heads // max(1, layout.tp)) % layout.cp:
+    elif layout.cp_comm == "a2a" and _kv_heads_per_rank(model, layout) % layout.cp:
         problems.append(LayoutProblem(
-            "cp", f"a2a splits heads: cp {layout.cp} does not divide the {model.kv_heads} "
-            f"key/value heads left per tp rank ({model.kv_heads} / tp {layout.tp})",
+            "cp", f"a2a splits heads: cp {layout.cp} does not divide the "
+            f"{_kv_heads_per_rank(model, layout)} key/value heads left per tp rank "
+            f"({model.kv_heads} / tp {layout.tp})",
             "a cp dividing kv_heads / tp, or --cp-comm p2p / all_gather",
             "cp does not divide the heads"))
     if workload.seq % layout.cp or (layout.cp > 1 and (workload.seq // layout.cp) % 2):
