@@ -72,7 +72,7 @@ FP8_GEMM_FRACTIONS: dict[str, float] = {
 """Sustained fraction of the dense FP8 peak that FP8 GEMMs reach, by catalog name or alias:
 ml-engineering's MAMF table for `float8_e4m3fn` at commit 744d01e (H100 SXM 1402.6 of 1979,
 H200 SXM 1453.4, GB200 3615.6 of 5000). FP8 GEMMs sit further below their peak than BF16 ones
-(H100 70.9 % against 80.3 %). Types without a measurement use their BF16 GEMM fraction."""
+(H100 70.9 % against 80.1 %). Types without a measurement use their BF16 GEMM fraction."""
 
 DEFAULT_KERNEL_FRACTIONS = (0.80, 0.50, 0.50)
 """Fractions for accelerators without a published measurement (the H100 GEMM figure, and the
