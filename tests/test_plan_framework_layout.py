@@ -62,6 +62,8 @@ def test_torchtitan_selective_is_per_op_with_its_eager_loss_and_says_so():
     assert any("per-op" in note for note in titan["notes"])
     assert megatron["layout"]["recompute"] == "selective"
     assert titan["memory_gib"]["activations"] < megatron["memory_gib"]["activations"]
+    assert any("eager F.cross_entropy" in note for note in titan["notes"])
+    assert not any("cross_entropy" in note for note in megatron["notes"])
     full = [*LLAMA_8B, "--recompute", "full"]
     eager = run(*full, "--framework", "torchtitan")["memory_gib"]["activations"]
     fused = run(*full, "--framework", "megatron")["memory_gib"]["activations"]

@@ -146,7 +146,11 @@ def adapt(layout: Layout, workload: Workload, framework: str | None,
     once, once_note = gather_once(framework, layout.pp, layout.zero)
     tp_hidden, tp_note = tp_overlap(said.tp_overlap, framework, layout.tp)
     dp_hidden, dp_note = dp_overlap(said.dp_overlap, framework)
+    fused = fused_loss(framework)
+    loss_note = "" if fused else (f"loss is eager F.cross_entropy on fp32-upcast logits "
+                                  f"(--framework {framework})")
     adapted = replace(layout, sequence_parallel=sp, recompute=mode, gather_once=once,
                       tp_overlap=tp_hidden, dp_overlap=dp_hidden)
-    notes = tuple(note for note in (sp_note, mode_note, once_note, tp_note, dp_note) if note)
-    return adapted, replace(workload, fused_loss=fused_loss(framework)), notes
+    notes = tuple(note for note in (sp_note, mode_note, once_note, tp_note, dp_note, loss_note)
+                  if note)
+    return adapted, replace(workload, fused_loss=fused), notes
