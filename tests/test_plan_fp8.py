@@ -136,3 +136,17 @@ def test_fp8_gemms_run_at_their_own_measured_fraction_of_the_fp8_peak():
     assert h100.gemm_fraction_for("bf16") == h100.gemm_fraction
     assert a800.gemm_fraction_for("fp8") == a800.gemm_fraction  # no measurement: BF16's
     assert hardware_for("GB200").gemm_fraction < h100.gemm_fraction  # its MAMF is lower
+
+
+def test_an_unknown_recipe_in_the_workload_is_a_problem_not_a_silent_delayed():
+    from suan.plan.layout import layout_problems
+
+    llama = load_model("llama3-8b")
+    layout = Layout(dp=8, zero=3)
+    bogus = Workload(seq=4096, global_batch=16, precision="fp8", fp8_recipe="tensorwise")
+    assert [p.path for p in layout_problems(llama, layout, bogus)] == ["fp8_recipe"]
+    with pytest.raises(SpecError, match="fp8_recipe"):
+        estimate(llama, hardware_for("H100"), layout, bogus)
+    for recipe in ("", *RECIPES[:3]):
+        fine = Workload(seq=4096, global_batch=16, precision="fp8", fp8_recipe=recipe)
+        assert layout_problems(llama, layout, fine) == []

@@ -60,9 +60,10 @@ ATTENTION_HELP = ("Attention kernel: unfused | flash-full | flash2 | flash3, or 
                   "implementation name (sdpa, eager, flash_attention_2, triton, ...). Default: "
                   "the config's, else the --framework's.")
 FRAMEWORK_HELP = ("Training framework whose defaults apply where the command and the config "
-                  "are silent (attention kernel, FP8 recipe, torchtitan's sequence "
-                  "parallelism): hf | megatron | nemo | megatron-bridge | torchtitan | "
-                  "llm-foundry | pytorch | mindspeed-llm.")
+                  "are silent (attention kernel, FP8 recipe, sequence parallelism, TP/DP "
+                  "overlap, per-op checkpointing, eager loss; docs/planner.md): hf | megatron "
+                  "| nemo | megatron-bridge | torchtitan | llm-foundry | pytorch | "
+                  "mindspeed-llm.")
 RECIPE_HELP = (f"FP8 scaling recipe with --precision fp8: {' | '.join(RECIPES)}. Default: the "
                "--framework's, else delayed.")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from suan.errors import FieldProblem, SpecError
+from suan.plan.fp8 import RECIPES
 from suan.plan.models import ModelSpec
 from suan.plan.stages import StageProblem, stage_layers_or_problem
 
@@ -99,7 +100,8 @@ class Workload:
     grad_reduce_bytes: int = 2
     fused_loss: bool = True
     fp8_recipe: str = ""
-    """The FP8 scaling recipe (suan.plan.fp8.RECIPES) of an FP8 run; "" means delayed."""
+    """The FP8 scaling recipe (suan.plan.fp8.RECIPES) of an FP8 run; "" means delayed. Another
+    name is a layout problem (`fp8_recipe`), not a silent delayed."""
 
     @property
     def tokens(self) -> int:
@@ -224,6 +226,9 @@ def _choice_problems(layout: Layout, workload: Workload) -> list[LayoutProblem]:
     if workload.precision not in PRECISIONS:
         problems.append(LayoutProblem("precision", f"unknown precision {workload.precision!r}",
                                       ", ".join(PRECISIONS), "bad precision"))
+    if workload.fp8_recipe and workload.fp8_recipe not in RECIPES:
+        problems.append(LayoutProblem("fp8_recipe", f"unknown FP8 recipe {workload.fp8_recipe!r}",
+                                      ", ".join(RECIPES), "bad fp8 recipe"))
     return problems
 
 
