@@ -193,3 +193,25 @@ def test_a2a_needs_cp_to_divide_the_key_value_heads_of_one_tp_rank():
         "a2a splits heads: cp 4 does not divide the 2 key/value heads left per tp rank "
         "(8 / tp 4)"]
     assert a2a_problems(tp=16, cp=2)  # each rank holds one replicated head: nothing to split
+
+
+def test_searched_plans_name_the_framework_rules_they_follow():
+    from suan.plan.advice import plan_search
+
+    found = plan_search("llama3-70b", "H100", 64, seq=4096, top=3, framework="megatron-bridge")
+    assert all(any("data-parallel overlap" in note for note in plan.notes)
+               for plan in found.plans)
+
+
+def test_fsdp_kept_for_the_step_gathers_its_weights_once():
+    from suan.plan.timing import _dp_seconds
+
+    model, h100 = load_model("llama3-70b"), hardware_for("H100")
+    workload = Workload(seq=4096, global_batch=64)
+    per_micro = Layout(tp=8, pp=4, dp=2, zero=3)
+    once = Layout(tp=8, pp=4, dp=2, zero=3, gather_once=True)
+    # ZeRO-3 pays two weight gathers and one gradient reduce-scatter; kept weights pay one
+    # gather: with bf16 weights and gradients both are the same size, so 3 : 2
+    ratio = _dp_seconds(model, once, workload, h100) / _dp_seconds(model, per_micro, workload,
+                                                                   h100)
+    assert ratio == pytest.approx(2 / 3, rel=0.02)

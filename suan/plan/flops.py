@@ -94,7 +94,8 @@ def recompute_flops_per_token(model: ModelSpec, seq: int, recompute: str,
         return model.num_layers * attention_core_flops(model, seq, convention)
     if recompute == "op":
         return (model.dense_layers * layer_gemm_flops(model, False)
-                * op_sac.recomputed_share(model))
+                * op_sac.recomputed_share(model)
+                + model.moe_layers * op_sac.recomputed_attention_flops(model))
     return 0.0
 
 

@@ -10,9 +10,13 @@ inside each transformer block, the outputs of the matmuls are saved except every
 A dense block's matmuls in forward order are Q, K, V, the attention output projection, then
 the MLP's gate, up and down projections (SwiGLU) or its two linears (GeLU). The odd ones
 (1st, 3rd, ...) are saved, the even ones recomputed: for a SwiGLU block K, the output
-projection and the up projection. Routed experts run grouped matmuls that the policy does not
-save, so an MoE block keeps what the Megatron-style selective mode keeps (no s² scores) and
-recomputes nothing else here.
+projection and the up projection. Every block also recomputes its element-wise forward (norms,
+activations).
+
+MoE blocks are approximated: their memory is what the Megatron-style selective mode keeps (no
+s² scores), and their recomputed matmuls are the attention's unsaved ones only (routed experts
+run grouped matmuls whose saving the per-op policy does not decide). MLA's low-rank
+projections are not listed; its blocks are costed with the plain attention shape.
 """
 
 from __future__ import annotations
@@ -42,6 +46,13 @@ def recomputed_share(model: ModelSpec) -> float:
     second matmul)."""
     flops = [inner * outer for inner, outer, _ in _matmuls(model)]
     return sum(flops[1::2]) / sum(flops)
+
+
+def recomputed_attention_flops(model: ModelSpec) -> float:
+    """Forward FLOPs per token of an MoE block's recomputed matmuls (module docstring): the
+    attention's unsaved ones, K and the output projection."""
+    attention = [inner * outer for inner, outer, _ in _matmuls(model)[:4]]
+    return 2.0 * sum(attention[1::2])
 
 
 def stored_per_token(model: ModelSpec, layout: Layout) -> float:

@@ -16,10 +16,10 @@ import itertools
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from suan.plan.estimate import Estimate, estimate
-from suan.plan.framework_layout import Said, adapt
+from suan.plan.framework_layout import Said, adapt, fused_loss
 from suan.plan.hardware import Hardware
 from suan.plan.layout import Layout, Workload, layout_problems
 from suan.plan.memory import memory_per_device, usable_bytes
@@ -132,15 +132,23 @@ def candidates(model: ModelSpec, hardware: Hardware, devices: int, workload: Wor
                 yield layout
 
 
+def _with_framework_notes(plan: Estimate, framework: str | None) -> Estimate:
+    """`plan` with a note for each rule `framework` applies to its layout."""
+    said = Said(sequence_parallel=plan.layout.sequence_parallel)
+    notes = adapt(plan.layout, plan.workload, framework, said)[2]
+    return replace(plan, notes=(*plan.notes, *notes)) if notes else plan
+
+
 def search(model: ModelSpec, hardware: Hardware, devices: int, workload: Workload,
            top: int = 5, framework: str | None = None) -> SearchResult:
     """The `top` fastest valid layouts of `model` on `devices` devices as `framework` runs
-    them (its loss, checkpointing and overlap rules; framework_layout), and the rejections."""
+    them (its loss, checkpointing and overlap rules; framework_layout; the canonical name,
+    attention.framework_of), and the rejections. Each plan's notes name the rules applied."""
     started = time.perf_counter()
     rejected: Counter[str] = Counter()
     heap: list[tuple[float, int, Estimate]] = []
     feasible = 0
-    workload = adapt(Layout(), workload, framework)[1]
+    workload = replace(workload, fused_loss=fused_loss(framework))
     found = candidates(model, hardware, devices, workload, rejected, framework)
     for index, layout in enumerate(found):
         feasible += 1
@@ -150,7 +158,8 @@ def search(model: ModelSpec, hardware: Hardware, devices: int, workload: Workloa
             heapq.heappush(heap, item)
         elif item[:2] > heap[0][:2]:
             heapq.heapreplace(heap, item)
-    plans = [plan for _, _, plan in sorted(heap, key=lambda it: it[:2], reverse=True)]
+    plans = [_with_framework_notes(plan, framework)
+             for _, _, plan in sorted(heap, key=lambda it: it[:2], reverse=True)]
     considered = feasible + sum(rejected.values())
     return SearchResult(plans, considered, feasible, rejected,
                         time.perf_counter() - started)

@@ -200,8 +200,10 @@ def _layer_seconds(model: ModelSpec, layout: Layout, workload: Workload, hardwar
     elif layout.recompute == "selective":
         total += attention
     elif layout.recompute == "op":
-        share = 0.0 if moe else op_sac.recomputed_share(model)
-        total += share * linear + elementwise / (1 + BACKWARD_FACTOR)
+        share = (op_sac.recomputed_attention_flops(model) / layer_gemm_flops(model, True)
+                 if moe else op_sac.recomputed_share(model))
+        total += share * linear
+        total += elementwise / (1 + BACKWARD_FACTOR)
     return total
 
 
@@ -229,8 +231,12 @@ def _tp_seconds(model: ModelSpec, layout: Layout, workload: Workload,
     traffic = count * comm.all_reduce(size, layout.tp, hardware)
     if not layout.tp_overlap or layout.tp == 1:
         return traffic
-    moe = model.moe_layers == model.num_layers
-    gemms = (1 + BACKWARD_FACTOR) * _linear_seconds(model, layout, workload, hardware, moe)
+    moe_share = model.moe_layers / model.num_layers
+    linear = (1 - moe_share) * _linear_seconds(model, layout, workload, hardware, False)
+    if moe_share:
+        linear += moe_share * _linear_seconds(model, layout, workload, hardware, True)
+    recompute = 1 if layout.recompute == "full" else 0
+    gemms = (1 + BACKWARD_FACTOR + recompute) * linear
     return overlapped_seconds(traffic, gemms, DESIGNED_OVERLAP_INTERFERENCE)
 
 
@@ -316,8 +322,9 @@ def _sync_seconds(params: float, ranks: int, stride: int, layout: Layout, worklo
                   hardware: Hardware, units: int) -> float:
     """Seconds of one data-parallel synchronisation of `params` parameters over `ranks` ranks:
     ZeRO 0 all-reduces the gradients; ZeRO 1-2 reduce-scatter them and all-gather the updated
-    bf16 weights; ZeRO-3 gathers the weights ZERO3_GATHERS times and reduce-scatters the
-    gradients, each pass one collective per FSDP unit (per micro-batch)."""
+    bf16 weights; ZeRO-3 gathers the weights ZERO3_GATHERS times (once when it keeps them for
+    the step, `Layout.gather_once`) and reduce-scatters the gradients, each pass one collective
+    per FSDP unit (per micro-batch, or per step when gathering once)."""
     grads = workload.grad_reduce_bytes * params
     if layout.zero == 0:
         return comm.all_reduce(grads, ranks, hardware, stride)
@@ -325,7 +332,8 @@ def _sync_seconds(params: float, ranks: int, stride: int, layout: Layout, worklo
     if layout.zero < 3:
         return (comm.all_gather(grads, ranks, hardware, stride)
                 + comm.all_gather(weights, ranks, hardware, stride))
-    return (ZERO3_GATHERS * comm.all_gather(weights, ranks, hardware, stride, units)
+    gathers = 1 if layout.gather_once else ZERO3_GATHERS
+    return (gathers * comm.all_gather(weights, ranks, hardware, stride, units)
             + comm.all_gather(grads, ranks, hardware, stride, units))
 
 
