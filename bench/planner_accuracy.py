@@ -10,7 +10,8 @@ model as a built-in name or a config.json in its authors' dialect, the accelerat
 count and the published layout; settings a source does not print are left to the command's
 defaults. Prints the mean absolute percentage error (MAPE) of tokens/s per device and of
 memory per device, overall, per set, per source group, and per kind of run × sequence band ×
-precision (over all rows, and over the validation rows alone), and every layout the command
+precision (over all rows, and over the validation and the hold-out rows alone), and every
+layout the command
 refused (non-zero exit) with its message.
 """
 
@@ -190,6 +191,7 @@ def report(outcomes: list[Outcome], cpu_s: float, with_rows: bool) -> dict[str, 
                       for source in sorted({o.case.source for o in outcomes})},
         "groups": grouped(outcomes),
         "validation_groups": grouped(by_set.get("validation", [])),
+        "holdout_groups": grouped(by_set.get("holdout", [])),
         "refused": {"count": len(refused), "rows": refused},
         "cpu_seconds": round(cpu_s, 2),
     }
