@@ -150,3 +150,13 @@ def test_an_unknown_recipe_in_the_workload_is_a_problem_not_a_silent_delayed():
     for recipe in ("", *RECIPES[:3]):
         fine = Workload(seq=4096, global_batch=16, precision="fp8", fp8_recipe=recipe)
         assert layout_problems(llama, layout, fine) == []
+
+
+def test_a_recipe_on_a_bf16_workload_is_a_layout_problem_and_precision_ignores_case():
+    from suan.plan.layout import layout_problems
+
+    problems = layout_problems(load_model("llama3-8b"), Layout(dp=8),
+                               Workload(seq=4096, global_batch=8, fp8_recipe="current"))
+    assert [problem.path for problem in problems] == ["fp8_recipe"]
+    code, data = run(*BASE, "--model", "llama3-8b", "--precision", " FP8 ")
+    assert code == 0 and isinstance(data, dict) and data["precision"] == "fp8"

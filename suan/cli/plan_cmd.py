@@ -68,6 +68,12 @@ RECIPE_HELP = (f"FP8 scaling recipe with --precision fp8: {' | '.join(RECIPES)}.
                "--framework's, else delayed.")
 
 
+def _precision(text: str) -> str:
+    """--precision as the planner spells it (case and spaces ignored; the layout check names
+    an unknown one)."""
+    return text.strip().lower()
+
+
 def _recipe(precision: str, option: str | None, framework: str | None,
             accelerator: str) -> RecipeChoice:
     """The FP8 recipe of this command's plans and why (suan.plan.fp8)."""
@@ -154,6 +160,7 @@ def estimate_cmd(
     spec = load_model(model)
     choice = choose_attention(spec, attention, framework)
     hardware = hardware_for(accelerator, inter_node_gbs)
+    precision = _precision(precision)
     recipe = _recipe(precision, fp8_recipe, framework, accelerator)
     named = framework_of(framework) if framework else None
     layout = Layout(tp=tp, pp=pp, dp=_derive_dp(devices, tp, pp, cp, dp), cp=cp, ep=ep,
@@ -194,6 +201,7 @@ def search_cmd(
 ) -> None:
     """Rank the valid layouts by throughput and count why the others were rejected."""
     choice = _attention(model, attention, framework)
+    precision = _precision(precision)
     recipe = _recipe(precision, fp8_recipe, framework, accelerator)
     result = plan_search(model, accelerator, devices, seq=seq, global_batch=global_batch,
                          top=top, precision=precision, inter_node_gbs=inter_node_gbs,
@@ -268,6 +276,7 @@ def size_cmd(
     if days <= 0:
         raise SpecError("--days", [FieldProblem("days", f"must be positive, got {days}", "> 0")])
     choice = _attention(model, attention, framework)
+    precision = _precision(precision)
     recipe = _recipe(precision, fp8_recipe, framework, accelerator)
     sizing = size_cluster(model, accelerator, parse_tokens(tokens), days, seq=seq,
                           global_batch=global_batch, precision=precision,

@@ -229,6 +229,10 @@ def _choice_problems(layout: Layout, workload: Workload) -> list[LayoutProblem]:
     if workload.fp8_recipe and workload.fp8_recipe not in RECIPES:
         problems.append(LayoutProblem("fp8_recipe", f"unknown FP8 recipe {workload.fp8_recipe!r}",
                                       ", ".join(RECIPES), "bad fp8 recipe"))
+    elif workload.fp8_recipe and workload.precision != "fp8":
+        problems.append(LayoutProblem(
+            "fp8_recipe", f"an FP8 recipe ({workload.fp8_recipe}) needs precision fp8, not "
+            f"{workload.precision!r}", "precision fp8, or no recipe", "fp8 recipe without fp8"))
     return problems
 
 
