@@ -56,7 +56,8 @@ def test_a_held_job_waits_with_the_dependency_code_and_the_control_plane_s_reaso
 
     def watch(done: int, total: int) -> None:
         held = simulator.by_name["b"]
-        seen.append((done, held.status, held.wait_code, held.reason))
+        assert simulator.gate is not None
+        seen.append((done, held.status, held.wait_code, simulator.gate.reason(held)))
 
     simulator.run(watch)
     assert seen[0] == (1, Status.HELD, "dependency", "waits for job a to succeed")
@@ -196,3 +197,18 @@ def test_a_throttle_of_one_runs_the_members_back_to_back(tmp_path):
     _, jobs = replay(tmp_path, "s,0,10,1,,,0-3%1\n", config=SimConfig(tick_s=None))
     ends = [(jobs[f"s-{i}"].first_start, jobs[f"s-{i}"].end) for i in range(4)]
     assert all(end == start_next for (_, end), (start_next, _) in pairwise(ends))
+
+
+def test_preempted_members_wait_again_within_their_throttle():
+    # hi (priority 5) preempts both running members at t=10; after it ends they resume, and
+    # the third member starts only when one of the first two has finished.
+    members = [TraceJob(f"a-{i}", 0, 100, 1, array_id="a", array_index=i, array_limit=2)
+               for i in range(3)]
+    jobs = [*members, TraceJob("hi", 10, 50, 2, priority=5)]
+    result = simulate(jobs, cluster_from_shorthand("1x2xV100"), "priority",
+                      SimConfig(tick_s=None))
+    states = {state.job.name: state for state in result.jobs}
+    assert all(state.status == Status.DONE for state in result.jobs)
+    assert states["a-0"].preemptions == states["a-1"].preemptions == 1
+    assert states["a-2"].first_start == min(states["a-0"].end, states["a-1"].end)
+    assert states["a-2"].first_start >= states["hi"].end

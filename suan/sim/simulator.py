@@ -367,18 +367,18 @@ class Simulator:
         self.capacity = sum(self.sched.capacity.values())
 
     # ------------------------------------------------------------------ batch gate
-    def _offer(self, state: JobState, now: float) -> None:
+    def _offer(self, state: JobState, now: float, changed: JobState | None = None) -> None:
         """A job with a gate waits: hold it for its dependencies or its array's throttle, or
         offer it to the scheduler; cancel it when a dependency can never be met
-        (`suan.sim.batch`)."""
+        (`suan.sim.batch`; `changed`: the job it names that just started or ended)."""
         assert self.gate is not None
         if state.trace.dependencies and state.dependency_wait_s is None:
-            answer, reason = self.gate.judge(state)
+            answer, reason = self.gate.judge(state, changed)
             if answer == "never":
                 self._cancel(state, now, reason)
                 return
             if answer == "wait":
-                _hold(state, reason, DEPENDENCY)
+                _hold(state, "", DEPENDENCY)  # the reason: BatchGate.reason
                 return
             state.dependency_wait_s = now - state.arrived
             self.released = True
@@ -427,8 +427,9 @@ class Simulator:
         assert self.gate is not None
         changed = [state]
         while changed:
-            for dependent in self.gate.waiting_on(changed.pop()):
-                self._offer(dependent, now)
+            target = changed.pop()
+            for dependent in self.gate.waiting_on(target):
+                self._offer(dependent, now, target)
                 if dependent.status == Status.CANCELLED:
                     changed.append(dependent)
 

@@ -29,9 +29,10 @@ class JobState:
     """Mutable per-job record. `progress` is the checkpointed fraction of the work done;
     during a run, work started at `work_start` (after any restart overhead) at `rate`
     (fraction per second). `limit_end` is when the current run is stopped by its time limit
-(None: it ends within it); `reason` says why a job waits (with `wait_code`) or ended other
-than done; `dependency_wait_s` is how long it waited for its dependencies (None: it had none
-met)."""
+    (None: it ends within it); `reason` says why a job ended other than done, or why it
+    waits (with `wait_code`; for `dependency`, `BatchGate.reason` says);
+    `dependency_wait_s` is how long it waited for its dependencies (None: it had none
+    met)."""
 
     __slots__ = (
         "accelerator", "alloc", "armed", "arrived", "attained", "checkpoint_cost_s",
