@@ -72,7 +72,7 @@ def gate(session: Session, waiting: Sequence[Any]) -> Gate:
     texts = {row.waits_for for row in waiting if row.waits_for}
     parsed = {text: json.loads(text) for text in texts}  # many jobs wait for the same jobs
     targets = _target_states(session, {job for pairs in parsed.values() for _, job in pairs})
-    outcomes = {text: _outcome(pairs, targets) for text, pairs in parsed.items()}
+    outcomes = {text: outcome(pairs, targets) for text, pairs in parsed.items()}
     throttled = []
     for row in waiting:
         if row.waits_for:
@@ -95,7 +95,7 @@ def gate(session: Session, waiting: Sequence[Any]) -> Gate:
     return result
 
 
-def _outcome(pairs: list[list[str]], targets: dict[str, tuple[str, bool]]) -> tuple[Verdict, str]:
+def outcome(pairs: list[list[str]], targets: dict[str, tuple[str, bool]]) -> tuple[Verdict, str]:
     """Whether the dependencies `pairs` are all met, may yet be, or never will be, with the
     reason a job that waits or is cancelled gets."""
     found = [(kind, job, verdict(kind, *targets.get(job, (None, False)))) for kind, job in pairs]

@@ -16,6 +16,11 @@ Definitions (all times in seconds):
   threw away), checkpoint (saves within the kept work) and productive (the rest of the kept
   work); scheduling goodput = held / JCT, runtime goodput = productive / held. The cluster's
   figures (`goodput`) sum each part in GPU-seconds over the finished jobs.
+- batch (docs/simulator.md): `timeouts` counts the jobs a run of which reached its time
+  limit, `timeout_device_s` the device-seconds those jobs held in all their runs (lost: the
+  job did not finish); `dependency_cancelled` counts the jobs cancelled because a dependency
+  could never be met; `mean_dependency_wait_s` is the mean wait from submission until the
+  dependencies were met, over the jobs with dependencies that were met (None: none).
 """
 
 from __future__ import annotations
@@ -93,9 +98,22 @@ def summarise(result: SimResult) -> dict[str, Any]:
         "wall_s": result.wall_s,
         "events_per_s": result.events / result.wall_s if result.wall_s else 0.0,
     }
+    figures.update(batch_figures(result.jobs))
     figures["queues"] = per_queue(done)
     figures.update(cluster_goodput(done))
     return figures
+
+
+def batch_figures(jobs: list[JobState]) -> dict[str, Any]:
+    """Timeouts, the device-seconds they held, dependency cancellations and waits."""
+    timed_out = [s for s in jobs if s.status == Status.TIMEOUT]
+    waits = [s.dependency_wait_s for s in jobs if s.dependency_wait_s is not None]
+    return {
+        "timeouts": len(timed_out),
+        "timeout_device_s": sum(s.attained for s in timed_out),
+        "dependency_cancelled": sum(1 for s in jobs if s.status == Status.CANCELLED),
+        "mean_dependency_wait_s": sum(waits) / len(waits) if waits else None,
+    }
 
 
 GOODPUT_PARTS = ("queue_wait_s", "restart_s", "lost_s", "checkpoint_s", "productive_s")
@@ -173,6 +191,7 @@ def job_rows(result: SimResult) -> list[dict[str, Any]]:
             "accelerator": state.accelerator, "preemptions": state.preemptions,
             "migrations": state.migrations,
             "failures": state.failures, "status": state.status.name.lower(),
+            "reason": state.reason,
             **(job_goodput(state) or dict.fromkeys((*GOODPUT_PARTS, "scheduling_goodput",
                                                     "runtime_goodput"))),
         })

@@ -35,9 +35,18 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("runtime_goodput", "runtime goodput", "%"),
     ("finished", "jobs finished", ""),
     ("rejected", "jobs rejected", ""),
+    ("timeouts", "jobs timed out", ""),
+    ("timeout_device_s", "device-seconds lost to timeouts", ""),
+    ("dependency_cancelled", "jobs cancelled (dependency)", ""),
+    ("mean_dependency_wait_s", "mean dependency wait", "s"),
     ("cycles", "scheduling cycles", ""),
     ("wall_s", "wall time", "s"),
 )
+
+
+BATCH_ROWS = frozenset({"timeouts", "timeout_device_s", "dependency_cancelled",
+                        "mean_dependency_wait_s"})
+"""Rows shown only where some policy has a figure other than 0 (a trace with batch jobs)."""
 
 
 def fmt(value: Any, unit: str) -> str:
@@ -59,6 +68,8 @@ def comparison_table(figures: Sequence[dict[str, Any]], title: str = "replay") -
     for item in figures:
         table.add_column(str(item["policy"]), justify="right")
     for key, label, unit in ROWS:
+        if key in BATCH_ROWS and not any(item.get(key) for item in figures):
+            continue
         table.add_row(label + (f" ({unit})" if unit == "s" else ""),
                       *(fmt(item.get(key), unit) for item in figures))
     return table

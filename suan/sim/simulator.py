@@ -5,6 +5,12 @@ handled together, then at most one scheduling cycle runs, and only when somethin
 jobs wait. A cycle is the scheduler's own (`suan.sim.warm`); its preemptions and starts are
 applied at once, and each start schedules the job's finish from the runtime model. The same
 jobs, cluster and config always give the same result.
+
+Batch jobs follow the control plane's rules: a run that would outlast the job's time limit
+(its own, else its queue's default, `suan.control.time_limits`) is stopped at the limit and
+the job ends TIMEOUT; the scheduler's backfill bounds such a run by the limit where the job
+has no estimate (`Job.run_bound_s`); dependencies and array throttles decide which arrived
+jobs are offered to the scheduler (`suan.sim.batch`).
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from suan.cluster.model import Cluster
 from suan.cluster.snapshot import Allocation, ReplicaPlacement
 from suan.jobs.model import Job, ReplicaGroup
 from suan.jobs.queue import DEFAULT_QUEUE, QueueSpec
+from suan.jobs.units import format_duration
 from suan.sched import Policy, Start, get_policy
 from suan.sched.budget import MAX_STARTS
 from suan.sched.phases import QUEUE, RANK
 from suan.sched.service import ServiceHistory
 from suan.sched.service_feed import record_finish, record_stop, relearn
+from suan.sim.batch import ARRAY_LIMIT, DEPENDENCY, ArrayRoom, BatchGate
 from suan.sim.events import Event, EventQueue, Kind
 from suan.sim.failures import FailureModel, with_failure
 from suan.sim.runtime import RuntimeModel, checkpoint_plan
@@ -35,8 +43,8 @@ from suan.sim.workload import TraceJob, replica_shape
 Progress = Callable[[int, int], None]
 """Called with (jobs finished or rejected, total jobs) as the replay advances."""
 Journal = list[tuple[float, str, str, tuple[ReplicaPlacement, ...]]]
-"""What a replay did, in order: (time, "cycle" | "start" | "preempt" | "fail" | "move", job
-name (empty for a cycle), where it starts (empty for the others))."""
+"""What a replay did, in order: (time, "cycle" | "start" | "preempt" | "fail" | "move" |
+"timeout" | "cancel", job name (empty for a cycle), where it starts (empty for the others))."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,8 @@ class Simulator:
                                    warm=config.warm)
         self.node_sizes = _node_sizes(cluster)
         self.states = [JobState(i, t, self._job(t)) for i, t in enumerate(jobs)]
+        self.refused = self._queue_time_limits()
+        """Job index -> why its queue refuses it (a time limit over the queue's maximum)."""
         for state in self.states:
             if state.trace.checkpoint_cost_s or state.trace.checkpoint_interval_s:
                 plan = checkpoint_plan(state.trace, state.job.groups[0].replicas,
@@ -93,6 +103,11 @@ class Simulator:
         self.by_name = {s.job.name: s for s in self.states}
         if len(self.by_name) != len(self.states):
             raise ValueError("job ids must be unique")
+        self.gate = BatchGate(self.states) if BatchGate.needed(self.states) else None
+        if self.gate is not None:
+            _check_dependency_order(self.states, self.by_name)
+        self.released = False
+        """Whether a job's dependencies were met during the cycle now running (by a start)."""
         self.pending: dict[str, JobState] = {}
         self.waiting: list[tuple[tuple[object, ...], int]] = []
         self.outstanding = 0
@@ -136,7 +151,24 @@ class Simulator:
             runtime_estimate_s=trace.duration_s if self.config.oracle_estimates else None,
             duration_s=trace.duration_s, checkpoint_interval_s=interval or None,
             type_speeds=type_speeds(trace, self.catalog), series=trace.series,
+            time_limit_s=trace.time_limit_s,
         )
+
+    def _queue_time_limits(self) -> dict[int, str]:
+        """Give each job without a time limit its queue's default, as the control plane does
+        at submit (`suan.control.time_limits.with_queue_limits`); job index -> why its queue
+        refuses a job whose limit is over the queue's maximum."""
+        queues = {queue.name: queue for queue in self.sched.queues}
+        if not any(q.default_time_limit_s or q.max_time_limit_s for q in queues.values()):
+            return {}
+        from suan.control.time_limits import with_queue_limits  # loads the control plane
+
+        refused = {}
+        for state in self.states:
+            (state.job,), problems = with_queue_limits([state.job], [(state.index, {})], queues)
+            if problems:
+                refused[state.index] = f"timeLimit {problems[0].message}"
+        return refused
 
     def _fits_ever(self, state: JobState) -> bool:
         """False for a job larger than every usable type's capacity or node (of the cluster
@@ -192,12 +224,19 @@ class Simulator:
     # ------------------------------------------------------------------ handlers
     def _on_arrival(self, event: Event, now: float) -> bool:
         state = self.states[int(event.subject)]
-        if not self._fits_ever(state):
+        state.arrived = now
+        if not self._fits_ever(state) or state.index in self.refused:
             state.status = Status.REJECTED
+            state.reason = self.refused.get(state.index, "")
             self._retire()
+            if self.gate is not None:
+                self._rejudge(state, now)
             return False
-        self._enqueue(state, now)
-        return True
+        if self.gate is None:
+            self._enqueue(state, now)
+            return True
+        self._offer(state, now)
+        return state.status == Status.PENDING
 
     def _on_finish(self, event: Event, now: float) -> bool:
         state = self.states[int(event.subject)]
@@ -205,6 +244,9 @@ class Simulator:
             return False
         if self.history is not None:
             record_finish(self.history, state.job, state.attained_at(now))
+        if state.limit_end is not None:
+            self._time_out(state, now)
+            return True
         self._release(state)
         state.restart_s += max(0.0, min(state.work_start, now) - state.run_start)
         state.useful_gpu_s += state.devices * max(0.0, now - state.work_start)
@@ -212,7 +254,25 @@ class Simulator:
         state.status = Status.DONE
         state.end = now
         self._retire()
+        if self.gate is not None:
+            self._ended(state, now)
         return True
+
+    def _time_out(self, state: JobState, now: float) -> None:
+        """The run reached the job's time limit: stop it; the job ends TIMEOUT (the control
+        plane's final state, whatever the work done: the same run would stop there again)."""
+        limit = state.job.time_limit_s
+        if self.journal is not None:
+            self.journal.append((now, "timeout", state.job.name, ()))
+        self._release(state)
+        state.restart_s += max(0.0, min(state.work_start, now) - state.run_start)
+        state.attained += state.devices * (now - state.run_start)
+        state.status = Status.TIMEOUT
+        state.end = now
+        state.reason = f"its run reached its time limit of {format_duration(limit or 0.0)}"
+        self._retire()
+        if self.gate is not None:
+            self._ended(state, now)
 
     def _on_tick(self, event: Event, now: float) -> bool:
         if self.outstanding and self.config.tick_s:
@@ -306,11 +366,93 @@ class Simulator:
         self.sched.set_cluster(cluster)
         self.capacity = sum(self.sched.capacity.values())
 
+    # ------------------------------------------------------------------ batch gate
+    def _offer(self, state: JobState, now: float, changed: JobState | None = None) -> None:
+        """A job with a gate waits: hold it for its dependencies or its array's throttle, or
+        offer it to the scheduler; cancel it when a dependency can never be met
+        (`suan.sim.batch`; `changed`: the job it names that just started or ended)."""
+        assert self.gate is not None
+        if state.trace.dependencies and state.dependency_wait_s is None:
+            answer, reason = self.gate.judge(state, changed)
+            if answer == "never":
+                self._cancel(state, now, reason)
+                return
+            if answer == "wait":
+                _hold(state, "", DEPENDENCY)  # the reason: BatchGate.reason
+                return
+            state.dependency_wait_s = now - state.arrived
+            self.released = True
+        room = self.gate.room_of(state)
+        if room is None:
+            self._enqueue(state, now)
+            return
+        room.add(state)
+        _hold(state, room.reason(), ARRAY_LIMIT)
+        self._sync_array(room, now)
+
+    def _sync_array(self, room: ArrayRoom, now: float) -> None:
+        """Offer the array's waiting members within its room, hold the rest."""
+        allowed = room.may_offer()
+        for index in room.offered.difference(allowed):
+            member = self.states[index]
+            self._withdraw(member)
+            _hold(member, room.reason(), ARRAY_LIMIT)
+        for index in allowed:
+            if index not in room.offered:
+                self._enqueue(self.states[index], now)
+        room.offered = set(allowed)
+
+    def _requeue(self, state: JobState, now: float) -> None:
+        """A stopped job waits again (a member of a throttled array within its room)."""
+        room = self.gate.room_of(state) if self.gate is not None else None
+        if room is None:
+            self._enqueue(state, now)
+            return
+        room.running -= 1
+        self._offer(state, now)
+
+    def _ended(self, state: JobState, now: float) -> None:
+        """A job that ran ended: its array has room for another member, and the jobs that
+        depend on it are judged again."""
+        assert self.gate is not None
+        room = self.gate.room_of(state)
+        if room is not None:
+            room.running -= 1
+            self._sync_array(room, now)
+        self._rejudge(state, now)
+
+    def _rejudge(self, state: JobState, now: float) -> None:
+        """`state` started or ended: judge the jobs held for it again (a cancelled one in
+        turn has its own dependents judged)."""
+        assert self.gate is not None
+        changed = [state]
+        while changed:
+            target = changed.pop()
+            for dependent in self.gate.waiting_on(target):
+                self._offer(dependent, now, target)
+                if dependent.status == Status.CANCELLED:
+                    changed.append(dependent)
+
+    def _cancel(self, state: JobState, now: float, reason: str) -> None:
+        state.status = Status.CANCELLED
+        state.end = now
+        state.reason, state.wait_code = reason, ""
+        if self.journal is not None:
+            self.journal.append((now, "cancel", state.job.name, ()))
+        self._retire()
+
+    def _withdraw(self, state: JobState) -> None:
+        """Take a waiting job back from the scheduler's view."""
+        self.pending.pop(state.job.name, None)
+        if self.config.queue_depth:
+            self.waiting.remove((self.order_key(state.job), state.index))
+
     # ------------------------------------------------------------------ the cycle
     def _enqueue(self, state: JobState, now: float) -> None:
         """A job starts waiting: file it in the policy's order (every order key is fixed
         while a job waits)."""
         state.status = Status.PENDING
+        state.reason = state.wait_code = ""
         self.pending[state.job.name] = state
         if self.waiting_rank is not None and self.policy.rank is not None:
             self.waiting_rank[state.index] = self.policy.rank.waiting(state.job)
@@ -340,9 +482,10 @@ class Simulator:
             for preemption in decisions.preemptions:
                 moved = preemption.for_job == preemption.job
                 self._stop(self.by_name[preemption.job], now, failed=False, moved=moved)
+            self.released = False
             for start in decisions.starts:
                 self._start(self.by_name[start.job.name], start, now)
-            deferred = decisions.deferred > 0
+            deferred = decisions.deferred > 0 or self.released
 
     def _may_start(self, waiting: list[Job], now: float) -> list[Job]:
         """The waiting jobs a cycle must be given to make every start and preemption it
@@ -427,11 +570,26 @@ class Simulator:
         self.sched.add(state.alloc)
         self.allocated += _devices(state.alloc)
         finish = state.work_start + max(0.0, 1.0 - state.progress) / state.rate
+        state.limit_end = None
+        if state.job.time_limit_s is not None and _overrun(state.job, now, finish):
+            state.limit_end = finish = now + state.job.time_limit_s
         self.queue.push(finish, Kind.FINISH, state.index, state.epoch)
         if self.journal is not None:
             self.journal.append((now, "start", state.job.name, start.replicas))
         if self.history is None:
             self._schedule_demotion(state, now)
+        if self.gate is not None:
+            self._started(state, now)
+
+    def _started(self, state: JobState, now: float) -> None:
+        """A job with a gate started: it holds a place in its array's room, and the jobs
+        that wait for it to start are judged again."""
+        assert self.gate is not None
+        room = self.gate.room_of(state)
+        if room is not None:
+            room.discard(state)
+            room.running += 1
+        self._rejudge(state, now)
 
     def _time_shareable_from(self, state: JobState) -> float | None:
         """When a running job's current run has lasted the policy's minimum before a job of
@@ -496,7 +654,7 @@ class Simulator:
         else:
             state.preemptions += 1
         state.job = replace(state.job, attained_service_s=state.attained)
-        self._enqueue(state, now)
+        self._requeue(state, now)
 
     def _release(self, state: JobState) -> None:
         assert state.alloc is not None
@@ -511,6 +669,31 @@ class Simulator:
         self.done += 1
         if self.progress is not None:
             self.progress(self.done, len(self.states))
+
+
+def _hold(state: JobState, reason: str, code: str) -> None:
+    """An arrived job waits without being offered to the scheduler."""
+    state.status = Status.HELD
+    state.reason, state.wait_code = reason, code
+
+
+def _overrun(job: Job, start: float, end: float) -> bool:
+    """Whether a run of `job` from `start` to `end` outlasts its time limit, by the control
+    plane's test (`suan.control.time_limits.overrun`)."""
+    from suan.control.time_limits import overrun  # loads the control plane
+
+    return overrun(job, start, end) is not None
+
+
+def _check_dependency_order(states: Sequence[JobState], by_name: dict[str, JobState]) -> None:
+    """ValueError unless every job depends only on earlier jobs (or on unknown ones, which
+    are cancelled as gone): a job can only depend on jobs that exist, so there is no cycle."""
+    for state in states:
+        for _, target in state.trace.dependencies:
+            found = by_name.get(target)
+            if found is not None and found.index >= state.index:
+                raise ValueError(f"job {state.job.name} depends on job {target}, which is "
+                                 "not an earlier job of the trace")
 
 
 SPEED_DIGITS = 4

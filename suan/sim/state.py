@@ -10,23 +10,36 @@ from suan.sim.workload import TraceJob
 
 
 class Status(IntEnum):
+    """Where a job is. PENDING jobs are offered to the scheduler; HELD ones have arrived but
+    wait for their dependencies or their array's throttle (`suan.sim.batch`). DONE, REJECTED
+    (it can never fit the cluster, or its queue refuses its time limit), TIMEOUT (a run
+    outlived its time limit) and CANCELLED (a dependency can never be met) are final."""
+
     FUTURE = 0
     PENDING = 1
     RUNNING = 2
     DONE = 3
     REJECTED = 4
+    TIMEOUT = 5
+    CANCELLED = 6
+    HELD = 7
 
 
 class JobState:
     """Mutable per-job record. `progress` is the checkpointed fraction of the work done;
     during a run, work started at `work_start` (after any restart overhead) at `rate`
-    (fraction per second)."""
+    (fraction per second). `limit_end` is when the current run is stopped by its time limit
+    (None: it ends within it); `reason` says why a job ended other than done, or why it
+    waits (with `wait_code`; for `dependency`, `BatchGate.reason` says);
+    `dependency_wait_s` is how long it waited for its dependencies (None: it had none
+    met)."""
 
     __slots__ = (
-        "accelerator", "alloc", "armed", "attained", "checkpoint_cost_s", "devices", "end",
-        "epoch", "failures", "first_start", "index", "interval_s", "job", "kept_s", "lost_gpu_s",
-        "migrations", "preemptions", "progress", "rate", "restart_s", "run_start", "runs",
-        "status", "trace", "useful_gpu_s", "work_start",
+        "accelerator", "alloc", "armed", "arrived", "attained", "checkpoint_cost_s",
+        "dependency_wait_s", "devices", "end", "epoch", "failures", "first_start", "index",
+        "interval_s", "job", "kept_s", "limit_end", "lost_gpu_s", "migrations", "preemptions",
+        "progress", "rate", "reason", "restart_s", "run_start", "runs", "status", "trace",
+        "useful_gpu_s", "wait_code", "work_start",
     )
 
     def __init__(self, index: int, trace: TraceJob, job: Job):
@@ -56,6 +69,11 @@ class JobState:
         self.restart_s = 0.0
         self.interval_s: float | None = None  # its own (runtime.checkpoint_plan), else None
         self.checkpoint_cost_s = 0.0
+        self.limit_end: float | None = None
+        self.reason = ""
+        self.wait_code = ""
+        self.arrived = 0.0
+        self.dependency_wait_s: float | None = None
 
     def checkpoint_period_s(self, default: float | None) -> float | None:
         """Wall seconds between the points a stop falls back to: the job's interval plus

@@ -8,8 +8,9 @@ Formats (`read_trace(path, fmt)`; files ending in `.gz` are read through gzip):
   (submit time, row), numbered from 0, submit times in seconds from the first kept job, the
   virtual cluster (VC) as the queue. `vcs`, `start` and `end` select jobs.
 - `csv`: the generic format, `job_id,submit_time,duration,num_gpus[,gpu_type,user,queue,
-  priority,series,checkpoint_cost_s,checkpoint_interval_s]` (header required; seconds; extra
-  columns are ignored).
+  priority,series,checkpoint_cost_s,checkpoint_interval_s,time_limit,dependency,array]`
+  (header required; seconds; extra columns are ignored; the batch columns are read by
+  `suan.sim.batch_trace`, an `array` row becoming one job per member).
 - `tiresias`: `job_id,num_gpu,submit_time,iterations,model_name,duration,interval`.
 - `gavel`: Gavel's tab-separated 10-field trace; run times per GPU type come from its
   throughput table (`simulation_throughputs.json`), `total_steps / throughput`.
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import TextIO
 
 from suan.errors import FieldProblem, SpecError
+from suan.sim.batch_trace import BadRow, BatchColumns
 from suan.sim.workload import BURST_GAP_S, TraceJob, burst_series
 
 FORMATS = ("philly", "csv", "tiresias", "gavel")
@@ -38,10 +40,6 @@ MAX_PROBLEMS = 20
 PHILLY_TIME = "%Y-%m-%d %H:%M:%S"
 GAVEL_TYPES = {"v100": "V100", "p100": "P100", "k80": "K80"}
 GAVEL_FIELDS = 10
-
-
-class BadRow(ValueError):
-    """One bad row: what was wrong with it."""
 
 
 @dataclass
@@ -115,23 +113,27 @@ def _dict_rows(handle: TextIO, source: str, required: tuple[str, ...]
         yield reader.line_num, cells
 
 
-def _read_rows(path: Path, required: tuple[str, ...], make: Callable[[dict[str, str]], TraceJob],
+def _read_rows(path: Path, required: tuple[str, ...],
+               make: Callable[[dict[str, str]], TraceJob | list[TraceJob]],
                skip_bad: bool) -> Trace:
+    """The jobs of every row (`make` gives one job, or a list: an array's members)."""
     collector = _Collector(str(path), skip_bad)
     jobs: list[TraceJob] = []
     seen: dict[str, int] = {}
     with open_text(path) as handle:
         for line, cells in _dict_rows(handle, str(path), required):
             try:
-                job = make(cells)
-                if job.job_id in seen:
-                    raise BadRow(f"duplicate job_id {job.job_id!r} (first on line "
-                                 f"{seen[job.job_id]})")
+                made = make(cells)
+                row_jobs = made if isinstance(made, list) else [made]
+                for job in row_jobs:
+                    if job.job_id in seen:
+                        raise BadRow(f"duplicate job_id {job.job_id!r} (first on line "
+                                     f"{seen[job.job_id]})")
             except BadRow as exc:
                 collector.bad(line, str(exc))
                 continue
-            seen[job.job_id] = line
-            jobs.append(job)
+            seen.update((job.job_id, line) for job in row_jobs)
+            jobs.extend(row_jobs)
     collector.finish()
     return Trace(jobs, str(path), collector.skipped, collector.notes)
 
@@ -142,13 +144,15 @@ GENERIC = ("job_id", "submit_time", "duration", "num_gpus")
 
 def read_generic(path: str | Path, *, skip_bad: bool = False) -> Trace:
     """The generic CSV: `job_id,submit_time,duration,num_gpus[,gpu_type,user,queue,priority]`,
-    and optionally a `series` column (a job's series in its queue: a sweep, an array)."""
+    optionally a `series` column (a job's series in its queue: a sweep, an array), and the
+    batch columns `time_limit`, `dependency`, `array` (`suan.sim.batch_trace`)."""
+    batch = BatchColumns()
 
-    def make(cells: dict[str, str]) -> TraceJob:
+    def make(cells: dict[str, str]) -> TraceJob | list[TraceJob]:
         job_id = (cells.get("job_id") or "").strip()
         if not job_id:
             raise BadRow("column job_id: empty")
-        return TraceJob(
+        job = TraceJob(
             job_id, _number(cells, "submit_time"), _number(cells, "duration"),
             int(_number(cells, "num_gpus", whole=True, low=1)),
             gpu_type=(cells.get("gpu_type") or "").strip() or None,
@@ -160,6 +164,7 @@ def read_generic(path: str | Path, *, skip_bad: bool = False) -> Trace:
             checkpoint_cost_s=_optional(cells, "checkpoint_cost_s"),
             checkpoint_interval_s=_optional(cells, "checkpoint_interval_s"),
         )
+        return batch.expand(job, cells)
 
     return _read_rows(Path(path), GENERIC, make, skip_bad)
 

@@ -5,6 +5,11 @@ runtime model says otherwise) with the requested GPUs; `durations` optionally gi
 exclusive run time per accelerator type (Gavel's throughput table), which then wins.
 `checkpoint_cost_s` is the seconds of training one checkpoint save blocks and
 `checkpoint_interval_s` a fixed interval between saves (see suan.sim.runtime.checkpoint_plan).
+
+The batch fields are those of a job spec (docs/simulator.md, "Batch columns"): `time_limit_s`
+bounds each run; `dependencies` are (kind, job id) pairs, every one to hold before the job is
+offered to the scheduler (`suan.jobs.batch_syntax.KINDS`); an array member has its
+`array_id`, its `array_index` and the array's throttle `array_limit` (None: none).
 """
 
 from __future__ import annotations
@@ -29,6 +34,11 @@ class TraceJob:
     series: str = ""
     checkpoint_cost_s: float | None = None
     checkpoint_interval_s: float | None = None
+    time_limit_s: float | None = None
+    dependencies: tuple[tuple[str, str], ...] = ()
+    array_id: str = ""
+    array_index: int | None = None
+    array_limit: int | None = None
 
     @property
     def gpu_seconds(self) -> float:
