@@ -71,7 +71,8 @@ class Layout:
         return self.tp * self.pp * self.dp * self.cp
 
     def describe(self) -> str:
-        """Short human text, e.g. 'tp8 pp4 dp32 mb1 zero1 selective sp'."""
+        """Short human text, e.g. 'tp8 pp4 dp32 mb1 zero1 selective sp tp-overlap' (the
+        non-default CP exchange, overlaps and gather-once are named after the flags)."""
         parts = [f"tp{self.tp}", f"pp{self.pp}", f"dp{self.dp}"]
         parts += [f"cp{self.cp}"] if self.cp > 1 else []
         parts += [f"ep{self.ep}"] if self.ep > 1 else []
@@ -79,7 +80,11 @@ class Layout:
         if self.first_stage_layers is not None or self.last_stage_layers is not None:
             parts += [f"stages{self.first_stage_layers or '-'}/{self.last_stage_layers or '-'}"]
         parts += [f"mb{self.micro_batch}", f"zero{self.zero}", self.recompute]
-        return " ".join(parts + (["sp"] if self.sequence_parallel else []))
+        flags = {"sp": self.sequence_parallel,
+                 f"cp-{self.cp_comm}": self.cp > 1 and self.cp_comm != "p2p",
+                 "tp-overlap": self.tp_overlap, "dp-overlap": self.dp_overlap,
+                 "gather-once": self.gather_once}
+        return " ".join(parts + [name for name, on in flags.items() if on])
 
 
 @dataclass(frozen=True)
