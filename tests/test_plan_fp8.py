@@ -160,3 +160,22 @@ def test_a_recipe_on_a_bf16_workload_is_a_layout_problem_and_precision_ignores_c
     assert [problem.path for problem in problems] == ["fp8_recipe"]
     code, data = run(*BASE, "--model", "llama3-8b", "--precision", " FP8 ")
     assert code == 0 and isinstance(data, dict) and data["precision"] == "fp8"
+
+
+def test_compare_ranks_types_in_fp8_and_says_which_cannot_run_it():
+    done = RUNNER.invoke(cli, ["plan", "compare", "--model", "llama3-70b", "--devices", "64",
+                               "--accelerators", "H100,A100-80GB,GB200", "--precision", "fp8",
+                               "--json"])
+    assert done.exit_code == 0, done.output
+    entries = {entry["accelerator"]: entry for entry in json.loads(done.stdout)}
+    assert entries["H100"]["plan"]["precision"] == "fp8"
+    assert entries["A100-80GB"]["plan"] is None
+    assert "no FP8" in entries["A100-80GB"]["reason"]
+    mx = RUNNER.invoke(cli, ["plan", "compare", "--model", "llama3-70b", "--devices", "64",
+                             "--accelerators", "H100,GB200", "--precision", "fp8",
+                             "--fp8-recipe", "mxfp8", "--json"])
+    mx_entries = {entry["accelerator"]: entry for entry in json.loads(mx.stdout)}
+    assert mx_entries["GB200"]["plan"] and "mxfp8 needs" in mx_entries["H100"]["reason"]
+    refused = RUNNER.invoke(cli, ["plan", "compare", "--model", "llama3-70b", "--devices", "64",
+                                  "--precision", "int4"])
+    assert isinstance(refused.exception, SpecError) and "--precision" in str(refused.exception)

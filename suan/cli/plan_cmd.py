@@ -19,13 +19,13 @@ import typer
 
 from suan.cli.files import text_file_or_name
 from suan.errors import FieldProblem, SpecError
-from suan.plan.advice import best_plans, plan_search, size_cluster
+from suan.plan.advice import choose_layout, plan_search, size_cluster
 from suan.plan.attention import AttentionChoice, choose_attention, framework_of
 from suan.plan.estimate import Estimate, estimate
-from suan.plan.fp8 import RECIPES, RecipeChoice, choose_recipe
+from suan.plan.fp8 import RECIPES, RecipeChoice, choose_recipe, recipe_of
 from suan.plan.framework_layout import Said, adapt
 from suan.plan.hardware import hardware_for
-from suan.plan.layout import Layout, Workload
+from suan.plan.layout import PRECISIONS, Layout, Workload
 from suan.plan.models import load_model
 
 plan_app = typer.Typer(help="Predict training speed and memory; find the best parallel layout.",
@@ -225,32 +225,72 @@ def compare_cmd(
     seq: int = typer.Option(4096, help="Sequence length (tokens)."),
     attention: str | None = typer.Option(None, help=ATTENTION_HELP),
     framework: str | None = typer.Option(None, help=FRAMEWORK_HELP),
+    precision: str = typer.Option("bf16", help="bf16 | fp8 (types without FP8 are listed "
+                                  "with the reason)."),
+    fp8_recipe: str | None = typer.Option(None, help=RECIPE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rank accelerator types by the throughput of their best plan."""
     names = [name.strip() for name in accelerators.split(",") if name.strip()]
     choice = _attention(model, attention, framework)
-    plans = best_plans(model, names, devices, seq, global_batch, choice.kernel, framework)
-    ranking = sorted(plans.items(), key=lambda item: item[1].tokens_per_s if item[1] else 0.0,
-                     reverse=True)
-    top = ranking[0][1].tokens_per_s if ranking and ranking[0][1] else 0.0
-    data = [{**_compare_entry(name, plan), "attention": choice.as_dict()}
-            for name, plan in ranking]
-    lines = [_compare_line(name, plan, top) for name, plan in ranking]
+    precision = _precision(precision)
+    _check_precision(precision, fp8_recipe)
+    found = {name: _best_of_type(model, name, devices, seq, global_batch, choice.kernel,
+                                 framework, precision, fp8_recipe) for name in names}
+    ranking = sorted(found.items(), key=lambda item: _speed(item[1][0]), reverse=True)
+    top = _speed(ranking[0][1][0]) if ranking else 0.0
+    data = [{**_compare_entry(name, plan, why), "attention": choice.as_dict()}
+            for name, (plan, why) in ranking]
+    lines = [_compare_line(name, plan, why, top) for name, (plan, why) in ranking]
     _emit(data, as_json, "\n".join([*lines, choice.describe()]))
 
 
-def _compare_entry(name: str, plan: Estimate | None) -> dict[str, Any]:
-    """One type's best plan as JSON: speed, layout, utilisation and memory (None: no fit)."""
+def _check_precision(precision: str, fp8_recipe: str | None) -> None:
+    """SpecError naming the option when the precision or the recipe is wrong whatever the
+    type (what only some types cannot run is reported per type)."""
+    if precision not in PRECISIONS:
+        raise SpecError("--precision", [FieldProblem(
+            "precision", f"unknown precision {precision!r}", ", ".join(PRECISIONS))])
+    if fp8_recipe:
+        recipe_of(fp8_recipe)
+        if precision != "fp8":
+            raise SpecError("--fp8-recipe", [FieldProblem(
+                "fp8-recipe", "an FP8 recipe needs --precision fp8", "--precision fp8")])
+
+
+def _speed(plan: Estimate | None) -> float:
+    return plan.tokens_per_s if plan else 0.0
+
+
+def _best_of_type(model: str, name: str, devices: int, seq: int, global_batch: int | None,
+                  kernel: str, framework: str | None, precision: str,
+                  fp8_recipe: str | None) -> tuple[Estimate | None, str]:
+    """One type's best plan, or None and why: nothing fits, or the type cannot run the
+    precision or recipe (a SpecError about the type, not the user's other input)."""
+    try:
+        recipe = _recipe(precision, fp8_recipe, framework, name)
+        plan = choose_layout(model, name, devices, seq, global_batch, kernel, framework,
+                             precision, recipe.recipe)
+    except SpecError as refused:
+        if not any(problem.path in ("precision", "fp8-recipe") for problem in refused.problems):
+            raise
+        return None, "; ".join(problem.message for problem in refused.problems)
+    return plan, "" if plan else "nothing fits"
+
+
+def _compare_entry(name: str, plan: Estimate | None, why: str = "") -> dict[str, Any]:
+    """One type's best plan as JSON: speed, layout, utilisation and memory (None: no plan,
+    with `reason`)."""
     if plan is None:
-        return {"accelerator": name, "tokens_per_s": 0.0, "plan": None}
+        return {"accelerator": name, "tokens_per_s": 0.0, "plan": None,
+                "reason": why or "nothing fits"}
     return {"accelerator": name, "tokens_per_s": plan.tokens_per_s, "plan": plan.as_dict()}
 
 
-def _compare_line(name: str, plan: Estimate | None, top: float) -> str:
+def _compare_line(name: str, plan: Estimate | None, why: str, top: float) -> str:
     """One type's best plan as text: speed, share of the fastest, layout, MFU, memory."""
     if plan is None:
-        return f"{name:12s} {0:10,.0f} tokens/s  nothing fits"
+        return f"{name:12s} {0:10,.0f} tokens/s  {why or 'nothing fits'}"
     share = plan.tokens_per_s / top if top else 0.0
     return (f"{name:12s} {plan.tokens_per_s:10,.0f} tokens/s  {share:4.2f}×  "
             f"{plan.layout.describe():32s} MFU {100 * plan.mfu:4.1f}%{_disputed(plan)}  "

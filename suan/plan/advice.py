@@ -72,19 +72,21 @@ def plan_search(model: ModelLike, accelerator: str | Hardware, devices: int, *,
 
 def choose_layout(model: ModelLike, accelerator: str | Hardware, devices: int,
                   seq: int | None = None, global_batch: int | None = None,
-                  attention: str | None = None, framework: str | None = None) -> Plan | None:
+                  attention: str | None = None, framework: str | None = None,
+                  precision: str = "bf16", fp8_recipe: str = "") -> Plan | None:
     """The fastest layout for a job that names its model but no layout, or None; searched as
     `framework` runs it when one is named (`plan_search`)."""
     return plan_search(model, accelerator, devices, seq=seq, global_batch=global_batch,
-                       top=1, attention=attention, framework=framework).best
+                       top=1, precision=precision, attention=attention, framework=framework,
+                       fp8_recipe=fp8_recipe).best
 
 
 def best_plans(model: ModelLike, accelerator_names: list[str], devices: int,
                seq: int | None = None, global_batch: int | None = None,
                attention: str | None = None,
                framework: str | None = None) -> dict[str, Plan | None]:
-    """The best plan of `model` on `devices` devices of each type (None where nothing fits),
-    as `framework` runs it when one is named."""
+    """The best BF16 plan of `model` on `devices` devices of each type (None where nothing
+    fits), as `framework` runs it when one is named."""
     return {name: choose_layout(model, name, devices, seq, global_batch, attention, framework)
             for name in accelerator_names}
 
