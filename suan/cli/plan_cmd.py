@@ -22,7 +22,7 @@ from suan.errors import FieldProblem, SpecError
 from suan.plan.advice import choose_layout, plan_search, size_cluster
 from suan.plan.attention import AttentionChoice, choose_attention, framework_of
 from suan.plan.estimate import Estimate, estimate
-from suan.plan.fp8 import RECIPES, RecipeChoice, choose_recipe, recipe_of
+from suan.plan.fp8 import RECIPES, RecipeChoice, checked_option, choose_recipe
 from suan.plan.framework_layout import Said, adapt
 from suan.plan.hardware import hardware_for
 from suan.plan.layout import PRECISIONS, Layout, Workload
@@ -161,8 +161,8 @@ def estimate_cmd(
     choice = choose_attention(spec, attention, framework)
     hardware = hardware_for(accelerator, inter_node_gbs)
     precision = _precision(precision)
-    recipe = _recipe(precision, fp8_recipe, framework, accelerator)
     named = framework_of(framework) if framework else None
+    recipe = choose_recipe(precision, fp8_recipe, named, hardware.name)
     layout = Layout(tp=tp, pp=pp, dp=_derive_dp(devices, tp, pp, cp, dp), cp=cp, ep=ep,
                     vpp=vpp, micro_batch=micro_batch, zero=zero, recompute=recompute,
                     sequence_parallel=bool(sequence_parallel),
@@ -251,11 +251,7 @@ def _check_precision(precision: str, fp8_recipe: str | None) -> None:
     if precision not in PRECISIONS:
         raise SpecError("--precision", [FieldProblem(
             "precision", f"unknown precision {precision!r}", ", ".join(PRECISIONS))])
-    if fp8_recipe:
-        recipe_of(fp8_recipe)
-        if precision != "fp8":
-            raise SpecError("--fp8-recipe", [FieldProblem(
-                "fp8-recipe", "an FP8 recipe needs --precision fp8", "--precision fp8")])
+    checked_option(precision, fp8_recipe)
 
 
 def _speed(plan: Estimate | None) -> float:

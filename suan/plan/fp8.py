@@ -101,18 +101,27 @@ def recipe_of(name: str) -> str:
     return key
 
 
+def checked_option(precision: str, option: str | None) -> str:
+    """`--fp8-recipe` checked whatever the accelerator: a known recipe, and only with FP8 (on a
+    BF16 run it would be silently ignored); "" when not given. SpecError naming the option."""
+    if not option:
+        return ""
+    recipe = recipe_of(option)
+    if precision != "fp8":
+        raise SpecError("--fp8-recipe", [FieldProblem(
+            "fp8-recipe", "an FP8 recipe needs --precision fp8", "--precision fp8")])
+    return recipe
+
+
 def choose_recipe(precision: str, option: str | None, framework: str | None,
                   accelerator: str) -> RecipeChoice:
-    """The FP8 recipe of a plan: `option`, else `framework`'s default, else delayed. A BF16 run
-    has none (an `option` then is an error: it would be silently ignored). mxfp8 needs an
-    `MX_TYPES` accelerator."""
+    """The FP8 recipe of a plan: `option` (checked_option), else `framework`'s default, else
+    delayed; a BF16 run has none. mxfp8 needs an `MX_TYPES` accelerator."""
+    named = checked_option(precision, option)
     if precision != "fp8":
-        if option:
-            raise SpecError("--fp8-recipe", [FieldProblem(
-                "fp8-recipe", "an FP8 recipe needs --precision fp8", "--precision fp8")])
         return BF16_RUN
-    if option:
-        choice = RecipeChoice(recipe_of(option), "option", f"--fp8-recipe {option}")
+    if named:
+        choice = RecipeChoice(named, "option", f"--fp8-recipe {option}")
     elif framework in FRAMEWORK_RECIPES:
         recipe, why = FRAMEWORK_RECIPES[framework]
         choice = RecipeChoice(recipe, "framework", f"--framework {framework}: {why}")
